@@ -1,0 +1,204 @@
+"""Shabaka settings: one object, read from the environment, production unless told otherwise.
+
+Production refuses to start without explicit secrets and names the missing variable.
+Development (what `make run` uses) generates its secrets once under `instance/` and says so.
+Tests build their settings explicitly with `Settings.for_tests()`.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import os
+import secrets
+import sys
+from dataclasses import dataclass, field, replace
+from pathlib import Path
+
+BASE_DIR = Path(__file__).resolve().parent
+ENVIRONMENTS = ("production", "development", "test")
+
+
+class ConfigError(RuntimeError):
+    """A setting is missing or unusable; the message names the variable."""
+
+
+@dataclass(frozen=True)
+class Settings:
+    env: str
+    secret_key: str
+    root_key: bytes
+    database_url: str
+    redis_url: str | None
+    broker_url: str
+    instance_path: Path
+    port: int = 5000
+    session_backend: str = "database"  # or "redis"
+    session_idle_minutes: int = 15
+    session_absolute_hours: int = 12
+    login_attempts_per_minute: int = 5
+    argon2_time_cost: int = 3
+    argon2_memory_kib: int = 65536
+    argon2_parallelism: int = 1
+    default_locale: str = "ar"
+    log_level: str = "INFO"
+    extra: dict[str, object] = field(default_factory=dict)
+
+    @property
+    def is_production(self) -> bool:
+        return self.env == "production"
+
+    @property
+    def is_demo(self) -> bool:
+        """Demo data may be seeded only outside production."""
+        return self.env in ("development", "test")
+
+    # ------------------------------------------------------------------ builders
+    @classmethod
+    def from_env(cls, environ: dict[str, str] | None = None) -> Settings:
+        environ = dict(os.environ if environ is None else environ)
+        env = environ.get("REFERRAL_ENV", "production").strip().lower()
+        if env not in ENVIRONMENTS:
+            raise ConfigError(f"REFERRAL_ENV must be one of {', '.join(ENVIRONMENTS)}, not {env!r}")
+        instance = Path(environ.get("REFERRAL_INSTANCE_PATH", BASE_DIR / "instance")).resolve()
+        if env == "production":
+            return cls._production(environ, instance)
+        if env == "development":
+            return cls._development(environ, instance)
+        raise ConfigError("REFERRAL_ENV=test is set by the test suite through Settings.for_tests()")
+
+    @classmethod
+    def _production(cls, environ: dict[str, str], instance: Path) -> Settings:
+        secret_key = _required(environ, "SECRET_KEY")
+        if len(secret_key.encode()) < 32:
+            raise ConfigError("SECRET_KEY must be at least 32 bytes long")
+        root_key = _root_key_from(environ)
+        if root_key is None:
+            raise ConfigError("REFERRAL_ROOT_KEY (or REFERRAL_ROOT_KEY_FILE) must be set in production")
+        database_url = _required(environ, "DATABASE_URL")
+        redis_url = _required(environ, "REDIS_URL")
+        return cls(
+            env="production",
+            secret_key=secret_key,
+            root_key=root_key,
+            database_url=_normalise_db_url(database_url),
+            redis_url=redis_url,
+            broker_url=environ.get("CELERY_BROKER_URL", redis_url),
+            instance_path=instance,
+            port=_port(environ),
+            session_backend="redis",
+            **_tunables(environ),
+        )
+
+    @classmethod
+    def _development(cls, environ: dict[str, str], instance: Path) -> Settings:
+        instance.mkdir(parents=True, exist_ok=True)
+        secret_key = environ.get("SECRET_KEY") or _dev_secret(instance / "secret_key", 48)
+        root_key = _root_key_from(environ)
+        if root_key is None:
+            root_key = base64.b64decode(_dev_secret(instance / "root_key", 32))
+        database_url = environ.get("DATABASE_URL") or f"sqlite:///{instance / 'shabaka.db'}"
+        redis_url = environ.get("REDIS_URL") or None
+        broker_url = environ.get("CELERY_BROKER_URL") or redis_url or f"sqla+sqlite:///{instance / 'broker.db'}"
+        return cls(
+            env="development",
+            secret_key=secret_key,
+            root_key=root_key,
+            database_url=_normalise_db_url(database_url),
+            redis_url=redis_url,
+            broker_url=broker_url,
+            instance_path=instance,
+            port=_port(environ),
+            session_backend=environ.get("SESSION_BACKEND", "database"),
+            **_tunables(environ),
+        )
+
+    @classmethod
+    def for_tests(cls, database_url: str, instance_path: Path, **overrides: object) -> Settings:
+        """Cheap password hashing and generated secrets; the suite opts in explicitly."""
+        base = cls(
+            env="test",
+            secret_key=secrets.token_urlsafe(48),
+            root_key=secrets.token_bytes(32),
+            database_url=_normalise_db_url(database_url),
+            redis_url=None,
+            broker_url=f"sqla+sqlite:///{instance_path / 'broker.db'}",
+            instance_path=instance_path,
+            argon2_time_cost=2,
+            argon2_memory_kib=256,
+        )
+        return replace(base, **overrides)  # type: ignore[arg-type]
+
+
+# ---------------------------------------------------------------------- helpers
+def _required(environ: dict[str, str], name: str) -> str:
+    value = environ.get(name, "").strip()
+    if not value:
+        raise ConfigError(f"{name} must be set in production")
+    return value
+
+
+def _root_key_from(environ: dict[str, str]) -> bytes | None:
+    """The root key: base64 of 32 bytes, from REFERRAL_ROOT_KEY or the file REFERRAL_ROOT_KEY_FILE."""
+    raw = environ.get("REFERRAL_ROOT_KEY", "").strip()
+    source = "REFERRAL_ROOT_KEY"
+    if not raw and environ.get("REFERRAL_ROOT_KEY_FILE"):
+        source = "REFERRAL_ROOT_KEY_FILE"
+        try:
+            raw = Path(environ["REFERRAL_ROOT_KEY_FILE"]).read_text().strip()
+        except OSError as exc:
+            raise ConfigError(f"REFERRAL_ROOT_KEY_FILE cannot be read: {exc.strerror}") from None
+    if not raw:
+        return None
+    try:
+        key = base64.b64decode(raw, validate=True)
+    except (binascii.Error, ValueError):
+        raise ConfigError(f"{source} must be base64 of 32 random bytes") from None
+    if len(key) != 32:
+        raise ConfigError(f"{source} must be base64 of 32 random bytes")
+    return key
+
+
+def _dev_secret(path: Path, nbytes: int) -> str:
+    """Read a development secret, creating it once (mode 0600) and saying so."""
+    if path.exists():
+        return path.read_text().strip()
+    value = base64.b64encode(secrets.token_bytes(nbytes)).decode()
+    fd = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    with os.fdopen(fd, "w") as handle:
+        handle.write(value + "\n")
+    print(f"shabaka: created development secret {path} (mode 0600)", file=sys.stderr)
+    return value
+
+
+def _port(environ: dict[str, str]) -> int:
+    raw = environ.get("PORT", "5000")
+    if not raw.isdigit() or not 0 < int(raw) < 65536:
+        raise ConfigError("PORT must be a number between 1 and 65535")
+    return int(raw)
+
+
+def _int(environ: dict[str, str], name: str, default: int, minimum: int = 1) -> int:
+    raw = environ.get(name)
+    if raw is None or raw == "":
+        return default
+    if not raw.isdigit() or int(raw) < minimum:
+        raise ConfigError(f"{name} must be a whole number of at least {minimum}")
+    return int(raw)
+
+
+def _tunables(environ: dict[str, str]) -> dict[str, object]:
+    return {
+        "session_idle_minutes": _int(environ, "SESSION_IDLE_MINUTES", 15),
+        "session_absolute_hours": _int(environ, "SESSION_ABSOLUTE_HOURS", 12),
+        "login_attempts_per_minute": _int(environ, "LOGIN_ATTEMPTS_PER_MINUTE", 5),
+        "log_level": environ.get("LOG_LEVEL", "INFO").upper(),
+    }
+
+
+def _normalise_db_url(url: str) -> str:
+    """Use psycopg 3 for PostgreSQL whatever scheme the operator wrote."""
+    for prefix in ("postgres://", "postgresql://"):
+        if url.startswith(prefix):
+            return "postgresql+psycopg://" + url[len(prefix) :]
+    return url

@@ -1,0 +1,180 @@
+"""Shabaka: referrals between the member organisations of women's protection networks."""
+
+from __future__ import annotations
+
+import logging
+import uuid
+from datetime import timedelta
+from pathlib import Path
+from typing import Any
+
+from flask import Flask, Response, g, request
+from flask_login import current_user
+from flask_wtf.csrf import CSRFError
+from werkzeug.exceptions import HTTPException
+
+from config import BASE_DIR, Settings
+
+from . import logging_setup
+from .errors import DomainError, error_response
+from .extensions import babel, csrf, db, login_manager, migrate
+from .runtime import build_runtime
+from .security import headers
+from .security.sessions import ServerSessionInterface, SessionPolicy
+from .transaction import finish_request
+
+log = logging.getLogger(__name__)
+
+
+def create_app(settings: Settings | None = None) -> Flask:
+    settings = settings or Settings.from_env()
+    logging_setup.configure(settings.log_level)
+    app = Flask(
+        __name__,
+        template_folder=str(BASE_DIR / "templates"),
+        instance_path=str(settings.instance_path),
+        instance_relative_config=False,
+    )
+    app.config.update(
+        SECRET_KEY=settings.secret_key,
+        SQLALCHEMY_DATABASE_URI=settings.database_url,
+        SQLALCHEMY_ENGINE_OPTIONS=_engine_options(settings.database_url),
+        DEBUG=False,
+        TESTING=settings.env == "test",
+        PROPAGATE_EXCEPTIONS=False,
+        MAX_CONTENT_LENGTH=1024 * 1024,
+        WTF_CSRF_TIME_LIMIT=None,  # the token lives as long as the server-side session
+        WTF_CSRF_SSL_STRICT=settings.is_production,
+        BABEL_DEFAULT_LOCALE=settings.default_locale,
+        BABEL_TRANSLATION_DIRECTORIES=str(Path(__file__).parent / "translations"),
+        PERMANENT_SESSION_LIFETIME=timedelta(hours=settings.session_absolute_hours),
+        SHABAKA_SETTINGS=settings,
+    )
+    # The edge commits first among the after-request functions registered here, so it
+    # runs last of them (Flask runs them in reverse), before the session is saved.
+    app.after_request(finish_request)
+
+    db.init_app(app)
+    migrate.init_app(app, db, directory=str(BASE_DIR / "migrations"), compare_type=True, render_as_batch=True)
+    csrf.init_app(app)
+    login_manager.init_app(app)
+    login_manager.session_protection = None  # sessions are server-side and rotated at login
+    from .i18n import select_locale
+
+    babel.init_app(app, locale_selector=select_locale)
+
+    with app.app_context():
+        app.extensions["shabaka"] = build_runtime(settings)
+    app.session_interface = ServerSessionInterface(
+        app.extensions["shabaka"].sessions,
+        SessionPolicy(
+            idle=timedelta(minutes=settings.session_idle_minutes),
+            absolute=timedelta(hours=settings.session_absolute_hours),
+            cookie_name="__Host-shabaka" if settings.is_production else "shabaka",
+            secure=settings.is_production,
+        ),
+    )
+
+    _register_models()
+    _register_templates(app)
+    _register_blueprints(app)
+    _register_request_hooks(app, settings)
+    _register_error_handlers(app)
+    from . import cli
+
+    cli.register(app)
+    return app
+
+
+def _engine_options(url: str) -> dict[str, Any]:
+    if url.startswith("sqlite"):
+        return {"connect_args": {"timeout": 30}}
+    return {"pool_pre_ping": True, "pool_size": 10, "max_overflow": 5}
+
+
+def _register_models() -> None:
+    from .accounts import models as _accounts  # noqa: F401
+    from .audit import models as _audit  # noqa: F401
+    from .directory import models as _directory  # noqa: F401
+    from .security import models as _security  # noqa: F401
+
+
+def _register_templates(app: Flask) -> None:
+    from .access.policy import can
+    from .labels import KIND_LABELS, ROLE_LABELS, SECTOR_LABELS
+
+    app.jinja_env.add_extension("jinja2.ext.do")
+    app.jinja_env.globals.update(
+        role_label=lambda code: ROLE_LABELS.get(code, code),
+        kind_label=lambda code: KIND_LABELS.get(code, code),
+        can=lambda action, obj=None: can(current_user, action, obj),
+    )
+    app.jinja_env.filters["sector_label"] = lambda code: SECTOR_LABELS.get(code, code)
+
+
+def _register_blueprints(app: Flask) -> None:
+    from .accounts.views import account_bp, admin_bp, auth_bp
+    from .api import api_bp
+    from .directory.views import directory_bp
+    from .home import home_bp
+
+    for bp in (auth_bp, account_bp, admin_bp, directory_bp, home_bp):
+        app.register_blueprint(bp)
+    csrf.exempt(api_bp)  # bearer tokens only; browser sessions are not accepted there
+    app.register_blueprint(api_bp)
+
+
+def _register_request_hooks(app: Flask, settings: Settings) -> None:
+    from .access.gate import enforce_sign_in
+
+    @app.before_request
+    def assign_request_id() -> None:
+        g.request_id = uuid.uuid4().hex[:16]
+
+    app.before_request(enforce_sign_in)
+
+    @app.after_request
+    def harden(response: Response) -> Response:
+        response.headers["X-Request-ID"] = g.get("request_id", "")
+        return headers.apply(response, settings.is_production)
+
+    @login_manager.user_loader
+    def load_user(user_id: str) -> Any:
+        from .accounts.models import User
+
+        user = db.session.get(User, user_id)
+        return user if user is not None and user.active else None
+
+    @app.context_processor
+    def inject_globals() -> dict[str, Any]:
+        from .home import navigation
+        from .i18n import current_direction, current_locale_code
+
+        return {
+            "locale": current_locale_code(),
+            "direction": current_direction(),
+            "navigation": navigation(current_user),
+        }
+
+
+def _register_error_handlers(app: Flask) -> None:
+    @app.errorhandler(CSRFError)
+    def csrf_failed(error: CSRFError) -> Response:
+        return error_response(400)
+
+    @app.errorhandler(DomainError)
+    def domain_error(error: DomainError) -> Response:
+        from .errors import api_error, wants_json
+
+        if wants_json():
+            return api_error(error.status, error.code, error.message, error.fields if error.status == 400 else None)
+        return error_response(error.status)
+
+    @app.errorhandler(HTTPException)
+    def http_error(error: HTTPException) -> Response:
+        return error_response(error.code or 500)
+
+    @app.errorhandler(Exception)
+    def unexpected(error: Exception) -> Response:
+        log.exception("unhandled error on %s", request.endpoint)
+        return error_response(500)

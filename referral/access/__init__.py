@@ -1,0 +1,1 @@
+"""The one access policy: who may see and do what. Deny by default."""

@@ -1,0 +1,98 @@
+"""`can(actor, action, obj)` and the query scopes that match it.
+
+Every rule lives here; a view or service that needs a decision asks this module. An action
+with no rule is refused. Lists are scoped in SQL with the `scope_*` functions, so a list can
+never hold a row that `can` would refuse.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+from sqlalchemy import Select, false
+
+from ..enums import ORG_GRANTABLE_ROLES, ROLES
+
+Rule = Callable[[Any, Any], bool]
+_RULES: dict[str, Rule] = {}
+
+
+def rule(action: str) -> Callable[[Rule], Rule]:
+    def register(fn: Rule) -> Rule:
+        _RULES[action] = fn
+        return fn
+
+    return register
+
+
+def can(actor: Any, action: str, obj: Any = None) -> bool:
+    if actor is None or not getattr(actor, "is_authenticated", False) or not getattr(actor, "active", False):
+        return False
+    check = _RULES.get(action)
+    return bool(check and check(actor, obj))
+
+
+# ----------------------------------------------------------------------- platform administration
+@rule("network.manage")
+def _network_manage(actor: Any, obj: Any) -> bool:
+    return actor.role == "sysadmin"
+
+
+@rule("organization.manage")
+def _organization_manage(actor: Any, obj: Any) -> bool:
+    return actor.role == "sysadmin"
+
+
+@rule("membership.manage")
+def _membership_manage(actor: Any, network: Any) -> bool:
+    if actor.role == "sysadmin":
+        return True
+    return actor.role == "coordinator" and network is not None and actor.network_id == network.id
+
+
+# ------------------------------------------------------------------------------ user accounts
+@rule("user.list")
+def _user_list(actor: Any, obj: Any) -> bool:
+    return actor.role in ("sysadmin", "org_admin")
+
+
+@rule("user.manage")
+def _user_manage(actor: Any, target: Any) -> bool:
+    """Deactivate, reset, end sessions, change role: sysadmin anyone; org admin her own org's staff."""
+    if target is None or target.id == actor.id:
+        return False
+    if actor.role == "sysadmin":
+        return True
+    return (
+        actor.role == "org_admin"
+        and target.organization_id == actor.organization_id
+        and target.role in ORG_GRANTABLE_ROLES
+    )
+
+
+@rule("user.grant_role")
+def _user_grant_role(actor: Any, grant: Any) -> bool:
+    """`grant` is (role, organization_id)."""
+    role, organization_id = grant
+    if role not in ROLES:
+        return False
+    if actor.role == "sysadmin":
+        return True
+    return actor.role == "org_admin" and role in ORG_GRANTABLE_ROLES and organization_id == actor.organization_id
+
+
+@rule("audit.read")
+def _audit_read(actor: Any, obj: Any) -> bool:
+    return actor.role == "auditor"
+
+
+def scope_users(actor: Any, stmt: Select[Any]) -> Select[Any]:
+    """Users the actor may list and manage."""
+    from ..accounts.models import User
+
+    if actor.role == "sysadmin":
+        return stmt
+    if actor.role == "org_admin":
+        return stmt.where(User.organization_id == actor.organization_id)
+    return stmt.where(false())

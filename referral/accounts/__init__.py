@@ -1,0 +1,1 @@
+"""Users, roles, sign-in with MFA, sessions and API tokens."""

@@ -1,0 +1,401 @@
+"""The rules of accounts: sign-in with a second factor, passwords, roles, sessions and tokens.
+
+Every function takes the database session and the acting user, flushes and never commits,
+raises a domain error when a rule refuses, and writes its audit event in the same transaction.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import secrets
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+from sqlalchemy import select, update
+from sqlalchemy.orm import Session
+
+from ..access.policy import can
+from ..audit.services import record
+from ..directory.models import Network, Organization
+from ..enums import LOCALES, ROLES
+from ..errors import Conflict, Forbidden, InvalidCredentials, InvalidInput, NotFound, Throttled
+from ..models_base import new_id, utcnow
+from ..runtime import Runtime
+from ..security import mfa
+from ..security.crypto import Context
+from ..security.passwords import check_policy
+from .models import ApiToken, RecoveryCode, User
+
+USERNAME_RE = re.compile(r"^[a-z0-9][a-z0-9._-]{2,63}$")
+TOKEN_PREFIX = "shb_"
+DEFAULT_TOKEN_DAYS = 90
+MAX_TOKEN_DAYS = 365
+
+
+class PasswordRejected(InvalidInput):
+    code = "password_rejected"
+
+    def __init__(self, problem: str) -> None:
+        super().__init__(problem, fields={"new_password": problem})
+        self.problem = problem
+
+
+@dataclass(frozen=True)
+class Client:
+    """Where a request came from, for throttling and the audit trail."""
+
+    address: str
+
+
+# ------------------------------------------------------------------------------- helpers
+def _totp_context(user: User) -> Context:
+    return Context("user_account", "totp_secret", user.id, user.organization_id)
+
+
+def _totp_secret(rt: Runtime, user: User) -> str:
+    assert user.totp_secret is not None
+    return rt.cipher.decrypt_text(user.totp_secret, _totp_context(user))
+
+
+def get_user(session: Session, user_id: str) -> User | None:
+    return session.get(User, user_id)
+
+
+def find_user(session: Session, username: str) -> User | None:
+    return session.scalar(select(User).where(User.username == username.strip().lower()))
+
+
+def one_time_password() -> str:
+    return "-".join(secrets.token_urlsafe(6) for _ in range(3))
+
+
+# ------------------------------------------------------------------------------- sign-in
+def authenticate_password(
+    session: Session, rt: Runtime, username: str, password: str, client: Client, now: datetime | None = None
+) -> User:
+    """The first factor. Unknown user and wrong password fail alike, in message and timing."""
+    now = now or utcnow()
+    throttle = rt.throttle
+    if throttle.is_limited(session, username, client.address, now):
+        record("auth.login_throttled", None, outcome="denied")
+        raise Throttled("too_many_attempts")
+    user = find_user(session, username)
+    ok = rt.passwords.verify(user.password_hash if user else None, password)
+    if not ok or user is None or not user.active:
+        throttle.record_failure(session, username, client.address, now)
+        record("auth.login_failed", user, outcome="failure", organization_id=user.organization_id if user else None)
+        raise InvalidCredentials("invalid_credentials")
+    if rt.passwords.needs_rehash(user.password_hash):
+        user.password_hash = rt.passwords.hash(password)
+    return user
+
+
+def begin_enrolment(session: Session, rt: Runtime, user: User) -> str:
+    """A fresh TOTP seed for a user who has none yet, kept encrypted until confirmed."""
+    if user.mfa_enrolled:
+        raise Conflict("already_enrolled")
+    if user.totp_secret is None:
+        user.totp_secret = rt.cipher.encrypt(mfa.new_secret(), _totp_context(user))
+        session.flush()
+    return _totp_secret(rt, user)
+
+
+def complete_enrolment(session: Session, rt: Runtime, user: User, code: str, now: datetime | None = None) -> list[str]:
+    """Confirm the seed with a first code; returns the recovery codes to show once."""
+    now = now or utcnow()
+    if user.mfa_enrolled or user.totp_secret is None:
+        raise Conflict("not_enrolling")
+    step = mfa.match_step(_totp_secret(rt, user), code, now, user.totp_last_step)
+    if step is None:
+        raise InvalidInput("invalid_code", fields={"code": "invalid_code"})
+    user.totp_last_step = step
+    user.totp_enrolled_at = now
+    codes = _replace_recovery_codes(session, rt, user)
+    record("auth.mfa_enrolled", user, user)
+    return codes
+
+
+def _replace_recovery_codes(session: Session, rt: Runtime, user: User) -> list[str]:
+    session.execute(update(RecoveryCode).where(RecoveryCode.user_id == user.id).values(used_at=utcnow()))
+    codes = mfa.new_recovery_codes()
+    for code in codes:
+        session.add(RecoveryCode(user_id=user.id, code_hash=mfa.hash_recovery_code(rt.pepper, code)))
+    session.flush()
+    return codes
+
+
+def verify_second_factor(
+    session: Session, rt: Runtime, user: User, code: str, client: Client, now: datetime | None = None
+) -> str:
+    """The second factor: a TOTP code (good once) or an unused recovery code. Returns which."""
+    now = now or utcnow()
+    if rt.throttle.is_limited(session, user.username, client.address, now):
+        record("auth.login_throttled", user, outcome="denied")
+        raise Throttled("too_many_attempts")
+    if not user.active or not user.mfa_enrolled:
+        raise InvalidCredentials("invalid_code")
+    step = mfa.match_step(_totp_secret(rt, user), code, now, user.totp_last_step)
+    if step is not None:
+        user.totp_last_step = step
+        rt.throttle.clear_account(session, user.username)
+        record("auth.mfa_verified", user, user)
+        return "totp"
+    normalised = mfa.normalise_recovery_code(code)
+    if normalised:
+        found = session.scalar(
+            select(RecoveryCode).where(
+                RecoveryCode.user_id == user.id,
+                RecoveryCode.code_hash == mfa.hash_recovery_code(rt.pepper, normalised),
+                RecoveryCode.used_at.is_(None),
+            )
+        )
+        if found is not None:
+            found.used_at = now
+            rt.throttle.clear_account(session, user.username)
+            remaining = remaining_recovery_codes(session, user) - 1
+            record("auth.recovery_code_used", user, user, remaining=remaining)
+            return "recovery"
+    rt.throttle.record_failure(session, user.username, client.address, now)
+    record("auth.mfa_failed", user, user, outcome="failure")
+    raise InvalidCredentials("invalid_code")
+
+
+def remaining_recovery_codes(session: Session, user: User) -> int:
+    rows = session.scalars(
+        select(RecoveryCode.id).where(RecoveryCode.user_id == user.id, RecoveryCode.used_at.is_(None))
+    )
+    return len(rows.all())
+
+
+def regenerate_recovery_codes(session: Session, rt: Runtime, user: User) -> list[str]:
+    codes = _replace_recovery_codes(session, rt, user)
+    record("auth.mfa_enrolled", user, user, recovery_codes_replaced=True)
+    return codes
+
+
+def record_login(user: User) -> None:
+    record("auth.login", user, user)
+
+
+def record_logout(user: User) -> None:
+    record("auth.logout", user, user)
+
+
+# ------------------------------------------------------------------------------- passwords
+def validate_new_password(password: str, confirm: str, username: str) -> None:
+    if password != confirm:
+        raise InvalidInput("mismatch", fields={"confirm_password": "mismatch"})
+    problem = check_policy(password, username)
+    if problem is not None:
+        raise PasswordRejected(problem.code)
+
+
+def change_password(
+    session: Session, rt: Runtime, user: User, current: str, new: str, confirm: str, keep_session: str | None
+) -> None:
+    """Change one's own password; every other session of the user ends."""
+    if not rt.passwords.verify(user.password_hash, current):
+        raise InvalidInput("wrong_password", fields={"current_password": "wrong_password"})
+    if current == new:
+        raise PasswordRejected("unchanged")
+    validate_new_password(new, confirm, user.username)
+    user.password_hash = rt.passwords.hash(new)
+    user.password_changed_at = utcnow()
+    user.must_change_password = False
+    rt.sessions.end_for_user(session, user.id, keep_session)
+    record("auth.password_changed", user, user)
+
+
+# ------------------------------------------------------------------------------- administration
+def _organization(session: Session, organization_id: str) -> Organization:
+    org = session.get(Organization, organization_id)
+    if org is None:
+        raise InvalidInput("unknown_organization", fields={"organization_id": "unknown"})
+    return org
+
+
+def create_user(
+    session: Session,
+    rt: Runtime,
+    actor: User | None,
+    *,
+    username: str,
+    organization_id: str,
+    role: str,
+    email: str | None = None,
+    network_id: str | None = None,
+    locale: str = "ar",
+) -> tuple[User, str]:
+    """A new account with a one-time password (to hand over; it must be changed at first sign-in).
+
+    `actor` is None only for operators at the command line.
+    """
+    username = username.strip().lower()
+    fields: dict[str, str] = {}
+    if not USERNAME_RE.match(username):
+        fields["username"] = "invalid_username"
+    elif find_user(session, username) is not None:
+        fields["username"] = "username_taken"
+    if role not in ROLES:
+        fields["role"] = "invalid_role"
+    if email and ("@" not in email or len(email) > 254):
+        fields["email"] = "invalid_email"
+    if role == "coordinator" and not network_id:
+        fields["network_id"] = "required_for_coordinator"
+    if fields:
+        raise InvalidInput("invalid_user", fields=fields)
+    org = _organization(session, organization_id)
+    if actor is not None and not can(actor, "user.grant_role", (role, org.id)):
+        raise Forbidden("may_not_grant_role")
+    if network_id is not None and session.get(Network, network_id) is None:
+        raise InvalidInput("unknown_network", fields={"network_id": "unknown"})
+    password = one_time_password()
+    user = User(
+        id=new_id(),
+        organization_id=org.id,
+        network_id=network_id if role == "coordinator" else None,
+        role=role,
+        username=username,
+        email=email or None,
+        locale=locale if locale in LOCALES else "ar",
+        password_hash=rt.passwords.hash(password),
+        must_change_password=True,
+    )
+    session.add(user)
+    session.flush()
+    record("user.create", actor, user, role=role)
+    return user, password
+
+
+def managed_user(session: Session, actor: User, user_id: str) -> User:
+    """A user the actor may manage; any other is not found."""
+    user = session.get(User, user_id)
+    if user is None or not can(actor, "user.manage", user):
+        raise NotFound("user")
+    return user
+
+
+def set_role(session: Session, actor: User, target: User, role: str) -> None:
+    if not can(actor, "user.grant_role", (role, target.organization_id)):
+        raise Forbidden("may_not_grant_role")
+    if role == "coordinator" and not target.network_id:
+        raise InvalidInput("network_required", fields={"role": "required_for_coordinator"})
+    if target.role == role:
+        return
+    previous, target.role = target.role, role
+    record("user.role_change", actor, target, previous_role=previous, role=role)
+
+
+def deactivate(session: Session, rt: Runtime, actor: User, target: User) -> None:
+    if not target.active:
+        return
+    target.active = False
+    target.deactivated_at = utcnow()
+    rt.sessions.end_for_user(session, target.id)
+    _revoke_all_tokens(session, target)
+    record("user.deactivate", actor, target)
+
+
+def reactivate(session: Session, actor: User, target: User) -> None:
+    if target.active:
+        return
+    target.active = True
+    target.deactivated_at = None
+    record("user.reactivate", actor, target)
+
+
+def reset_password(session: Session, rt: Runtime, actor: User, target: User) -> str:
+    """A new one-time password the administrator hands over; she never chooses it."""
+    password = one_time_password()
+    target.password_hash = rt.passwords.hash(password)
+    target.password_changed_at = utcnow()
+    target.must_change_password = True
+    rt.sessions.end_for_user(session, target.id)
+    record("user.password_reset", actor, target)
+    return password
+
+
+def end_sessions(session: Session, rt: Runtime, actor: User, target: User) -> None:
+    rt.sessions.end_for_user(session, target.id)
+    record("user.sessions_ended", actor, target)
+
+
+def end_own_session(session: Session, rt: Runtime, user: User, handle: str) -> None:
+    if not rt.sessions.end_by_handle(session, user.id, handle):
+        raise NotFound("session")
+    record("auth.session_ended", user, user)
+
+
+def set_locale(session: Session, user: User, locale: str) -> None:
+    if locale not in LOCALES:
+        raise InvalidInput("invalid_locale", fields={"locale": "invalid"})
+    if user.locale != locale:
+        user.locale = locale
+        record("user.locale_change", user, user, locale=locale)
+
+
+# ------------------------------------------------------------------------------- API tokens
+def _token_hash(raw: str) -> str:
+    return hashlib.sha256(raw.encode()).hexdigest()
+
+
+def issue_token(session: Session, user: User, days: int = DEFAULT_TOKEN_DAYS, label: str = "") -> tuple[ApiToken, str]:
+    """A personal bearer token; only its hash is stored, the raw value is shown once."""
+    if not 1 <= days <= MAX_TOKEN_DAYS:
+        raise InvalidInput("invalid_days", fields={"days": f"between 1 and {MAX_TOKEN_DAYS}"})
+    if not user.active:
+        raise InvalidInput("inactive_user")
+    raw = TOKEN_PREFIX + secrets.token_urlsafe(32)
+    token = ApiToken(
+        id=new_id(),
+        user_id=user.id,
+        token_hash=_token_hash(raw),
+        label=label[:100],
+        expires_at=utcnow() + timedelta(days=days),
+    )
+    session.add(token)
+    session.flush()
+    record("token.issue", user, token, days=days)
+    return token, raw
+
+
+def revoke_token(session: Session, user: User, token_id: str) -> None:
+    token = session.get(ApiToken, token_id)
+    if token is None or token.user_id != user.id:
+        raise NotFound("token")
+    if token.revoked_at is None:
+        token.revoked_at = utcnow()
+        record("token.revoke", user, token)
+
+
+def _revoke_all_tokens(session: Session, user: User) -> None:
+    session.execute(
+        update(ApiToken).where(ApiToken.user_id == user.id, ApiToken.revoked_at.is_(None)).values(revoked_at=utcnow())
+    )
+
+
+def user_tokens(session: Session, user: User) -> list[ApiToken]:
+    return list(
+        session.scalars(
+            select(ApiToken)
+            .where(ApiToken.user_id == user.id, ApiToken.revoked_at.is_(None))
+            .order_by(ApiToken.created_at)
+        )
+    )
+
+
+def authenticate_token(session: Session, raw: str, now: datetime | None = None) -> User | None:
+    """The active user behind a bearer token, or None."""
+    if not raw.startswith(TOKEN_PREFIX) or len(raw) > 100:
+        return None
+    now = now or utcnow()
+    token = session.scalar(select(ApiToken).where(ApiToken.token_hash == _token_hash(raw)))
+    if token is None or token.revoked_at is not None or token.expires_at <= now:
+        return None
+    user = token.user
+    if not user.active:
+        return None
+    if token.last_used_at is None or now - token.last_used_at > timedelta(minutes=5):
+        token.last_used_at = now
+    return user

@@ -1,0 +1,84 @@
+"""API v1 routes. Each parses input, calls a service, and answers with a published schema."""
+
+from __future__ import annotations
+
+import base64
+import binascii
+from typing import Any
+
+from flask import g, jsonify, request
+from sqlalchemy import select
+from werkzeug.wrappers import Response
+
+from ..directory.models import Organization
+from ..errors import InvalidInput
+from ..extensions import db
+from . import api_bp
+from .openapi import document
+from .schemas import LIST_QUERY
+from .validation import query_params
+
+
+def _cursor_encode(value: str) -> str:
+    return base64.urlsafe_b64encode(value.encode()).decode().rstrip("=")
+
+
+def _cursor_decode(cursor: str) -> str:
+    try:
+        return base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
+    except (binascii.Error, UnicodeDecodeError):
+        raise InvalidInput("The request is not valid.", fields={"cursor": "invalid cursor"}) from None
+
+
+def _organization(org: Organization) -> dict[str, Any]:
+    return {
+        "id": org.id,
+        "name": org.name_en,
+        "name_ar": org.name_ar,
+        "kind": org.kind,
+        "sectors": list(org.sectors),
+        "governorates": list(org.governorates),
+        "accepts_referrals": org.accepts_referrals,
+    }
+
+
+@api_bp.get("/me")
+def me() -> Response:
+    user = g.api_user
+    query_params(request.args, {"type": "object", "additionalProperties": False})
+    return jsonify(
+        {
+            "id": user.id,
+            "username": user.username,
+            "role": user.role,
+            "locale": user.locale,
+            "organization": {
+                "id": user.organization.id,
+                "name": user.organization.name_en,
+                "name_ar": user.organization.name_ar,
+            },
+        }
+    )
+
+
+@api_bp.get("/directory/organizations")
+def organizations() -> Response:
+    params = query_params(request.args, LIST_QUERY)
+    limit = params.get("limit", 50)
+    stmt = select(Organization).where(Organization.active.is_(True)).order_by(Organization.id).limit(limit + 1)
+    if "cursor" in params:
+        stmt = stmt.where(Organization.id > _cursor_decode(params["cursor"]))
+    rows = list(db.session.scalars(stmt))
+    more = len(rows) > limit
+    rows = rows[:limit]
+    return jsonify(
+        {
+            "items": [_organization(o) for o in rows],
+            "next_cursor": _cursor_encode(rows[-1].id) if more and rows else None,
+        }
+    )
+
+
+@api_bp.get("/openapi.json")
+def openapi() -> Response:
+    return jsonify(document())

@@ -1,0 +1,1 @@
+"""Audit events: written in the same transaction as the action they record."""

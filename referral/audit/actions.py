@@ -1,0 +1,41 @@
+"""The one registry of audit action names (`domain.verb`). Recording an unknown name is an error."""
+
+from __future__ import annotations
+
+ACTIONS: frozenset[str] = frozenset(
+    {
+        # sign-in and sessions
+        "auth.login",
+        "auth.login_failed",
+        "auth.login_throttled",
+        "auth.mfa_verified",
+        "auth.mfa_failed",
+        "auth.mfa_enrolled",
+        "auth.recovery_code_used",
+        "auth.logout",
+        "auth.session_ended",
+        "auth.password_changed",
+        # administration of accounts
+        "user.create",
+        "user.role_change",
+        "user.deactivate",
+        "user.reactivate",
+        "user.password_reset",
+        "user.sessions_ended",
+        "user.locale_change",
+        # API tokens
+        "token.issue",
+        "token.revoke",
+        # networks and organisations
+        "network.create",
+        "network.update",
+        "organization.create",
+        "organization.update",
+        "membership.add",
+        "membership.remove",
+        # access
+        "access.denied",
+    }
+)
+
+OUTCOMES = ("success", "failure", "denied")

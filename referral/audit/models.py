@@ -1,0 +1,48 @@
+"""The audit event table.
+
+Rows are only ever inserted. The seal columns (`chain_position`, `prev_hash`, `event_hash`)
+are empty when written and filled once by the sealer that chains events for tamper evidence.
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import JSON, BigInteger, Index, Integer, LargeBinary, String, Uuid
+from sqlalchemy.orm import Mapped, mapped_column
+
+from ..extensions import db
+from ..models_base import UTCDateTime, new_id
+
+_BIGINT = BigInteger().with_variant(Integer(), "sqlite")
+
+
+class AuditEvent(db.Model):  # type: ignore[name-defined, misc]
+    __tablename__ = "audit_event"
+    __table_args__ = (
+        Index("ix_audit_event_actor_time", "actor_id", "occurred_at"),
+        Index("ix_audit_event_case_time", "case_code", "occurred_at"),
+        Index("ix_audit_event_org_time", "organization_id", "occurred_at"),
+    )
+
+    id: Mapped[int] = mapped_column(_BIGINT, primary_key=True, autoincrement=True)
+    event_id: Mapped[str] = mapped_column(Uuid(as_uuid=False), unique=True, default=new_id)
+    occurred_at: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)
+    action: Mapped[str] = mapped_column(String(48), index=True)
+    outcome: Mapped[str] = mapped_column(String(12), default="success")
+    actor_id: Mapped[str | None] = mapped_column(Uuid(as_uuid=False), nullable=True)
+    actor_role: Mapped[str | None] = mapped_column(String(16), nullable=True)
+    actor_organization_id: Mapped[str | None] = mapped_column(Uuid(as_uuid=False), nullable=True)
+    # The organisation the object belongs to (whose auditors and supervisors may see the event).
+    organization_id: Mapped[str | None] = mapped_column(Uuid(as_uuid=False), nullable=True)
+    object_type: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    object_id: Mapped[str | None] = mapped_column(String(64), nullable=True)
+    case_code: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    route: Mapped[str | None] = mapped_column(String(120), nullable=True)
+    request_id: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    reason: Mapped[str | None] = mapped_column(String(500), nullable=True)
+    details: Mapped[dict[str, object]] = mapped_column(JSON, default=dict)
+    # Seal (tamper evidence): set once by the sealer, never by the request that wrote the event.
+    chain_position: Mapped[int | None] = mapped_column(_BIGINT, unique=True, nullable=True)
+    prev_hash: Mapped[bytes | None] = mapped_column(LargeBinary(32), nullable=True)
+    event_hash: Mapped[bytes | None] = mapped_column(LargeBinary(32), nullable=True)

@@ -1,0 +1,188 @@
+"""The fictional demo network: six governorate networks, member organisations of each kind and
+sector, and demo users of every role. Built the same way every time (fixed random seed), so the
+demo logins printed by `make run` and shown in the README stay the same.
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass
+
+from sqlalchemy import func, select
+from sqlalchemy.orm import Session
+
+from .accounts.models import User
+from .directory import services as directory
+from .directory.models import Network
+from .models_base import new_id
+from .runtime import Runtime
+from .security.passwords import check_policy
+
+SEED = 20131018  # the day the national referral system was adopted, as a fixed seed
+
+NETWORKS = (
+    ("tubas", "TBS", "طوباس", "Tubas"),
+    ("hebron", "HEB", "الخليل", "Hebron"),
+    ("jericho", "JRC", "أريحا", "Jericho"),
+    ("tulkarm", "TKM", "طولكرم", "Tulkarm"),
+    ("qalqilya", "QLQ", "قلقيلية", "Qalqilya"),
+    ("nablus", "NBL", "نابلس", "Nablus"),
+)
+
+# (key, Arabic pattern, English pattern, kind, sectors)
+MEMBER_TEMPLATES = (
+    ("mosd", "مديرية التنمية الاجتماعية – {ar}", "Social Development Directorate – {en}", "governmental", ["social"]),
+    ("hospital", "مستشفى {ar} الحكومي", "{en} Government Hospital", "governmental", ["health"]),
+    (
+        "police",
+        "وحدة حماية الأسرة والأحداث – شرطة {ar}",
+        "Family and Juvenile Protection Unit – {en} Police",
+        "governmental",
+        ["police"],
+    ),
+    ("prosecution", "النيابة العامة – {ar}", "Public Prosecution – {en}", "governmental", ["justice"]),
+    ("legal", "مركز {ar} للمساعدة القانونية", "{en} Legal Aid Centre", "civil", ["legal_aid"]),
+    (
+        "counselling",
+        "مركز {ar} للإرشاد النفسي والاجتماعي",
+        "{en} Psychosocial Counselling Centre",
+        "civil",
+        ["psychosocial", "social"],
+    ),
+    ("women", "جمعية {ar} لتمكين المرأة", "{en} Women's Empowerment Association", "civil", ["economic", "other"]),
+)
+SHELTERS = {
+    "nablus": ("بيت الأمان – نابلس", "Nablus Safe House"),
+    "hebron": ("بيت الأمان – الخليل", "Hebron Safe House"),
+}
+CENTRE = ("مركز المرأة للإرشاد القانوني والاجتماعي", "Women's Centre for Legal Aid and Counselling")
+
+_WORDS = (
+    "olive",
+    "harbour",
+    "lantern",
+    "meadow",
+    "copper",
+    "saffron",
+    "willow",
+    "granite",
+    "orchard",
+    "sparrow",
+    "cedar",
+    "pebble",
+    "thistle",
+    "juniper",
+    "marble",
+    "falcon",
+    "ember",
+    "quartz",
+    "valley",
+    "almond",
+)
+
+
+@dataclass(frozen=True)
+class DemoLogin:
+    username: str
+    role: str
+    organization: str
+    password: str
+
+
+def _password(rng: random.Random, username: str) -> str:
+    while True:
+        candidate = "-".join(rng.sample(_WORDS, 3)) + f"-{rng.randrange(10, 99)}"
+        if check_policy(candidate, username) is None:
+            return candidate
+
+
+def _plan() -> list[tuple[str, str, str, str | None]]:
+    """(username, role, organisation key, network governorate) for every demo user."""
+    plan: list[tuple[str, str, str, str | None]] = [
+        ("sysadmin", "sysadmin", "centre", None),
+        ("auditor", "auditor", "centre", None),
+    ]
+    for governorate, prefix, _, _ in NETWORKS:
+        p = prefix.lower()
+        plan += [
+            (f"coord.{governorate}", "coordinator", "centre", governorate),
+            (f"{p}.caseworker", "caseworker", f"{governorate}.legal", None),
+            (f"{p}.supervisor", "supervisor", f"{governorate}.legal", None),
+            (f"{p}.admin", "org_admin", f"{governorate}.legal", None),
+            (f"{p}.mosd", "caseworker", f"{governorate}.mosd", None),
+        ]
+    return plan
+
+
+def logins() -> list[DemoLogin]:
+    """The demo logins, computed without a database: the same on every machine."""
+    rng = random.Random(SEED)
+    names = {"centre": CENTRE[1]}
+    for governorate, _, ar, en in NETWORKS:
+        for key, _, en_pattern, _, _ in MEMBER_TEMPLATES:
+            names[f"{governorate}.{key}"] = en_pattern.format(ar=ar, en=en)
+    return [DemoLogin(u, role, names[org], _password(rng, u)) for u, role, org, _ in _plan()]
+
+
+def is_seeded(session: Session) -> bool:
+    return bool(session.scalar(select(func.count()).select_from(Network)))
+
+
+def seed(session: Session, rt: Runtime) -> list[DemoLogin]:
+    """Build the demo network in an empty database. The caller commits."""
+    if is_seeded(session):
+        raise RuntimeError("the database already holds networks; demo data is seeded only into an empty one")
+    networks: dict[str, Network] = {}
+    orgs: dict[str, str] = {}
+    all_governorates = [g for g, _, _, _ in NETWORKS]
+    for governorate, prefix, ar, en in NETWORKS:
+        networks[governorate] = directory.create_network(
+            session,
+            None,
+            governorate=governorate,
+            case_prefix=prefix,
+            name_ar=f"شبكة حماية المرأة – {ar}",
+            name_en=f"{en} Women's Protection Network",
+        )
+    centre = directory.create_organization(
+        session,
+        None,
+        directory.OrganizationInput(CENTRE[0], CENTRE[1], "civil", ["legal_aid", "social"], all_governorates),
+    )
+    orgs["centre"] = centre.id
+    for governorate, _, ar, en in NETWORKS:
+        net = networks[governorate]
+        directory.add_member(session, None, net, centre)
+        templates = list(MEMBER_TEMPLATES)
+        if governorate in SHELTERS:
+            s_ar, s_en = SHELTERS[governorate]
+            templates.append(("shelter", s_ar, s_en, "governmental", ["shelter"]))
+        for key, ar_pattern, en_pattern, kind, sectors in templates:
+            org = directory.create_organization(
+                session,
+                None,
+                directory.OrganizationInput(
+                    ar_pattern.format(ar=ar, en=en), en_pattern.format(ar=ar, en=en), kind, sectors, [governorate]
+                ),
+            )
+            orgs[f"{governorate}.{key}"] = org.id
+            directory.add_member(session, None, net, org)
+    demo = logins()
+    by_name = {d.username: d for d in demo}
+    for username, role, org_key, governorate in _plan():
+        session.add(
+            User(
+                id=new_id(),
+                organization_id=orgs[org_key],
+                network_id=networks[governorate].id if governorate else None,
+                role=role,
+                username=username,
+                locale="ar",
+                password_hash=rt.passwords.hash(by_name[username].password),
+                # Demo accounts keep their printed password so the demo stays usable; they
+                # still enrol a second factor at first sign-in.
+                must_change_password=False,
+            )
+        )
+    session.flush()
+    return demo

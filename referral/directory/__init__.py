@@ -1,0 +1,1 @@
+"""Networks, member organisations and (later) their services."""

@@ -1,0 +1,77 @@
+"""Domain errors raised by services, and how a view or the API answers them."""
+
+from __future__ import annotations
+
+from flask import Response, jsonify, render_template, request
+
+
+class DomainError(Exception):
+    """A rule refused the request. `code` is stable (the API's error code)."""
+
+    status = 422
+    code = "rule_refused"
+
+    def __init__(self, message: str = "", *, fields: dict[str, str] | None = None) -> None:
+        super().__init__(message or self.code)
+        self.message = message or self.code
+        self.fields = fields or {}
+
+
+class InvalidInput(DomainError):
+    status, code = 400, "invalid_input"
+
+
+class NotFound(DomainError):
+    status, code = 404, "not_found"
+
+
+class Forbidden(DomainError):
+    status, code = 403, "forbidden"
+
+
+class Conflict(DomainError):
+    status, code = 409, "conflict"
+
+
+class Throttled(DomainError):
+    status, code = 429, "rate_limited"
+
+
+class InvalidCredentials(DomainError):
+    status, code = 401, "invalid_credentials"
+
+
+def wants_json() -> bool:
+    return request.path.startswith("/api/")
+
+
+def api_error(status: int, code: str, message: str, fields: dict[str, str] | None = None) -> Response:
+    body: dict[str, object] = {"code": code, "message": message}
+    if fields is not None:
+        body["fields"] = fields
+    response = jsonify({"error": body})
+    response.status_code = status
+    return response
+
+
+_API_MESSAGES = {
+    400: ("invalid_input", "The request is not valid."),
+    401: ("unauthorized", "A valid bearer token is required."),
+    403: ("forbidden", "Your role may not do this."),
+    404: ("not_found", "Not found."),
+    405: ("method_not_allowed", "Method not allowed."),
+    409: ("conflict", "The object changed; reload and try again."),
+    413: ("too_large", "The request is too large."),
+    422: ("rule_refused", "A rule refused the request."),
+    429: ("rate_limited", "Too many requests; wait and try again."),
+    500: ("server_error", "Something went wrong; nothing was saved."),
+}
+
+
+def error_response(status: int) -> Response:
+    """A generic error page or API error: never a traceback, never a detail of the failure."""
+    if wants_json():
+        code, message = _API_MESSAGES.get(status, ("error", "Error."))
+        return api_error(status, code, message, {} if status == 400 else None)
+    response = Response(render_template("errors/error.html", status=status), status=status)
+    return response

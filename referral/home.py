@@ -1,0 +1,101 @@
+"""The home page of each role (real data only), the navigation by role, and the health check."""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+from flask import Blueprint, jsonify, render_template
+from flask_babel import lazy_gettext as _l
+from flask_login import current_user
+from sqlalchemy import func, select
+from werkzeug.wrappers import Response
+
+from .access.policy import scope_users
+from .accounts import services as accounts
+from .accounts.models import User
+from .audit.models import AuditEvent
+from .directory import services as directory
+from .directory.models import Network, NetworkMembership, Organization
+from .extensions import db
+from .models_base import utcnow
+from .runtime import runtime
+
+home_bp = Blueprint("home", __name__)
+
+
+@dataclass(frozen=True)
+class NavItem:
+    endpoint: str
+    label: Any
+
+
+_NAV: dict[str, tuple[NavItem, ...]] = {
+    "sysadmin": (
+        NavItem("directory.networks", _l("Networks")),
+        NavItem("directory.organizations", _l("Organisations")),
+        NavItem("admin.users", _l("Users")),
+    ),
+    "org_admin": (NavItem("admin.users", _l("Users")), NavItem("directory.networks", _l("Networks"))),
+    "coordinator": (
+        NavItem("directory.networks", _l("Networks")),
+        NavItem("directory.organizations", _l("Organisations")),
+    ),
+}
+_DEFAULT_NAV = (NavItem("directory.networks", _l("Networks")), NavItem("directory.organizations", _l("Organisations")))
+
+
+def navigation(user: Any) -> tuple[NavItem, ...]:
+    if not getattr(user, "is_authenticated", False):
+        return ()
+    return _NAV.get(user.role, _DEFAULT_NAV)
+
+
+@home_bp.route("/healthz")
+def health() -> Response:
+    db.session.execute(select(1))
+    return jsonify({"status": "ok"})
+
+
+@home_bp.route("/")
+def index() -> str:
+    user: User = current_user._get_current_object()
+    data: dict[str, Any] = {
+        "sessions": len(runtime().sessions.for_user(user.id)),
+        "codes_left": accounts.remaining_recovery_codes(db.session, user),
+        "networks": _networks_of(user.organization_id),
+    }
+    if user.role == "sysadmin":
+        data["counts"] = {
+            "networks": db.session.scalar(select(func.count()).select_from(Network)),
+            "organizations": db.session.scalar(select(func.count()).select_from(Organization)),
+            "users": db.session.scalar(select(func.count()).select_from(User)),
+            "inactive": db.session.scalar(select(func.count()).where(User.active.is_(False))),
+        }
+    elif user.role == "org_admin":
+        staff = list(db.session.scalars(scope_users(user, select(User)).order_by(User.username)))
+        data["staff"] = staff
+        data["pending_mfa"] = sum(1 for u in staff if not u.mfa_enrolled)
+    elif user.role == "coordinator" and user.network is not None:
+        members = directory.members(db.session, user.network)
+        data["members"] = members
+        data["by_kind"] = {k: sum(1 for m in members if m.kind == k) for k in ("governmental", "civil")}
+    elif user.role == "auditor":
+        since = utcnow() - timedelta(hours=24)
+        rows = db.session.execute(
+            select(AuditEvent.action, func.count()).where(AuditEvent.occurred_at >= since).group_by(AuditEvent.action)
+        ).all()
+        data["activity"] = sorted(((action, count) for action, count in rows), key=lambda r: -r[1])
+    return render_template("home/index.html", user=user, **data)
+
+
+def _networks_of(organization_id: str) -> list[Network]:
+    return list(
+        db.session.scalars(
+            select(Network)
+            .join(NetworkMembership, NetworkMembership.network_id == Network.id)
+            .where(NetworkMembership.organization_id == organization_id)
+            .order_by(Network.name_en)
+        )
+    )

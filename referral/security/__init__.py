@@ -1,0 +1,1 @@
+"""Cryptography, passwords, MFA, sessions and HTTP hardening. Knows no domain."""

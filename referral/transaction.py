@@ -1,0 +1,64 @@
+"""One transaction per request or task, committed at the edge, with after-commit hooks.
+
+Services flush and never commit. The request edge commits when the response succeeded
+(status below 400, or a view that asked for its record to be kept, such as a failed login
+that must stay audited) and rolls back otherwise. Side effects (queued tasks, session-store
+changes in Redis) are registered with `after_commit` and run only once the data is durable.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+
+from flask import Response, g
+from sqlalchemy import event
+from sqlalchemy.orm import Session
+
+from .extensions import db
+
+log = logging.getLogger(__name__)
+_HOOKS = "shabaka_after_commit"
+
+
+def after_commit(callback: Callable[[], None], session: Session | None = None) -> None:
+    """Run `callback` once the current transaction commits; drop it if it rolls back."""
+    target = session if session is not None else db.session()
+    target.info.setdefault(_HOOKS, []).append(callback)
+
+
+def keep_on_error() -> None:
+    """Ask the request edge to commit even though the response is an error status."""
+    g.keep_on_error = True
+
+
+@event.listens_for(Session, "after_commit")
+def _run_hooks(session: Session) -> None:
+    hooks = session.info.pop(_HOOKS, [])
+    for hook in hooks:
+        try:
+            hook()
+        except Exception:  # a side effect failing must not undo a durable commit
+            log.exception("after-commit hook failed")
+
+
+@event.listens_for(Session, "after_rollback")
+def _drop_hooks(session: Session) -> None:
+    session.info.pop(_HOOKS, None)
+
+
+def finish_request(response: Response) -> Response:
+    """Commit or roll back the request's transaction; a failed commit becomes a 500."""
+    keep = g.get("keep_on_error", False)
+    if response.status_code < 400 or keep:
+        try:
+            db.session.commit()
+        except Exception:
+            log.exception("commit failed")
+            db.session.rollback()
+            from .errors import error_response
+
+            return error_response(500)
+    else:
+        db.session.rollback()
+    return response

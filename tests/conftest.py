@@ -1,0 +1,298 @@
+"""Test fixtures: a real database built by migrations (SQLite, or PostgreSQL when asked), the app
+with cheap password hashing, factories for organisations and users, and sign-in helpers.
+
+Set TEST_DATABASE_URL and SHABAKA_TEST_BACKEND=postgres to run on PostgreSQL; set TEST_REDIS_URL
+to also run the Redis tests. `make test` does both when the variables are present.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import re
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import pyotp
+import pytest
+from flask import Flask
+from flask.testing import FlaskClient
+from sqlalchemy import create_engine, text
+
+from config import Settings
+from referral import create_app
+from referral.accounts.models import User
+from referral.directory import services as directory
+from referral.directory.models import Network, Organization
+from referral.extensions import db
+from referral.models_base import new_id
+from referral.runtime import runtime
+from referral.security.crypto import Context
+
+BACKEND = os.environ.get("SHABAKA_TEST_BACKEND", "sqlite")
+REDIS_URL = os.environ.get("TEST_REDIS_URL")
+STRONG_PASSWORD = "violet-harbour-compass-lantern"
+
+
+# ----------------------------------------------------------------------------- log capture
+class _Collector(logging.Handler):
+    """Keeps every log line written during the suite, formatted, for the no-secrets check."""
+
+    def __init__(self) -> None:
+        super().__init__(level=logging.DEBUG)
+        self.lines: list[str] = []
+
+    def emit(self, record: logging.LogRecord) -> None:
+        try:
+            line = record.getMessage()
+        except Exception:
+            line = str(record.msg)
+        if record.exc_info:
+            line += "\n" + logging.Formatter().formatException(record.exc_info)
+        self.lines.append(line)
+
+
+LOG_COLLECTOR = _Collector()
+logging.getLogger().addHandler(LOG_COLLECTOR)
+
+
+# ----------------------------------------------------------------------------- database
+def _database_url(tmp: Path) -> str:
+    if BACKEND == "postgres":
+        url = os.environ.get("TEST_DATABASE_URL")
+        if not url:
+            pytest.exit("SHABAKA_TEST_BACKEND=postgres needs TEST_DATABASE_URL", returncode=2)
+        return url
+    return f"sqlite:///{tmp / 'test.db'}"
+
+
+def _reset_postgres(url: str) -> None:
+    engine = create_engine(Settings.for_tests(url, Path("/tmp")).database_url, isolation_level="AUTOCOMMIT")
+    with engine.connect() as conn:
+        conn.execute(text("DROP SCHEMA public CASCADE"))
+        conn.execute(text("CREATE SCHEMA public"))
+    engine.dispose()
+
+
+@pytest.fixture(scope="session")
+def instance_path(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    return tmp_path_factory.mktemp("instance")
+
+
+@pytest.fixture(scope="session")
+def settings(instance_path: Path) -> Settings:
+    url = _database_url(instance_path)
+    if BACKEND == "postgres":
+        _reset_postgres(url)
+    return Settings.for_tests(url, instance_path)
+
+
+@pytest.fixture(scope="session")
+def app(settings: Settings) -> Iterator[Flask]:
+    from flask_migrate import upgrade
+
+    application = create_app(settings)
+    with application.app_context():
+        upgrade()
+    yield application
+
+
+_TABLES_IN_DELETE_ORDER = (
+    "audit_event",
+    "auth_session",
+    "login_failure",
+    "recovery_code",
+    "api_token",
+    "user_account",
+    "network_membership",
+    "organization",
+    "network",
+)
+
+
+@pytest.fixture(autouse=True)
+def _clean_database(request: pytest.FixtureRequest) -> Iterator[None]:
+    """Every test starts from an empty schema (workers and the session store use their own connections)."""
+    yield
+    if "app" not in request.fixturenames:
+        return
+    application: Flask = request.getfixturevalue("app")
+    with application.app_context():
+        db.session.rollback()
+        if db.engine.dialect.name == "postgresql":
+            db.session.execute(text(f"TRUNCATE {', '.join(_TABLES_IN_DELETE_ORDER)} RESTART IDENTITY CASCADE"))
+        else:
+            for table in _TABLES_IN_DELETE_ORDER:
+                db.session.execute(text(f"DELETE FROM {table}"))
+        db.session.commit()
+
+
+@pytest.fixture
+def ctx(app: Flask) -> Iterator[Flask]:
+    """An application context for calling services directly."""
+    with app.app_context():
+        yield app
+        db.session.rollback()
+
+
+@pytest.fixture
+def client(app: Flask) -> FlaskClient:
+    return app.test_client()
+
+
+# ----------------------------------------------------------------------------- factories
+@dataclass
+class Account:
+    id: str
+    username: str
+    password: str
+    role: str
+    organization_id: str
+    totp_secret: str | None = None
+
+    def totp(self) -> str:
+        assert self.totp_secret
+        return pyotp.TOTP(self.totp_secret).now()
+
+
+def _letters(n: int) -> str:
+    """Three capital letters, different for every n below 26**3."""
+    out = ""
+    for _ in range(3):
+        n, rest = divmod(n, 26)
+        out = chr(65 + rest) + out
+    return out
+
+
+class Factory:
+    """Builds committed test data through the same services the app uses."""
+
+    def __init__(self, app: Flask) -> None:
+        self.app = app
+        self._n = 0
+
+    def _next(self) -> int:
+        self._n += 1
+        return self._n
+
+    def network(self, governorate: str | None = None) -> Network:
+        with self.app.app_context():
+            n = self._next()
+            letters = _letters(n)
+            net = directory.create_network(
+                db.session,
+                None,
+                governorate=governorate or f"gov_{letters.lower()}",
+                case_prefix=letters,
+                name_ar=f"شبكة {n}",
+                name_en=f"Network {n}",
+            )
+            db.session.commit()
+            db.session.refresh(net)
+            db.session.expunge(net)
+            return net
+
+    def organization(self, network: Network | None = None, **overrides: Any) -> Organization:
+        net = network or self.network()
+        with self.app.app_context():
+            n = self._next()
+            data = directory.OrganizationInput(
+                name_ar=overrides.get("name_ar", f"منظمة {n}"),
+                name_en=overrides.get("name_en", f"Organisation {n}"),
+                kind=overrides.get("kind", "civil"),
+                sectors=overrides.get("sectors", ["legal_aid"]),
+                governorates=[net.governorate],
+            )
+            org = directory.create_organization(db.session, None, data)
+            directory.add_member(db.session, None, db.session.get(Network, net.id), org)
+            db.session.commit()
+            db.session.refresh(org)
+            db.session.expunge(org)
+            return org
+
+    def user(
+        self,
+        role: str = "caseworker",
+        organization: Organization | None = None,
+        *,
+        enrolled: bool = True,
+        must_change_password: bool = False,
+        password: str = STRONG_PASSWORD,
+        network: Network | None = None,
+        username: str | None = None,
+    ) -> Account:
+        org = organization or self.organization()
+        with self.app.app_context():
+            rt = runtime()
+            n = self._next()
+            user = User(
+                id=new_id(),
+                organization_id=org.id,
+                network_id=network.id if network is not None else None,
+                role=role,
+                username=username or f"user{n}",
+                locale="ar",
+                password_hash=rt.passwords.hash(password),
+                must_change_password=must_change_password,
+            )
+            secret = None
+            if enrolled:
+                from referral.models_base import utcnow
+
+                secret = pyotp.random_base32(32)
+                user.totp_secret = rt.cipher.encrypt(secret, Context("user_account", "totp_secret", user.id, org.id))
+                user.totp_enrolled_at = utcnow()
+            db.session.add(user)
+            db.session.commit()
+            return Account(user.id, user.username, password, role, org.id, secret)
+
+
+@pytest.fixture
+def factory(app: Flask) -> Factory:
+    return Factory(app)
+
+
+# ----------------------------------------------------------------------------- sign-in helpers
+CSRF_RE = re.compile(r'name="csrf_token"[^>]*value="([^"]+)"')
+
+
+def csrf_from(html: str) -> str:
+    match = CSRF_RE.search(html)
+    assert match, "no CSRF token on the page"
+    return match.group(1)
+
+
+def csrf(client: FlaskClient, path: str = "/login") -> str:
+    return csrf_from(client.get(path).get_data(as_text=True))
+
+
+def password_step(client: FlaskClient, username: str, password: str) -> Any:
+    token = csrf(client, "/login")
+    return client.post("/login", data={"csrf_token": token, "username": username, "password": password})
+
+
+def reset_totp_step(app: Flask, account: Account) -> None:
+    """Forget the last used TOTP step so a helper can sign in twice within 30 seconds."""
+    with app.app_context():
+        user = db.session.get(User, account.id)
+        user.totp_last_step = None
+        db.session.commit()
+
+
+def sign_in(client: FlaskClient, app: Flask, account: Account) -> None:
+    """The whole sign-in: password, then the current TOTP code."""
+    reset_totp_step(app, account)
+    response = password_step(client, account.username, account.password)
+    assert response.status_code == 302, response.get_data(as_text=True)[:500]
+    assert response.headers["Location"].endswith("/login/mfa")
+    token = csrf(client, "/login/mfa")
+    done = client.post("/login/mfa", data={"csrf_token": token, "code": account.totp()})
+    assert done.status_code == 302, done.get_data(as_text=True)[:500]
+
+
+def post_form(client: FlaskClient, path: str, data: dict[str, Any], page: str | None = None) -> Any:
+    """POST a form with a CSRF token taken from `page` (default: the account page)."""
+    token = csrf(client, page or "/account/")
+    return client.post(path, data={"csrf_token": token, **data})

@@ -1,0 +1,1 @@
+"""Celery: the application and its thin tasks, which call the services in `referral/`."""

@@ -1,0 +1,72 @@
+"""The Celery application, configured from the same settings as the web app.
+
+Run with `celery -A workers.celery_app worker` (and `beat`). Tasks run inside a Flask
+application context and commit at their edge, like a request.
+"""
+
+from __future__ import annotations
+
+from datetime import timedelta
+from typing import Any
+
+from celery import Celery, Task
+from flask import Flask
+
+from config import Settings
+
+_flask_app: Flask | None = None
+
+
+def flask_app() -> Flask:
+    global _flask_app
+    if _flask_app is None:
+        from referral import create_app
+
+        _flask_app = create_app(Settings.from_env())
+    return _flask_app
+
+
+class AppTask(Task):  # type: ignore[misc]
+    """A task that runs in an application context, committing on success, rolling back on error."""
+
+    abstract = True
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        from referral.extensions import db
+
+        with flask_app().app_context():
+            try:
+                result = self.run(*args, **kwargs)
+                db.session.commit()
+                return result
+            except BaseException:
+                db.session.rollback()
+                raise
+            finally:
+                db.session.remove()
+
+
+def make_celery(settings: Settings) -> Celery:
+    app = Celery("shabaka", task_cls=AppTask, set_as_current=True)
+    app.conf.update(
+        broker_url=settings.broker_url,
+        task_serializer="json",
+        accept_content=["json"],
+        result_serializer="json",
+        task_ignore_result=True,
+        task_acks_late=True,
+        task_reject_on_worker_lost=True,
+        worker_prefetch_multiplier=1,
+        worker_hijack_root_logger=False,
+        broker_connection_retry_on_startup=True,
+        beat_schedule_filename=str(settings.instance_path / "celerybeat-schedule"),
+        beat_schedule={
+            "purge-expired-sessions": {"task": "workers.purge_expired_sessions", "schedule": timedelta(minutes=5)},
+        },
+        timezone="UTC",
+        imports=("workers.tasks",),
+    )
+    return app
+
+
+celery = make_celery(Settings.from_env())

@@ -1,0 +1,25 @@
+"""Thin tasks: take ids or nothing, call one service, let the task edge commit."""
+
+from __future__ import annotations
+
+from datetime import timedelta
+
+from .celery_app import celery
+
+
+@celery.task(name="workers.purge_expired_sessions")
+def purge_expired_sessions() -> dict[str, int]:
+    from referral.extensions import db
+    from referral.models_base import utcnow
+    from referral.runtime import runtime
+    from referral.security.maintenance import purge_expired
+
+    rt = runtime()
+    result = purge_expired(
+        db.session,
+        rt.sessions,
+        idle=timedelta(minutes=rt.settings.session_idle_minutes),
+        absolute=timedelta(hours=rt.settings.session_absolute_hours),
+        now=utcnow(),
+    )
+    return {"sessions": result.sessions, "login_failures": result.login_failures}
