@@ -28,7 +28,7 @@ from ..security.passwords import check_policy
 from .models import ApiToken, RecoveryCode, User
 
 USERNAME_RE = re.compile(r"^[a-z0-9][a-z0-9._-]{2,63}$")
-TOKEN_PREFIX = "shb_"
+TOKEN_PREFIX = "shb_"  # noqa: S105 (a label, not a secret)
 DEFAULT_TOKEN_DAYS = 90
 MAX_TOKEN_DAYS = 365
 
