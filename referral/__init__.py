@@ -53,6 +53,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     # The edge commits first among the after-request functions registered here, so it
     # runs last of them (Flask runs them in reverse), before the session is saved.
     app.after_request(finish_request)
+    app.before_request(_assign_request_id)  # first, so every later log line carries it
 
     db.init_app(app)
     migrate.init_app(app, db, directory=str(BASE_DIR / "migrations"), compare_type=True, render_as_batch=True)
@@ -84,6 +85,10 @@ def create_app(settings: Settings | None = None) -> Flask:
 
     cli.register(app)
     return app
+
+
+def _assign_request_id() -> None:
+    g.request_id = uuid.uuid4().hex[:16]
 
 
 def _engine_options(url: str) -> dict[str, Any]:
@@ -126,10 +131,6 @@ def _register_blueprints(app: Flask) -> None:
 
 def _register_request_hooks(app: Flask, settings: Settings) -> None:
     from .access.gate import enforce_sign_in
-
-    @app.before_request
-    def assign_request_id() -> None:
-        g.request_id = uuid.uuid4().hex[:16]
 
     app.before_request(enforce_sign_in)
 

@@ -350,6 +350,8 @@ def user_detail(user_id: str) -> Any:
         else:
             flash(_("The role was changed."), "success")
             return redirect(url_for("admin.user_detail", user_id=target.id))
+    elif request.method == "POST":
+        status = 400
     return render_template(
         "accounts/admin_user.html",
         target=target,

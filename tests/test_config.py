@@ -1,0 +1,96 @@
+"""Settings: production by default, refuses to start without each secret, development makes its own."""
+
+from __future__ import annotations
+
+import base64
+import stat
+from pathlib import Path
+
+import pytest
+
+from config import ConfigError, Settings
+
+ROOT = base64.b64encode(b"k" * 32).decode()
+COMPLETE = {
+    "SECRET_KEY": "s" * 40,
+    "REFERRAL_ROOT_KEY": ROOT,
+    "DATABASE_URL": "postgresql://shabaka@db/shabaka",
+    "REDIS_URL": "redis://cache:6379/0",
+}
+
+
+def test_production_is_the_default(tmp_path: Path) -> None:
+    settings = Settings.from_env({**COMPLETE, "REFERRAL_INSTANCE_PATH": str(tmp_path)})
+    assert settings.env == "production" and settings.is_production
+    assert settings.database_url.startswith("postgresql+psycopg://")
+    assert settings.session_backend == "redis"
+    assert settings.argon2_memory_kib >= 19 * 1024 and settings.argon2_time_cost >= 2
+
+
+@pytest.mark.parametrize("missing", ["SECRET_KEY", "REFERRAL_ROOT_KEY", "DATABASE_URL", "REDIS_URL"])
+def test_production_refuses_to_start_without_each_secret(missing: str) -> None:
+    environ = {k: v for k, v in COMPLETE.items() if k != missing}
+    with pytest.raises(ConfigError, match=missing):
+        Settings.from_env(environ)
+
+
+def test_production_refuses_a_short_secret_key() -> None:
+    with pytest.raises(ConfigError, match="SECRET_KEY"):
+        Settings.from_env({**COMPLETE, "SECRET_KEY": "too-short"})
+
+
+@pytest.mark.parametrize("bad", ["not base64!", base64.b64encode(b"short").decode()])
+def test_production_refuses_a_malformed_root_key(bad: str) -> None:
+    with pytest.raises(ConfigError, match="REFERRAL_ROOT_KEY"):
+        Settings.from_env({**COMPLETE, "REFERRAL_ROOT_KEY": bad})
+
+
+def test_root_key_from_a_file(tmp_path: Path) -> None:
+    key_file = tmp_path / "root.key"
+    key_file.write_text(ROOT)
+    environ = {k: v for k, v in COMPLETE.items() if k != "REFERRAL_ROOT_KEY"}
+    settings = Settings.from_env({**environ, "REFERRAL_ROOT_KEY_FILE": str(key_file)})
+    assert settings.root_key == b"k" * 32
+
+
+def test_unknown_environment_is_refused() -> None:
+    with pytest.raises(ConfigError, match="REFERRAL_ENV"):
+        Settings.from_env({"REFERRAL_ENV": "staging"})
+
+
+def test_the_app_refuses_to_start_in_production_without_secrets(monkeypatch: pytest.MonkeyPatch) -> None:
+    from referral import create_app
+
+    for name in ("REFERRAL_ENV", *COMPLETE):
+        monkeypatch.delenv(name, raising=False)
+    with pytest.raises(ConfigError, match="SECRET_KEY"):
+        create_app()
+
+
+def test_development_creates_its_secrets_once_with_mode_0600(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+    environ = {"REFERRAL_ENV": "development", "REFERRAL_INSTANCE_PATH": str(tmp_path)}
+    first = Settings.from_env(environ)
+    said = capsys.readouterr().err
+    assert "created development secret" in said
+    for name in ("secret_key", "root_key"):
+        assert stat.S_IMODE((tmp_path / name).stat().st_mode) == 0o600
+    second = Settings.from_env(environ)
+    assert capsys.readouterr().err == ""
+    assert (first.secret_key, first.root_key) == (second.secret_key, second.root_key)
+    assert first.database_url == f"sqlite:///{tmp_path / 'shabaka.db'}"
+    assert first.broker_url.startswith("sqla+sqlite:///")
+    assert first.session_backend == "database"
+
+
+def test_port_and_timeouts_from_the_environment(tmp_path: Path) -> None:
+    environ = {
+        "REFERRAL_ENV": "development",
+        "REFERRAL_INSTANCE_PATH": str(tmp_path),
+        "PORT": "8080",
+        "SESSION_IDLE_MINUTES": "5",
+        "SESSION_ABSOLUTE_HOURS": "8",
+    }
+    settings = Settings.from_env(environ)
+    assert (settings.port, settings.session_idle_minutes, settings.session_absolute_hours) == (8080, 5, 8)
+    with pytest.raises(ConfigError, match="PORT"):
+        Settings.from_env({**environ, "PORT": "http"})
