@@ -13,7 +13,7 @@ from collections.abc import Callable
 
 from flask import Response, g
 from sqlalchemy import event
-from sqlalchemy.orm import Session
+from sqlalchemy.orm import Session, SessionTransaction, scoped_session
 
 from .extensions import db
 
@@ -21,9 +21,13 @@ log = logging.getLogger(__name__)
 _HOOKS = "shabaka_after_commit"
 
 
-def after_commit(callback: Callable[[], None], session: Session | None = None) -> None:
+def after_commit(callback: Callable[[], None], session: Session | scoped_session[Session] | None = None) -> None:
     """Run `callback` once the current transaction commits; drop it if it rolls back."""
-    target = session if session is not None else db.session()
+    target = session if session is not None else db.session
+    if isinstance(target, scoped_session):
+        target = target()
+    if not target.in_transaction():
+        target.begin()  # so that a rollback, even of an empty transaction, drops the hook
     target.info.setdefault(_HOOKS, []).append(callback)
 
 
@@ -42,9 +46,10 @@ def _run_hooks(session: Session) -> None:
             log.exception("after-commit hook failed")
 
 
-@event.listens_for(Session, "after_rollback")
-def _drop_hooks(session: Session) -> None:
-    session.info.pop(_HOOKS, None)
+@event.listens_for(Session, "after_soft_rollback")
+def _drop_hooks(session: Session, previous_transaction: SessionTransaction) -> None:
+    if previous_transaction.parent is None:  # the whole transaction, not a savepoint
+        session.info.pop(_HOOKS, None)
 
 
 def finish_request(response: Response) -> Response:

@@ -97,6 +97,29 @@ def app(settings: Settings) -> Iterator[Flask]:
     with application.app_context():
         upgrade()
     yield application
+    _dispose(application)
+
+
+def _dispose(application: Flask) -> None:
+    with application.app_context():
+        db.session.remove()
+        for engine in db.engines.values():
+            engine.dispose()
+
+
+@pytest.fixture
+def make_app(app: Flask) -> Iterator[Any]:
+    """Build another app on the same database with changed settings; its pool closes afterwards."""
+    made: list[Flask] = []
+
+    def build(changed: Settings) -> Flask:
+        application = create_app(changed)
+        made.append(application)
+        return application
+
+    yield build
+    for application in made:
+        _dispose(application)
 
 
 _TABLES_IN_DELETE_ORDER = (

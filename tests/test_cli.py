@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from dataclasses import replace
+from typing import Any
 
 from flask import Flask
 from sqlalchemy import func, select
 
 from config import Settings
-from referral import create_app, demo
+from referral import demo
 from referral.accounts.models import User
 from referral.audit.models import AuditEvent
 from referral.directory.models import Network, NetworkMembership, Organization
@@ -44,8 +45,8 @@ def test_demo_logins_are_the_same_every_time() -> None:
     assert len({login.password for login in demo.logins()}) == len(demo.logins())
 
 
-def test_seed_demo_is_refused_in_production(settings: Settings) -> None:
-    prod = create_app(replace(settings, env="production"))
+def test_seed_demo_is_refused_in_production(settings: Settings, make_app: Any) -> None:
+    prod = make_app(replace(settings, env="production"))
     result = prod.test_cli_runner().invoke(args=["seed-demo"])
     assert result.exit_code != 0 and "refused in production" in result.output
     assert prod.test_cli_runner().invoke(args=["demo-logins"]).exit_code != 0

@@ -4,6 +4,7 @@ carries the security headers, cookies carry their flags, and POST without CSRF i
 from __future__ import annotations
 
 import re
+from typing import Any
 
 import pytest
 from flask import Flask
@@ -110,12 +111,10 @@ def test_session_cookie_flags(client: FlaskClient) -> None:
     assert "Expires" not in cookie  # a browser-session cookie; the server enforces timeouts
 
 
-def test_production_cookie_is_host_prefixed_and_secure(settings: object) -> None:
+def test_production_cookie_is_host_prefixed_and_secure(settings: object, make_app: Any) -> None:
     from dataclasses import replace
 
-    from referral import create_app
-
-    prod = create_app(replace(settings, env="production"))  # type: ignore[type-var]
+    prod = make_app(replace(settings, env="production"))  # type: ignore[type-var]
     response = prod.test_client().get("/login", base_url="https://shabaka.example")
     cookie = response.headers["Set-Cookie"]
     assert cookie.startswith("__Host-shabaka=") and "Secure" in cookie and "HttpOnly" in cookie

@@ -58,6 +58,7 @@ def make_celery(settings: Settings) -> Celery:
         task_reject_on_worker_lost=True,
         worker_prefetch_multiplier=1,
         worker_hijack_root_logger=False,
+        worker_redirect_stdouts=False,
         broker_connection_retry_on_startup=True,
         beat_schedule_filename=str(settings.instance_path / "celerybeat-schedule"),
         beat_schedule={

@@ -1,0 +1,120 @@
+"""A real Celery worker process runs a real task queued by the app after commit.
+
+Runs on the embedded transport (SQLite through kombu) always, and on Redis when TEST_REDIS_URL
+is set, as CI does.
+"""
+
+from __future__ import annotations
+
+import base64
+import os
+import re
+import signal
+import subprocess
+import sys
+import time
+from collections.abc import Iterator
+from dataclasses import replace
+from datetime import timedelta
+from pathlib import Path
+
+import pytest
+from flask import Flask
+from sqlalchemy import func, select
+
+from config import BASE_DIR, Settings
+from referral import dispatch
+from referral.extensions import db
+from referral.models_base import utcnow
+from referral.security.models import LoginFailure, StoredSession
+from tests.conftest import REDIS_URL, Factory
+
+pytestmark = pytest.mark.worker
+
+BROKERS = ["embedded"] + (["redis"] if REDIS_URL else [])
+
+
+def _broker_url(kind: str, tmp_path: Path) -> str:
+    if kind == "redis":
+        import redis
+
+        url = REDIS_URL.rstrip("/") + "/14" if REDIS_URL and REDIS_URL.count("/") < 3 else str(REDIS_URL)
+        redis.Redis.from_url(url).flushdb()
+        return url
+    return f"sqla+sqlite:///{tmp_path / 'broker.db'}"
+
+
+@pytest.fixture
+def worker_env(settings: Settings, tmp_path: Path) -> dict[str, str]:
+    env = {k: v for k, v in os.environ.items() if not k.startswith(("REFERRAL_", "CELERY_"))}
+    env.update(
+        REFERRAL_ENV="development",
+        REFERRAL_INSTANCE_PATH=str(tmp_path / "worker-instance"),
+        DATABASE_URL=settings.database_url,
+        SECRET_KEY=settings.secret_key,
+        REFERRAL_ROOT_KEY=base64.b64encode(settings.root_key).decode(),
+        PYTHONPATH=str(BASE_DIR),
+    )
+    env.pop("REDIS_URL", None)
+    return env
+
+
+@pytest.fixture
+def use_broker(app: Flask, settings: Settings) -> Iterator[None]:
+    yield
+    app.config["SHABAKA_SETTINGS"] = settings
+    app.extensions.pop("shabaka.celery", None)
+
+
+def _start_worker(env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
+    with log.open("wb") as out:
+        return subprocess.Popen(
+            [sys.executable, "-m", "celery", "-A", "workers.celery_app", "worker", "--pool", "solo",
+             "--loglevel", "INFO", "--without-gossip", "--without-mingle", "--without-heartbeat"],
+            cwd=BASE_DIR, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
+        )
+
+
+@pytest.mark.parametrize("broker", BROKERS)
+def test_a_queued_task_runs_in_a_real_worker(
+    app: Flask, settings: Settings, factory: Factory, tmp_path: Path, worker_env: dict[str, str],
+    use_broker: None, broker: str,
+) -> None:
+    account = factory.user()
+    url = _broker_url(broker, tmp_path)
+    app.config["SHABAKA_SETTINGS"] = replace(settings, broker_url=url)
+    app.extensions.pop("shabaka.celery", None)
+    long_ago = utcnow() - timedelta(days=2)
+    with app.app_context():
+        for i, seen in enumerate((long_ago, long_ago, utcnow())):
+            db.session.add(
+                StoredSession(sid_hash=f"{i:064d}", handle=f"h{i}", user_id=account.id, data="{}",
+                              created_at=seen, last_seen_at=seen)
+            )
+        db.session.add(LoginFailure(account_key="a", client_key="c", occurred_at=long_ago))
+        db.session.commit()
+        dispatch.enqueue("workers.purge_expired_sessions")
+        db.session.rollback()  # a rolled-back transaction publishes nothing
+        dispatch.enqueue("workers.purge_expired_sessions")
+        db.session.commit()  # published now
+
+    worker = _start_worker({**worker_env, "CELERY_BROKER_URL": url}, tmp_path / "worker.log")
+    try:
+        deadline = time.monotonic() + 90
+        remaining = 3
+        while time.monotonic() < deadline:
+            with app.app_context():
+                remaining = db.session.scalar(select(func.count()).select_from(StoredSession))
+                failures = db.session.scalar(select(func.count()).select_from(LoginFailure))
+                db.session.rollback()
+            if remaining == 1 and failures == 0:
+                break
+            time.sleep(0.5)
+        log = (tmp_path / "worker.log").read_text(errors="replace")
+        assert remaining == 1, log[-3000:]
+        assert "workers.purge_expired_sessions" in log and "succeeded" in log
+        runs = set(re.findall(r"Task workers\.purge_expired_sessions\[([0-9a-f-]+)\] succeeded", log))
+        assert len(runs) == 1, log[-3000:]  # the rolled-back enqueue published nothing
+    finally:
+        os.killpg(worker.pid, signal.SIGTERM)
+        worker.wait(timeout=30)
