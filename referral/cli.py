@@ -59,6 +59,46 @@ def register(app: Flask) -> None:
             _fail("there are no demo logins in production")
         _print_logins(demo.logins())
 
+    @app.cli.command("create-network")
+    @click.option("--governorate", required=True, help="Latin code, e.g. bethlehem.")
+    @click.option("--prefix", required=True, help="Three letters for case codes, e.g. BTH.")
+    @click.option("--name-ar", required=True)
+    @click.option("--name-en", required=True)
+    def create_network(governorate: str, prefix: str, name_ar: str, name_en: str) -> None:
+        """Create a governorate network."""
+        try:
+            net = directory.create_network(
+                db.session, None, governorate=governorate, case_prefix=prefix, name_ar=name_ar, name_en=name_en
+            )
+        except DomainError as error:
+            _fail(_describe(error))
+            return
+        db.session.commit()
+        click.echo(f"created network {net.governorate} ({net.case_prefix}): {net.id}")
+
+    @app.cli.command("create-organization")
+    @click.option("--name-ar", required=True)
+    @click.option("--name-en", required=True)
+    @click.option("--kind", required=True, type=click.Choice(["governmental", "civil"]))
+    @click.option("--sectors", required=True, help="Comma-separated sector codes.")
+    @click.option("--governorates", required=True, help="Comma-separated governorate codes; joins those networks.")
+    def create_organization(name_ar: str, name_en: str, kind: str, sectors: str, governorates: str) -> None:
+        """Create a member organisation and add it to the networks of the governorates it serves."""
+        codes = [g.strip() for g in governorates.split(",") if g.strip()]
+        data = directory.OrganizationInput(
+            name_ar, name_en, kind, [s.strip() for s in sectors.split(",") if s.strip()], codes
+        )
+        try:
+            org = directory.create_organization(db.session, None, data)
+            for net in directory.networks(db.session):
+                if net.governorate in codes:
+                    directory.add_member(db.session, None, net, org)
+        except DomainError as error:
+            _fail(_describe(error))
+            return
+        db.session.commit()
+        click.echo(f"created organisation {org.name_en}: {org.id}")
+
     @app.cli.command("create-user")
     @click.option("--username", required=True)
     @click.option("--org", "org_ref", required=True, help="The organisation's id or English name.")
@@ -89,7 +129,7 @@ def register(app: Flask) -> None:
                 network_id=network_id,
             )
         except DomainError as error:
-            _fail("; ".join(f"{k}: {v}" for k, v in error.fields.items()) or error.message)
+            _fail(_describe(error))
             return
         db.session.commit()
         click.echo(f"created {user.username} ({user.role}) at {org.name_en}")
@@ -107,14 +147,21 @@ def register(app: Flask) -> None:
         try:
             token, raw = accounts.issue_token(db.session, user, days=days, label="command line")
         except DomainError as error:
-            _fail("; ".join(f"{k}: {v}" for k, v in error.fields.items()) or error.message)
+            _fail(_describe(error))
             return
         db.session.commit()
         click.echo(f"token for {user.username}, valid until {token.expires_at:%Y-%m-%d}:")
         click.echo(raw)
 
 
+def _describe(error: DomainError) -> str:
+    return "; ".join(f"{k}: {v}" for k, v in error.fields.items()) or error.message
+
+
 def _print_logins(logins: list) -> None:  # type: ignore[type-arg]
-    width = max(len(login.username) for login in logins)
+    user_width = max(len(login.username) for login in logins)
+    password_width = max(len(login.password) for login in logins)
     for login in logins:
-        click.echo(f"  {login.username:<{width}}  {login.password}  {login.role:<12} {login.organization}")
+        click.echo(
+            f"  {login.username:<{user_width}}  {login.password:<{password_width}}  {login.role:<12} {login.organization}"
+        )

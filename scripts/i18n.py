@@ -98,10 +98,11 @@ def update(pot: Path = POT) -> None:
         if path.exists():
             catalog = read_catalog(path, locale)
         else:
-            name = Locale.parse(locale).english_name
+            name = Locale.parse(locale).english_name or locale
             header = HEADER.format(title=f"{name} translations")
             catalog = Catalog(locale, header_comment=header, project=template.project, version=template.version)
-            catalog.fuzzy, catalog.language_team = False, name
+            catalog.fuzzy = False
+            catalog.language_team = name
             catalog.mime_headers = [*catalog.mime_headers, ("Plural-Forms", PLURAL_FORMS[locale])]
         catalog.update(template)
         if locale == SOURCE_LOCALE:
@@ -125,7 +126,8 @@ def compile_catalogs(directory: Path = TRANSLATIONS) -> list[Path]:
 
 def _forms(message: Message) -> tuple[str, ...]:
     """The msgstr, or every plural msgstr[i], as a tuple."""
-    return tuple(message.string) if isinstance(message.string, (list, tuple)) else (message.string,)
+    string = message.string
+    return tuple(string) if isinstance(string, (list, tuple)) else (string or "",)
 
 
 def _key(message: Message) -> str:
@@ -148,7 +150,7 @@ def problems() -> list[str]:
             continue
         catalog = read_catalog(path, locale)
         for msgid, expected in wanted.items():
-            message = catalog.get(expected.id)
+            message = catalog.get(expected.id, expected.context)
             if message is None:
                 found.append(f"{locale}: missing: {msgid!r}")
             elif message.fuzzy:

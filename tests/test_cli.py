@@ -55,8 +55,17 @@ def test_seed_demo_is_refused_in_production(settings: Settings, make_app: Any) -
 def test_create_user_by_organisation_name_prints_a_one_time_password(app: Flask, factory: Factory) -> None:
     org = factory.organization(name_en="Hebron Legal Aid Centre")
     result = app.test_cli_runner().invoke(
-        args=["create-user", "--username", "Salma.K", "--org", "hebron legal aid centre", "--role", "supervisor",
-              "--email", "salma@example.org"]
+        args=[
+            "create-user",
+            "--username",
+            "Salma.K",
+            "--org",
+            "hebron legal aid centre",
+            "--role",
+            "supervisor",
+            "--email",
+            "salma@example.org",
+        ]
     )
     assert result.exit_code == 0, result.output
     password = result.output.strip().splitlines()[-1].split(": ", 1)[1]
@@ -87,3 +96,68 @@ def test_issue_token_prints_a_working_token_on_its_last_line(app: Flask, factory
     assert response.status_code == 200 and response.get_json()["username"] == account.username
     assert app.test_cli_runner().invoke(args=["issue-token", "nobody"]).exit_code != 0
     assert app.test_cli_runner().invoke(args=["issue-token", account.username, "--days", "999"]).exit_code != 0
+
+
+def test_operator_creates_network_organisation_and_first_admin(app: Flask) -> None:
+    runner = app.test_cli_runner()
+    made = runner.invoke(
+        args=[
+            "create-network",
+            "--governorate",
+            "bethlehem",
+            "--prefix",
+            "BTH",
+            "--name-ar",
+            "شبكة بيت لحم",
+            "--name-en",
+            "Bethlehem Network",
+        ]
+    )
+    assert made.exit_code == 0, made.output
+    org = runner.invoke(
+        args=[
+            "create-organization",
+            "--name-ar",
+            "مركز",
+            "--name-en",
+            "Bethlehem Centre",
+            "--kind",
+            "civil",
+            "--sectors",
+            "legal_aid,social",
+            "--governorates",
+            "bethlehem",
+        ]
+    )
+    assert org.exit_code == 0, org.output
+    bad = runner.invoke(
+        args=[
+            "create-organization",
+            "--name-ar",
+            "x",
+            "--name-en",
+            "Nowhere Centre",
+            "--kind",
+            "civil",
+            "--sectors",
+            "magic",
+            "--governorates",
+            "atlantis",
+        ]
+    )
+    assert bad.exit_code != 0 and "sectors" in bad.output and "governorates" in bad.output
+    admin = runner.invoke(
+        args=["create-user", "--username", "admin", "--org", "Bethlehem Centre", "--role", "sysadmin"]
+    )
+    assert admin.exit_code == 0, admin.output
+    with app.app_context():
+        org_row = db.session.scalar(select(Organization).where(Organization.name_en == "Bethlehem Centre"))
+        assert (
+            db.session.scalar(
+                select(func.count())
+                .select_from(NetworkMembership)
+                .where(NetworkMembership.organization_id == org_row.id)
+            )
+            == 1
+        )
+        assert db.session.scalar(select(Organization).where(Organization.name_en == "Nowhere Centre")) is None

@@ -67,7 +67,9 @@ def test_the_app_refuses_to_start_in_production_without_secrets(monkeypatch: pyt
         create_app()
 
 
-def test_development_creates_its_secrets_once_with_mode_0600(tmp_path: Path, capsys: pytest.CaptureFixture[str]) -> None:
+def test_development_creates_its_secrets_once_with_mode_0600(
+    tmp_path: Path, capsys: pytest.CaptureFixture[str]
+) -> None:
     environ = {"REFERRAL_ENV": "development", "REFERRAL_INSTANCE_PATH": str(tmp_path)}
     first = Settings.from_env(environ)
     said = capsys.readouterr().err

@@ -45,8 +45,12 @@ def test_no_log_line_holds_a_password_or_totp_secret(client: FlaskClient, app: F
         token = csrf(user, "/account/password")
         changed = user.post(
             "/account/password",
-            data={"csrf_token": token, "current_password": one_time, "new_password": planted,
-                  "confirm_password": planted},
+            data={
+                "csrf_token": token,
+                "current_password": one_time,
+                "new_password": planted,
+                "confirm_password": planted,
+            },
         )
         assert changed.status_code == 302
         token = csrf(user, "/account/")
@@ -59,6 +63,13 @@ def test_no_log_line_holds_a_password_or_totp_secret(client: FlaskClient, app: F
     logging.getLogger("tests").info("log check ran")  # the collector is live
     assert any("log check ran" in line for line in LOG_COLLECTOR.lines)
     text = "\n".join(LOG_COLLECTOR.lines)
-    for value in (one_time, planted, "Planted-Wrong-Password-0001", secret, raw_token, admin.password,
-                  admin.totp_secret):
+    for value in (
+        one_time,
+        planted,
+        "Planted-Wrong-Password-0001",
+        secret,
+        raw_token,
+        admin.password,
+        admin.totp_secret,
+    ):
         assert value and value not in text

@@ -143,7 +143,10 @@ def test_deactivation_and_role_change_are_audited(client: FlaskClient, app: Flas
     worker = factory.user("caseworker", org)
     sign_in(client, app, admin)
     token = csrf(client, f"/admin/users/{worker.id}")
-    assert client.post(f"/admin/users/{worker.id}", data={"csrf_token": token, "role-role": "supervisor"}).status_code == 302
+    assert (
+        client.post(f"/admin/users/{worker.id}", data={"csrf_token": token, "role-role": "supervisor"}).status_code
+        == 302
+    )
     assert client.post(f"/admin/users/{worker.id}/deactivate", data={"csrf_token": token}).status_code == 302
     with app.app_context():
         target = _user(app, worker.id)
@@ -163,7 +166,12 @@ def test_sysadmin_grants_auditor_and_coordinator(app: Flask, factory: Factory) -
             db.session, runtime(), actor, username="aud.one", organization_id=org.id, role="auditor"
         )
         coordinator, _ = services.create_user(
-            db.session, runtime(), actor, username="coord.one", organization_id=org.id, role="coordinator",
+            db.session,
+            runtime(),
+            actor,
+            username="coord.one",
+            organization_id=org.id,
+            role="coordinator",
             network_id=net.id,
         )
         db.session.commit()

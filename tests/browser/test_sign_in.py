@@ -83,9 +83,7 @@ def test_login_page_fits_a_phone_without_horizontal_scroll(phone_page, check_a11
     page = phone_page
     page.goto("/login")
     _expect_arabic(page)
-    scroll_width, inner_width = page.evaluate(
-        "() => [document.documentElement.scrollWidth, window.innerWidth]"
-    )
+    scroll_width, inner_width = page.evaluate("() => [document.documentElement.scrollWidth, window.innerWidth]")
     assert scroll_width <= inner_width, f"the login page scrolls sideways on a phone: {scroll_width} > {inner_width}"
     check_a11y(page, "login-ar-phone")
 

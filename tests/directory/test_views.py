@@ -17,15 +17,27 @@ def test_sysadmin_creates_a_network_and_an_organisation(client: FlaskClient, app
     token = csrf(client, "/networks/new")
     made = client.post(
         "/networks/new",
-        data={"csrf_token": token, "governorate": "bethlehem", "case_prefix": "bth", "name_ar": "شبكة بيت لحم",
-              "name_en": "Bethlehem Network"},
+        data={
+            "csrf_token": token,
+            "governorate": "bethlehem",
+            "case_prefix": "bth",
+            "name_ar": "شبكة بيت لحم",
+            "name_en": "Bethlehem Network",
+        },
     )
     assert made.status_code == 302
     token = csrf(client, "/organizations/new")
     org = client.post(
         "/organizations/new",
-        data={"csrf_token": token, "name_ar": "مركز بيت لحم", "name_en": "Bethlehem Centre", "kind": "civil",
-              "sectors": ["legal_aid", "psychosocial"], "governorates": ["bethlehem"], "accepts_referrals": "y"},
+        data={
+            "csrf_token": token,
+            "name_ar": "مركز بيت لحم",
+            "name_en": "Bethlehem Centre",
+            "kind": "civil",
+            "sectors": ["legal_aid", "psychosocial"],
+            "governorates": ["bethlehem"],
+            "accepts_referrals": "y",
+        },
     )
     assert org.status_code == 302
     with app.app_context():
@@ -76,7 +88,9 @@ def test_coordinator_manages_only_her_network(client: FlaskClient, app: Flask, f
         )
         assert nets == {mine.id, other.id}
     token = csrf(client, f"/networks/{mine.id}")
-    assert client.post(f"/networks/{mine.id}/members/{outsider.id}/remove", data={"csrf_token": token}).status_code == 302
+    assert (
+        client.post(f"/networks/{mine.id}/members/{outsider.id}/remove", data={"csrf_token": token}).status_code == 302
+    )
     with app.app_context():
         assert db.session.scalar(select(AuditEvent.action).where(AuditEvent.action == "membership.remove"))
 

@@ -69,16 +69,38 @@ def use_broker(app: Flask, settings: Settings) -> Iterator[None]:
 def _start_worker(env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
     with log.open("wb") as out:
         return subprocess.Popen(
-            [sys.executable, "-m", "celery", "-A", "workers.celery_app", "worker", "--pool", "solo",
-             "--loglevel", "INFO", "--without-gossip", "--without-mingle", "--without-heartbeat"],
-            cwd=BASE_DIR, env=env, stdout=out, stderr=subprocess.STDOUT, start_new_session=True,
+            [
+                sys.executable,
+                "-m",
+                "celery",
+                "-A",
+                "workers.celery_app",
+                "worker",
+                "--pool",
+                "solo",
+                "--loglevel",
+                "INFO",
+                "--without-gossip",
+                "--without-mingle",
+                "--without-heartbeat",
+            ],
+            cwd=BASE_DIR,
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
         )
 
 
 @pytest.mark.parametrize("broker", BROKERS)
 def test_a_queued_task_runs_in_a_real_worker(
-    app: Flask, settings: Settings, factory: Factory, tmp_path: Path, worker_env: dict[str, str],
-    use_broker: None, broker: str,
+    app: Flask,
+    settings: Settings,
+    factory: Factory,
+    tmp_path: Path,
+    worker_env: dict[str, str],
+    use_broker: None,
+    broker: str,
 ) -> None:
     account = factory.user()
     url = _broker_url(broker, tmp_path)
@@ -88,8 +110,14 @@ def test_a_queued_task_runs_in_a_real_worker(
     with app.app_context():
         for i, seen in enumerate((long_ago, long_ago, utcnow())):
             db.session.add(
-                StoredSession(sid_hash=f"{i:064d}", handle=f"h{i}", user_id=account.id, data="{}",
-                              created_at=seen, last_seen_at=seen)
+                StoredSession(
+                    sid_hash=f"{i:064d}",
+                    handle=f"h{i}",
+                    user_id=account.id,
+                    data="{}",
+                    created_at=seen,
+                    last_seen_at=seen,
+                )
             )
         db.session.add(LoginFailure(account_key="a", client_key="c", occurred_at=long_ago))
         db.session.commit()

@@ -1,0 +1,54 @@
+# Shabaka: the entry points. `make run` serves the app; `make test` runs the whole suite.
+PYTHON ?= python3
+VENV := .venv
+PY := $(VENV)/bin/python
+STAMP := $(VENV)/.installed-stamp
+
+.PHONY: install run test test-sqlite test-postgres lint e2e translations vendor clean
+
+install: $(STAMP)
+
+$(STAMP): pyproject.toml
+	@test -x $(PY) || $(PYTHON) -m venv $(VENV)
+	$(PY) -m pip install --quiet --upgrade pip
+	$(PY) -m pip install --quiet -e ".[dev]"
+	$(PY) scripts/i18n.py compile
+	@touch $(STAMP)
+
+run: install
+	$(PY) scripts/run_dev.py
+
+# The whole suite on SQLite; then on PostgreSQL (and Redis) when TEST_DATABASE_URL is set.
+test: install
+	$(PY) scripts/i18n.py compile
+	$(MAKE) --no-print-directory test-sqlite
+	@if [ -n "$$TEST_DATABASE_URL" ]; then $(MAKE) --no-print-directory test-postgres; \
+	else echo "TEST_DATABASE_URL is not set: PostgreSQL run skipped"; fi
+
+test-sqlite:
+	SHABAKA_TEST_BACKEND=sqlite $(PY) -m pytest tests
+
+test-postgres:
+	SHABAKA_TEST_BACKEND=postgres $(PY) -m pytest tests -m "not browser"
+
+e2e: install
+	$(PY) scripts/i18n.py compile
+	$(PY) -m pytest tests/browser
+
+lint: install
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy
+	$(PY) scripts/i18n.py check
+
+translations: install
+	$(PY) scripts/i18n.py extract
+	$(PY) scripts/i18n.py update
+	$(PY) scripts/i18n.py compile
+
+# Refresh the front-end files served by the app from the npm registry (needs npm).
+vendor:
+	bash scripts/vendor_assets.sh
+
+clean:
+	rm -rf $(VENV) .pytest_cache .mypy_cache .ruff_cache test-artifacts
