@@ -14,6 +14,7 @@ import secrets
 import sys
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import Any
 
 BASE_DIR = Path(__file__).resolve().parent
 ENVIRONMENTS = ("production", "development", "test")
@@ -187,7 +188,7 @@ def _int(environ: dict[str, str], name: str, default: int, minimum: int = 1) -> 
     return int(raw)
 
 
-def _tunables(environ: dict[str, str]) -> dict[str, object]:
+def _tunables(environ: dict[str, str]) -> dict[str, Any]:
     return {
         "session_idle_minutes": _int(environ, "SESSION_IDLE_MINUTES", 15),
         "session_absolute_hours": _int(environ, "SESSION_ABSOLUTE_HOURS", 12),

@@ -162,6 +162,5 @@ def _print_logins(logins: list) -> None:  # type: ignore[type-arg]
     user_width = max(len(login.username) for login in logins)
     password_width = max(len(login.password) for login in logins)
     for login in logins:
-        click.echo(
-            f"  {login.username:<{user_width}}  {login.password:<{password_width}}  {login.role:<12} {login.organization}"
-        )
+        name, password = login.username.ljust(user_width), login.password.ljust(password_width)
+        click.echo(f"  {name}  {password}  {login.role:<12} {login.organization}")

@@ -9,12 +9,11 @@ import random
 from dataclasses import dataclass
 
 from sqlalchemy import func, select
-from sqlalchemy.orm import Session
 
 from .accounts.models import User
 from .directory import services as directory
 from .directory.models import Network
-from .models_base import new_id
+from .models_base import DbSession, new_id
 from .runtime import Runtime
 from .security.passwords import check_policy
 
@@ -124,11 +123,11 @@ def logins() -> list[DemoLogin]:
     return [DemoLogin(u, role, names[org], _password(rng, u)) for u, role, org, _ in _plan()]
 
 
-def is_seeded(session: Session) -> bool:
+def is_seeded(session: DbSession) -> bool:
     return bool(session.scalar(select(func.count()).select_from(Network)))
 
 
-def seed(session: Session, rt: Runtime) -> list[DemoLogin]:
+def seed(session: DbSession, rt: Runtime) -> list[DemoLogin]:
     """Build the demo network in an empty database. The caller commits."""
     if is_seeded(session):
         raise RuntimeError("the database already holds networks; demo data is seeded only into an empty one")
@@ -169,12 +168,12 @@ def seed(session: Session, rt: Runtime) -> list[DemoLogin]:
             directory.add_member(session, None, net, org)
     demo = logins()
     by_name = {d.username: d for d in demo}
-    for username, role, org_key, governorate in _plan():
+    for username, role, org_key, network_of in _plan():
         session.add(
             User(
                 id=new_id(),
                 organization_id=orgs[org_key],
-                network_id=networks[governorate].id if governorate else None,
+                network_id=networks[network_of].id if network_of else None,
                 role=role,
                 username=username,
                 locale="ar",

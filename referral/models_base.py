@@ -4,10 +4,11 @@ from __future__ import annotations
 
 import uuid
 from datetime import UTC, datetime
+from typing import Any
 
-from sqlalchemy import DateTime, String, TypeDecorator, Uuid
+from sqlalchemy import DateTime, TypeDecorator, Uuid
 from sqlalchemy.engine import Dialect
-from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy.orm import Mapped, Session, mapped_column, scoped_session
 
 
 def utcnow() -> datetime:
@@ -45,5 +46,5 @@ def created_column() -> Mapped[datetime]:
     return mapped_column(UTCDateTime(), default=utcnow, nullable=False)
 
 
-def code_column(length: int = 32, **kwargs: object) -> Mapped[str]:
-    return mapped_column(String(length), **kwargs)  # type: ignore[call-overload, no-any-return]
+# What services accept as "the session": a plain Session or Flask-SQLAlchemy's scoped one.
+DbSession = Session | scoped_session[Any]

@@ -16,12 +16,13 @@ from sqlalchemy import event
 from sqlalchemy.orm import Session, SessionTransaction, scoped_session
 
 from .extensions import db
+from .models_base import DbSession
 
 log = logging.getLogger(__name__)
 _HOOKS = "shabaka_after_commit"
 
 
-def after_commit(callback: Callable[[], None], session: Session | scoped_session[Session] | None = None) -> None:
+def after_commit(callback: Callable[[], None], session: DbSession | None = None) -> None:
     """Run `callback` once the current transaction commits; drop it if it rolls back."""
     target = session if session is not None else db.session
     if isinstance(target, scoped_session):
@@ -37,7 +38,7 @@ def keep_on_error() -> None:
 
 
 @event.listens_for(Session, "after_commit")
-def _run_hooks(session: Session) -> None:
+def _run_hooks(session: DbSession) -> None:
     hooks = session.info.pop(_HOOKS, [])
     for hook in hooks:
         try:
@@ -47,7 +48,7 @@ def _run_hooks(session: Session) -> None:
 
 
 @event.listens_for(Session, "after_soft_rollback")
-def _drop_hooks(session: Session, previous_transaction: SessionTransaction) -> None:
+def _drop_hooks(session: DbSession, previous_transaction: SessionTransaction) -> None:
     if previous_transaction.parent is None:  # the whole transaction, not a savepoint
         session.info.pop(_HOOKS, None)
 

@@ -65,7 +65,7 @@ def main() -> int:
         ),
     ]
     time.sleep(2)
-    print("\nShabaka is running at http://127.0.0.1:%s  (Ctrl-C stops it)\n" % port, flush=True)
+    print(f"\nShabaka is running at http://127.0.0.1:{port}  (Ctrl-C stops it)\n", flush=True)
     print("Demo logins (each enrols an authenticator app at first sign-in):", flush=True)
     run("demo-logins")
     print(flush=True)

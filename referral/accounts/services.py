@@ -13,14 +13,13 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 from sqlalchemy import select, update
-from sqlalchemy.orm import Session
 
 from ..access.policy import can
 from ..audit.services import record
 from ..directory.models import Network, Organization
 from ..enums import LOCALES, ROLES
 from ..errors import Conflict, Forbidden, InvalidCredentials, InvalidInput, NotFound, Throttled
-from ..models_base import new_id, utcnow
+from ..models_base import DbSession, new_id, utcnow
 from ..runtime import Runtime
 from ..security import mfa
 from ..security.crypto import Context
@@ -58,11 +57,11 @@ def _totp_secret(rt: Runtime, user: User) -> str:
     return rt.cipher.decrypt_text(user.totp_secret, _totp_context(user))
 
 
-def get_user(session: Session, user_id: str) -> User | None:
+def get_user(session: DbSession, user_id: str) -> User | None:
     return session.get(User, user_id)
 
 
-def find_user(session: Session, username: str) -> User | None:
+def find_user(session: DbSession, username: str) -> User | None:
     return session.scalar(select(User).where(User.username == username.strip().lower()))
 
 
@@ -72,7 +71,7 @@ def one_time_password() -> str:
 
 # ------------------------------------------------------------------------------- sign-in
 def authenticate_password(
-    session: Session, rt: Runtime, username: str, password: str, client: Client, now: datetime | None = None
+    session: DbSession, rt: Runtime, username: str, password: str, client: Client, now: datetime | None = None
 ) -> User:
     """The first factor. Unknown user and wrong password fail alike, in message and timing."""
     now = now or utcnow()
@@ -91,7 +90,7 @@ def authenticate_password(
     return user
 
 
-def begin_enrolment(session: Session, rt: Runtime, user: User) -> str:
+def begin_enrolment(session: DbSession, rt: Runtime, user: User) -> str:
     """A fresh TOTP seed for a user who has none yet, kept encrypted until confirmed."""
     if user.mfa_enrolled:
         raise Conflict("already_enrolled")
@@ -101,7 +100,9 @@ def begin_enrolment(session: Session, rt: Runtime, user: User) -> str:
     return _totp_secret(rt, user)
 
 
-def complete_enrolment(session: Session, rt: Runtime, user: User, code: str, now: datetime | None = None) -> list[str]:
+def complete_enrolment(
+    session: DbSession, rt: Runtime, user: User, code: str, now: datetime | None = None
+) -> list[str]:
     """Confirm the seed with a first code; returns the recovery codes to show once."""
     now = now or utcnow()
     if user.mfa_enrolled or user.totp_secret is None:
@@ -116,7 +117,7 @@ def complete_enrolment(session: Session, rt: Runtime, user: User, code: str, now
     return codes
 
 
-def _replace_recovery_codes(session: Session, rt: Runtime, user: User) -> list[str]:
+def _replace_recovery_codes(session: DbSession, rt: Runtime, user: User) -> list[str]:
     session.execute(update(RecoveryCode).where(RecoveryCode.user_id == user.id).values(used_at=utcnow()))
     codes = mfa.new_recovery_codes()
     for code in codes:
@@ -126,7 +127,7 @@ def _replace_recovery_codes(session: Session, rt: Runtime, user: User) -> list[s
 
 
 def verify_second_factor(
-    session: Session, rt: Runtime, user: User, code: str, client: Client, now: datetime | None = None
+    session: DbSession, rt: Runtime, user: User, code: str, client: Client, now: datetime | None = None
 ) -> str:
     """The second factor: a TOTP code (good once) or an unused recovery code. Returns which."""
     now = now or utcnow()
@@ -161,14 +162,14 @@ def verify_second_factor(
     raise InvalidCredentials("invalid_code")
 
 
-def remaining_recovery_codes(session: Session, user: User) -> int:
+def remaining_recovery_codes(session: DbSession, user: User) -> int:
     rows = session.scalars(
         select(RecoveryCode.id).where(RecoveryCode.user_id == user.id, RecoveryCode.used_at.is_(None))
     )
     return len(rows.all())
 
 
-def regenerate_recovery_codes(session: Session, rt: Runtime, user: User) -> list[str]:
+def regenerate_recovery_codes(session: DbSession, rt: Runtime, user: User) -> list[str]:
     codes = _replace_recovery_codes(session, rt, user)
     record("auth.mfa_enrolled", user, user, recovery_codes_replaced=True)
     return codes
@@ -192,7 +193,7 @@ def validate_new_password(password: str, confirm: str, username: str) -> None:
 
 
 def change_password(
-    session: Session, rt: Runtime, user: User, current: str, new: str, confirm: str, keep_session: str | None
+    session: DbSession, rt: Runtime, user: User, current: str, new: str, confirm: str, keep_session: str | None
 ) -> None:
     """Change one's own password; every other session of the user ends."""
     if not rt.passwords.verify(user.password_hash, current):
@@ -208,7 +209,7 @@ def change_password(
 
 
 # ------------------------------------------------------------------------------- administration
-def _organization(session: Session, organization_id: str) -> Organization:
+def _organization(session: DbSession, organization_id: str) -> Organization:
     org = session.get(Organization, organization_id)
     if org is None:
         raise InvalidInput("unknown_organization", fields={"organization_id": "unknown"})
@@ -216,7 +217,7 @@ def _organization(session: Session, organization_id: str) -> Organization:
 
 
 def create_user(
-    session: Session,
+    session: DbSession,
     rt: Runtime,
     actor: User | None,
     *,
@@ -268,7 +269,7 @@ def create_user(
     return user, password
 
 
-def managed_user(session: Session, actor: User, user_id: str) -> User:
+def managed_user(session: DbSession, actor: User, user_id: str) -> User:
     """A user the actor may manage; any other is not found."""
     user = session.get(User, user_id)
     if user is None or not can(actor, "user.manage", user):
@@ -276,7 +277,7 @@ def managed_user(session: Session, actor: User, user_id: str) -> User:
     return user
 
 
-def set_role(session: Session, actor: User, target: User, role: str) -> None:
+def set_role(session: DbSession, actor: User, target: User, role: str) -> None:
     if not can(actor, "user.grant_role", (role, target.organization_id)):
         raise Forbidden("may_not_grant_role")
     if role == "coordinator" and not target.network_id:
@@ -287,7 +288,7 @@ def set_role(session: Session, actor: User, target: User, role: str) -> None:
     record("user.role_change", actor, target, previous_role=previous, role=role)
 
 
-def deactivate(session: Session, rt: Runtime, actor: User, target: User) -> None:
+def deactivate(session: DbSession, rt: Runtime, actor: User, target: User) -> None:
     if not target.active:
         return
     target.active = False
@@ -297,7 +298,7 @@ def deactivate(session: Session, rt: Runtime, actor: User, target: User) -> None
     record("user.deactivate", actor, target)
 
 
-def reactivate(session: Session, actor: User, target: User) -> None:
+def reactivate(session: DbSession, actor: User, target: User) -> None:
     if target.active:
         return
     target.active = True
@@ -305,7 +306,7 @@ def reactivate(session: Session, actor: User, target: User) -> None:
     record("user.reactivate", actor, target)
 
 
-def reset_password(session: Session, rt: Runtime, actor: User, target: User) -> str:
+def reset_password(session: DbSession, rt: Runtime, actor: User, target: User) -> str:
     """A new one-time password the administrator hands over; she never chooses it."""
     password = one_time_password()
     target.password_hash = rt.passwords.hash(password)
@@ -316,18 +317,18 @@ def reset_password(session: Session, rt: Runtime, actor: User, target: User) -> 
     return password
 
 
-def end_sessions(session: Session, rt: Runtime, actor: User, target: User) -> None:
+def end_sessions(session: DbSession, rt: Runtime, actor: User, target: User) -> None:
     rt.sessions.end_for_user(session, target.id)
     record("user.sessions_ended", actor, target)
 
 
-def end_own_session(session: Session, rt: Runtime, user: User, handle: str) -> None:
+def end_own_session(session: DbSession, rt: Runtime, user: User, handle: str) -> None:
     if not rt.sessions.end_by_handle(session, user.id, handle):
         raise NotFound("session")
     record("auth.session_ended", user, user)
 
 
-def set_locale(session: Session, user: User, locale: str) -> None:
+def set_locale(session: DbSession, user: User, locale: str) -> None:
     if locale not in LOCALES:
         raise InvalidInput("invalid_locale", fields={"locale": "invalid"})
     if user.locale != locale:
@@ -340,7 +341,9 @@ def _token_hash(raw: str) -> str:
     return hashlib.sha256(raw.encode()).hexdigest()
 
 
-def issue_token(session: Session, user: User, days: int = DEFAULT_TOKEN_DAYS, label: str = "") -> tuple[ApiToken, str]:
+def issue_token(
+    session: DbSession, user: User, days: int = DEFAULT_TOKEN_DAYS, label: str = ""
+) -> tuple[ApiToken, str]:
     """A personal bearer token; only its hash is stored, the raw value is shown once."""
     if not 1 <= days <= MAX_TOKEN_DAYS:
         raise InvalidInput("invalid_days", fields={"days": f"between 1 and {MAX_TOKEN_DAYS}"})
@@ -360,7 +363,7 @@ def issue_token(session: Session, user: User, days: int = DEFAULT_TOKEN_DAYS, la
     return token, raw
 
 
-def revoke_token(session: Session, user: User, token_id: str) -> None:
+def revoke_token(session: DbSession, user: User, token_id: str) -> None:
     token = session.get(ApiToken, token_id)
     if token is None or token.user_id != user.id:
         raise NotFound("token")
@@ -369,13 +372,13 @@ def revoke_token(session: Session, user: User, token_id: str) -> None:
         record("token.revoke", user, token)
 
 
-def _revoke_all_tokens(session: Session, user: User) -> None:
+def _revoke_all_tokens(session: DbSession, user: User) -> None:
     session.execute(
         update(ApiToken).where(ApiToken.user_id == user.id, ApiToken.revoked_at.is_(None)).values(revoked_at=utcnow())
     )
 
 
-def user_tokens(session: Session, user: User) -> list[ApiToken]:
+def user_tokens(session: DbSession, user: User) -> list[ApiToken]:
     return list(
         session.scalars(
             select(ApiToken)
@@ -385,7 +388,7 @@ def user_tokens(session: Session, user: User) -> list[ApiToken]:
     )
 
 
-def authenticate_token(session: Session, raw: str, now: datetime | None = None) -> User | None:
+def authenticate_token(session: DbSession, raw: str, now: datetime | None = None) -> User | None:
     """The active user behind a bearer token, or None."""
     if not raw.startswith(TOKEN_PREFIX) or len(raw) > 100:
         return None

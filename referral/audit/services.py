@@ -5,10 +5,9 @@ from __future__ import annotations
 from typing import Any
 
 from flask import g, has_request_context, request
-from sqlalchemy.orm import Session
 
 from ..extensions import db
-from ..models_base import utcnow
+from ..models_base import DbSession, utcnow
 from .actions import ACTIONS, OUTCOMES
 from .models import AuditEvent
 
@@ -28,7 +27,7 @@ def record(
     reason: str | None = None,
     case_code: str | None = None,
     organization_id: str | None = None,
-    session: Session | None = None,
+    session: DbSession | None = None,
     **ids: str | int | bool | None,
 ) -> AuditEvent:
     """Add an event to the current transaction; it commits or rolls back with the action.

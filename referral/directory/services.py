@@ -7,13 +7,12 @@ from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import func, select
-from sqlalchemy.orm import Session
 
 from ..access.policy import can
 from ..audit.services import record
 from ..enums import ORG_KINDS, SECTORS
 from ..errors import Conflict, Forbidden, InvalidInput, NotFound
-from ..models_base import new_id
+from ..models_base import DbSession, new_id
 from .models import Network, NetworkMembership, Organization
 
 GOVERNORATE_RE = re.compile(r"^[a-z][a-z_]{1,31}$")
@@ -30,36 +29,36 @@ class OrganizationInput:
     accepts_referrals: bool = True
 
 
-def networks(session: Session) -> list[Network]:
+def networks(session: DbSession) -> list[Network]:
     return list(session.scalars(select(Network).order_by(Network.name_en)))
 
 
-def governorate_codes(session: Session) -> list[str]:
+def governorate_codes(session: DbSession) -> list[str]:
     return [n.governorate for n in networks(session)]
 
 
-def network(session: Session, network_id: str) -> Network:
+def network(session: DbSession, network_id: str) -> Network:
     found = session.get(Network, network_id)
     if found is None:
         raise NotFound("network")
     return found
 
 
-def organizations(session: Session, *, active_only: bool = True) -> list[Organization]:
+def organizations(session: DbSession, *, active_only: bool = True) -> list[Organization]:
     stmt = select(Organization).order_by(Organization.name_en)
     if active_only:
         stmt = stmt.where(Organization.active.is_(True))
     return list(session.scalars(stmt))
 
 
-def organization(session: Session, organization_id: str) -> Organization:
+def organization(session: DbSession, organization_id: str) -> Organization:
     found = session.get(Organization, organization_id)
     if found is None:
         raise NotFound("organization")
     return found
 
 
-def find_organization(session: Session, ref: str) -> Organization | None:
+def find_organization(session: DbSession, ref: str) -> Organization | None:
     """By id or by English name (what operators type at the command line)."""
     by_name = session.scalar(select(Organization).where(func.lower(Organization.name_en) == ref.strip().lower()))
     if by_name is not None:
@@ -70,7 +69,7 @@ def find_organization(session: Session, ref: str) -> Organization | None:
         return None
 
 
-def members(session: Session, net: Network) -> list[Organization]:
+def members(session: DbSession, net: Network) -> list[Organization]:
     return list(
         session.scalars(
             select(Organization)
@@ -83,7 +82,7 @@ def members(session: Session, net: Network) -> list[Organization]:
 
 # ------------------------------------------------------------------------------ networks
 def create_network(
-    session: Session, actor: Any, *, governorate: str, case_prefix: str, name_ar: str, name_en: str
+    session: DbSession, actor: Any, *, governorate: str, case_prefix: str, name_ar: str, name_en: str
 ) -> Network:
     if actor is not None and not can(actor, "network.manage"):
         raise Forbidden("network.manage")
@@ -109,7 +108,7 @@ def create_network(
     return net
 
 
-def update_network(session: Session, actor: Any, net: Network, *, name_ar: str, name_en: str, active: bool) -> None:
+def update_network(session: DbSession, actor: Any, net: Network, *, name_ar: str, name_en: str, active: bool) -> None:
     if not can(actor, "network.manage"):
         raise Forbidden("network.manage")
     fields: dict[str, str] = {}
@@ -128,7 +127,7 @@ def _require_names(fields: dict[str, str], name_ar: str, name_en: str) -> None:
         fields["name_en"] = "required"
 
 
-def _validate_organization(session: Session, data: OrganizationInput, existing: Organization | None) -> None:
+def _validate_organization(session: DbSession, data: OrganizationInput, existing: Organization | None) -> None:
     fields: dict[str, str] = {}
     _require_names(fields, data.name_ar, data.name_en)
     clash = session.scalar(select(Organization).where(func.lower(Organization.name_en) == data.name_en.strip().lower()))
@@ -145,7 +144,7 @@ def _validate_organization(session: Session, data: OrganizationInput, existing: 
         raise InvalidInput("invalid_organization", fields=fields)
 
 
-def create_organization(session: Session, actor: Any, data: OrganizationInput) -> Organization:
+def create_organization(session: DbSession, actor: Any, data: OrganizationInput) -> Organization:
     if actor is not None and not can(actor, "organization.manage"):
         raise Forbidden("organization.manage")
     _validate_organization(session, data, None)
@@ -164,7 +163,9 @@ def create_organization(session: Session, actor: Any, data: OrganizationInput) -
     return org
 
 
-def update_organization(session: Session, actor: Any, org: Organization, data: OrganizationInput, active: bool) -> None:
+def update_organization(
+    session: DbSession, actor: Any, org: Organization, data: OrganizationInput, active: bool
+) -> None:
     if not can(actor, "organization.manage"):
         raise Forbidden("organization.manage")
     _validate_organization(session, data, org)
@@ -175,7 +176,7 @@ def update_organization(session: Session, actor: Any, org: Organization, data: O
 
 
 # ------------------------------------------------------------------------------ membership
-def add_member(session: Session, actor: Any, net: Network, org: Organization) -> NetworkMembership:
+def add_member(session: DbSession, actor: Any, net: Network, org: Organization) -> NetworkMembership:
     if actor is not None and not can(actor, "membership.manage", net):
         raise NotFound("network")
     exists = session.scalar(
@@ -192,7 +193,7 @@ def add_member(session: Session, actor: Any, net: Network, org: Organization) ->
     return membership
 
 
-def remove_member(session: Session, actor: Any, net: Network, org: Organization) -> None:
+def remove_member(session: DbSession, actor: Any, net: Network, org: Organization) -> None:
     if not can(actor, "membership.manage", net):
         raise NotFound("network")
     membership = session.scalar(

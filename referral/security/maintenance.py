@@ -5,8 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy.orm import Session
-
+from ..models_base import DbSession
 from .sessions import SessionStore
 from .throttle import Throttle
 
@@ -18,7 +17,7 @@ class PurgeResult:
 
 
 def purge_expired(
-    session: Session, store: SessionStore, idle: timedelta, absolute: timedelta, now: datetime
+    session: DbSession, store: SessionStore, idle: timedelta, absolute: timedelta, now: datetime
 ) -> PurgeResult:
     """Delete sessions past their idle or absolute timeout and failures outside the throttle window."""
     sessions = store.purge_expired(session, idle_before=now - idle, created_before=now - absolute)

@@ -8,6 +8,7 @@ service happens with the service's transaction (database) or right after it comm
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import secrets
@@ -15,17 +16,16 @@ import uuid
 from collections.abc import Iterator
 from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
-from typing import Any, Protocol
+from typing import Any, Protocol, cast
 
 from flask import Flask, Request, Response, request
 from flask.json.tag import TaggedJSONSerializer
 from flask.sessions import SessionInterface, SessionMixin
 from sqlalchemy import delete, select, update
-from sqlalchemy.orm import Session
 from werkzeug.datastructures import CallbackDict
 
 from ..extensions import db
-from ..models_base import utcnow
+from ..models_base import DbSession, utcnow
 from ..transaction import after_commit
 from .models import StoredSession
 
@@ -83,9 +83,9 @@ class SessionStore(Protocol):
     def touch(self, record: SessionRecord) -> None: ...
     def delete(self, sid_hash: str) -> None: ...
     def for_user(self, user_id: str) -> list[SessionRecord]: ...
-    def end_for_user(self, session: Session, user_id: str, keep_hash: str | None = None) -> None: ...
-    def end_by_handle(self, session: Session, user_id: str, handle: str) -> bool: ...
-    def purge_expired(self, session: Session, idle_before: datetime, created_before: datetime) -> int: ...
+    def end_for_user(self, session: DbSession, user_id: str, keep_hash: str | None = None) -> None: ...
+    def end_by_handle(self, session: DbSession, user_id: str, handle: str) -> bool: ...
+    def purge_expired(self, session: DbSession, idle_before: datetime, created_before: datetime) -> int: ...
 
 
 # --------------------------------------------------------------------------- database store
@@ -145,19 +145,19 @@ class DatabaseStore:
             SessionRecord(r.sid_hash, r.handle, r.user_id, {}, r.created_at, r.last_seen_at, r.client) for r in rows
         ]
 
-    def end_for_user(self, session: Session, user_id: str, keep_hash: str | None = None) -> None:
+    def end_for_user(self, session: DbSession, user_id: str, keep_hash: str | None = None) -> None:
         stmt = delete(StoredSession).where(StoredSession.user_id == user_id)
         if keep_hash:
             stmt = stmt.where(StoredSession.sid_hash != keep_hash)
         session.execute(stmt)
 
-    def end_by_handle(self, session: Session, user_id: str, handle: str) -> bool:
+    def end_by_handle(self, session: DbSession, user_id: str, handle: str) -> bool:
         done = session.execute(
             delete(StoredSession).where(StoredSession.user_id == user_id, StoredSession.handle == handle)
         )
         return bool(done.rowcount)  # type: ignore[attr-defined]
 
-    def purge_expired(self, session: Session, idle_before: datetime, created_before: datetime) -> int:
+    def purge_expired(self, session: DbSession, idle_before: datetime, created_before: datetime) -> int:
         done = session.execute(
             delete(StoredSession).where(
                 (StoredSession.last_seen_at < idle_before) | (StoredSession.created_at < created_before)
@@ -195,7 +195,7 @@ class RedisStore:
             }
         )
 
-    def _decode(self, sid_hash: str, raw: bytes) -> SessionRecord:
+    def _decode(self, sid_hash: str, raw: Any) -> SessionRecord:
         doc = json.loads(raw)
         return SessionRecord(
             sid_hash=sid_hash,
@@ -231,7 +231,7 @@ class RedisStore:
         self._redis.delete(self._key(sid_hash))
 
     def _members(self, user_id: str) -> Iterator[SessionRecord]:
-        hashes = [h.decode() for h in self._redis.smembers(self._user_key(user_id))]
+        hashes = [h.decode() for h in cast(set[bytes], self._redis.smembers(self._user_key(user_id)))]
         if not hashes:
             return
         for sid_hash, raw in zip(hashes, self._redis.mget([self._key(h) for h in hashes]), strict=True):
@@ -243,7 +243,7 @@ class RedisStore:
     def for_user(self, user_id: str) -> list[SessionRecord]:
         return sorted(self._members(user_id), key=lambda r: r.created_at)
 
-    def end_for_user(self, session: Session, user_id: str, keep_hash: str | None = None) -> None:
+    def end_for_user(self, session: DbSession, user_id: str, keep_hash: str | None = None) -> None:
         def end() -> None:
             for record in list(self._members(user_id)):
                 if record.sid_hash != keep_hash:
@@ -252,10 +252,10 @@ class RedisStore:
 
         after_commit(end, session)
 
-    def end_by_handle(self, session: Session, user_id: str, handle: str) -> bool:
+    def end_by_handle(self, session: DbSession, user_id: str, handle: str) -> bool:
         for record in self._members(user_id):
             if record.handle == handle:
-                after_commit(lambda h=record.sid_hash: self._drop(user_id, h), session)
+                after_commit(functools.partial(self._drop, user_id, record.sid_hash), session)
                 return True
         return False
 
@@ -263,7 +263,7 @@ class RedisStore:
         self._redis.delete(self._key(sid_hash))
         self._redis.srem(self._user_key(user_id), sid_hash)
 
-    def purge_expired(self, session: Session, idle_before: datetime, created_before: datetime) -> int:
+    def purge_expired(self, session: DbSession, idle_before: datetime, created_before: datetime) -> int:
         return 0  # keys expire by themselves; idle sessions are refused when read
 
 

@@ -7,8 +7,8 @@ import hmac
 from datetime import datetime, timedelta
 
 from sqlalchemy import delete, func, select
-from sqlalchemy.orm import Session
 
+from ..models_base import DbSession
 from .models import LoginFailure
 
 WINDOW = timedelta(minutes=1)
@@ -28,7 +28,7 @@ class Throttle:
     def client_key(self, address: str) -> str:
         return self._key("client", address)
 
-    def is_limited(self, session: Session, username: str, address: str, now: datetime) -> bool:
+    def is_limited(self, session: DbSession, username: str, address: str, now: datetime) -> bool:
         account, client = self.account_key(username), self.client_key(address)
         since = now - WINDOW
         by_account = session.scalar(
@@ -41,15 +41,15 @@ class Throttle:
         )
         return (by_client or 0) >= self.limit
 
-    def record_failure(self, session: Session, username: str, address: str, now: datetime) -> None:
+    def record_failure(self, session: DbSession, username: str, address: str, now: datetime) -> None:
         session.add(
             LoginFailure(account_key=self.account_key(username), client_key=self.client_key(address), occurred_at=now)
         )
 
-    def clear_account(self, session: Session, username: str) -> None:
+    def clear_account(self, session: DbSession, username: str) -> None:
         session.execute(delete(LoginFailure).where(LoginFailure.account_key == self.account_key(username)))
 
     @staticmethod
-    def purge(session: Session, now: datetime) -> int:
+    def purge(session: DbSession, now: datetime) -> int:
         done = session.execute(delete(LoginFailure).where(LoginFailure.occurred_at < now - WINDOW))
         return int(done.rowcount)  # type: ignore[attr-defined]
