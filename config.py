@@ -41,6 +41,7 @@ class Settings:
     argon2_time_cost: int = 3
     argon2_memory_kib: int = 65536
     argon2_parallelism: int = 1
+    proxy_hops: int = 0  # reverse proxies in front of the app whose X-Forwarded-* headers we trust
     default_locale: str = "ar"
     log_level: str = "INFO"
     extra: dict[str, object] = field(default_factory=dict)
@@ -193,6 +194,7 @@ def _tunables(environ: dict[str, str]) -> dict[str, Any]:
         "session_idle_minutes": _int(environ, "SESSION_IDLE_MINUTES", 15),
         "session_absolute_hours": _int(environ, "SESSION_ABSOLUTE_HOURS", 12),
         "login_attempts_per_minute": _int(environ, "LOGIN_ATTEMPTS_PER_MINUTE", 5),
+        "proxy_hops": _int(environ, "PROXY_HOPS", 0, minimum=0),
         "log_level": environ.get("LOG_LEVEL", "INFO").upper(),
     }
 

@@ -9,11 +9,13 @@ from pathlib import Path
 from typing import Any
 
 from flask import Flask, Response, g, request
+from flask.helpers import get_debug_flag
 from flask_login import current_user
 from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import HTTPException
+from werkzeug.middleware.proxy_fix import ProxyFix
 
-from config import BASE_DIR, Settings
+from config import BASE_DIR, ConfigError, Settings
 
 from . import logging_setup
 from .errors import DomainError, error_response
@@ -28,6 +30,8 @@ log = logging.getLogger(__name__)
 
 def create_app(settings: Settings | None = None) -> Flask:
     settings = settings or Settings.from_env()
+    if settings.is_production and get_debug_flag():
+        raise ConfigError("FLASK_DEBUG must not be set in production: the debugger would run code for anyone")
     logging_setup.configure(settings.log_level)
     app = Flask(
         __name__,
@@ -50,6 +54,10 @@ def create_app(settings: Settings | None = None) -> Flask:
         PERMANENT_SESSION_LIFETIME=timedelta(hours=settings.session_absolute_hours),
         SHABAKA_SETTINGS=settings,
     )
+    if settings.proxy_hops:
+        app.wsgi_app = ProxyFix(  # type: ignore[method-assign]
+            app.wsgi_app, x_for=settings.proxy_hops, x_proto=settings.proxy_hops, x_host=settings.proxy_hops
+        )
     # The edge commits first among the after-request functions registered here, so it
     # runs last of them (Flask runs them in reverse), before the session is saved.
     app.after_request(finish_request)

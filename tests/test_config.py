@@ -5,6 +5,7 @@ from __future__ import annotations
 import base64
 import stat
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -96,3 +97,28 @@ def test_port_and_timeouts_from_the_environment(tmp_path: Path) -> None:
     assert (settings.port, settings.session_idle_minutes, settings.session_absolute_hours) == (8080, 5, 8)
     with pytest.raises(ConfigError, match="PORT"):
         Settings.from_env({**environ, "PORT": "http"})
+
+
+def test_proxy_hops_make_the_throttle_see_the_real_client(settings: Settings, make_app: Any, factory: Any) -> None:
+    from dataclasses import replace
+
+    from tests.conftest import csrf
+
+    proxied = make_app(replace(settings, proxy_hops=1))
+    for i in range(5):
+        client = proxied.test_client()
+        token = csrf(client)
+        client.post(
+            "/login",
+            data={"csrf_token": token, "username": f"nobody{i}", "password": "wrong password here"},
+            headers={"X-Forwarded-For": "203.0.113.7"},
+        )
+    other = proxied.test_client()
+    token = csrf(other)
+    account = factory.user()
+    response = other.post(
+        "/login",
+        data={"csrf_token": token, "username": account.username, "password": account.password},
+        headers={"X-Forwarded-For": "198.51.100.9"},
+    )
+    assert response.status_code == 302  # another client behind the same proxy is not throttled

@@ -66,6 +66,8 @@ def test_half_signed_in_users_reach_only_the_second_factor(client: FlaskClient, 
 
 def _assert_headers(response: object, path: str) -> None:
     headers = response.headers  # type: ignore[attr-defined]
+    for cookie in headers.getlist("Set-Cookie"):
+        assert "HttpOnly" in cookie and "SameSite=Strict" in cookie, (path, cookie)
     csp = headers.get("Content-Security-Policy", "")
     assert "frame-ancestors 'none'" in csp, path
     assert "'unsafe-inline'" not in csp and "script-src 'self'" in csp and "style-src 'self'" in csp, path
@@ -128,3 +130,18 @@ def test_error_pages_are_generic(client: FlaskClient) -> None:
     assert response.status_code == 404
     body = response.get_data(as_text=True)
     assert "Traceback" not in body and "werkzeug" not in body.lower()
+
+
+def test_debug_is_refused_in_production(settings: object, monkeypatch: Any) -> None:
+    from dataclasses import replace
+
+    from config import ConfigError
+    from referral import create_app
+
+    monkeypatch.setenv("FLASK_DEBUG", "1")
+    try:
+        create_app(replace(settings, env="production"))  # type: ignore[type-var]
+    except ConfigError as error:
+        assert "FLASK_DEBUG" in str(error)
+    else:
+        raise AssertionError("the app started in production with FLASK_DEBUG set")
