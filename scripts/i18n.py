@@ -43,7 +43,7 @@ PLURAL_FORMS = {
 HEADER = """\
 # {title} for Shabaka.
 # Copyright (C) YEAR Shabaka contributors
-# This file is distributed under the same license as the Shabaka project (AGPL-3.0-or-later).
+# This file is distributed under the same license as the Shabaka project.
 #"""
 _CREATION_DATE = re.compile(rb'^"POT-Creation-Date: .*\\n"\n', re.MULTILINE)
 
