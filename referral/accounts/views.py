@@ -6,6 +6,7 @@ from typing import Any
 
 from flask import Blueprint, flash, redirect, render_template, request, session, url_for
 from flask_babel import gettext as _
+from flask_babel import ngettext
 from flask_login import current_user, login_user, logout_user
 from sqlalchemy import select
 from werkzeug.wrappers import Response
@@ -116,7 +117,14 @@ def mfa_verify() -> Any:
             _complete_sign_in(user)
             if method == "recovery":
                 left = services.remaining_recovery_codes(db.session, user) - 1
-                flash(_("You signed in with a recovery code. %(count)d codes are left.", count=max(left, 0)), "warning")
+                flash(
+                    ngettext(
+                        "You signed in with a recovery code. %(num)d code is left.",
+                        "You signed in with a recovery code. %(num)d codes are left.",
+                        max(left, 0),
+                    ),
+                    "warning",
+                )
             return redirect(_safe_next(request.args.get("next")))
     form.code.data = ""
     return render_template("accounts/mfa.html", form=form), status
