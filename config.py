@@ -41,6 +41,7 @@ class Settings:
     argon2_time_cost: int = 3
     argon2_memory_kib: int = 65536
     argon2_parallelism: int = 1
+    previous_root_keys: tuple[bytes, ...] = ()  # only while a root-key rotation is under way
     proxy_hops: int = 0  # reverse proxies in front of the app whose X-Forwarded-* headers we trust
     default_locale: str = "ar"
     log_level: str = "INFO"
@@ -161,6 +162,21 @@ def _root_key_from(environ: dict[str, str]) -> bytes | None:
     return key
 
 
+def _previous_root_keys(environ: dict[str, str]) -> tuple[bytes, ...]:
+    """REFERRAL_PREVIOUS_ROOT_KEYS: comma-separated base64 keys still accepted for unwrapping."""
+    keys = []
+    for raw in environ.get("REFERRAL_PREVIOUS_ROOT_KEYS", "").split(","):
+        if raw.strip():
+            try:
+                key = base64.b64decode(raw.strip(), validate=True)
+            except (binascii.Error, ValueError):
+                raise ConfigError("REFERRAL_PREVIOUS_ROOT_KEYS must hold base64 keys of 32 bytes") from None
+            if len(key) != 32:
+                raise ConfigError("REFERRAL_PREVIOUS_ROOT_KEYS must hold base64 keys of 32 bytes")
+            keys.append(key)
+    return tuple(keys)
+
+
 def _dev_secret(path: Path, nbytes: int) -> str:
     """Read a development secret, creating it once (mode 0600) and saying so."""
     if path.exists():
@@ -195,6 +211,7 @@ def _tunables(environ: dict[str, str]) -> dict[str, Any]:
         "session_absolute_hours": _int(environ, "SESSION_ABSOLUTE_HOURS", 12),
         "login_attempts_per_minute": _int(environ, "LOGIN_ATTEMPTS_PER_MINUTE", 5),
         "proxy_hops": _int(environ, "PROXY_HOPS", 0, minimum=0),
+        "previous_root_keys": _previous_root_keys(environ),
         "log_level": environ.get("LOG_LEVEL", "INFO").upper(),
     }
 

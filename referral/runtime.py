@@ -9,7 +9,8 @@ from flask import current_app
 
 from config import Settings
 
-from .security.crypto import FieldCipher, PlatformKeyring, derive_key
+from .security.crypto import FieldCipher, derive_key
+from .security.keys import PLATFORM, DatabaseKeyring, LocalRootKeys
 from .security.passwords import PasswordHashing
 from .security.sessions import DatabaseStore, RedisStore, SessionStore
 from .security.throttle import Throttle
@@ -19,14 +20,20 @@ from .security.throttle import Throttle
 class Runtime:
     settings: Settings
     passwords: PasswordHashing
+    keyring: DatabaseKeyring
     cipher: FieldCipher
     throttle: Throttle
-    pepper: bytes
     sessions: SessionStore
+
+    @property
+    def pepper(self) -> bytes:
+        """The key for hashing recovery codes: derived from the platform index key, so it
+        survives root-key rotation (which rewraps keys without changing them)."""
+        return derive_key(self.keyring.index_key(PLATFORM), "shabaka/recovery-codes/v1")
 
 
 def build_runtime(settings: Settings) -> Runtime:
-    pepper = derive_key(settings.root_key, "shabaka/pepper/v1")
+    keyring = DatabaseKeyring(LocalRootKeys(settings.root_key, settings.previous_root_keys))
     store: SessionStore
     if settings.session_backend == "redis":
         if not settings.redis_url:
@@ -37,9 +44,11 @@ def build_runtime(settings: Settings) -> Runtime:
     return Runtime(
         settings=settings,
         passwords=PasswordHashing(settings.argon2_time_cost, settings.argon2_memory_kib, settings.argon2_parallelism),
-        cipher=FieldCipher(PlatformKeyring(settings.root_key)),
-        throttle=Throttle(pepper, settings.login_attempts_per_minute),
-        pepper=pepper,
+        keyring=keyring,
+        cipher=FieldCipher(keyring),
+        throttle=Throttle(
+            derive_key(settings.secret_key.encode(), "shabaka/throttle/v1"), settings.login_attempts_per_minute
+        ),
         sessions=store,
     )
 

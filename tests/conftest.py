@@ -29,7 +29,6 @@ from referral.directory.models import Network, Organization
 from referral.extensions import db
 from referral.models_base import new_id
 from referral.runtime import runtime
-from referral.security.crypto import Context
 
 BACKEND = os.environ.get("SHABAKA_TEST_BACKEND", "sqlite")
 REDIS_URL = os.environ.get("TEST_REDIS_URL")
@@ -132,6 +131,7 @@ _TABLES_IN_DELETE_ORDER = (
     "network_membership",
     "organization",
     "network",
+    "data_key",
 )
 
 
@@ -265,7 +265,7 @@ class Factory:
                 from referral.models_base import utcnow
 
                 secret = pyotp.random_base32(32)
-                user.totp_secret = rt.cipher.encrypt(secret, Context("user_account", "totp_secret", user.id, org.id))
+                user.totp_secret = secret
                 user.totp_enrolled_at = utcnow()
             db.session.add(user)
             db.session.commit()

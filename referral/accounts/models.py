@@ -4,16 +4,18 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import Boolean, ForeignKey, Integer, LargeBinary, String, Uuid
+from sqlalchemy import Boolean, ForeignKey, Integer, String, Uuid
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from ..directory.models import Network, Organization
 from ..extensions import db
 from ..models_base import UTCDateTime, created_column, id_column
+from ..security.fields import encrypted_column, register_model
 
 
 class User(db.Model):  # type: ignore[name-defined, misc]
     __tablename__ = "user_account"
+    __encryption_owner__ = "organization_id"
 
     id: Mapped[str] = id_column()
     organization_id: Mapped[str] = mapped_column(
@@ -31,8 +33,8 @@ class User(db.Model):  # type: ignore[name-defined, misc]
     password_hash: Mapped[str] = mapped_column(String(255))
     password_changed_at: Mapped[datetime] = created_column()
     must_change_password: Mapped[bool] = mapped_column(Boolean, default=True)
-    # The TOTP seed, AES-GCM encrypted and bound to this row (see security.crypto).
-    totp_secret: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True)
+    # The TOTP seed, encrypted under the organisation's data key and bound to this row.
+    totp_secret: Mapped[str | None] = encrypted_column()
     totp_enrolled_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
     # The last accepted TOTP time step: a code is good once.
     totp_last_step: Mapped[int | None] = mapped_column(Integer, nullable=True)
@@ -61,6 +63,9 @@ class User(db.Model):  # type: ignore[name-defined, misc]
     @property
     def mfa_enrolled(self) -> bool:
         return self.totp_enrolled_at is not None
+
+
+register_model(User)
 
 
 class RecoveryCode(db.Model):  # type: ignore[name-defined, misc]

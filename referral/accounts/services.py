@@ -22,7 +22,6 @@ from ..errors import Conflict, Forbidden, InvalidCredentials, InvalidInput, NotF
 from ..models_base import DbSession, new_id, utcnow
 from ..runtime import Runtime
 from ..security import mfa
-from ..security.crypto import Context
 from ..security.passwords import check_policy
 from .models import ApiToken, RecoveryCode, User
 
@@ -48,15 +47,6 @@ class Client:
 
 
 # ------------------------------------------------------------------------------- helpers
-def _totp_context(user: User) -> Context:
-    return Context("user_account", "totp_secret", user.id, user.organization_id)
-
-
-def _totp_secret(rt: Runtime, user: User) -> str:
-    assert user.totp_secret is not None
-    return rt.cipher.decrypt_text(user.totp_secret, _totp_context(user))
-
-
 def get_user(session: DbSession, user_id: str) -> User | None:
     return session.get(User, user_id)
 
@@ -95,9 +85,9 @@ def begin_enrolment(session: DbSession, rt: Runtime, user: User) -> str:
     if user.mfa_enrolled:
         raise Conflict("already_enrolled")
     if user.totp_secret is None:
-        user.totp_secret = rt.cipher.encrypt(mfa.new_secret(), _totp_context(user))
+        user.totp_secret = mfa.new_secret()
         session.flush()
-    return _totp_secret(rt, user)
+    return user.totp_secret
 
 
 def complete_enrolment(
@@ -107,7 +97,7 @@ def complete_enrolment(
     now = now or utcnow()
     if user.mfa_enrolled or user.totp_secret is None:
         raise Conflict("not_enrolling")
-    step = mfa.match_step(_totp_secret(rt, user), code, now, user.totp_last_step)
+    step = mfa.match_step(user.totp_secret or "", code, now, user.totp_last_step)
     if step is None:
         raise InvalidInput("invalid_code", fields={"code": "invalid_code"})
     user.totp_last_step = step
@@ -136,7 +126,7 @@ def verify_second_factor(
         raise Throttled("too_many_attempts")
     if not user.active or not user.mfa_enrolled:
         raise InvalidCredentials("invalid_code")
-    step = mfa.match_step(_totp_secret(rt, user), code, now, user.totp_last_step)
+    step = mfa.match_step(user.totp_secret or "", code, now, user.totp_last_step)
     if step is not None:
         user.totp_last_step = step
         rt.throttle.clear_account(session, user.username)

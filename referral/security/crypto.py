@@ -1,17 +1,20 @@
-"""All of Shabaka's field cryptography: AES-256-GCM with associated data, and key lookup.
+"""All of Shabaka's cryptography: AES-256-GCM field encryption with associated data, wrapping
+of data keys under the root key, key derivation and blind indexes.
 
-Stored format: ``format version (1 byte) | key id (4 bytes, big endian) | nonce (12) |
-ciphertext+tag``. The associated data binds a value to its place (table, column, row id,
-owning organisation), so a value copied elsewhere, or with a flipped bit, fails to decrypt
+Stored format of a field: ``format version (1 byte) | key id (4 bytes, big endian) | nonce
+(12) | ciphertext+tag``. The associated data binds a value to its place (table, column, row
+id, owning organisation), so a value copied elsewhere, or with a flipped bit, fails to decrypt
 with `DecryptionError`; nothing here ever returns None for a bad value.
 
-Keys come from a `Keyring`. The root key lives outside the database (environment or file);
-`PlatformKeyring` derives the platform key used for account secrets from it.
+Keys come from a `Keyring` (see `keys.py`, which stores data keys wrapped by the root key).
 """
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import os
+import re
 import struct
 from dataclasses import dataclass
 from typing import Protocol
@@ -65,25 +68,6 @@ def derive_key(root_key: bytes, purpose: str) -> bytes:
     return HKDF(algorithm=hashes.SHA256(), length=32, salt=None, info=purpose.encode()).derive(root_key)
 
 
-class PlatformKeyring:
-    """Key id 0: the platform key for account secrets (TOTP seeds), derived from the root key."""
-
-    PLATFORM_KEY_ID = 0
-
-    def __init__(self, root_key: bytes) -> None:
-        if len(root_key) != 32:
-            raise CryptoError("the root key must be 32 bytes")
-        self._platform = derive_key(root_key, "shabaka/platform/v1")
-
-    def current(self, context: Context) -> tuple[int, bytes]:
-        return self.PLATFORM_KEY_ID, self._platform
-
-    def key(self, key_id: int) -> bytes:
-        if key_id != self.PLATFORM_KEY_ID:
-            raise UnknownKey(f"unknown key id {key_id}")
-        return self._platform
-
-
 class FieldCipher:
     def __init__(self, keyring: Keyring) -> None:
         self._keyring = keyring
@@ -115,3 +99,57 @@ class FieldCipher:
     @staticmethod
     def key_id_of(blob: bytes) -> int:
         return int(_HEADER.unpack_from(blob)[1])
+
+
+# ------------------------------------------------------------------------------ key wrapping
+def wrap_key(wrapping_key: bytes, key: bytes, associated: bytes) -> bytes:
+    """A data key sealed under a root key (AES-256-GCM): ``nonce | ciphertext+tag``."""
+    nonce = os.urandom(_NONCE_BYTES)
+    return nonce + AESGCM(wrapping_key).encrypt(nonce, key, associated)
+
+
+def unwrap_key(wrapping_key: bytes, wrapped: bytes, associated: bytes) -> bytes:
+    try:
+        return AESGCM(wrapping_key).decrypt(wrapped[:_NONCE_BYTES], wrapped[_NONCE_BYTES:], associated)
+    except InvalidTag:
+        raise DecryptionError("data key does not unwrap under this root key") from None
+
+
+def new_key() -> bytes:
+    return os.urandom(32)
+
+
+def key_fingerprint(key: bytes) -> str:
+    """A short public name for a root key (never the key itself)."""
+    return hashlib.sha256(b"shabaka root key id\x00" + key).hexdigest()[:16]
+
+
+# ------------------------------------------------------------------------------ blind indexes
+BLIND_INDEX_BYTES = 16
+_NON_DIGITS = re.compile(r"\D+")
+
+
+def normalise_for_index(value: str, kind: str) -> str:
+    """Digits only for phone numbers and national ids; trimmed, case-folded text otherwise."""
+    if kind in ("phone", "national_id"):
+        digits = _NON_DIGITS.sub("", value.translate(_ARABIC_DIGITS))
+        if kind == "phone" and digits.startswith("00"):
+            digits = digits[2:]
+        return digits
+    return " ".join(value.split()).casefold()
+
+
+_ARABIC_DIGITS = str.maketrans("٠١٢٣٤٥٦٧٨٩۰۱۲۳۴۵۶۷۸۹", "01234567890123456789")
+
+
+def blind_index(index_key: bytes, column: str, value: str, kind: str = "text") -> str | None:
+    """HMAC-SHA256 of the normalised value under a key derived for this column, truncated.
+
+    Equal values in one organisation's column give equal indexes; nothing else can be learnt.
+    None when the value normalises to nothing.
+    """
+    normal = normalise_for_index(value, kind)
+    if not normal:
+        return None
+    column_key = derive_key(index_key, f"shabaka/blind-index/{column}")
+    return hmac.new(column_key, normal.encode(), hashlib.sha256).digest()[:BLIND_INDEX_BYTES].hex()

@@ -7,7 +7,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import ForeignKey, String, Text, Uuid
+from sqlalchemy import ForeignKey, Integer, LargeBinary, String, Text, UniqueConstraint, Uuid
 from sqlalchemy.orm import Mapped, mapped_column
 
 from ..extensions import db
@@ -37,3 +37,23 @@ class LoginFailure(db.Model):  # type: ignore[name-defined, misc]
     account_key: Mapped[str] = mapped_column(String(64), index=True)
     client_key: Mapped[str] = mapped_column(String(64), index=True)
     occurred_at: Mapped[datetime] = mapped_column(UTCDateTime(), index=True)
+
+
+class DataKey(db.Model):  # type: ignore[name-defined, misc]
+    """A data key of one scope (an organisation's id, or "platform"), stored wrapped by a root key.
+
+    `id` is the key id written into every value encrypted with it. Destroying an organisation's
+    rows here makes its data unreadable for good (crypto-shredding).
+    """
+
+    __tablename__ = "data_key"
+    __table_args__ = (UniqueConstraint("scope", "purpose", "version"),)
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True, autoincrement=True)
+    scope: Mapped[str] = mapped_column(String(64))
+    purpose: Mapped[str] = mapped_column(String(8))  # "data" (encryption) or "index" (blind indexes)
+    version: Mapped[int] = mapped_column(Integer)
+    root_key_id: Mapped[str] = mapped_column(String(16))
+    wrapped: Mapped[bytes] = mapped_column(LargeBinary)
+    created_at: Mapped[datetime] = created_column()
+    retired_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)

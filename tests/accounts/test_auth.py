@@ -8,7 +8,7 @@ import pyotp
 import time_machine
 from flask import Flask
 from flask.testing import FlaskClient
-from sqlalchemy import select
+from sqlalchemy import select, text
 
 from referral.accounts.models import User
 from referral.audit.models import AuditEvent
@@ -193,7 +193,12 @@ def test_enrolment_at_first_sign_in_then_recovery_code(client: FlaskClient, app:
     assert client.get("/").status_code == 200
     with app.app_context():
         user = db.session.get(User, account.id)
-        assert user.mfa_enrolled and secret.encode() not in (user.totp_secret or b"")
+        assert user.mfa_enrolled and user.totp_secret == secret
+        raw = db.session.execute(
+            text("SELECT totp_secret FROM user_account WHERE username = :u"), {"u": account.username}
+        )
+        stored = bytes(raw.scalar_one())
+        assert secret.encode() not in stored and stored[0] == 1  # format version, then key id
     # sign in again with a recovery code, which then no longer works
     fresh = app.test_client()
     password_step(fresh, account.username, account.password)

@@ -121,6 +121,7 @@ def _format_violations(violations: list[dict[str, Any]]) -> str:
 def _check_a11y(page: Any, name: str) -> list[dict[str, Any]]:
     """Screenshot the page to test-artifacts/<name>.png, run axe, and fail on serious or critical
     violations (listing the rule ids and target selectors). Returns the milder ones."""
+    assert re.fullmatch(r"[\w.-]+", name), f"screenshot names are plain file names, not {name!r}"
     ARTIFACTS.mkdir(exist_ok=True)
     page.screenshot(path=str(ARTIFACTS / f"{name}.png"), full_page=True)
     if not page.evaluate("() => typeof window.axe !== 'undefined'"):

@@ -6,14 +6,29 @@ import os
 
 import pytest
 
-from referral.security.crypto import Context, DecryptionError, FieldCipher, PlatformKeyring, UnknownKey
+from referral.security.crypto import Context, DecryptionError, FieldCipher, UnknownKey
 
 PLACE = Context("user_account", "totp_secret", "row-1", "org-1")
 
 
+class OneKey:
+    """A keyring with a single key, id 7: enough for the cipher's own rules."""
+
+    def __init__(self) -> None:
+        self._key = os.urandom(32)
+
+    def current(self, context: Context) -> tuple[int, bytes]:
+        return 7, self._key
+
+    def key(self, key_id: int) -> bytes:
+        if key_id != 7:
+            raise UnknownKey(str(key_id))
+        return self._key
+
+
 @pytest.fixture
 def cipher() -> FieldCipher:
-    return FieldCipher(PlatformKeyring(os.urandom(32)))
+    return FieldCipher(OneKey())
 
 
 def test_round_trip_and_random_nonce(cipher: FieldCipher) -> None:
@@ -21,7 +36,7 @@ def test_round_trip_and_random_nonce(cipher: FieldCipher) -> None:
     assert first != second
     assert b"JBSWY3DPEHPK3PXP" not in first
     assert cipher.decrypt_text(first, PLACE) == "JBSWY3DPEHPK3PXP"
-    assert first[0] == 1 and FieldCipher.key_id_of(first) == 0
+    assert first[0] == 1 and FieldCipher.key_id_of(first) == 7
 
 
 @pytest.mark.parametrize(
@@ -60,4 +75,4 @@ def test_unknown_key_and_short_values_raise(cipher: FieldCipher) -> None:
 def test_another_root_key_cannot_read(cipher: FieldCipher) -> None:
     blob = cipher.encrypt("secret", PLACE)
     with pytest.raises(DecryptionError):
-        FieldCipher(PlatformKeyring(os.urandom(32))).decrypt(blob, PLACE)
+        FieldCipher(OneKey()).decrypt(blob, PLACE)

@@ -1,0 +1,162 @@
+"""Encrypted columns that keep models plain: `full_name: Mapped[str | None] = encrypted_column()`.
+
+In Python the attribute holds the plain value. When the ORM flushes, each new or changed value
+is encrypted with the context of its place (table, column, row id, owning organisation); when a
+row loads, its values are decrypted. A failure to decrypt raises `DecryptionError`: a value is
+never silently missing. Values can only be written through the ORM; a raw string reaching the
+column is refused.
+
+A model opts in by naming its owning organisation column: ``__encryption_owner__ =
+"organization_id"``. When that column changes (a case moves to another organisation), every
+encrypted value of the row is encrypted again for the new owner.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from typing import Any
+
+from flask import current_app
+from sqlalchemy import LargeBinary, TypeDecorator, event, inspect
+from sqlalchemy.engine import Dialect
+from sqlalchemy.orm import Mapper, Session, mapped_column
+from sqlalchemy.orm.attributes import set_committed_value
+
+from ..models_base import new_id
+from .crypto import Context, CryptoError, FieldCipher
+
+
+class PlaintextRefused(CryptoError):
+    """A plain value reached an encrypted column outside the ORM's flush."""
+
+
+@dataclass(frozen=True)
+class Sealed:
+    """Ciphertext as stored; what the column holds between the database and the ORM events."""
+
+    blob: bytes
+
+    @property
+    def key_id(self) -> int:
+        return FieldCipher.key_id_of(self.blob)
+
+
+class Encrypted(TypeDecorator[Any]):
+    """Bytes in the database; `kind` is "text" or "json"."""
+
+    impl = LargeBinary
+    cache_ok = True
+
+    def __init__(self, kind: str = "text") -> None:
+        super().__init__()
+        if kind not in ("text", "json"):
+            raise ValueError(kind)
+        self.kind = kind
+
+    def process_bind_param(self, value: Any, dialect: Dialect) -> bytes | None:
+        if value is None:
+            return None
+        if isinstance(value, Sealed):
+            return value.blob
+        raise PlaintextRefused("encrypted columns are written through the ORM only")
+
+    def process_result_value(self, value: Any, dialect: Dialect) -> Sealed | None:
+        return None if value is None else Sealed(bytes(value))
+
+
+def encrypted_column(kind: str = "text", **kwargs: Any) -> Any:
+    return mapped_column(Encrypted(kind), nullable=True, **kwargs)
+
+
+def _cipher() -> FieldCipher:
+    return current_app.extensions["shabaka"].cipher  # type: ignore[no-any-return]
+
+
+_ENCRYPTED_BY_MAPPER: dict[Mapper[Any], dict[str, str]] = {}
+
+
+def encrypted_attributes(mapper: Mapper[Any]) -> dict[str, str]:
+    """{attribute: kind} of a mapper's encrypted columns."""
+    found = _ENCRYPTED_BY_MAPPER.get(mapper)
+    if found is None:
+        found = {
+            attr.key: attr.columns[0].type.kind
+            for attr in mapper.column_attrs
+            if isinstance(attr.columns[0].type, Encrypted)
+        }
+        _ENCRYPTED_BY_MAPPER[mapper] = found
+    return found
+
+
+def context_for(obj: Any, attribute: str) -> Context:
+    owner = getattr(type(obj), "__encryption_owner__", None)
+    organization = str(getattr(obj, owner) or "") if owner else ""
+    return Context(obj.__tablename__, attribute, str(obj.id), organization)
+
+
+def _encode(kind: str, value: Any) -> bytes:
+    if kind == "json":
+        return json.dumps(value, ensure_ascii=False, sort_keys=True, separators=(",", ":")).encode()
+    if not isinstance(value, str):
+        raise TypeError("an encrypted text column takes str")
+    return value.encode()
+
+
+def _decode(kind: str, data: bytes) -> Any:
+    return json.loads(data) if kind == "json" else data.decode()
+
+
+def seal(obj: Any, attribute: str, value: Any) -> Sealed:
+    kind = encrypted_attributes(inspect(type(obj)))[attribute]
+    return Sealed(_cipher().encrypt(_encode(kind, value), context_for(obj, attribute)))
+
+
+def unseal(obj: Any, attribute: str, sealed: Sealed) -> Any:
+    kind = encrypted_attributes(inspect(type(obj)))[attribute]
+    return _decode(kind, _cipher().decrypt(sealed.blob, context_for(obj, attribute)))
+
+
+_RESTORE = "shabaka.encrypted_restore"
+
+
+@event.listens_for(Session, "before_flush")
+def _encrypt_before_flush(session: Session, flush_context: Any, instances: Any) -> None:
+    restore = session.info.setdefault(_RESTORE, [])
+    for obj in list(session.new) + list(session.dirty):
+        state = inspect(obj)
+        attrs = encrypted_attributes(state.mapper)
+        if not attrs:
+            continue
+        if getattr(obj, "id", None) is None:
+            obj.id = new_id()  # the row id is part of every value's context
+        owner = getattr(type(obj), "__encryption_owner__", None)
+        owner_moved = bool(owner and state.attrs[owner].history.has_changes() and not state.pending)
+        for attribute in attrs:
+            value = state.dict.get(attribute)
+            if value is None or isinstance(value, Sealed):
+                continue
+            if state.pending or owner_moved or state.attrs[attribute].history.has_changes():
+                setattr(obj, attribute, seal(obj, attribute, value))
+                restore.append((obj, attribute, value))
+
+
+@event.listens_for(Session, "after_flush_postexec")
+def _restore_after_flush(session: Session, flush_context: Any) -> None:
+    for obj, attribute, value in session.info.pop(_RESTORE, []):
+        set_committed_value(obj, attribute, value)
+
+
+def _decrypt_loaded(target: Any, *_: Any) -> None:
+    attrs = encrypted_attributes(inspect(type(target)))
+    state_dict = inspect(target).dict
+    for attribute in attrs:
+        value = state_dict.get(attribute)
+        if isinstance(value, Sealed):
+            set_committed_value(target, attribute, unseal(target, attribute, value))
+
+
+def register_model(cls: type) -> None:
+    """Decrypt a model's encrypted columns whenever its rows load or refresh."""
+    event.listen(cls, "load", _decrypt_loaded)
+    event.listen(cls, "refresh", _decrypt_loaded)
