@@ -19,7 +19,7 @@ from config import BASE_DIR, ConfigError, Settings
 
 from . import logging_setup
 from .errors import DomainError, error_response
-from .extensions import babel, csrf, db, login_manager, migrate
+from .extensions import babel, csrf, db, login_manager, migrate, use_sqlite_properly
 from .runtime import build_runtime
 from .security import headers
 from .security.sessions import ServerSessionInterface, SessionPolicy
@@ -64,6 +64,9 @@ def create_app(settings: Settings | None = None) -> Flask:
     app.before_request(_assign_request_id)  # first, so every later log line carries it
 
     db.init_app(app)
+    if settings.database_url.startswith("sqlite"):
+        with app.app_context():
+            use_sqlite_properly(db.engine)
     migrate.init_app(app, db, directory=str(BASE_DIR / "migrations"), compare_type=True, render_as_batch=True)
     csrf.init_app(app)
     login_manager.init_app(app)

@@ -33,12 +33,23 @@ csrf = CSRFProtect()
 babel = Babel()
 
 
-@event.listens_for(Engine, "connect")
-def _sqlite_pragmas(dbapi_connection: Any, connection_record: Any) -> None:
-    """SQLite (the embedded default): write-ahead log for web + worker, and enforced foreign keys."""
-    if type(dbapi_connection).__module__.startswith("sqlite3"):
+
+def use_sqlite_properly(engine: Engine) -> None:
+    """SQLite (the embedded default): real transactions, savepoints, WAL and foreign keys.
+
+    pysqlite delays BEGIN until the first write and would let a SAVEPOINT commit on its own;
+    taking over BEGIN (SQLAlchemy's documented recipe) makes rollbacks and savepoints exact.
+    """
+
+    @event.listens_for(engine, "connect")
+    def _connect(dbapi_connection: Any, connection_record: Any) -> None:
+        dbapi_connection.isolation_level = None
         cursor = dbapi_connection.cursor()
         cursor.execute("PRAGMA journal_mode=WAL")
         cursor.execute("PRAGMA foreign_keys=ON")
         cursor.execute("PRAGMA synchronous=NORMAL")
         cursor.close()
+
+    @event.listens_for(engine, "begin")
+    def _begin(connection: Any) -> None:
+        connection.exec_driver_sql("BEGIN")
