@@ -137,7 +137,7 @@ def test_a_key_made_in_a_rolled_back_transaction_is_not_remembered(app: Flask, f
         from referral.security.crypto import Context
 
         context = Context("t", "c", "r", org.id)
-        first_id, first_key = rt.keyring.current(context)
+        _, first_key = rt.keyring.current(context)
         db.session.rollback()
         assert db.session.scalar(select(func.count()).select_from(DataKey).where(DataKey.scope == org.id)) == 0
         second_id, second_key = rt.keyring.current(context)
