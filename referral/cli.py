@@ -7,9 +7,11 @@ from __future__ import annotations
 
 import click
 from flask import Flask, current_app
+from flask.cli import AppGroup
 from flask_migrate import upgrade
 
 from .accounts import services as accounts
+from .audit.services import record as audit_record
 from .directory import services as directory
 from .errors import DomainError
 from .extensions import db
@@ -135,6 +137,24 @@ def register(app: Flask) -> None:
         click.echo(f"created {user.username} ({user.role}) at {org.name_en}")
         click.echo(f"one-time password: {password}")
 
+    @app.cli.command("delete-organization")
+    @click.argument("org_ref")
+    @click.option("--yes", is_flag=True, help="Confirm: its users and data keys are destroyed for good.")
+    def delete_organization(org_ref: str, yes: bool) -> None:
+        """Delete an organisation, its accounts and its data keys (crypto-shredding)."""
+        org = directory.find_organization(db.session, org_ref)
+        if org is None:
+            _fail(f"no organisation {org_ref!r}")
+            return
+        if not yes:
+            _fail("add --yes: everything encrypted for this organisation becomes unreadable for good")
+        destroyed = directory.delete_organization(db.session, None, org)
+        db.session.commit()
+        runtime().keyring.forget()
+        click.echo(f"deleted {org.name_en}; destroyed {destroyed} data keys")
+
+    register_key_commands(app)
+
     @app.cli.command("issue-token")
     @click.argument("username")
     @click.option("--days", default=accounts.DEFAULT_TOKEN_DAYS, show_default=True, type=int)
@@ -152,6 +172,90 @@ def register(app: Flask) -> None:
         db.session.commit()
         click.echo(f"token for {user.username}, valid until {token.expires_at:%Y-%m-%d}:")
         click.echo(raw)
+
+
+def register_key_commands(app: Flask) -> None:
+    from .security import rotation
+
+    keys = AppGroup("keys", help="Data keys: status, rotation, re-encryption, retirement.")
+
+    @keys.command("status")
+    def status() -> None:
+        """Every key: scope, purpose, version, root key, and the values that use it."""
+        rows = rotation.status(db.session)
+        click.echo(f"root key in use: {runtime().keyring.root.current_id}")
+        click.echo(f"{'id':>5}  {'scope':<36}  {'purpose':<7} {'ver':>3}  {'root key':<16}  {'values':>8}  state")
+        for row in rows:
+            values = "" if row["rows"] is None else str(row["rows"])
+            state = "retired" if row["retired"] else "active"
+            click.echo(
+                f"{row['id']:>5}  {row['scope']:<36}  {row['purpose']:<7} {row['version']:>3}  "
+                f"{row['root_key_id']:<16}  {values:>8}  {state}"
+            )
+        click.echo(f"values waiting for re-encryption: {rotation.pending(db.session)}")
+
+    @keys.command("rotate")
+    @click.option("--org", "org_ref", required=True, help="Organisation id or English name, or 'platform'.")
+    def rotate(org_ref: str) -> None:
+        """Start a new data-key version for an organisation; new writes use it."""
+        scope = "platform" if org_ref == "platform" else None
+        if scope is None:
+            org = directory.find_organization(db.session, org_ref)
+            if org is None:
+                _fail(f"no organisation {org_ref!r}")
+                return
+            scope = org.id
+        row = runtime().keyring.rotate(db.session, scope)
+        audit_record(
+            "keys.rotate",
+            None,
+            organization_id=None if scope == "platform" else scope,
+            key_id=row.id,
+            version=row.version,
+        )
+        db.session.commit()
+        click.echo(f"data key {row.id} (version {row.version}) now takes new writes for {scope}")
+        click.echo("run `flask --app referral keys reencrypt` to move older values to it")
+
+    @keys.command("reencrypt")
+    @click.option("--batch", default=200, show_default=True)
+    def reencrypt(batch: int) -> None:
+        """Move every value to its organisation's current data key (resumable, idempotent)."""
+        total = rotation.pending(db.session)
+        with click.progressbar(length=total, label="re-encrypting") as bar:
+            done = rotation.reencrypt(db.session, db.session.commit, batch=batch, progress=bar.update)
+        audit_record("keys.reencrypt", None, values=done)
+        db.session.commit()
+        click.echo(f"re-encrypted {done} values")
+
+    @keys.command("rotate-root")
+    def rotate_root() -> None:
+        """Wrap every data key under the current root key (REFERRAL_ROOT_KEY); values are untouched.
+
+        Set the new key as REFERRAL_ROOT_KEY and the old one in REFERRAL_PREVIOUS_ROOT_KEYS,
+        run this, then remove the old key from the environment.
+        """
+        changed = rotation.rewrap_all(db.session, runtime().keyring)
+        audit_record("keys.rotate_root", None, rewrapped=changed)
+        db.session.commit()
+        runtime().keyring.forget()
+        click.echo(f"rewrapped {changed} data keys under root key {runtime().keyring.root.current_id}")
+
+    @keys.command("retire")
+    @click.argument("key_id", type=int)
+    def retire(key_id: int) -> None:
+        """Destroy an old data key; refused while any value still uses it."""
+        try:
+            rotation.retire(db.session, key_id)
+        except (rotation.KeyInUse, LookupError) as error:
+            _fail(str(error))
+            return
+        audit_record("keys.retire", None, key_id=key_id)
+        db.session.commit()
+        runtime().keyring.forget()
+        click.echo(f"data key {key_id} destroyed")
+
+    app.cli.add_command(keys)
 
 
 def _describe(error: DomainError) -> str:

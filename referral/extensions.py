@@ -33,7 +33,6 @@ csrf = CSRFProtect()
 babel = Babel()
 
 
-
 def use_sqlite_properly(engine: Engine) -> None:
     """SQLite (the embedded default): real transactions, savepoints, WAL and foreign keys.
 

@@ -23,3 +23,15 @@ def purge_expired_sessions() -> dict[str, int]:
         now=utcnow(),
     )
     return {"sessions": result.sessions, "login_failures": result.login_failures}
+
+
+@celery.task(name="workers.reencrypt_keys")
+def reencrypt_keys() -> int:
+    """Move values to their organisation's current data key, a batch per commit (resumable)."""
+    from referral.audit.services import record
+    from referral.extensions import db
+    from referral.security.rotation import reencrypt
+
+    done = reencrypt(db.session, db.session.commit)
+    record("keys.reencrypt", None, values=done)
+    return done

@@ -33,6 +33,12 @@ ACTIONS: frozenset[str] = frozenset(
         "organization.update",
         "membership.add",
         "membership.remove",
+        "organization.delete",
+        # keys
+        "keys.rotate",
+        "keys.reencrypt",
+        "keys.rotate_root",
+        "keys.retire",
         # access
         "access.denied",
     }

@@ -22,7 +22,9 @@ class Network(db.Model):  # type: ignore[name-defined, misc]
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[datetime] = created_column()
 
-    memberships: Mapped[list[NetworkMembership]] = relationship(back_populates="network")
+    memberships: Mapped[list[NetworkMembership]] = relationship(
+        back_populates="network", cascade="all, delete-orphan", passive_deletes=True
+    )
 
     def name(self, locale: str) -> str:
         return self.name_ar if locale == "ar" else self.name_en
@@ -41,7 +43,9 @@ class Organization(db.Model):  # type: ignore[name-defined, misc]
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[datetime] = created_column()
 
-    memberships: Mapped[list[NetworkMembership]] = relationship(back_populates="organization")
+    memberships: Mapped[list[NetworkMembership]] = relationship(
+        back_populates="organization", cascade="all, delete-orphan", passive_deletes=True
+    )
 
     def name(self, locale: str) -> str:
         return self.name_ar if locale == "ar" else self.name_en

@@ -205,3 +205,19 @@ def remove_member(session: DbSession, actor: Any, net: Network, org: Organizatio
         raise NotFound("membership")
     record("membership.remove", actor, membership, organization_id=org.id, network_id=net.id)
     session.delete(membership)
+
+
+def delete_organization(session: DbSession, actor: Any, org: Organization) -> int:
+    """Delete an organisation with its accounts and memberships, and destroy its data keys.
+
+    Whatever was encrypted for it becomes unreadable for good (crypto-shredding). Returns the
+    number of keys destroyed.
+    """
+    from ..security.rotation import destroy_scope
+
+    if actor is not None and not can(actor, "organization.manage"):
+        raise Forbidden("organization.manage")
+    record("organization.delete", actor, org)
+    session.delete(org)
+    session.flush()
+    return destroy_scope(session, org.id)

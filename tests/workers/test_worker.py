@@ -26,6 +26,8 @@ from config import BASE_DIR, Settings
 from referral import dispatch
 from referral.extensions import db
 from referral.models_base import utcnow
+from referral.runtime import runtime
+from referral.security import rotation
 from referral.security.models import LoginFailure, StoredSession
 from tests.conftest import REDIS_URL, Factory
 
@@ -125,6 +127,10 @@ def test_a_queued_task_runs_in_a_real_worker(
         db.session.rollback()  # a rolled-back transaction publishes nothing
         dispatch.enqueue("workers.purge_expired_sessions")
         db.session.commit()  # published now
+        runtime().keyring.rotate(db.session, account.organization_id)
+        dispatch.enqueue("workers.reencrypt_keys")
+        db.session.commit()
+        assert rotation.pending(db.session) == 1
 
     worker = _start_worker({**worker_env, "CELERY_BROKER_URL": url}, tmp_path / "worker.log")
     try:
@@ -135,11 +141,13 @@ def test_a_queued_task_runs_in_a_real_worker(
                 remaining = db.session.scalar(select(func.count()).select_from(StoredSession))
                 failures = db.session.scalar(select(func.count()).select_from(LoginFailure))
                 db.session.rollback()
-            if remaining == 1 and failures == 0:
+                stale = rotation.pending(db.session)
+                db.session.rollback()
+            if remaining == 1 and failures == 0 and stale == 0:
                 break
             time.sleep(0.5)
         log = (tmp_path / "worker.log").read_text(errors="replace")
-        assert remaining == 1, log[-3000:]
+        assert remaining == 1 and stale == 0, log[-3000:]
         assert "workers.purge_expired_sessions" in log and "succeeded" in log
         runs = set(re.findall(r"Task workers\.purge_expired_sessions\[([0-9a-f-]+)\] succeeded", log))
         assert len(runs) == 1, log[-3000:]  # the rolled-back enqueue published nothing
