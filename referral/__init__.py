@@ -111,6 +111,7 @@ def _engine_options(url: str) -> dict[str, Any]:
 def _register_models() -> None:
     from .accounts import models as _accounts  # noqa: F401
     from .audit import models as _audit  # noqa: F401
+    from .cases import models as _cases  # noqa: F401
     from .directory import models as _directory  # noqa: F401
     from .security import models as _security  # noqa: F401
 

@@ -55,8 +55,12 @@ def _drop_hooks(session: DbSession, previous_transaction: SessionTransaction) ->
 
 def finish_request(response: Response) -> Response:
     """Commit or roll back the request's transaction; a failed commit becomes a 500."""
+    from .audit.services import take_denials
+
     keep = g.get("keep_on_error", False)
+    denials = take_denials(db.session)
     if response.status_code < 400 or keep:
+        db.session.add_all(denials)
         try:
             db.session.commit()
         except Exception:
@@ -67,4 +71,7 @@ def finish_request(response: Response) -> Response:
             return error_response(500)
     else:
         db.session.rollback()
+        if denials:  # refusals are recorded even though the request changed nothing
+            db.session.add_all(denials)
+            db.session.commit()
     return response

@@ -123,6 +123,13 @@ def make_app(app: Flask) -> Iterator[Any]:
 
 _TABLES_IN_DELETE_ORDER = (
     "audit_event",
+    "case_document",
+    "case_transition",
+    "case_note",
+    "incident",
+    "case_member",
+    "case_file",
+    "case_sequence",
     "auth_session",
     "login_failure",
     "recovery_code",

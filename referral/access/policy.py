@@ -10,7 +10,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from sqlalchemy import Select, false
+from sqlalchemy import Select, false, select
 
 from ..enums import ORG_GRANTABLE_ROLES, ROLES
 
@@ -85,6 +85,66 @@ def _user_grant_role(actor: Any, grant: Any) -> bool:
 @rule("audit.read")
 def _audit_read(actor: Any, obj: Any) -> bool:
     return actor.role == "auditor"
+
+
+# ------------------------------------------------------------------------------ case files
+CASE_ROLES = ("caseworker", "supervisor")
+
+
+def _on_team(actor: Any, case: Any) -> bool:
+    return any(member.user_id == actor.id for member in case.members)
+
+
+@rule("case.create")
+def _case_create(actor: Any, obj: Any) -> bool:
+    return actor.role in CASE_ROLES
+
+
+@rule("case.view")
+def _case_view(actor: Any, case: Any) -> bool:
+    """The case team; the owning organisation's supervisors (identifiers masked until revealed)."""
+    if case is None or actor.role not in CASE_ROLES or case.organization_id != actor.organization_id:
+        return False
+    return actor.role == "supervisor" or _on_team(actor, case)
+
+
+@rule("case.edit")
+def _case_edit(actor: Any, case: Any) -> bool:
+    return case is not None and case.organization_id == actor.organization_id and _on_team(actor, case)
+
+
+@rule("case.reveal")
+def _case_reveal(actor: Any, case: Any) -> bool:
+    return _case_view(actor, case)
+
+
+@rule("case.approve")
+def _case_approve(actor: Any, case: Any) -> bool:
+    return actor.role == "supervisor" and case is not None and case.organization_id == actor.organization_id
+
+
+@rule("case.approve_any")
+def _case_approve_any(actor: Any, obj: Any) -> bool:
+    return actor.role == "supervisor"
+
+
+@rule("case.assign")
+def _case_assign(actor: Any, case: Any) -> bool:
+    if case is None or case.organization_id != actor.organization_id:
+        return False
+    return actor.role == "supervisor" or any(m.user_id == actor.id and m.role == "owner" for m in case.members)
+
+
+def scope_cases(actor: Any, stmt: Select[Any]) -> Select[Any]:
+    """Cases the actor may see, as a SQL condition: the same rule as `case.view`."""
+    from ..cases.models import Case, CaseMember
+
+    if actor.role == "supervisor":
+        return stmt.where(Case.organization_id == actor.organization_id)
+    if actor.role == "caseworker":
+        team = select(CaseMember.case_id).where(CaseMember.user_id == actor.id)
+        return stmt.where(Case.organization_id == actor.organization_id, Case.id.in_(team))
+    return stmt.where(false())
 
 
 def scope_users(actor: Any, stmt: Select[Any]) -> Select[Any]:

@@ -39,6 +39,20 @@ ACTIONS: frozenset[str] = frozenset(
         "keys.reencrypt",
         "keys.rotate_root",
         "keys.retire",
+        # case files
+        "case.create",
+        "case.view",
+        "case.reveal",
+        "case.update",
+        "case.note",
+        "case.incident",
+        "case.transition",
+        "case.approve",
+        "case.assign",
+        "case.search_identifier",
+        "case.purge",
+        "document.upload",
+        "document.download",
         # access
         "access.denied",
     }

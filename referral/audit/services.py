@@ -73,3 +73,34 @@ def _owning_org(obj: Any | None) -> str | None:
         return str(obj.id)
     org = getattr(obj, "organization_id", None)
     return str(org) if org is not None else None
+
+
+_DENIALS = "shabaka.audit_denials"
+
+
+def record_denial(actor: Any | None, object_type: str, object_id: str, session: DbSession | None = None) -> None:
+    """Note a refused access to an object (answered as "not found").
+
+    The request that met the refusal usually rolls back; the denial must survive that, so it
+    is kept aside and written by the request edge after the commit or rollback.
+    """
+    target = session or db.session
+    event = AuditEvent(
+        occurred_at=utcnow(),
+        action="access.denied",
+        outcome="denied",
+        actor_id=getattr(actor, "id", None),
+        actor_role=getattr(actor, "role", None),
+        actor_organization_id=getattr(actor, "organization_id", None),
+        object_type=object_type,
+        object_id=object_id[:64],
+        details={},
+    )
+    if has_request_context():
+        event.route = request.endpoint
+        event.request_id = g.get("request_id")
+    target.info.setdefault(_DENIALS, []).append(event)
+
+
+def take_denials(session: DbSession) -> list[AuditEvent]:
+    return list(session.info.pop(_DENIALS, []))

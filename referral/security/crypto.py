@@ -130,11 +130,15 @@ _NON_DIGITS = re.compile(r"\D+")
 
 
 def normalise_for_index(value: str, kind: str) -> str:
-    """Digits only for phone numbers and national ids; trimmed, case-folded text otherwise."""
+    """Digits only for phone numbers and national ids (phones in the national 0-prefixed form);
+    trimmed, case-folded text otherwise."""
     if kind in ("phone", "national_id"):
         digits = _NON_DIGITS.sub("", value.translate(_ARABIC_DIGITS))
-        if kind == "phone" and digits.startswith("00"):
-            digits = digits[2:]
+        if kind == "phone":
+            if digits.startswith("00"):
+                digits = digits[2:]
+            if len(digits) == 12 and digits.startswith(("970", "972")):
+                digits = "0" + digits[3:]  # +970 59x xxx xxx and 059x xxx xxx are one number
         return digits
     return " ".join(value.split()).casefold()
 
