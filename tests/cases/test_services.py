@@ -113,7 +113,7 @@ def test_returning_survivor_is_flagged_inside_the_organisation(app: Flask, world
     first = open_case(app, world)
     open_case(app, world, by=world.other.caseworker)  # same person at another organisation: not shown
     with app.app_context():
-        case, matches = services.create_case(
+        _, matches = services.create_case(
             db.session,
             user(world.mine.caseworker),
             services.CaseInput(intake(world, phone="0591112233", national_id=None)),
