@@ -16,7 +16,7 @@ from ..directory import services as directory
 from ..enums import ORG_GRANTABLE_ROLES, ROLES
 from ..errors import DomainError, InvalidCredentials, NotFound, Throttled
 from ..extensions import db
-from ..forms_base import attach_errors
+from ..forms_base import attach_errors, submit
 from ..labels import message
 from ..runtime import runtime
 from ..security import mfa
@@ -212,28 +212,25 @@ def overview() -> str:
 def password() -> Any:
     user: User = current_user._get_current_object()
     form = PasswordChangeForm()
-    status = 200
-    if form.validate_on_submit():
-        try:
-            services.change_password(
-                db.session,
-                runtime(),
-                user,
-                form.current_password.data or "",
-                form.new_password.data or "",
-                form.confirm_password.data or "",
-                keep_session=_current_sid_hash(),
-            )
-        except DomainError as error:
-            attach_errors(form, error)
-            status = 400
-        else:
-            _server_session().regenerate()
-            flash(_("Your password was changed. Your other sessions were ended."), "success")
-            return redirect(url_for("home.index"))
+    outcome = submit(
+        form,
+        lambda: services.change_password(
+            db.session,
+            runtime(),
+            user,
+            form.current_password.data or "",
+            form.new_password.data or "",
+            form.confirm_password.data or "",
+            keep_session=_current_sid_hash(),
+        ),
+    )
+    if outcome.done:
+        _server_session().regenerate()
+        flash(_("Your password was changed. Your other sessions were ended."), "success")
+        return redirect(url_for("home.index"))
     for field in (form.current_password, form.new_password, form.confirm_password):
         field.data = ""
-    return render_template("accounts/password.html", form=form, forced=user.must_change_password), status
+    return render_template("accounts/password.html", form=form, forced=user.must_change_password), outcome.status
 
 
 @account_bp.route("/sessions/<handle>/end", methods=["POST"])
@@ -299,27 +296,23 @@ def new_user() -> Any:
     actor = _require_admin()
     form = UserForm()
     _fill_user_choices(form, actor)
-    status = 200
-    if form.validate_on_submit():
-        try:
-            user, one_time = services.create_user(
-                db.session,
-                runtime(),
-                actor,
-                username=form.username.data or "",
-                organization_id=form.organization_id.data or "",
-                role=form.role.data or "",
-                email=form.email.data or None,
-                network_id=form.network_id.data or None,
-            )
-        except DomainError as error:
-            attach_errors(form, error)
-            status = 400
-        else:
-            return render_template("accounts/one_time_password.html", user=user, password=one_time, created=True)
-    elif request.method == "POST":
-        status = 400
-    return render_template("accounts/admin_user_new.html", form=form), status
+    outcome = submit(
+        form,
+        lambda: services.create_user(
+            db.session,
+            runtime(),
+            actor,
+            username=form.username.data or "",
+            organization_id=form.organization_id.data or "",
+            role=form.role.data or "",
+            email=form.email.data or None,
+            network_id=form.network_id.data or None,
+        ),
+    )
+    if outcome.done:
+        user, one_time = outcome.value
+        return render_template("accounts/one_time_password.html", user=user, password=one_time, created=True)
+    return render_template("accounts/admin_user_new.html", form=form), outcome.status
 
 
 def _fill_user_choices(form: UserForm, actor: User) -> None:
@@ -348,25 +341,17 @@ def user_detail(user_id: str) -> Any:
     role_form.role.choices = role_choices(_grantable(actor))
     if request.method == "GET":
         role_form.role.data = target.role
-    status = 200
-    if role_form.validate_on_submit():
-        try:
-            services.set_role(db.session, actor, target, role_form.role.data or "")
-        except DomainError as error:
-            attach_errors(role_form, error)
-            status = 400
-        else:
-            flash(_("The role was changed."), "success")
-            return redirect(url_for("admin.user_detail", user_id=target.id))
-    elif request.method == "POST":
-        status = 400
+    outcome = submit(role_form, lambda: services.set_role(db.session, actor, target, role_form.role.data or ""))
+    if outcome.done:
+        flash(_("The role was changed."), "success")
+        return redirect(url_for("admin.user_detail", user_id=target.id))
     return render_template(
         "accounts/admin_user.html",
         target=target,
         role_form=role_form,
         action_form=ActionForm(),
         sessions=runtime().sessions.for_user(target.id),
-    ), status
+    ), outcome.status
 
 
 @admin_bp.route("/users/<user_id>/<action>", methods=["POST"])

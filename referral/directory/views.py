@@ -4,15 +4,15 @@ from __future__ import annotations
 
 from typing import Any
 
-from flask import Blueprint, flash, redirect, render_template, request, url_for
+from flask import Blueprint, flash, redirect, render_template, url_for
 from flask_babel import gettext as _
 from flask_login import current_user
 
 from ..access.policy import can
 from ..enums import ORG_KINDS, SECTORS
-from ..errors import DomainError, NotFound
+from ..errors import NotFound
 from ..extensions import db
-from ..forms_base import attach_errors
+from ..forms_base import submit
 from ..i18n import current_locale_code
 from ..labels import KIND_LABELS, SECTOR_LABELS
 from . import services
@@ -46,26 +46,21 @@ def networks() -> str:
 def new_network() -> Any:
     _require("network.manage")
     form = NetworkForm()
-    status = 200
-    if form.validate_on_submit():
-        try:
-            net = services.create_network(
-                db.session,
-                _actor(),
-                governorate=form.governorate.data or "",
-                case_prefix=form.case_prefix.data or "",
-                name_ar=form.name_ar.data or "",
-                name_en=form.name_en.data or "",
-            )
-        except DomainError as error:
-            attach_errors(form, error)
-            status = 400
-        else:
-            flash(_("The network was created."), "success")
-            return redirect(url_for("directory.network", network_id=net.id))
-    elif request.method == "POST":
-        status = 400
-    return render_template("directory/network_form.html", form=form, network=None), status
+    outcome = submit(
+        form,
+        lambda: services.create_network(
+            db.session,
+            _actor(),
+            governorate=form.governorate.data or "",
+            case_prefix=form.case_prefix.data or "",
+            name_ar=form.name_ar.data or "",
+            name_en=form.name_en.data or "",
+        ),
+    )
+    if outcome.done:
+        flash(_("The network was created."), "success")
+        return redirect(url_for("directory.network", network_id=outcome.value.id))
+    return render_template("directory/network_form.html", form=form, network=None), outcome.status
 
 
 @directory_bp.route("/networks/<network_id>", methods=["GET", "POST"])
@@ -76,16 +71,19 @@ def network(network_id: str) -> Any:
     form = MemberForm(prefix="member")
     current = {o.id for o in services.members(db.session, net)}
     form.organization_id.choices = [(o.id, _name(o)) for o in services.organizations(db.session) if o.id not in current]
-    status = 200
-    if manage and form.validate_on_submit():
-        try:
-            services.add_member(db.session, actor, net, services.organization(db.session, form.organization_id.data))
-        except DomainError as error:
-            attach_errors(form, error)
-            status = 400
-        else:
-            flash(_("The organisation joined the network."), "success")
-            return redirect(url_for("directory.network", network_id=net.id))
+    outcome = (
+        submit(
+            form,
+            lambda: services.add_member(
+                db.session, actor, net, services.organization(db.session, form.organization_id.data)
+            ),
+        )
+        if manage
+        else None
+    )
+    if outcome is not None and outcome.done:
+        flash(_("The organisation joined the network."), "success")
+        return redirect(url_for("directory.network", network_id=net.id))
     return render_template(
         "directory/network.html",
         network=net,
@@ -93,7 +91,7 @@ def network(network_id: str) -> Any:
         form=form,
         manage=manage,
         edit=can(actor, "network.manage"),
-    ), status
+    ), (outcome.status if outcome is not None else 200)
 
 
 @directory_bp.route("/networks/<network_id>/members/<organization_id>/remove", methods=["POST"])
@@ -109,26 +107,21 @@ def edit_network(network_id: str) -> Any:
     _require("network.manage")
     net = services.network(db.session, network_id)
     form = NetworkEditForm(obj=net)
-    status = 200
-    if form.validate_on_submit():
-        try:
-            services.update_network(
-                db.session,
-                _actor(),
-                net,
-                name_ar=form.name_ar.data or "",
-                name_en=form.name_en.data or "",
-                active=bool(form.active.data),
-            )
-        except DomainError as error:
-            attach_errors(form, error)
-            status = 400
-        else:
-            flash(_("The network was saved."), "success")
-            return redirect(url_for("directory.network", network_id=net.id))
-    elif request.method == "POST":
-        status = 400
-    return render_template("directory/network_form.html", form=form, network=net), status
+    outcome = submit(
+        form,
+        lambda: services.update_network(
+            db.session,
+            _actor(),
+            net,
+            name_ar=form.name_ar.data or "",
+            name_en=form.name_en.data or "",
+            active=bool(form.active.data),
+        ),
+    )
+    if outcome.done:
+        flash(_("The network was saved."), "success")
+        return redirect(url_for("directory.network", network_id=net.id))
+    return render_template("directory/network_form.html", form=form, network=net), outcome.status
 
 
 # ------------------------------------------------------------------------------ organisations
@@ -161,19 +154,11 @@ def _organization_input(form: OrganizationForm) -> services.OrganizationInput:
 def new_organization() -> Any:
     _require("organization.manage")
     form = _organization_form()
-    status = 200
-    if form.validate_on_submit():
-        try:
-            services.create_organization(db.session, _actor(), _organization_input(form))
-        except DomainError as error:
-            attach_errors(form, error)
-            status = 400
-        else:
-            flash(_("The organisation was created."), "success")
-            return redirect(url_for("directory.organizations"))
-    elif request.method == "POST":
-        status = 400
-    return render_template("directory/organization_form.html", form=form, organization=None), status
+    outcome = submit(form, lambda: services.create_organization(db.session, _actor(), _organization_input(form)))
+    if outcome.done:
+        flash(_("The organisation was created."), "success")
+        return redirect(url_for("directory.organizations"))
+    return render_template("directory/organization_form.html", form=form, organization=None), outcome.status
 
 
 @directory_bp.route("/organizations/<organization_id>/edit", methods=["GET", "POST"])
@@ -181,16 +166,13 @@ def edit_organization(organization_id: str) -> Any:
     _require("organization.manage")
     org = services.organization(db.session, organization_id)
     form = _organization_form(org)
-    status = 200
-    if form.validate_on_submit():
-        try:
-            services.update_organization(db.session, _actor(), org, _organization_input(form), bool(form.active.data))
-        except DomainError as error:
-            attach_errors(form, error)
-            status = 400
-        else:
-            flash(_("The organisation was saved."), "success")
-            return redirect(url_for("directory.organizations"))
-    elif request.method == "POST":
-        status = 400
-    return render_template("directory/organization_form.html", form=form, organization=org), status
+    outcome = submit(
+        form,
+        lambda: services.update_organization(
+            db.session, _actor(), org, _organization_input(form), bool(form.active.data)
+        ),
+    )
+    if outcome.done:
+        flash(_("The organisation was saved."), "success")
+        return redirect(url_for("directory.organizations"))
+    return render_template("directory/organization_form.html", form=form, organization=org), outcome.status
