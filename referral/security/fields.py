@@ -148,12 +148,23 @@ def _restore_after_flush(session: Session, flush_context: Any) -> None:
 
 
 def _decrypt_loaded(target: Any, *_: Any) -> None:
-    attrs = encrypted_attributes(inspect(type(target)))
-    state_dict = inspect(target).dict
-    for attribute in attrs:
+    """Decrypt a loaded row's sealed values; the per-row work (cipher, owner) is done once."""
+    state = inspect(target)
+    attrs = encrypted_attributes(state.mapper)
+    state_dict = state.dict
+    cipher = None
+    owner_name = getattr(type(target), "__encryption_owner__", None)
+    for attribute, kind in attrs.items():
         value = state_dict.get(attribute)
         if isinstance(value, Sealed):
-            set_committed_value(target, attribute, unseal(target, attribute, value))
+            if cipher is None:
+                cipher = _cipher()
+                organization = (
+                    str(state_dict.get(owner_name) or getattr(target, owner_name) or "") if owner_name else ""
+                )
+                table, row_id = target.__tablename__, str(target.id)
+            context = Context(table, attribute, row_id, organization)
+            set_committed_value(target, attribute, _decode(kind, cipher.decrypt(value.blob, context)))
 
 
 def register_model(cls: type) -> None:
