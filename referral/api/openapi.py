@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from .schemas import LIST_QUERY, SCHEMAS
+from .schemas import CASE_LIST_QUERY, CASE_VIEW_QUERY, LIST_QUERY, SCHEMAS, UUID
 
 
 def _ref(name: str) -> dict[str, str]:
@@ -16,7 +16,14 @@ def _json(schema: dict[str, Any], description: str) -> dict[str, Any]:
 
 
 def _errors(*codes: int) -> dict[str, Any]:
-    names = {400: "Bad input", 401: "No or bad token", 403: "Role may not", 404: "Not found or not visible"}
+    names = {
+        400: "Bad input (a `fields` map names each bad or unknown field)",
+        401: "No or bad token",
+        403: "Role may not",
+        404: "Not found or not visible",
+        409: "Invalid transition or concurrent change",
+        422: "A domain rule refused it",
+    }
     return {str(c): _json(_ref("Error"), names[c]) for c in codes}
 
 
@@ -25,6 +32,65 @@ def _query(schema: dict[str, Any]) -> list[dict[str, Any]]:
         {"name": name, "in": "query", "required": False, "schema": prop}
         for name, prop in schema.get("properties", {}).items()
     ]
+
+
+def _body(name: str, description: str) -> dict[str, Any]:
+    return {"required": True, "description": description, "content": {"application/json": {"schema": _ref(name)}}}
+
+
+_CASE_ID = {"name": "id", "in": "path", "required": True, "description": "The case's id (not its code)", "schema": UUID}
+_ETAG = {"ETag": {"description": "The case's version; send it back as `If-Match`", "schema": {"type": "string"}}}
+
+
+def _case_paths() -> dict[str, Any]:
+    return {
+        "/cases": {
+            "post": {
+                "summary": "Open a case (caseworker, supervisor)",
+                "requestBody": _body("CaseCreate", "The intake"),
+                "responses": {
+                    "201": {
+                        **_json(_ref("CaseCreated"), "Opened; `returning_survivor` lists matching case codes"),
+                        "headers": {"Location": {"description": "The case's URL", "schema": {"type": "string"}}},
+                    },
+                    **_errors(400, 401, 403),
+                },
+            },
+            "get": {
+                "summary": "The cases you may see, newest first, identifiers masked",
+                "parameters": _query(CASE_LIST_QUERY),
+                "responses": {"200": _json(_ref("CasePage"), "A page"), **_errors(400, 401)},
+            },
+        },
+        "/cases/{id}": {
+            "get": {
+                "summary": "A case (audited as a view; `reveal=true` is audited as a reveal)",
+                "parameters": [_CASE_ID, *_query(CASE_VIEW_QUERY)],
+                "responses": {
+                    "200": {**_json(_ref("Case"), "The case"), "headers": _ETAG},
+                    **_errors(400, 401, 404),
+                },
+            },
+            "patch": {
+                "summary": "Change fields of a case (case team; audited with the changed field names)",
+                "parameters": [
+                    _CASE_ID,
+                    {
+                        "name": "If-Match",
+                        "in": "header",
+                        "required": False,
+                        "description": "The version read; a different current version is a 409",
+                        "schema": {"type": "string"},
+                    },
+                ],
+                "requestBody": _body("CaseUpdate", "The fields to change"),
+                "responses": {
+                    "200": {**_json(_ref("Case"), "The updated case"), "headers": _ETAG},
+                    **_errors(400, 401, 404, 409),
+                },
+            },
+        },
+    }
 
 
 def document() -> dict[str, Any]:
@@ -51,5 +117,6 @@ def document() -> dict[str, Any]:
                     "responses": {"200": _json(_ref("OrganizationPage"), "A page"), **_errors(400, 401)},
                 }
             },
+            **_case_paths(),
         },
     }

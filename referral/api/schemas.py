@@ -4,9 +4,21 @@ from __future__ import annotations
 
 from typing import Any
 
+from ..cases.models import (
+    AGE_GROUPS,
+    GBV_TYPES,
+    INCIDENT_CONTEXTS,
+    MARITAL_STATUSES,
+    PERPETRATOR_RELATIONSHIPS,
+    RISK_LEVELS,
+    SEXES,
+    STATUSES,
+)
 from ..enums import GOVERNORATES, ORG_KINDS, ROLES, SECTORS
 
 UUID = {"type": "string", "format": "uuid"}
+TIME = {"type": "string", "format": "date-time", "pattern": r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z$"}
+GOVERNORATE = {"type": "string", "pattern": "^[a-z][a-z_]*$", "maxLength": 32, "examples": list(GOVERNORATES)}
 
 ERROR = {
     "type": "object",
@@ -54,7 +66,7 @@ ORGANIZATION = {
         "sectors": {"type": "array", "items": {"type": "string", "enum": list(SECTORS)}},
         "governorates": {
             "type": "array",
-            "items": {"type": "string", "pattern": "^[a-z][a-z_]*$", "examples": list(GOVERNORATES)},
+            "items": GOVERNORATE,
         },
         "accepts_referrals": {"type": "boolean"},
     },
@@ -73,7 +85,7 @@ def page_of(item: dict[str, Any]) -> dict[str, Any]:
     }
 
 
-LIST_QUERY = {
+LIST_QUERY: dict[str, Any] = {
     "type": "object",
     "additionalProperties": False,
     "properties": {
@@ -82,9 +94,234 @@ LIST_QUERY = {
     },
 }
 
+
+# ------------------------------------------------------------------------------ case files
+def _enum(codes: tuple[str, ...]) -> dict[str, Any]:
+    return {"type": "string", "enum": list(codes)}
+
+
+def _nullable(schema: dict[str, Any]) -> dict[str, Any]:
+    """The same schema, also accepting null (a value not known, or cleared)."""
+    out = dict(schema)
+    out["type"] = [schema["type"], "null"]
+    if "enum" in schema:
+        out["enum"] = [*schema["enum"], None]
+    return out
+
+
+def _text(max_length: int) -> dict[str, Any]:
+    return {"type": "string", "maxLength": max_length}
+
+
+SAFE_CONTACT = {
+    "type": "object",
+    "description": "How the survivor may be contacted safely (confidential, encrypted).",
+    "additionalProperties": False,
+    "properties": {
+        "safe_to_call": {"type": ["boolean", "null"]},
+        "safe_to_text": {"type": ["boolean", "null"]},
+        "safe_voicemail": {"type": ["boolean", "null"]},
+        "safe_hours": {"type": ["string", "null"], "maxLength": 200},
+        "instructions": {"type": ["string", "null"], "maxLength": 2000},
+    },
+}
+
+# Identifying and confidential fields: stored encrypted, shown to the case team only.
+_IDENTIFYING_PROPERTIES: dict[str, Any] = {
+    "full_name": {"type": "string", "minLength": 1, "maxLength": 200, "pattern": r"\S"},
+    "national_id": _nullable(_text(32)),
+    "date_of_birth": {"type": ["string", "null"], "format": "date", "pattern": r"^\d{4}-\d{2}-\d{2}$"},
+    "phone": _nullable(_text(32)),
+    "address": _nullable(_text(500)),
+    "safe_contact": {**SAFE_CONTACT, "type": ["object", "null"]},
+}
+# Statistical fields: clear, coarse codes.
+_STATISTICAL_PROPERTIES: dict[str, Any] = {
+    "governorate": GOVERNORATE,
+    "age_group": _enum(AGE_GROUPS),
+    "sex": _enum(SEXES),
+    "disability": {"type": ["boolean", "null"]},
+    "marital_status": _nullable(_enum(MARITAL_STATUSES)),
+    "gbv_type": _nullable(_enum(GBV_TYPES)),
+    "perpetrator_relationship": _nullable(_enum(PERPETRATOR_RELATIONSHIPS)),
+    "risk_level": _nullable(_enum(RISK_LEVELS)),
+}
+
+CASE_CREATE = {
+    "type": "object",
+    "description": "A new case. Unknown fields are refused; `narrative` opens the first incident.",
+    "required": ["full_name", "governorate", "age_group", "sex"],
+    "additionalProperties": False,
+    "properties": {
+        **_IDENTIFYING_PROPERTIES,
+        "narrative": _nullable(_text(20000)),
+        **_STATISTICAL_PROPERTIES,
+    },
+}
+
+CASE_UPDATE = {
+    "type": "object",
+    "description": "The fields to change; the others stay as they are. Incidents (and their narrative) "
+    "are recorded separately, so `narrative` is not accepted here.",
+    "minProperties": 1,
+    "additionalProperties": False,
+    "properties": {**_IDENTIFYING_PROPERTIES, **_STATISTICAL_PROPERTIES},
+}
+
+CASE_CREATED = {
+    "type": "object",
+    "required": ["id", "case_code", "status", "returning_survivor"],
+    "additionalProperties": False,
+    "properties": {
+        "id": UUID,
+        "case_code": {"type": "string", "pattern": r"^[A-Z]{3}-\d{4}-\d{6}$"},
+        "status": _enum(STATUSES),
+        "returning_survivor": {
+            "description": "Codes of the organisation's other cases with the same national id or phone.",
+            "type": "array",
+            "items": {"type": "string"},
+        },
+    },
+}
+
+CASE_LIST_ITEM = {
+    "type": "object",
+    "description": "A case in a list: identifiers masked (initials only).",
+    "required": [
+        "id",
+        "case_code",
+        "status",
+        "full_name_masked",
+        "governorate",
+        "age_group",
+        "sex",
+        "risk_level",
+        "gbv_type",
+        "opened_at",
+    ],
+    "additionalProperties": False,
+    "properties": {
+        "id": UUID,
+        "case_code": {"type": "string"},
+        "status": _enum(STATUSES),
+        "full_name_masked": {"type": "string"},
+        "governorate": GOVERNORATE,
+        "age_group": _nullable(_enum(AGE_GROUPS)),
+        "sex": _nullable(_enum(SEXES)),
+        "risk_level": _nullable(_enum(RISK_LEVELS)),
+        "gbv_type": _nullable(_enum(GBV_TYPES)),
+        "opened_at": TIME,
+    },
+}
+
+INCIDENT = {
+    "type": "object",
+    "required": ["id", "gbv_type", "contexts", "perpetrator_relationship", "month", "narrative"],
+    "additionalProperties": False,
+    "properties": {
+        "id": UUID,
+        "gbv_type": _enum(GBV_TYPES),
+        "contexts": {"type": "array", "items": _enum(INCIDENT_CONTEXTS)},
+        "perpetrator_relationship": _nullable(_enum(PERPETRATOR_RELATIONSHIPS)),
+        "month": {"type": ["string", "null"], "pattern": r"^\d{4}-\d{2}$"},
+        "narrative": {"type": ["string", "null"], "description": "Confidential (encrypted); not an identifier."},
+    },
+}
+
+CASE = {
+    "type": "object",
+    "description": "A case file. While `identifiers_masked` is true (a supervisor outside the case team, "
+    "without `?reveal=true`) the identifying fields are absent.",
+    "required": [
+        "id",
+        "case_code",
+        "status",
+        "organization_id",
+        "opened_at",
+        "updated_at",
+        "closed_at",
+        "version",
+        "identifiers_masked",
+        "full_name_masked",
+        "governorate",
+        "age_group",
+        "sex",
+        "disability",
+        "marital_status",
+        "gbv_type",
+        "perpetrator_relationship",
+        "risk_level",
+        "incidents",
+    ],
+    "additionalProperties": False,
+    "properties": {
+        "id": UUID,
+        "case_code": {"type": "string"},
+        "status": _enum(STATUSES),
+        "organization_id": UUID,
+        "opened_at": TIME,
+        "updated_at": TIME,
+        "closed_at": {**TIME, "type": ["string", "null"]},
+        "version": {"type": "integer", "minimum": 1, "description": "Send it back as `If-Match` to update."},
+        "identifiers_masked": {"type": "boolean"},
+        "full_name_masked": {"type": "string"},
+        "full_name": {"type": ["string", "null"]},
+        "national_id": {"type": ["string", "null"]},
+        "date_of_birth": {"type": ["string", "null"], "format": "date"},
+        "phone": {"type": ["string", "null"]},
+        "address": {"type": ["string", "null"]},
+        "safe_contact": {**SAFE_CONTACT, "type": ["object", "null"]},
+        "governorate": GOVERNORATE,
+        "age_group": _nullable(_enum(AGE_GROUPS)),
+        "sex": _nullable(_enum(SEXES)),
+        "disability": {"type": ["boolean", "null"]},
+        "marital_status": _nullable(_enum(MARITAL_STATUSES)),
+        "gbv_type": _nullable(_enum(GBV_TYPES)),
+        "perpetrator_relationship": _nullable(_enum(PERPETRATOR_RELATIONSHIPS)),
+        "risk_level": _nullable(_enum(RISK_LEVELS)),
+        "incidents": {"type": "array", "items": {"$ref": "#/components/schemas/Incident"}},
+    },
+}
+
+CASE_LIST_QUERY = {
+    "type": "object",
+    "additionalProperties": False,
+    "properties": {
+        **LIST_QUERY["properties"],
+        "status": _enum(STATUSES),
+        "risk_level": _enum(RISK_LEVELS),
+        "q": {
+            "type": "string",
+            "maxLength": 64,
+            "description": "A case code, or an exact national id or phone (matched by blind index; audited).",
+        },
+    },
+}
+
+CASE_VIEW_QUERY = {
+    "type": "object",
+    "additionalProperties": False,
+    "properties": {
+        "reveal": {
+            "type": "string",
+            "enum": ["true", "false"],
+            "default": "false",
+            "description": "A supervisor outside the case team sees identifiers only with `true` (audited).",
+        },
+    },
+}
+
 SCHEMAS: dict[str, dict[str, Any]] = {
     "Error": ERROR,
     "Me": ME,
     "Organization": ORGANIZATION,
     "OrganizationPage": page_of({"$ref": "#/components/schemas/Organization"}),
+    "SafeContact": SAFE_CONTACT,
+    "CaseCreate": CASE_CREATE,
+    "CaseUpdate": CASE_UPDATE,
+    "CaseCreated": CASE_CREATED,
+    "CaseListItem": CASE_LIST_ITEM,
+    "CasePage": page_of({"$ref": "#/components/schemas/CaseListItem"}),
+    "Incident": INCIDENT,
+    "Case": CASE,
 }

@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import base64
 import binascii
+import uuid
 from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
@@ -366,14 +367,18 @@ def _encode_cursor(case: Case) -> str:
 
 
 def _decode_cursor(cursor: str) -> tuple[Any, str]:
+    """A cursor this service handed out: an aware time and a case id; anything else is refused."""
     from datetime import datetime
 
     try:
         raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
         stamp, case_id = raw.split("|", 1)
-        return datetime.fromisoformat(stamp), case_id
+        opened_at = datetime.fromisoformat(stamp)
+        if opened_at.tzinfo is None:
+            raise ValueError("naive time")
+        return opened_at, str(uuid.UUID(case_id))
     except (binascii.Error, UnicodeDecodeError, ValueError):
-        raise InvalidInput("invalid_cursor", fields={"cursor": "invalid"}) from None
+        raise InvalidInput("invalid_cursor", fields={"cursor": "invalid cursor"}) from None
 
 
 def masked_name(case: Case) -> str:
@@ -389,9 +394,10 @@ def update_case(session: DbSession, actor: Any, case_id: str, data: CaseInput) -
         raise NotFound("case")
     if case.status in ("closed", "transferred"):
         raise InvalidTransition("case_closed")
+    incident_fields = {"narrative", "incident_contexts"} & set(data.values)
+    if incident_fields:  # never silently dropped: incidents are recorded on their own
+        raise InvalidInput("invalid_case", fields=dict.fromkeys(sorted(incident_fields), "record_as_incident"))
     values = _validate(dict(data.values), creating=False, session=session)
-    values.pop("narrative", None)
-    values.pop("incident_contexts", None)
     changed = sorted(k for k, v in values.items() if getattr(case, k) != v)
     for name in changed:
         setattr(case, name, values[name])

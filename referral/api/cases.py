@@ -1,0 +1,171 @@
+"""API v1 case routes: open, list (masked), read (audited; masked for a supervisor outside the
+case team until revealed) and update a case file. Each validates its input against a published
+schema, calls the case services, and answers with a published schema.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+from typing import Any
+
+from flask import g, jsonify, request
+from sqlalchemy.orm.exc import StaleDataError
+from werkzeug.wrappers import Response
+
+from ..access.policy import can
+from ..cases import services
+from ..cases.models import Case, Incident
+from ..errors import Conflict, Forbidden, InvalidInput
+from ..extensions import db
+from . import api_bp
+from .schemas import CASE_CREATE, CASE_LIST_QUERY, CASE_UPDATE, CASE_VIEW_QUERY
+from .validation import NOT_VALID, query_params, validate
+
+
+# ---------------------------------------------------------------------------------- input
+def _body() -> dict[str, Any]:
+    body = request.get_json(silent=True)
+    if not isinstance(body, dict):
+        raise InvalidInput(NOT_VALID, fields={"_": "a JSON object is required"})
+    return body
+
+
+# ---------------------------------------------------------------------------------- output
+def _iso(value: datetime | None) -> str | None:
+    if value is None:
+        return None
+    return value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _list_item(case: Case) -> dict[str, Any]:
+    return {
+        "id": case.id,
+        "case_code": case.case_code,
+        "status": case.status,
+        "full_name_masked": services.masked_name(case),
+        "governorate": case.governorate,
+        "age_group": case.age_group,
+        "sex": case.sex,
+        "risk_level": case.risk_level,
+        "gbv_type": case.gbv_type,
+        "opened_at": _iso(case.opened_at),
+    }
+
+
+def _incident(incident: Incident) -> dict[str, Any]:
+    """The narrative is confidential but not an identifier: whoever may view the case reads it
+    (as on the case page); only the identifying fields wait for a reveal."""
+    return {
+        "id": incident.id,
+        "gbv_type": incident.gbv_type,
+        "contexts": list(incident.contexts or []),
+        "perpetrator_relationship": incident.perpetrator_relationship,
+        "month": incident.month,
+        "narrative": incident.narrative,
+    }
+
+
+def _case(case: Case, masked: bool) -> dict[str, Any]:
+    out: dict[str, Any] = {
+        "id": case.id,
+        "case_code": case.case_code,
+        "status": case.status,
+        "organization_id": case.organization_id,
+        "opened_at": _iso(case.opened_at),
+        "updated_at": _iso(case.updated_at),
+        "closed_at": _iso(case.closed_at),
+        "version": case.version,
+        "identifiers_masked": masked,
+        "full_name_masked": services.masked_name(case),
+    }
+    if not masked:
+        out.update(
+            full_name=case.full_name,
+            national_id=case.national_id,
+            date_of_birth=case.date_of_birth,
+            phone=case.phone,
+            address=case.address,
+            safe_contact=case.safe_contact,
+        )
+    for name in services.STATISTICAL:
+        out[name] = getattr(case, name)
+    out["incidents"] = [_incident(i) for i in case.incidents]
+    return out
+
+
+def _answer(body: dict[str, Any], case: Case, status: int = 200) -> Response:
+    response = jsonify(body)
+    response.status_code = status
+    response.set_etag(str(case.version))
+    return response
+
+
+def _on_team(actor: Any, case: Case) -> bool:
+    """The case team sees identifiers; a supervisor who sees the case only as supervisor of the
+    owning organisation sees them masked until she reveals them. Editing is the team's right,
+    so the policy's `case.edit` answers "is she on the team"."""
+    return can(actor, "case.edit", case)
+
+
+# ---------------------------------------------------------------------------------- routes
+@api_bp.post("/cases")
+def create_case() -> Response:
+    actor = g.api_user
+    if not can(actor, "case.create"):  # before reading the body: the role may never do this
+        raise Forbidden("Your role may not open cases.")
+    body = _body()
+    validate(body, CASE_CREATE)
+    case, returning = services.create_case(db.session, actor, services.CaseInput(body))
+    response = jsonify(
+        {"id": case.id, "case_code": case.case_code, "status": case.status, "returning_survivor": returning}
+    )
+    response.status_code = 201
+    response.headers["Location"] = f"{api_bp.url_prefix}/cases/{case.id}"
+    return response
+
+
+@api_bp.get("/cases")
+def list_cases() -> Response:
+    params = query_params(request.args, CASE_LIST_QUERY)
+    page = services.list_cases(
+        db.session,
+        g.api_user,
+        status=params.get("status"),
+        risk_level=params.get("risk_level"),
+        q=params.get("q") or None,
+        limit=params.get("limit", 50),
+        cursor=params.get("cursor"),
+    )
+    return jsonify({"items": [_list_item(c) for c in page.items], "next_cursor": page.next_cursor})
+
+
+@api_bp.get("/cases/<uuid:case_id>")
+def get_case(case_id: uuid.UUID) -> Response:
+    actor = g.api_user
+    params = query_params(request.args, CASE_VIEW_QUERY)
+    case = services.view_case(db.session, actor, str(case_id))
+    masked = not _on_team(actor, case)
+    if masked and params.get("reveal") == "true":
+        case = services.reveal(db.session, actor, str(case_id))
+        masked = False
+    return _answer(_case(case, masked), case)
+
+
+@api_bp.patch("/cases/<uuid:case_id>")
+def update_case(case_id: uuid.UUID) -> Response:
+    actor = g.api_user
+    query_params(request.args, {"type": "object", "additionalProperties": False})
+    body = _body()
+    if "narrative" in body:
+        raise InvalidInput(NOT_VALID, fields={"narrative": "not changed here: incidents are recorded separately"})
+    validate(body, CASE_UPDATE)
+    case = services.update_case(db.session, actor, str(case_id), services.CaseInput(body))
+    if request.if_match and not request.if_match.contains(str(case.version)):
+        raise Conflict("The case changed since you read it; reload and try again.")
+    try:
+        db.session.flush()
+    except StaleDataError:
+        raise Conflict("The case changed since you read it; reload and try again.") from None
+    case = services.view_case(db.session, actor, str(case_id))  # the answer shows the case: a view
+    return _answer(_case(case, masked=not _on_team(actor, case)), case)
