@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: install run test test-sqlite test-postgres lint e2e translations vendor clean
+.PHONY: install run test test-sqlite test-postgres lint e2e translations vendor clean bench
 
 install: $(STAMP)
 
@@ -45,6 +45,11 @@ translations: install
 	$(PY) scripts/i18n.py extract
 	$(PY) scripts/i18n.py update
 	$(PY) scripts/i18n.py compile
+
+# Benchmarks (measurements, not tests): the field cipher, and the case list with and without it.
+# BENCH_DATABASE_URL=postgresql://... runs the case list on PostgreSQL; results in bench/results/.
+bench: install
+	$(PY) bench/crypto_fields.py && $(PY) bench/case_list.py
 
 # Refresh the front-end files served by the app from the npm registry (needs npm).
 vendor:

@@ -45,6 +45,7 @@ class Settings:
     proxy_hops: int = 0  # reverse proxies in front of the app whose X-Forwarded-* headers we trust
     default_locale: str = "ar"
     log_level: str = "INFO"
+    retention_years: int = 7  # closed cases are purged this many years after closure
     extra: dict[str, object] = field(default_factory=dict)
 
     @property
@@ -213,6 +214,7 @@ def _tunables(environ: dict[str, str]) -> dict[str, Any]:
         "proxy_hops": _int(environ, "PROXY_HOPS", 0, minimum=0),
         "previous_root_keys": _previous_root_keys(environ),
         "log_level": environ.get("LOG_LEVEL", "INFO").upper(),
+        "retention_years": _int(environ, "RETENTION_YEARS", 7),
     }
 
 

@@ -12,6 +12,7 @@ from flask import Flask, Response, g, request
 from flask.helpers import get_debug_flag
 from flask_login import current_user
 from flask_wtf.csrf import CSRFError
+from sqlalchemy.orm.exc import StaleDataError
 from werkzeug.exceptions import HTTPException
 from werkzeug.middleware.proxy_fix import ProxyFix
 
@@ -111,6 +112,7 @@ def _engine_options(url: str) -> dict[str, Any]:
 def _register_models() -> None:
     from .accounts import models as _accounts  # noqa: F401
     from .audit import models as _audit  # noqa: F401
+    from .cases import documents as _documents  # noqa: F401  (registers its files with key rotation)
     from .cases import models as _cases  # noqa: F401
     from .directory import models as _directory  # noqa: F401
     from .security import models as _security  # noqa: F401
@@ -132,13 +134,17 @@ def _register_templates(app: Flask) -> None:
 def _register_blueprints(app: Flask) -> None:
     from .accounts.views import account_bp, admin_bp, auth_bp
     from .api import api_bp
+    from .cases.views import cases_bp
     from .directory.views import directory_bp
     from .home import home_bp
 
-    for bp in (auth_bp, account_bp, admin_bp, directory_bp, home_bp):
+    for bp in (auth_bp, account_bp, admin_bp, directory_bp, home_bp, cases_bp):
         app.register_blueprint(bp)
     csrf.exempt(api_bp)  # bearer tokens only; browser sessions are not accepted there
     app.register_blueprint(api_bp)
+    from .cases.document_views import documents_bp
+
+    app.register_blueprint(documents_bp)
 
 
 def _register_request_hooks(app: Flask, settings: Settings) -> None:
@@ -182,6 +188,13 @@ def _register_error_handlers(app: Flask) -> None:
         if wants_json():
             return api_error(error.status, error.code, error.message, error.fields if error.status == 400 else None)
         return error_response(error.status)
+
+    @app.errorhandler(StaleDataError)
+    def concurrent_change(error: StaleDataError) -> Response:
+        """Two people saved the same record at once: the second is told, nothing half-written."""
+        from .errors import Conflict
+
+        return domain_error(Conflict("The record changed while you were editing it; reload and try again."))
 
     @app.errorhandler(HTTPException)
     def http_error(error: HTTPException) -> Response:

@@ -16,6 +16,7 @@ from .access.policy import scope_users
 from .accounts import services as accounts
 from .accounts.models import User
 from .audit.models import AuditEvent
+from .cases import services as cases
 from .directory import services as directory
 from .directory.models import Network, NetworkMembership, Organization
 from .extensions import db
@@ -39,6 +40,17 @@ _NAV: dict[str, tuple[NavItem, ...]] = {
     ),
     "org_admin": (NavItem("admin.users", _l("Users")), NavItem("directory.networks", _l("Networks"))),
     "coordinator": (
+        NavItem("directory.networks", _l("Networks")),
+        NavItem("directory.organizations", _l("Organisations")),
+    ),
+    "caseworker": (
+        NavItem("cases.index", _l("Cases")),
+        NavItem("directory.networks", _l("Networks")),
+        NavItem("directory.organizations", _l("Organisations")),
+    ),
+    "supervisor": (
+        NavItem("cases.index", _l("Cases")),
+        NavItem("cases.approvals", _l("Approvals")),
         NavItem("directory.networks", _l("Networks")),
         NavItem("directory.organizations", _l("Organisations")),
     ),
@@ -72,6 +84,11 @@ def index() -> str:
             "organizations": db.session.scalar(select(func.count()).select_from(Organization)),
             "users": db.session.scalar(select(func.count()).select_from(User)),
             "inactive": db.session.scalar(select(func.count()).where(User.active.is_(False))),
+        }
+    elif user.role in ("caseworker", "supervisor"):
+        data["case_counts"] = {
+            "cases": cases.count_cases(db.session, user),
+            "awaiting": len(cases.approval_queue(db.session, user)) if user.role == "supervisor" else None,
         }
     elif user.role == "org_admin":
         staff = list(db.session.scalars(scope_users(user, select(User)).order_by(User.username)))

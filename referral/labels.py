@@ -53,8 +53,134 @@ MESSAGES = {
     "unchanged": _l("Choose a password different from the current one."),
     "already_member": _l("This organisation is already a member of the network."),
     "invalid_days": _l("Choose between 1 and 365 days."),
+    "invalid_date": _l("Enter a real date in the past, as year-month-day."),
+    "unknown_field": _l("This value is not valid."),
+    "invalid_transition": _l("The case cannot move to that step from its current step."),
+    "case_closed": _l("This case is closed: reopen it before changing it."),
+    "nothing_to_approve": _l("There is nothing waiting for approval at this step."),
+    "author_cannot_approve": _l("You recorded this yourself: another supervisor must approve it."),
+    "approval_required": _l("A supervisor must approve this first."),
+    "required_for_high_risk": _l("A high-risk case needs a safety plan."),
+    "invalid_cursor": _l("The page link is not valid. Start again from the first page."),
+}
+
+CASE_STATUS_LABELS = {
+    "intake": _l("Intake"),
+    "assessment": _l("Assessment"),
+    "action_plan": _l("Action plan"),
+    "implementation": _l("Implementation"),
+    "follow_up": _l("Follow-up"),
+    "closure_pending": _l("Closure pending"),
+    "closed": _l("Closed"),
+    "reopened": _l("Reopened"),
+    "transferred": _l("Transferred"),
+}
+
+# What the button that moves a case to a step says.
+MOVE_LABELS = {
+    "assessment": _l("Move to assessment"),
+    "action_plan": _l("Move to action plan"),
+    "implementation": _l("Start implementation"),
+    "follow_up": _l("Move to follow-up"),
+    "closure_pending": _l("Request closure"),
+    "reopened": _l("Reopen the case"),
+}
+
+RISK_LABELS = {"high": _l("High"), "medium": _l("Medium"), "low": _l("Low")}
+
+SEX_LABELS = {"female": _l("Female"), "male": _l("Male")}
+
+MARITAL_STATUS_LABELS = {
+    "single": _l("Single"),
+    "married": _l("Married"),
+    "engaged": _l("Engaged"),
+    "divorced": _l("Divorced"),
+    "separated": _l("Separated"),
+    "widowed": _l("Widowed"),
+    "unknown": _l("Unknown"),
+}
+
+GBV_TYPE_LABELS = {
+    "rape": _l("Rape"),
+    "sexual_assault": _l("Sexual assault"),
+    "physical_assault": _l("Physical assault"),
+    "forced_marriage": _l("Forced marriage"),
+    "denial_of_resources": _l("Denial of resources, opportunities or services"),
+    "psychological_abuse": _l("Psychological or emotional abuse"),
+    "non_gbv": _l("Not gender-based violence"),
+}
+
+PERPETRATOR_LABELS = {
+    "intimate_partner": _l("Intimate partner"),
+    "former_partner": _l("Former partner"),
+    "family": _l("Family member"),
+    "caregiver": _l("Caregiver"),
+    "employer": _l("Employer"),
+    "service_provider": _l("Service provider"),
+    "neighbour_friend": _l("Neighbour or friend"),
+    "community_member": _l("Community member"),
+    "stranger": _l("Stranger"),
+    "unknown": _l("Unknown"),
+    "other": _l("Other"),
+}
+
+CLOSURE_REASON_LABELS = {
+    "needs_met": _l("Her needs are met"),
+    "no_contact_30_days": _l("No contact for over 30 days"),
+    "survivor_request": _l("At the survivor's request"),
+    "moved": _l("She moved away"),
+    "transferred": _l("Transferred to another organisation"),
+}
+
+INCIDENT_CONTEXT_LABELS = {
+    "intimate_partner_violence": _l("Intimate partner violence"),
+    "early_marriage": _l("Early marriage"),
+    "child_sexual_abuse": _l("Child sexual abuse"),
+    "sexual_exploitation": _l("Sexual exploitation"),
+    "conflict_related": _l("Conflict-related"),
+    "online": _l("Online or technology-facilitated"),
+}
+
+CONSENT_METHOD_LABELS = {"written": _l("Written"), "verbal": _l("Verbal")}
+
+# The GBVIMS guided questions, in the order of precedence (see cases/classification.py).
+INCIDENT_QUESTIONS = {
+    "penetration": _l(
+        "Was there penetration, however slight, of the vagina, anus or mouth with a penis or other body part or object?"
+    ),
+    "sexual_contact": _l(
+        "Was there any other unwanted sexual contact (touching, kissing, groping) without penetration?"
+    ),
+    "physical_violence": _l(
+        "Was there non-sexual physical violence (hitting, slapping, choking, cutting, burning, a weapon)?"
+    ),
+    "forced_marriage": _l("Was she married against her will?"),
+    "denial_of_resources": _l(
+        "Was she denied resources, opportunities or services she is due (money, inheritance, schooling, care, work)?"
+    ),
+    "psychological_harm": _l(
+        "Was she threatened, humiliated, isolated, controlled or otherwise harmed psychologically or emotionally?"
+    ),
+}
+
+# Why a case cannot move yet: (field, code) the service named -> what to do about it.
+STEP_REQUIREMENT_MESSAGES = {
+    ("consent_for_services", "required"): _l(
+        "First record that the survivor consented to services and that the limits of confidentiality were explained."
+    ),
+    ("assessment", "required"): _l("First record the assessment: her needs and the risk level."),
+    ("action_plan", "approval_required"): _l("A supervisor must approve the action plan first."),
+    ("safety_plan", "required_for_high_risk"): _l("A high-risk case needs a safety plan before implementation."),
+    ("closure", "required"): _l("First complete the closure checklist."),
+    ("closure", "approval_required"): _l("A supervisor closes the case by approving the closure."),
 }
 
 
 def message(code: str) -> str:
     return str(MESSAGES.get(code, MESSAGES["invalid"]))
+
+
+def step_requirement(field: str, code: str) -> str:
+    """What to do before a case can move on, for a requirement the service named."""
+    found = STEP_REQUIREMENT_MESSAGES.get((field, code))
+    return str(found) if found is not None else message(code)

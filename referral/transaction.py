@@ -14,6 +14,7 @@ from collections.abc import Callable
 from flask import Response, g
 from sqlalchemy import event
 from sqlalchemy.orm import Session, SessionTransaction, scoped_session
+from sqlalchemy.orm.exc import StaleDataError
 
 from .extensions import db
 from .models_base import DbSession
@@ -63,6 +64,11 @@ def finish_request(response: Response) -> Response:
         db.session.add_all(denials)
         try:
             db.session.commit()
+        except StaleDataError:  # someone else saved the same record first
+            db.session.rollback()
+            from .errors import error_response
+
+            return error_response(409)
         except Exception:
             log.exception("commit failed")
             db.session.rollback()

@@ -35,3 +35,12 @@ def reencrypt_keys() -> int:
     done = reencrypt(db.session, db.session.commit)
     record("keys.reencrypt", None, values=done)
     return done
+
+
+@celery.task(name="workers.purge_closed_cases")
+def purge_closed_cases() -> int:
+    """Purge cases closed longer ago than the retention period, a batch per commit (idempotent)."""
+    from referral.cases.retention import purge_closed_cases as purge
+    from referral.extensions import db
+
+    return purge(db.session, commit=db.session.commit)

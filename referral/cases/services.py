@@ -215,7 +215,7 @@ def _next_case_code(session: DbSession, governorate: str) -> str:
 def _visible(session: DbSession, actor: Any, case_id: str) -> Case:
     """The case if the actor may see it; otherwise not found (never "forbidden")."""
     try:
-        case = session.get(Case, case_id)
+        case = session.get(Case, str(uuid.UUID(str(case_id))))  # a malformed id is simply not found
     except (ValueError, TypeError):
         case = None
     if case is None or not can(actor, "case.view", case):

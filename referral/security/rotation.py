@@ -28,6 +28,23 @@ class KeyInUse(Exception):
 
 
 @dataclass(frozen=True)
+class SealedStore:
+    """Encrypted data kept outside the encrypted columns (document files, say), so that key
+    status, re-encryption and retirement account for it too. Registered by its owner."""
+
+    name: str
+    count: Callable[[DbSession], Counter[int]]  # values per key id
+    reencrypt: Callable[[DbSession, Callable[[], None]], int]  # returns how many it moved
+
+
+_STORES: dict[str, SealedStore] = {}
+
+
+def register_store(store: SealedStore) -> None:
+    _STORES[store.name] = store
+
+
+@dataclass(frozen=True)
 class EncryptedModel:
     mapper: Mapper[Any]
     attributes: tuple[str, ...]
@@ -59,6 +76,8 @@ def rows_per_key(session: DbSession) -> Counter[int]:
             head = func.substr(column, 2, 4, type_=LargeBinary)
             for raw, count in session.execute(select(head, func.count()).where(column.is_not(None)).group_by(head)):
                 counts[int.from_bytes(bytes(raw), "big")] += int(count)
+    for store in _STORES.values():
+        counts.update(store.count(session))
     return counts
 
 
@@ -75,9 +94,25 @@ def _current_ids(session: DbSession) -> dict[str, int | None]:
 
 
 def pending(session: DbSession) -> int:
-    """Values not yet under their scope's current data key."""
+    """Values (and stored files) not yet under their scope's current data key."""
     current = _current_ids(session)
-    return sum(len(stale) for _model, _pk, stale in _scan(session, current))
+    columns = sum(len(stale) for _model, _pk, stale in _scan(session, current))
+    return columns + sum(_stale_in_stores(session).values())
+
+
+def _stale_in_stores(session: DbSession) -> Counter[str]:
+    """Per store, how many of its values use a data key that is not its scope's current one."""
+    live = {row.id for row in session.scalars(select(DataKey).where(DataKey.purpose == DATA))}
+    current = {
+        current_row(session, row.scope, DATA).id  # type: ignore[union-attr]
+        for row in session.scalars(select(DataKey).where(DataKey.purpose == DATA, DataKey.retired_at.is_(None)))
+    }
+    stale: Counter[str] = Counter()
+    for store in _STORES.values():
+        for key_id, count in store.count(session).items():
+            if key_id in live and key_id not in current:
+                stale[store.name] += count
+    return stale
 
 
 def _scan(session: DbSession, current: Any, batch: int = 500) -> Iterator[tuple[EncryptedModel, Any, list[str]]]:
@@ -132,6 +167,11 @@ def reencrypt(
         commit()
         if progress:
             progress(min(batch, len(work) - start))
+    for store in _STORES.values():
+        moved = store.reencrypt(session, commit)
+        done += moved
+        if progress and moved:
+            progress(moved)
     return done
 
 

@@ -287,3 +287,33 @@ def test_refused_access_is_recorded(app: Flask, world: World, client: object) ->
         assert [(d.action, d.object_id, d.actor_id) for d in denials] == [
             ("access.denied", case_id, world.other.supervisor.id)
         ]
+
+
+def test_a_concurrent_save_is_a_conflict_not_an_error(app: Flask, world: World) -> None:
+    """Two people save one case: the one whose read is out of date gets 409 and nothing is written."""
+    from flask import Response
+
+    from referral.transaction import finish_request
+
+    case_id = open_case(app, world)
+    with app.test_request_context("/cases"):
+        case = db.session.get(Case, case_id)
+        version = case.version
+        # the other person's save lands first (same effect as a concurrent request committing)
+        db.session.execute(
+            text("UPDATE case_file SET version = version + 1, risk_level = 'high' WHERE version = :v"), {"v": version}
+        )
+        case.risk_level = "low"
+        answer = finish_request(Response("saved"))
+        assert answer.status_code == 409
+    with app.app_context():
+        assert db.session.get(Case, case_id).risk_level == "medium"  # neither half of the request stayed
+
+
+@pytest.mark.parametrize("bad", ["not-a-uuid", "1; DROP TABLE case_file", ""])
+def test_a_malformed_case_id_is_not_found(app: Flask, world: World, bad: str) -> None:
+    with app.app_context():
+        with pytest.raises(NotFound):
+            services.view_case(db.session, user(world.mine.caseworker), bad)
+        db.session.rollback()
+        assert db.session.scalar(select(Case.id)) is None  # the session is still usable

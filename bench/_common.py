@@ -1,0 +1,94 @@
+"""Shared helpers of the benchmark harness: timing by median of rounds, a table, JSON results.
+
+A benchmark here is not a test: it measures and reports, it does not pass or fail. The
+machine is noisy, so every figure is the median of several rounds, each the mean over many
+repetitions, and results are compared only side by side within one run.
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import platform
+import statistics
+import sys
+import time
+from collections.abc import Callable
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+RESULTS = Path(__file__).resolve().parent / "results"
+ROOT = Path(__file__).resolve().parent.parent
+if str(ROOT) not in sys.path:  # `python bench/x.py` from anywhere finds the application
+    sys.path.insert(0, str(ROOT))
+
+
+def per_call_ns(fn: Callable[[], object], repetitions: int) -> float:
+    """Mean nanoseconds per call of `fn` over `repetitions` back-to-back calls."""
+    clock = time.perf_counter_ns
+    start = clock()
+    for _ in range(repetitions):
+        fn()
+    return (clock() - start) / repetitions
+
+
+def rounds_ns(fn: Callable[[], object], repetitions: int, rounds: int, warmup: int | None = None) -> list[float]:
+    """Per-call nanoseconds of each round, after a warm-up."""
+    per_call_ns(fn, warmup if warmup is not None else max(1, repetitions // 10))
+    return [per_call_ns(fn, repetitions) for _ in range(rounds)]
+
+
+def summary(samples: list[float]) -> dict[str, float]:
+    return {
+        "median": statistics.median(samples),
+        "min": min(samples),
+        "max": max(samples),
+        "rounds": len(samples),
+    }
+
+
+def machine() -> dict[str, Any]:
+    import cryptography
+    from cryptography.hazmat.backends.openssl.backend import backend
+
+    return {
+        "python": platform.python_version(),
+        "implementation": platform.python_implementation(),
+        "platform": platform.platform(),
+        "machine": platform.machine(),
+        "cpus": os.cpu_count(),
+        "cryptography": cryptography.__version__,
+        "openssl": backend.openssl_version_text(),
+    }
+
+
+def write_results(name: str, payload: dict[str, Any]) -> Path:
+    """bench/results/<name>-<UTC time>.json, and <name>-latest.json next to it."""
+    RESULTS.mkdir(parents=True, exist_ok=True)
+    stamp = datetime.now(UTC)
+    document = {"benchmark": name, "measured_at": stamp.isoformat(timespec="seconds"), "machine": machine(), **payload}
+    text = json.dumps(document, indent=2, sort_keys=False, default=str) + "\n"
+    path = RESULTS / f"{name}-{stamp.strftime('%Y%m%dT%H%M%SZ')}.json"
+    path.write_text(text)
+    (RESULTS / f"{name}-latest.json").write_text(text)
+    return path
+
+
+def table(headers: list[str], rows: list[list[str]]) -> str:
+    widths = [max(len(str(c)) for c in column) for column in zip(headers, *rows, strict=True)]
+    line = "  ".join("-" * w for w in widths)
+    out = ["  ".join(h.ljust(w) for h, w in zip(headers, widths, strict=True)), line]
+    out += [
+        "  ".join(str(c).rjust(w) if i else str(c).ljust(w) for i, (c, w) in enumerate(zip(r, widths, strict=True)))
+        for r in rows
+    ]
+    return "\n".join(out)
+
+
+def us(ns: float) -> str:
+    return f"{ns / 1000:.2f} µs"
+
+
+def ms(ns: float) -> str:
+    return f"{ns / 1e6:.2f} ms"
