@@ -1,5 +1,5 @@
 """The case file in a real browser, in Arabic: intake (with a refused first try), the masked list,
-reveal, a note, and the first steps up to implementation with a supervisor approving the plan;
+reveal, a note, a document upload, and the first steps up to implementation with a supervisor approving the plan;
 axe on every page on the way."""
 
 from __future__ import annotations
@@ -111,6 +111,16 @@ def test_caseworker_and_supervisor_take_a_case_through_its_first_steps(
     _button(page, "/notes").click()
     expect(page.get_by_test_id("notes")).to_contain_text(NOTE)
     expect(page.get_by_test_id("notes")).to_contain_text(worker.username)
+
+    # A scanned consent form, uploaded: listed by title and type, its bytes encrypted in storage.
+    page.locator("#document-title").fill("استمارة الموافقة")
+    page.locator("#document-file").set_input_files(
+        files=[{"name": "scan.pdf", "mimeType": "application/pdf", "buffer": b"%PDF-1.7\n" + b"0" * 2048}]
+    )
+    page.locator('form[action$="/documents"] button[type=submit]').click()
+    expect(page.locator("#documents")).to_contain_text("استمارة الموافقة")
+    check_a11y(page, "case-document-ar")
+    page.goto(case_url)
 
     # Intake -> assessment -> action plan.
     page.locator("#consent_for_services-given").check()
