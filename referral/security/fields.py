@@ -18,13 +18,14 @@ from dataclasses import dataclass
 from typing import Any
 
 from flask import current_app
+from flask.globals import _cv_app
 from sqlalchemy import LargeBinary, TypeDecorator, event, inspect
 from sqlalchemy.engine import Dialect
 from sqlalchemy.orm import Mapper, Session, mapped_column
 from sqlalchemy.orm.attributes import set_committed_value
 
 from ..models_base import new_id
-from .crypto import Context, CryptoError, FieldCipher
+from .crypto import Context, CryptoError, FieldCipher, associated_data
 
 
 class PlaintextRefused(CryptoError):
@@ -70,7 +71,9 @@ def encrypted_column(kind: str = "text", **kwargs: Any) -> Any:
 
 
 def _cipher() -> FieldCipher:
-    return current_app.extensions["shabaka"].cipher  # type: ignore[no-any-return]
+    context = _cv_app.get(None)  # the application context, without the LocalProxy's cost
+    app = context.app if context is not None else current_app
+    return app.extensions["shabaka"].cipher  # type: ignore[no-any-return]
 
 
 _ENCRYPTED_BY_MAPPER: dict[Mapper[Any], dict[str, str]] = {}
@@ -148,23 +151,26 @@ def _restore_after_flush(session: Session, flush_context: Any) -> None:
 
 
 def _decrypt_loaded(target: Any, *_: Any) -> None:
-    """Decrypt a loaded row's sealed values; the per-row work (cipher, owner) is done once."""
-    state = inspect(target)
-    attrs = encrypted_attributes(state.mapper)
+    """Decrypt a loaded row's sealed values; the per-row work (cipher, context) is done once.
+
+    The row has just been loaded, so its values carry no change history: the plain value simply
+    replaces the sealed one in the instance's dict (what `set_committed_value` would do, for less).
+    This runs for every row of every list, so it stays lean.
+    """
+    state = target._sa_instance_state
     state_dict = state.dict
-    cipher = None
+    sealed = [
+        (a, k, v) for a, k in encrypted_attributes(state.mapper).items() if type(v := state_dict.get(a)) is Sealed
+    ]
+    if not sealed:
+        return
+    cipher = _cipher()
     owner_name = getattr(type(target), "__encryption_owner__", None)
-    for attribute, kind in attrs.items():
-        value = state_dict.get(attribute)
-        if isinstance(value, Sealed):
-            if cipher is None:
-                cipher = _cipher()
-                organization = (
-                    str(state_dict.get(owner_name) or getattr(target, owner_name) or "") if owner_name else ""
-                )
-                table, row_id = target.__tablename__, str(target.id)
-            context = Context(table, attribute, row_id, organization)
-            set_committed_value(target, attribute, _decode(kind, cipher.decrypt(value.blob, context)))
+    organization = str(state_dict.get(owner_name) or getattr(target, owner_name) or "") if owner_name else ""
+    table, row_id = target.__tablename__, str(target.id)
+    for attribute, kind, value in sealed:
+        bound = associated_data(table, attribute, row_id, organization)
+        state_dict[attribute] = _decode(kind, cipher.decrypt_bound(value.blob, bound))
 
 
 def register_model(cls: type) -> None:

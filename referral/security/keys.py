@@ -98,10 +98,9 @@ class DatabaseKeyring:
 
     def key(self, key_id: int) -> bytes:
         now = time.monotonic()
-        with self._lock:
-            hit = self._by_id.get(key_id)
-            if hit is not None and hit.until > now:
-                return hit.key
+        hit = self._by_id.get(key_id)  # a dict read is atomic; writes take the lock
+        if hit is not None and hit.until > now:
+            return hit.key
         table = DataKey.__table__
         found = db.session.execute(select(table).where(table.c.id == key_id)).first()
         row = KeyRow(**{k: found._mapping[k] for k in KeyRow.__dataclass_fields__}) if found else None
