@@ -34,6 +34,44 @@ def _secrets(app: Flask) -> dict[str, str | None]:
         return {u.id: u.totp_secret for u in db.session.scalars(select(User))}
 
 
+def _open_case(app: Flask, account: Account, governorate: str, name: str) -> str:
+    from referral.cases import services as cases
+
+    with app.app_context():
+        actor = db.session.get(User, account.id)
+        case, _ = cases.create_case(
+            db.session,
+            actor,
+            cases.CaseInput(
+                {
+                    "full_name": name,
+                    "governorate": governorate,
+                    "phone": "0599000111",
+                    "narrative": f"narrative of {name}",
+                }
+            ),
+        )
+        cases.add_note(db.session, actor, case.id, f"note on {name}")
+        db.session.commit()
+        return case.id
+
+
+def _cases(app: Flask) -> dict[str, tuple[Any, ...]]:
+    from referral.cases.models import Case, CaseNote, Incident
+
+    with app.app_context():
+        db.session.expunge_all()
+        runtime().keyring.forget()
+        found: dict[str, tuple[Any, ...]] = {}
+        for case in db.session.scalars(select(Case)):
+            notes = tuple(n.body for n in db.session.scalars(select(CaseNote).where(CaseNote.case_id == case.id)))
+            narratives = tuple(
+                i.narrative for i in db.session.scalars(select(Incident).where(Incident.case_id == case.id))
+            )
+            found[case.id] = (case.full_name, case.phone, notes, narratives)
+        return found
+
+
 def _cli(app: Flask, *args: str) -> str:
     result = app.test_cli_runner().invoke(args=list(args))
     assert result.exit_code == 0, result.output
@@ -117,7 +155,12 @@ def test_restore_drill_from_a_dump_and_the_key_backup(
     """Back up the database and, apart from it, the root key; restore both into an empty
     database; the restored installation reads every encrypted value. Without the key it cannot."""
     accounts = [factory.user() for _ in range(3)]
+    net = factory.network()
+    worker = factory.user("caseworker", factory.organization(net))
+    case_ids = [_open_case(app, worker, net.governorate, f"Restore-Drill-Name-{i}") for i in range(3)]
     expected = _secrets(app)
+    expected_cases = _cases(app)
+    assert expected_cases[case_ids[0]][0] == "Restore-Drill-Name-0"
     key_backup = tmp_path / "root-key.backup"
     key_backup.write_text(base64.b64encode(settings.root_key).decode())
 
@@ -151,6 +194,7 @@ def test_restore_drill_from_a_dump_and_the_key_backup(
         root = base64.b64decode(key_backup.read_text())
         restored = make_app(replace(settings, database_url=restored_url, root_key=root))
         assert _secrets(restored) == expected
+        assert _cases(restored) == expected_cases  # every case reads, notes included
         assert expected[accounts[0].id] == accounts[0].totp_secret
         without_key = make_app(replace(settings, database_url=restored_url, root_key=os.urandom(32)))
         with pytest.raises(CryptoError):
