@@ -115,6 +115,7 @@ def _register_models() -> None:
     from .cases import documents as _documents  # noqa: F401  (registers its files with key rotation)
     from .cases import models as _cases  # noqa: F401
     from .directory import models as _directory  # noqa: F401
+    from .referrals import models as _referrals  # noqa: F401
     from .security import models as _security  # noqa: F401
 
 
@@ -137,8 +138,9 @@ def _register_blueprints(app: Flask) -> None:
     from .cases.views import cases_bp
     from .directory.views import directory_bp
     from .home import home_bp
+    from .referrals.views import referrals_bp
 
-    for bp in (auth_bp, account_bp, admin_bp, directory_bp, home_bp, cases_bp):
+    for bp in (auth_bp, account_bp, admin_bp, directory_bp, home_bp, cases_bp, referrals_bp):
         app.register_blueprint(bp)
     csrf.exempt(api_bp)  # bearer tokens only; browser sessions are not accepted there
     app.register_blueprint(api_bp)

@@ -80,6 +80,128 @@ _WORDS = (
 )
 
 
+# Services by organisation key: (Arabic name, English name, sector, capacity, languages,
+# Arabic eligibility). `{ar}`/`{en}` stand for the governorate. Shelters keep their location
+# confidential and show a hotline as their front door.
+SERVICE_TEMPLATES: dict[str, tuple[tuple[str, str, str, str, tuple[str, ...], str], ...]] = {
+    "mosd": (
+        (
+            "إدارة الحالة والحماية الاجتماعية",
+            "Social protection case management",
+            "social",
+            "available",
+            ("ar",),
+            "النساء والفتيات المعرّضات للعنف في محافظة {ar}",
+        ),
+    ),
+    "hospital": (
+        (
+            "الرعاية الطبية للناجيات من العنف",
+            "Medical care for survivors of violence",
+            "health",
+            "available",
+            ("ar", "en"),
+            "أي امرأة أو فتاة تحتاج رعاية طبية بعد العنف، دون شرط",
+        ),
+        (
+            "التقرير الطبي الشرعي",
+            "Forensic medical report",
+            "health",
+            "limited",
+            ("ar",),
+            "بتحويل من الشرطة أو النيابة",
+        ),
+    ),
+    "police": (
+        (
+            "استقبال الشكاوى وحماية الأسرة",
+            "Complaints and family protection",
+            "police",
+            "available",
+            ("ar", "he"),
+            "النساء والأطفال المعرّضون للعنف الأسري",
+        ),
+    ),
+    "prosecution": (
+        (
+            "متابعة قضايا العنف الأسري",
+            "Family violence prosecution",
+            "justice",
+            "available",
+            ("ar",),
+            "القضايا المحوّلة من الشرطة أو الشبكة",
+        ),
+    ),
+    "legal": (
+        (
+            "الاستشارة القانونية",
+            "Legal counselling",
+            "legal_aid",
+            "available",
+            ("ar", "en"),
+            "النساء في محافظة {ar}، مجانًا",
+        ),
+        (
+            "التمثيل أمام المحاكم الشرعية والنظامية",
+            "Representation in court",
+            "legal_aid",
+            "waitlist",
+            ("ar",),
+            "النساء غير القادرات على توكيل محامٍ",
+        ),
+    ),
+    "counselling": (
+        (
+            "الدعم النفسي الاجتماعي الفردي",
+            "Individual psychosocial support",
+            "psychosocial",
+            "limited",
+            ("ar", "en"),
+            "النساء والفتيات من عمر 12 سنة فأكثر",
+        ),
+        (
+            "مجموعات الدعم للنساء",
+            "Women's support groups",
+            "psychosocial",
+            "available",
+            ("ar",),
+            "النساء من عمر 18 سنة فأكثر",
+        ),
+    ),
+    "women": (
+        (
+            "برنامج التمكين الاقتصادي",
+            "Economic empowerment programme",
+            "economic",
+            "full",
+            ("ar",),
+            "الناجيات الباحثات عن عمل أو مشروع صغير",
+        ),
+    ),
+    "shelter": (
+        (
+            "الإيواء الطارئ والحماية",
+            "Emergency shelter and protection",
+            "shelter",
+            "limited",
+            ("ar", "en"),
+            "النساء المعرّضات لخطر جسيم وأطفالهن، بتحويل من الشبكة",
+        ),
+    ),
+    "centre": (
+        (
+            "الخط الساخن للإرشاد القانوني والاجتماعي",
+            "Legal and social counselling hotline",
+            "legal_aid",
+            "available",
+            ("ar", "en"),
+            "أي امرأة في الضفة الغربية",
+        ),
+    ),
+}
+SHELTER_HOTLINES = {"nablus": "1800-500-101", "hebron": "1800-500-102"}
+
+
 @dataclass(frozen=True)
 class DemoLogin:
     username: str
@@ -166,6 +288,7 @@ def seed(session: DbSession, rt: Runtime) -> list[DemoLogin]:
             )
             orgs[f"{governorate}.{key}"] = org.id
             directory.add_member(session, None, net, org)
+    _seed_services(session, orgs, all_governorates)
     demo = logins()
     by_name = {d.username: d for d in demo}
     for username, role, org_key, network_of in _plan():
@@ -185,3 +308,41 @@ def seed(session: DbSession, rt: Runtime) -> list[DemoLogin]:
         )
     session.flush()
     return demo
+
+
+def _seed_services(session: DbSession, orgs: dict[str, str], all_governorates: list[str]) -> None:
+    """A service or two for every demo organisation, the same every time."""
+    names = {g: (ar, en) for g, _, ar, en in NETWORKS}
+    for org_key, org_id in orgs.items():
+        governorate, _, key = org_key.rpartition(".")
+        ar, en = names.get(governorate, ("", ""))
+        org = directory.organization(session, org_id)
+        for index, (name_ar, name_en, sector, capacity, languages, eligibility) in enumerate(SERVICE_TEMPLATES[key]):
+            shelter = key == "shelter"
+            directory.create_service(
+                session,
+                None,
+                org,
+                directory.ServiceInput(
+                    name_ar=f"{name_ar} – {ar}" if ar else name_ar,
+                    name_en=f"{name_en} – {en}" if en else name_en,
+                    sector=sector,
+                    governorates=[governorate] if governorate else all_governorates,
+                    languages=list(languages),
+                    capacity_status=capacity,
+                    accepting_referrals=capacity != "full",
+                    eligibility=eligibility.format(ar=ar),
+                    opening_hours="24/7" if shelter else "الأحد–الخميس 8:00–15:00",
+                    focal_points=[
+                        {
+                            "name": f"Focal point {index + 1}",
+                            "role": "Referral focal point",
+                            "phone": f"+970-9-{2300000 + len(org_key) * 101 + index:07d}",
+                            "email": f"focal{index + 1}.{org_key.replace('.', '-')}@example.org",
+                        }
+                    ],
+                    confidential_location=shelter,
+                    front_door=f"Hotline {SHELTER_HOTLINES[governorate]}" if shelter else "",
+                    address="" if shelter else f"Main street, {en or 'Ramallah'}",
+                ),
+            )

@@ -36,26 +36,40 @@ _NAV: dict[str, tuple[NavItem, ...]] = {
     "sysadmin": (
         NavItem("directory.networks", _l("Networks")),
         NavItem("directory.organizations", _l("Organisations")),
+        NavItem("directory.service_directory", _l("Services")),
         NavItem("admin.users", _l("Users")),
     ),
-    "org_admin": (NavItem("admin.users", _l("Users")), NavItem("directory.networks", _l("Networks"))),
+    "org_admin": (
+        NavItem("admin.users", _l("Users")),
+        NavItem("directory.service_directory", _l("Services")),
+        NavItem("directory.networks", _l("Networks")),
+    ),
     "coordinator": (
         NavItem("directory.networks", _l("Networks")),
         NavItem("directory.organizations", _l("Organisations")),
+        NavItem("directory.service_directory", _l("Services")),
     ),
     "caseworker": (
         NavItem("cases.index", _l("Cases")),
+        NavItem("referrals.index", _l("Referrals")),
+        NavItem("directory.service_directory", _l("Services")),
         NavItem("directory.networks", _l("Networks")),
         NavItem("directory.organizations", _l("Organisations")),
     ),
     "supervisor": (
         NavItem("cases.index", _l("Cases")),
+        NavItem("referrals.index", _l("Referrals")),
         NavItem("cases.approvals", _l("Approvals")),
+        NavItem("directory.service_directory", _l("Services")),
         NavItem("directory.networks", _l("Networks")),
         NavItem("directory.organizations", _l("Organisations")),
     ),
 }
-_DEFAULT_NAV = (NavItem("directory.networks", _l("Networks")), NavItem("directory.organizations", _l("Organisations")))
+_DEFAULT_NAV = (
+    NavItem("directory.networks", _l("Networks")),
+    NavItem("directory.organizations", _l("Organisations")),
+    NavItem("directory.service_directory", _l("Services")),
+)
 
 
 def navigation(user: Any) -> tuple[NavItem, ...]:

@@ -184,3 +184,60 @@ def step_requirement(field: str, code: str) -> str:
     """What to do before a case can move on, for a requirement the service named."""
     found = STEP_REQUIREMENT_MESSAGES.get((field, code))
     return str(found) if found is not None else message(code)
+
+
+# ------------------------------------------------------------------------------ service directory
+CAPACITY_LABELS = {
+    "available": _l("Available"),
+    "limited": _l("Limited places"),
+    "full": _l("Full"),
+    "waitlist": _l("Waiting list"),
+}
+
+SERVICE_LANGUAGE_LABELS = {"ar": _l("Arabic"), "en": _l("English"), "he": _l("Hebrew")}
+
+MESSAGES.update(
+    {
+        "front_door_required": _l(
+            "A confidential location needs a front door: the public contact shown instead of the location."
+        ),
+        "invalid_focal_point": _l(
+            "Each focal point needs a name and a phone number or a valid e-mail address (at most five)."
+        ),
+        "too_long_text": _l("This text is too long."),
+        "invalid_service": _l("The service could not be saved: check the marked fields."),
+    }
+)
+
+PRIORITY_LABELS = {
+    "emergency": _l("Emergency (24 hours)"),
+    "urgent": _l("Urgent (72 hours)"),
+    "normal": _l("Normal (14 days)"),
+}
+REFERRAL_STATE_LABELS = {
+    "draft": _l("Draft"),
+    "sent": _l("Sent"),
+    "accepted": _l("Accepted"),
+    "declined": _l("Declined"),
+    "in_progress": _l("In progress"),
+    "completed": _l("Completed"),
+    "closed_unresolved": _l("Closed unresolved"),
+    "withdrawn": _l("Withdrawn"),
+}
+DECLINE_REASON_LABELS = {
+    "no_capacity": _l("No capacity"),
+    "not_eligible": _l("Not eligible"),
+    "service_not_offered": _l("Service not offered"),
+    "unable_to_contact_safely": _l("Unable to contact safely"),
+    "survivor_declined": _l("The survivor declined"),
+    "duplicate": _l("Duplicate"),
+    "other": _l("Other"),
+}
+GIVER_LABELS = {"survivor": _l("The survivor"), "caregiver": _l("A caregiver")}
+FIELD_GROUP_NAMES = {
+    "identity": _l("Identity (name, ID number, date of birth)"),
+    "contact": _l("Contact (phone, address, safe-contact instructions)"),
+    "incident": _l("Incident (narrative, type, perpetrator)"),
+    "assessment": _l("Assessment (needs, risk, safety plan)"),
+    "notes": _l("Notes"),
+}

@@ -48,3 +48,12 @@ def created_column() -> Mapped[datetime]:
 
 # What services accept as "the session": a plain Session or Flask-SQLAlchemy's scoped one.
 DbSession = Session | scoped_session[Any]
+
+
+def get_by_id(session: DbSession, model: Any, raw: object) -> Any:
+    """The row with this id, or None; a malformed id is simply not found (PostgreSQL would
+    otherwise refuse the query and end the transaction)."""
+    try:
+        return session.get(model, str(uuid.UUID(str(raw))))
+    except ValueError:
+        return None

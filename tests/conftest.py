@@ -123,6 +123,9 @@ def make_app(app: Flask) -> Iterator[Any]:
 
 _TABLES_IN_DELETE_ORDER = (
     "audit_event",
+    "referral_transition",
+    "referral",
+    "consent",
     "case_document",
     "case_transition",
     "case_note",
@@ -136,6 +139,7 @@ _TABLES_IN_DELETE_ORDER = (
     "api_token",
     "user_account",
     "network_membership",
+    "service",
     "organization",
     "network",
     "data_key",

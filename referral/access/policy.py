@@ -135,6 +135,47 @@ def _case_assign(actor: Any, case: Any) -> bool:
     return actor.role == "supervisor" or any(m.user_id == actor.id and m.role == "owner" for m in case.members)
 
 
+# ------------------------------------------------------------------------------ consent and referrals
+@rule("consent.override")
+def _consent_override(actor: Any, case: Any) -> bool:
+    """Sharing without consent (child protection, threat to life): supervisors of the owning organisation."""
+    return actor.role == "supervisor" and case is not None and case.organization_id == actor.organization_id
+
+
+@rule("referral.list")
+def _referral_list(actor: Any, obj: Any) -> bool:
+    return actor.role in CASE_ROLES
+
+
+@rule("referral.view")
+def _referral_view(actor: Any, referral: Any) -> bool:
+    """Both organisations' case staff; on the receiving side the focal points (supervisors) and
+    the caseworker the referral is assigned to; on the sending side the case's owners."""
+    if referral is None or actor.role not in CASE_ROLES:
+        return False
+    if actor.organization_id == referral.from_organization_id:
+        return actor.role == "supervisor" or _on_team(actor, referral.case)
+    if actor.organization_id == referral.to_organization_id and referral.state != "draft":
+        return actor.role == "supervisor" or referral.assigned_to == actor.id
+    return False
+
+
+@rule("referral.act_as_sender")
+def _referral_sender(actor: Any, referral: Any) -> bool:
+    return _referral_view(actor, referral) and actor.organization_id == referral.from_organization_id
+
+
+@rule("referral.assign")
+def _referral_assign(actor: Any, referral: Any) -> bool:
+    """The receiving organisation's focal points (supervisors) assign a referral to a caseworker."""
+    return referral is not None and actor.role == "supervisor" and actor.organization_id == referral.to_organization_id
+
+
+@rule("referral.act_as_receiver")
+def _referral_receiver(actor: Any, referral: Any) -> bool:
+    return _referral_view(actor, referral) and actor.organization_id == referral.to_organization_id
+
+
 def scope_cases(actor: Any, stmt: Select[Any]) -> Select[Any]:
     """Cases the actor may see, as a SQL condition: the same rule as `case.view`."""
     from ..cases.models import Case, CaseMember
@@ -156,3 +197,18 @@ def scope_users(actor: Any, stmt: Select[Any]) -> Select[Any]:
     if actor.role == "org_admin":
         return stmt.where(User.organization_id == actor.organization_id)
     return stmt.where(false())
+
+
+# ------------------------------------------------------------------------------ service directory
+@rule("service.manage")
+def _service_manage(actor: Any, obj: Any) -> bool:
+    """Add and maintain directory services: sysadmin any organisation's; an org admin her own
+    organisation's. `obj` is a service or an organisation (or None: "may she add any at all")."""
+    if actor.role == "sysadmin":
+        return True
+    if actor.role != "org_admin":
+        return False
+    if obj is None:
+        return True
+    organization_id = obj.organization_id if hasattr(obj, "organization_id") else obj.id
+    return bool(organization_id == actor.organization_id)

@@ -118,5 +118,26 @@ def document() -> dict[str, Any]:
                 }
             },
             **_case_paths(),
+            **_directory_paths(),
+        },
+    }
+
+
+def _directory_paths() -> dict[str, Any]:
+    from .schemas import SERVICE_LIST_QUERY
+
+    return {
+        "/directory/services": {
+            "get": {
+                "summary": "Active services of the member organisations, filtered; never a confidential location",
+                "parameters": _query(SERVICE_LIST_QUERY),
+                "responses": {"200": _json(_ref("ServicePage"), "A page"), **_errors(400, 401)},
+            }
+        },
+        "/directory/hsds": {
+            "get": {
+                "summary": "The directory as Open Referral HSDS 3.0 JSON (organizations and services)",
+                "responses": {"200": _json(_ref("HsdsDocument"), "The directory"), **_errors(400, 401)},
+            }
         },
     }

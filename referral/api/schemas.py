@@ -325,3 +325,103 @@ SCHEMAS: dict[str, dict[str, Any]] = {
     "Incident": INCIDENT,
     "Case": CASE,
 }
+
+
+# ------------------------------------------------------------------------------ service directory
+from ..directory.models import CAPACITY_STATUSES, SERVICE_LANGUAGES  # noqa: E402
+
+FOCAL_POINT = {
+    "type": "object",
+    "description": "A staff contact point of the service (never a survivor).",
+    "required": ["name", "role", "phone", "email"],
+    "additionalProperties": False,
+    "properties": {
+        "name": {"type": "string"},
+        "role": {"type": "string"},
+        "phone": {"type": "string"},
+        "email": {"type": "string"},
+    },
+}
+
+SERVICE = {
+    "type": "object",
+    "description": "A service of a member organisation. A confidential location is never given: "
+    "`address` is then null and `front_door` is the public contact to use instead.",
+    "required": [
+        "id",
+        "organization_id",
+        "name",
+        "sector",
+        "governorates",
+        "eligibility",
+        "languages",
+        "capacity_status",
+    ],
+    "additionalProperties": False,
+    "properties": {
+        "id": UUID,
+        "organization_id": UUID,
+        "name": {"type": "string", "description": "The name in English"},
+        "name_ar": {"type": "string"},
+        "description": {"type": "string"},
+        "description_ar": {"type": "string"},
+        "sector": _enum(SECTORS),
+        "governorates": {"type": "array", "items": GOVERNORATE},
+        "eligibility": {"type": "string"},
+        "languages": {"type": "array", "items": _enum(SERVICE_LANGUAGES)},
+        "capacity_status": _enum(CAPACITY_STATUSES),
+        "accepting_referrals": {"type": "boolean"},
+        "opening_hours": {"type": "string"},
+        "confidential_location": {"type": "boolean"},
+        "front_door": {"type": ["string", "null"], "description": "The public contact of a confidential location"},
+        "address": {"type": ["string", "null"], "description": "Null when the location is confidential"},
+        "focal_points": {"type": "array", "items": {"$ref": "#/components/schemas/FocalPoint"}},
+        "updated_at": TIME,
+    },
+}
+
+SERVICE_LIST_QUERY = {
+    "type": "object",
+    "additionalProperties": False,
+    "properties": {
+        **LIST_QUERY["properties"],
+        "sector": _enum(SECTORS),
+        "governorate": GOVERNORATE,
+        "capacity_status": _enum(CAPACITY_STATUSES),
+        "language": _enum(SERVICE_LANGUAGES),
+        "organization_id": UUID,
+        "q": {"type": "string", "maxLength": 100, "description": "Words in a name, description or eligibility"},
+    },
+}
+
+HSDS_DOCUMENT = {
+    "type": "object",
+    "description": "The directory as Open Referral HSDS 3.0 (https://docs.openreferral.org/en/3.0/): each item of "
+    "`organizations` is an HSDS organization, each item of `services` an HSDS service (inactive ones with status "
+    "`inactive`). Capacity, sector and referral acceptance are HSDS attributes of Shabaka's own taxonomies "
+    "(`shabaka-capacity-status`, `shabaka-sector`, `shabaka-accepting-referrals`). A confidential location is "
+    "never exported.",
+    "required": ["hsds_version", "generated_at", "organizations", "services"],
+    "additionalProperties": False,
+    "properties": {
+        "hsds_version": {"type": "string", "const": "3.0"},
+        "generated_at": TIME,
+        "organizations": {
+            "type": "array",
+            "items": {"type": "object", "description": "An HSDS 3.0 organization", "required": ["id", "name"]},
+        },
+        "services": {
+            "type": "array",
+            "items": {"type": "object", "description": "An HSDS 3.0 service", "required": ["id", "name", "status"]},
+        },
+    },
+}
+
+SCHEMAS.update(
+    {
+        "FocalPoint": FOCAL_POINT,
+        "Service": SERVICE,
+        "ServicePage": page_of({"$ref": "#/components/schemas/Service"}),
+        "HsdsDocument": HSDS_DOCUMENT,
+    }
+)

@@ -236,3 +236,41 @@ class CaseDocument(db.Model):  # type: ignore[name-defined, misc]
 
 for _model in (Case, Incident, CaseNote, CaseDocument):
     register_model(_model)
+
+
+GIVERS = ("survivor", "caregiver")
+CONSENT_METHODS = ("written", "verbal")
+
+
+class Consent(db.Model):  # type: ignore[name-defined, misc]
+    """One grant of consent to share: who gave it, how, to whom (organisations and/or sectors),
+    which field groups, for what purpose, until when; withdrawal takes effect at once."""
+
+    __tablename__ = "consent"
+    __encryption_owner__ = "organization_id"
+
+    id: Mapped[str] = id_column()
+    case_id: Mapped[str] = mapped_column(
+        Uuid(as_uuid=False), ForeignKey("case_file.id", ondelete="CASCADE"), index=True
+    )
+    organization_id: Mapped[str] = mapped_column(Uuid(as_uuid=False), ForeignKey("organization.id"))
+    given_by: Mapped[str] = mapped_column(String(12))  # survivor | caregiver
+    method: Mapped[str] = mapped_column(String(8))  # written | verbal
+    recorded_by: Mapped[str] = mapped_column(Uuid(as_uuid=False))
+    recorded_at: Mapped[datetime] = created_column()
+    organization_ids: Mapped[list[str]] = mapped_column(db.JSON, default=list)
+    sectors: Mapped[list[str]] = mapped_column(db.JSON, default=list)
+    field_groups: Mapped[list[str]] = mapped_column(db.JSON, default=list)
+    # [{"organization_id": ..., "field_groups": [...]}]: never sent to that party, whatever else says
+    withheld: Mapped[list[dict[str, Any]]] = mapped_column(db.JSON, default=list)
+    purpose: Mapped[str | None] = encrypted_column()
+    expires_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    withdrawn_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    withdrawn_by: Mapped[str | None] = mapped_column(Uuid(as_uuid=False), nullable=True)
+    # under 18: caregiver consent plus the child's assent, or a recorded best-interest reason
+    minor: Mapped[bool] = mapped_column(Boolean, default=False)
+    minor_assent: Mapped[bool | None] = mapped_column(Boolean, nullable=True)
+    best_interest_reason: Mapped[str | None] = encrypted_column()
+
+
+register_model(Consent)

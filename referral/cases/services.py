@@ -21,7 +21,7 @@ from ..access.policy import can, scope_cases
 from ..audit.services import record, record_denial
 from ..directory.models import Network
 from ..errors import Conflict, Forbidden, InvalidInput, NotFound
-from ..models_base import DbSession, new_id, utcnow
+from ..models_base import DbSession, get_by_id, new_id, utcnow
 from ..runtime import runtime
 from ..security.crypto import blind_index
 from .classification import classify
@@ -621,7 +621,7 @@ def add_member(session: DbSession, actor: Any, case_id: str, user_id: str) -> Ca
     case = _visible(session, actor, case_id)
     if not can(actor, "case.assign", case):
         raise NotFound("case")
-    user = session.get(User, user_id)
+    user = get_by_id(session, User, user_id)
     if user is None or user.organization_id != case.organization_id or user.role not in ("caseworker", "supervisor"):
         raise InvalidInput("invalid_member", fields={"user_id": "invalid"})
     exists = session.scalar(select(CaseMember).where(CaseMember.case_id == case.id, CaseMember.user_id == user.id))

@@ -1,11 +1,20 @@
-"""Forms for networks, organisations and membership."""
+"""Forms for networks, organisations, membership and directory services."""
 
 from __future__ import annotations
 
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
-from wtforms import BooleanField, SelectField, SelectMultipleField, StringField
-from wtforms.validators import DataRequired, Length
+from wtforms import (
+    BooleanField,
+    FieldList,
+    Form,
+    FormField,
+    SelectField,
+    SelectMultipleField,
+    StringField,
+    TextAreaField,
+)
+from wtforms.validators import DataRequired, Length, Optional
 from wtforms.widgets import CheckboxInput, ListWidget
 
 
@@ -39,3 +48,32 @@ class OrganizationForm(FlaskForm):
 
 class MemberForm(FlaskForm):
     organization_id = SelectField(_l("Organisation"), validators=[DataRequired()])
+
+
+class FocalPointForm(Form):
+    """One staff contact of a service (never a survivor's)."""
+
+    name = StringField(_l("Name"), validators=[Optional(), Length(max=200)])
+    role = StringField(_l("Role"), validators=[Optional(), Length(max=200)])
+    phone = StringField(_l("Phone"), validators=[Optional(), Length(max=200)])
+    email = StringField(_l("E-mail"), validators=[Optional(), Length(max=200)])
+
+
+class ServiceForm(FlaskForm):
+    organization_id = SelectField(_l("Organisation"), validators=[DataRequired()])
+    name_ar = StringField(_l("Name in Arabic"), validators=[DataRequired(), Length(max=200)])
+    name_en = StringField(_l("Name in English"), validators=[DataRequired(), Length(max=200)])
+    description_ar = TextAreaField(_l("Description in Arabic"), validators=[Optional(), Length(max=4000)])
+    description_en = TextAreaField(_l("Description in English"), validators=[Optional(), Length(max=4000)])
+    sector = SelectField(_l("Sector"), validators=[DataRequired()])
+    governorates = CheckboxesField(_l("Governorates served"))
+    languages = CheckboxesField(_l("Languages"))
+    eligibility = TextAreaField(_l("Eligibility"), validators=[Optional(), Length(max=4000)])
+    opening_hours = StringField(_l("Opening hours"), validators=[Optional(), Length(max=500)])
+    capacity_status = SelectField(_l("Capacity"), validators=[DataRequired()])
+    accepting_referrals = BooleanField(_l("Accepting referrals"), default=True)
+    confidential_location = BooleanField(_l("The location is confidential"))
+    front_door = StringField(_l("Front door (public contact)"), validators=[Optional(), Length(max=500)])
+    address = StringField(_l("Address"), validators=[Optional(), Length(max=500)])
+    focal_points = FieldList(FormField(FocalPointForm), min_entries=3, max_entries=5)
+    active = BooleanField(_l("Active"), default=True)

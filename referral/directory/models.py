@@ -4,11 +4,11 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import JSON, Boolean, ForeignKey, String, UniqueConstraint, Uuid
+from sqlalchemy import JSON, Boolean, ForeignKey, String, Text, UniqueConstraint, Uuid
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from ..extensions import db
-from ..models_base import created_column, id_column
+from ..models_base import UTCDateTime, created_column, id_column, utcnow
 
 
 class Network(db.Model):  # type: ignore[name-defined, misc]
@@ -64,3 +64,58 @@ class NetworkMembership(db.Model):  # type: ignore[name-defined, misc]
 
     network: Mapped[Network] = relationship(back_populates="memberships")
     organization: Mapped[Organization] = relationship(back_populates="memberships")
+
+
+CAPACITY_STATUSES = ("available", "limited", "full", "waitlist")
+SERVICE_LANGUAGES = ("ar", "en", "he")
+
+
+class Service(db.Model):  # type: ignore[name-defined, misc]
+    """A service a member organisation offers, as the directory lists it.
+
+    A confidential location (a shelter's) is never stored: `front_door` is the public contact
+    shown in its place, and `public_address` is what any output may show.
+    """
+
+    __tablename__ = "service"
+
+    id: Mapped[str] = id_column()
+    organization_id: Mapped[str] = mapped_column(
+        Uuid(as_uuid=False), ForeignKey("organization.id", ondelete="CASCADE"), index=True
+    )
+    name_ar: Mapped[str] = mapped_column(String(200))
+    name_en: Mapped[str] = mapped_column(String(200))
+    description_ar: Mapped[str] = mapped_column(Text, default="")
+    description_en: Mapped[str] = mapped_column(Text, default="")
+    sector: Mapped[str] = mapped_column(String(32))
+    governorates: Mapped[list[str]] = mapped_column(JSON, default=list)
+    eligibility: Mapped[str] = mapped_column(Text, default="")
+    languages: Mapped[list[str]] = mapped_column(JSON, default=list)
+    opening_hours: Mapped[str] = mapped_column(String(500), default="")
+    capacity_status: Mapped[str] = mapped_column(String(16), default="available")
+    accepting_referrals: Mapped[bool] = mapped_column(Boolean, default=True)
+    focal_points: Mapped[list[dict[str, str]]] = mapped_column(JSON, default=list)
+    confidential_location: Mapped[bool] = mapped_column(Boolean, default=False)
+    front_door: Mapped[str] = mapped_column(String(500), default="")
+    address: Mapped[str] = mapped_column(String(500), default="")
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+    created_at: Mapped[datetime] = created_column()
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, onupdate=utcnow, nullable=False)
+
+    organization: Mapped[Organization] = relationship()
+
+    def name(self, locale: str) -> str:
+        return self.name_ar if locale == "ar" else self.name_en
+
+    def description(self, locale: str) -> str:
+        first, second = (self.description_ar, self.description_en)
+        if locale != "ar":
+            first, second = second, first
+        return first or second
+
+    @property
+    def public_address(self) -> str | None:
+        """The address any page, API answer or export may show: none for a confidential location."""
+        if self.confidential_location:
+            return None
+        return self.address or None

@@ -3,17 +3,17 @@
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import Select, String, cast, func, or_, select
 
 from ..access.policy import can
 from ..audit.services import record
 from ..enums import ORG_KINDS, SECTORS
 from ..errors import Conflict, Forbidden, InvalidInput, NotFound
 from ..models_base import DbSession, new_id
-from .models import Network, NetworkMembership, Organization
+from .models import CAPACITY_STATUSES, SERVICE_LANGUAGES, Network, NetworkMembership, Organization, Service
 
 GOVERNORATE_RE = re.compile(r"^[a-z][a-z_]{1,31}$")
 PREFIX_RE = re.compile(r"^[A-Z]{3}$")
@@ -221,3 +221,227 @@ def delete_organization(session: DbSession, actor: Any, org: Organization) -> in
     session.delete(org)
     session.flush()
     return destroy_scope(session, org.id)
+
+
+# ------------------------------------------------------------------------------ services
+EMAIL_RE = re.compile(r"^[^@\s]+@[^@\s]+\.[^@\s]+$")
+MAX_FOCAL_POINTS = 5
+_FOCAL_KEYS = ("name", "role", "phone", "email")
+
+
+@dataclass
+class ServiceInput:
+    name_ar: str
+    name_en: str
+    sector: str
+    governorates: list[str]
+    languages: list[str]
+    capacity_status: str = "available"
+    accepting_referrals: bool = True
+    description_ar: str = ""
+    description_en: str = ""
+    eligibility: str = ""
+    opening_hours: str = ""
+    focal_points: list[dict[str, str]] = field(default_factory=list)
+    confidential_location: bool = False
+    front_door: str = ""
+    address: str = ""
+
+
+@dataclass(frozen=True)
+class ServiceFilters:
+    """What the directory is searched by; an empty value filters nothing."""
+
+    q: str = ""
+    sector: str = ""
+    governorate: str = ""
+    capacity_status: str = ""
+    language: str = ""
+    organization_id: str = ""
+
+
+def _clean_focal_points(points: list[dict[str, str]], fields: dict[str, str]) -> list[dict[str, str]]:
+    """Blank rows dropped; each kept one needs a name and a phone or an e-mail (staff contacts only)."""
+    kept: list[dict[str, str]] = []
+    for point in points:
+        row = {key: str(point.get(key) or "").strip() for key in _FOCAL_KEYS}
+        if not any(row.values()):
+            continue
+        reachable = bool(row["phone"] or row["email"])
+        bad_email = bool(row["email"]) and not EMAIL_RE.match(row["email"])
+        if not row["name"] or not reachable or bad_email or any(len(v) > 200 for v in row.values()):
+            fields["focal_points"] = "invalid_focal_point"
+        kept.append(row)
+    if len(kept) > MAX_FOCAL_POINTS:
+        fields["focal_points"] = "invalid_focal_point"
+    return kept
+
+
+def _validate_service(session: DbSession, data: ServiceInput) -> list[dict[str, str]]:
+    fields: dict[str, str] = {}
+    _require_names(fields, data.name_ar, data.name_en)
+    if data.sector not in SECTORS:
+        fields["sector"] = "invalid"
+    known = set(governorate_codes(session))
+    if not data.governorates or any(g not in known for g in data.governorates):
+        fields["governorates"] = "invalid"
+    if not data.languages or any(code not in SERVICE_LANGUAGES for code in data.languages):
+        fields["languages"] = "invalid"
+    if data.capacity_status not in CAPACITY_STATUSES:
+        fields["capacity_status"] = "invalid"
+    for name, limit in (("description_ar", 4000), ("description_en", 4000), ("eligibility", 4000)):
+        if len(getattr(data, name)) > limit:
+            fields[name] = "too_long_text"
+    for name in ("opening_hours", "front_door", "address"):
+        if len(getattr(data, name)) > 500:
+            fields[name] = "too_long_text"
+    if data.confidential_location and not data.front_door.strip():
+        fields["front_door"] = "front_door_required"
+    points = _clean_focal_points(data.focal_points, fields)
+    if fields:
+        raise InvalidInput("invalid_service", fields=fields)
+    return points
+
+
+def _apply(service: Service, data: ServiceInput, points: list[dict[str, str]]) -> None:
+    service.name_ar, service.name_en = data.name_ar.strip(), data.name_en.strip()
+    service.description_ar, service.description_en = data.description_ar.strip(), data.description_en.strip()
+    service.sector = data.sector
+    service.governorates = sorted(set(data.governorates))
+    service.languages = [code for code in SERVICE_LANGUAGES if code in set(data.languages)]
+    service.capacity_status = data.capacity_status
+    service.accepting_referrals = data.accepting_referrals
+    service.eligibility = data.eligibility.strip()
+    service.opening_hours = data.opening_hours.strip()
+    service.focal_points = points
+    service.confidential_location = data.confidential_location
+    service.front_door = data.front_door.strip()
+    # A confidential location is not kept at all, so no page, answer or export can leak it.
+    service.address = "" if data.confidential_location else data.address.strip()
+
+
+def create_service(session: DbSession, actor: Any, org: Organization, data: ServiceInput) -> Service:
+    """Add a service to an organisation's directory entry (its org admin, or a sysadmin)."""
+    if actor is not None and not can(actor, "service.manage", org):
+        raise NotFound("organization")
+    points = _validate_service(session, data)
+    service = Service(id=new_id(), organization_id=org.id)
+    _apply(service, data, points)
+    session.add(service)
+    session.flush()
+    record("service.create", actor, service)
+    return service
+
+
+def update_service(session: DbSession, actor: Any, service: Service, data: ServiceInput, *, active: bool) -> None:
+    """Change a service, or deactivate it (`active=False`): it leaves the directory but is kept."""
+    if not can(actor, "service.manage", service):
+        raise NotFound("service")
+    points = _validate_service(session, data)
+    was_active = service.active
+    _apply(service, data, points)
+    service.active = active
+    session.flush()
+    record("service.update", actor, service, active=active, active_changed=was_active != active)
+
+
+def service(session: DbSession, actor: Any, service_id: str) -> Service:
+    """One service. An inactive one is visible only to those who may manage it."""
+    try:
+        found = session.get(Service, service_id)
+    except Exception:  # not a UUID
+        found = None
+    if found is None:
+        raise NotFound("service")
+    listed = found.active and found.organization.active
+    if not (listed or can(actor, "service.manage", found)):
+        raise NotFound("service")
+    return found
+
+
+def _json_list_holds(column: Any, code: str) -> Any:
+    """A JSON list of codes holds `code`: the same text test on SQLite and PostgreSQL."""
+    return cast(column, String).contains(f'"{code}"', autoescape=True)
+
+
+def _filtered(stmt: Select[Any], filters: ServiceFilters) -> Select[Any]:
+    if filters.q.strip():
+        needle = filters.q.strip().lower()
+        stmt = stmt.where(
+            or_(
+                *(
+                    func.lower(column).contains(needle, autoescape=True)
+                    for column in (
+                        Service.name_ar,
+                        Service.name_en,
+                        Service.description_ar,
+                        Service.description_en,
+                        Service.eligibility,
+                        Organization.name_ar,
+                        Organization.name_en,
+                    )
+                )
+            )
+        )
+    if filters.sector:
+        stmt = stmt.where(Service.sector == filters.sector)
+    if filters.capacity_status:
+        stmt = stmt.where(Service.capacity_status == filters.capacity_status)
+    if filters.governorate:
+        stmt = stmt.where(_json_list_holds(Service.governorates, filters.governorate))
+    if filters.language:
+        stmt = stmt.where(_json_list_holds(Service.languages, filters.language))
+    if filters.organization_id:
+        stmt = stmt.where(Service.organization_id == filters.organization_id)
+    return stmt
+
+
+def _visible(actor: Any, stmt: Select[Any], *, include_inactive: bool) -> Select[Any]:
+    """Active services of active organisations; with `include_inactive`, a manager also sees the
+    inactive ones she may manage (a sysadmin all, an org admin her organisation's)."""
+    listed = Service.active.is_(True) & Organization.active.is_(True)
+    if include_inactive and can(actor, "service.manage"):
+        if actor.role == "sysadmin":
+            return stmt
+        return stmt.where(or_(listed, Service.organization_id == actor.organization_id))
+    return stmt.where(listed)
+
+
+def search_services(
+    session: DbSession, actor: Any, filters: ServiceFilters, *, include_inactive: bool = False
+) -> list[Service]:
+    """The directory as a person browses it, by name."""
+    stmt = select(Service).join(Organization, Organization.id == Service.organization_id)
+    stmt = _visible(actor, _filtered(stmt, filters), include_inactive=include_inactive)
+    return list(session.scalars(stmt.order_by(Service.name_en, Service.id)))
+
+
+def service_page(
+    session: DbSession, filters: ServiceFilters, *, limit: int, after: str | None = None
+) -> tuple[list[Service], bool]:
+    """Active services in id order from `after` (the API's cursor); also says whether more follow."""
+    stmt = (
+        select(Service)
+        .join(Organization, Organization.id == Service.organization_id)
+        .where(Service.active.is_(True), Organization.active.is_(True))
+    )
+    stmt = _filtered(stmt, filters)
+    if after is not None:
+        stmt = stmt.where(Service.id > after)
+    rows = list(session.scalars(stmt.order_by(Service.id).limit(limit + 1)))
+    return rows[:limit], len(rows) > limit
+
+
+def directory_export(session: DbSession) -> tuple[list[Organization], list[Service]]:
+    """Everything the open-data export holds: active organisations and all their services
+    (inactive ones too, marked so)."""
+    orgs = organizations(session)
+    services = list(
+        session.scalars(
+            select(Service)
+            .join(Organization, Organization.id == Service.organization_id)
+            .where(Organization.active.is_(True))
+            .order_by(Service.organization_id, Service.name_en, Service.id)
+        )
+    )
+    return orgs, services

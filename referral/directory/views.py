@@ -1,10 +1,11 @@
-"""Networks and member organisations: everyone signed in reads; sysadmins and coordinators manage."""
+"""Networks, member organisations and their services: everyone signed in reads; sysadmins and
+coordinators manage networks, org admins their own organisation's services."""
 
 from __future__ import annotations
 
 from typing import Any
 
-from flask import Blueprint, flash, redirect, render_template, url_for
+from flask import Blueprint, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_login import current_user
 
@@ -14,9 +15,10 @@ from ..errors import NotFound
 from ..extensions import db
 from ..forms_base import submit
 from ..i18n import current_locale_code
-from ..labels import KIND_LABELS, SECTOR_LABELS
+from ..labels import CAPACITY_LABELS, KIND_LABELS, SECTOR_LABELS, SERVICE_LANGUAGE_LABELS
 from . import services
-from .forms import MemberForm, NetworkEditForm, NetworkForm, OrganizationForm
+from .forms import MemberForm, NetworkEditForm, NetworkForm, OrganizationForm, ServiceForm
+from .models import CAPACITY_STATUSES, SERVICE_LANGUAGES, Service
 
 directory_bp = Blueprint("directory", __name__)
 
@@ -176,3 +178,124 @@ def edit_organization(organization_id: str) -> Any:
         flash(_("The organisation was saved."), "success")
         return redirect(url_for("directory.organizations"))
     return render_template("directory/organization_form.html", form=form, organization=org), outcome.status
+
+
+# ------------------------------------------------------------------------------ services
+def _service_labels() -> dict[str, Any]:
+    return {
+        "capacity_labels": CAPACITY_LABELS,
+        "language_labels": SERVICE_LANGUAGE_LABELS,
+        "governorate_names": {n.governorate: _name(n) for n in services.networks(db.session)},
+    }
+
+
+def _directory_filters() -> services.ServiceFilters:
+    """The search and filters from the query string; a value that is not a known code is ignored."""
+    args = request.args
+    known = {
+        "sector": SECTORS,
+        "governorate": tuple(services.governorate_codes(db.session)),
+        "capacity_status": CAPACITY_STATUSES,
+        "language": SERVICE_LANGUAGES,
+    }
+    chosen = {name: args.get(name, "") if args.get(name, "") in codes else "" for name, codes in known.items()}
+    return services.ServiceFilters(q=args.get("q", "").strip()[:100], **chosen)
+
+
+@directory_bp.route("/services")
+def service_directory() -> str:
+    filters = _directory_filters()
+    found = services.search_services(db.session, _actor(), filters, include_inactive=True)
+    return render_template(
+        "directory/services.html",
+        services=found,
+        filters=filters,
+        searched=any(vars(filters).values()),
+        sector_choices=[(s, str(SECTOR_LABELS[s])) for s in SECTORS],
+        governorate_choices=[(n.governorate, _name(n)) for n in services.networks(db.session)],
+        capacity_choices=[(c, str(CAPACITY_LABELS[c])) for c in CAPACITY_STATUSES],
+        language_choices=[(code, str(SERVICE_LANGUAGE_LABELS[code])) for code in SERVICE_LANGUAGES],
+        **_service_labels(),
+    )
+
+
+@directory_bp.route("/services/<uuid:service_id>")
+def service_detail(service_id: Any) -> str:
+    found = services.service(db.session, _actor(), str(service_id))
+    return render_template("directory/service.html", service=found, **_service_labels())
+
+
+def _service_form(obj: Service | None = None) -> ServiceForm:
+    form = ServiceForm(obj=obj)
+    actor = _actor()
+    if obj is not None:
+        del form.organization_id  # a service stays with its organisation
+        if not form.is_submitted():
+            form.address.data = obj.public_address or ""  # a confidential location is never shown
+    else:
+        form.organization_id.choices = [
+            (o.id, _name(o)) for o in services.organizations(db.session) if can(actor, "service.manage", o)
+        ]
+        if actor.role != "sysadmin" and not form.is_submitted():
+            form.organization_id.data = actor.organization_id
+    form.sector.choices = [(s, str(SECTOR_LABELS[s])) for s in SECTORS]
+    form.governorates.choices = [(n.governorate, _name(n)) for n in services.networks(db.session)]
+    form.languages.choices = [(code, str(SERVICE_LANGUAGE_LABELS[code])) for code in SERVICE_LANGUAGES]
+    form.capacity_status.choices = [(c, str(CAPACITY_LABELS[c])) for c in CAPACITY_STATUSES]
+    return form
+
+
+def _service_input(form: ServiceForm) -> services.ServiceInput:
+    return services.ServiceInput(
+        name_ar=form.name_ar.data or "",
+        name_en=form.name_en.data or "",
+        description_ar=form.description_ar.data or "",
+        description_en=form.description_en.data or "",
+        sector=form.sector.data or "",
+        governorates=list(form.governorates.data or []),
+        languages=list(form.languages.data or []),
+        eligibility=form.eligibility.data or "",
+        opening_hours=form.opening_hours.data or "",
+        capacity_status=form.capacity_status.data or "",
+        accepting_referrals=bool(form.accepting_referrals.data),
+        confidential_location=bool(form.confidential_location.data),
+        front_door=form.front_door.data or "",
+        address=form.address.data or "",
+        focal_points=[dict(entry.data) for entry in form.focal_points],
+    )
+
+
+@directory_bp.route("/services/new", methods=["GET", "POST"])
+def new_service() -> Any:
+    _require("service.manage")
+    form = _service_form()
+    outcome = submit(
+        form,
+        lambda: services.create_service(
+            db.session,
+            _actor(),
+            services.organization(db.session, form.organization_id.data),
+            _service_input(form),
+        ),
+    )
+    if outcome.done:
+        flash(_("The service was added to the directory."), "success")
+        return redirect(url_for("directory.service_detail", service_id=outcome.value.id))
+    return render_template("directory/service_form.html", form=form, service=None), outcome.status
+
+
+@directory_bp.route("/services/<uuid:service_id>/edit", methods=["GET", "POST"])
+def edit_service(service_id: Any) -> Any:
+    found = services.service(db.session, _actor(), str(service_id))
+    _require("service.manage", found)
+    form = _service_form(found)
+    outcome = submit(
+        form,
+        lambda: services.update_service(
+            db.session, _actor(), found, _service_input(form), active=bool(form.active.data)
+        ),
+    )
+    if outcome.done:
+        flash(_("The service was saved."), "success")
+        return redirect(url_for("directory.service_detail", service_id=found.id))
+    return render_template("directory/service_form.html", form=form, service=found), outcome.status

@@ -1,0 +1,352 @@
+"""API v1 consent and referral routes (API.md): record and withdraw consent; send, list, read
+and move referrals through their states. Each validates against a published schema and calls
+the services; the receiving side sees only what the referral shares, while it is open.
+"""
+
+from __future__ import annotations
+
+import uuid
+from datetime import UTC, datetime
+from typing import Any
+
+from flask import g, jsonify, request
+from werkzeug.wrappers import Response
+
+from ..cases import consent as consents
+from ..cases.models import FIELD_GROUPS, Case
+from ..enums import SECTORS
+from ..errors import InvalidInput
+from ..extensions import db
+from ..referrals import services as referrals
+from ..referrals.models import DECLINE_REASONS, PRIORITIES, STATES, Referral
+from . import api_bp
+from .validation import NOT_VALID, query_params, validate
+
+UUID = {"type": "string", "format": "uuid", "pattern": "^[0-9a-fA-F-]{36}$"}
+TIME = {"type": "string", "pattern": r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z$"}
+GROUPS = {"type": "array", "items": {"type": "string", "enum": list(FIELD_GROUPS)}, "minItems": 1, "uniqueItems": True}
+
+CONSENT_CREATE = {
+    "type": "object",
+    "additionalProperties": False,
+    "required": ["field_groups", "method"],
+    "properties": {
+        "organization_ids": {"type": "array", "items": UUID, "uniqueItems": True},
+        "sectors": {"type": "array", "items": {"type": "string", "enum": list(SECTORS)}, "uniqueItems": True},
+        "field_groups": GROUPS,
+        "method": {"type": "string", "enum": ["written", "verbal"]},
+        "given_by": {"type": "string", "enum": ["survivor", "caregiver"]},
+        "purpose": {"type": "string", "minLength": 1, "maxLength": 2000},
+        "expires_at": TIME,
+        "withheld": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "additionalProperties": False,
+                "required": ["organization_id", "field_groups"],
+                "properties": {"organization_id": UUID, "field_groups": GROUPS},
+            },
+        },
+        "minor_assent": {"type": "boolean"},
+        "best_interest_reason": {"type": "string", "maxLength": 2000},
+    },
+}
+CONSENT = {
+    "type": "object",
+    "required": ["id", "case_id", "field_groups", "method", "expires_at", "withdrawn_at"],
+    "properties": {
+        "id": UUID,
+        "case_id": UUID,
+        "given_by": {"type": "string"},
+        "method": {"type": "string"},
+        "organization_ids": {"type": "array", "items": UUID},
+        "sectors": {"type": "array", "items": {"type": "string"}},
+        "field_groups": {"type": "array", "items": {"type": "string"}},
+        "recorded_at": TIME,
+        "expires_at": TIME,
+        "withdrawn_at": {"anyOf": [TIME, {"type": "null"}]},
+        "minor": {"type": "boolean"},
+    },
+}
+REFERRAL_CREATE = {
+    "type": "object",
+    "additionalProperties": False,
+    "required": ["case_id", "to_organization_id", "priority", "reason", "field_groups"],
+    "properties": {
+        "case_id": UUID,
+        "to_organization_id": UUID,
+        "service_id": UUID,
+        "priority": {"type": "string", "enum": list(PRIORITIES)},
+        "reason": {"type": "string", "minLength": 1, "maxLength": 5000},
+        "field_groups": GROUPS,
+        "consent_id": UUID,
+        "override_legal_basis": {"type": "string", "enum": list(referrals.LEGAL_BASES)},
+    },
+}
+TRANSITION_BODIES = {
+    "accept": {"type": "object", "additionalProperties": False, "properties": {}},
+    "start": {"type": "object", "additionalProperties": False, "properties": {}},
+    "decline": {
+        "type": "object",
+        "additionalProperties": False,
+        "required": ["reason_code"],
+        "properties": {"reason_code": {"type": "string", "enum": list(DECLINE_REASONS)}, "note": {"type": "string"}},
+    },
+    "complete": {
+        "type": "object",
+        "additionalProperties": False,
+        "required": ["outcome"],
+        "properties": {"outcome": {"type": "string", "minLength": 1, "maxLength": 5000}, "note": {"type": "string"}},
+    },
+    "close": {
+        "type": "object",
+        "additionalProperties": False,
+        "required": ["reason"],
+        "properties": {"reason": {"type": "string", "minLength": 1, "maxLength": 32}},
+    },
+    "withdraw": {
+        "type": "object",
+        "additionalProperties": False,
+        "required": ["reason"],
+        "properties": {"reason": {"type": "string", "minLength": 1, "maxLength": 32}},
+    },
+}
+TARGET_STATES = {
+    "accept": "accepted",
+    "decline": "declined",
+    "start": "in_progress",
+    "complete": "completed",
+    "close": "closed_unresolved",
+    "withdraw": "withdrawn",
+}
+REFERRAL = {
+    "type": "object",
+    "required": ["id", "case_code", "state", "priority", "due_at", "transitions"],
+    "properties": {
+        "id": UUID,
+        "case_id": UUID,
+        "case_code": {"type": "string"},
+        "from_organization_id": UUID,
+        "to_organization_id": UUID,
+        "service_id": {"anyOf": [UUID, {"type": "null"}]},
+        "state": {"type": "string", "enum": list(STATES)},
+        "priority": {"type": "string", "enum": list(PRIORITIES)},
+        "field_groups": {"type": "array", "items": {"type": "string"}},
+        "due_at": {"anyOf": [TIME, {"type": "null"}]},
+        "decline_reason": {"anyOf": [{"type": "string"}, {"type": "null"}]},
+        "reason": {"type": ["string", "null"]},
+        "outcome": {"type": ["string", "null"]},
+        "assigned_to": {"anyOf": [UUID, {"type": "null"}]},
+        "version": {"type": "integer"},
+        "shared": {"type": "object"},
+        "transitions": {
+            "type": "array",
+            "items": {
+                "type": "object",
+                "required": ["to_state", "at", "organization_id"],
+                "properties": {
+                    "from_state": {"type": ["string", "null"]},
+                    "to_state": {"type": "string"},
+                    "at": TIME,
+                    "organization_id": UUID,
+                    "actor_id": UUID,
+                    "reason": {"type": ["string", "null"]},
+                },
+            },
+        },
+    },
+}
+BOX_QUERY = {
+    "type": "object",
+    "additionalProperties": False,
+    "required": ["box"],
+    "properties": {"box": {"type": "string", "enum": ["inbox", "outbox"]}},
+}
+SCHEMAS = {"ConsentCreate": CONSENT_CREATE, "Consent": CONSENT, "ReferralCreate": REFERRAL_CREATE, "Referral": REFERRAL}
+
+
+def _iso(value: datetime | None) -> str | None:
+    return None if value is None else value.astimezone(UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _body(schema: dict[str, Any]) -> dict[str, Any]:
+    body = request.get_json(silent=True)
+    if body is None and not request.data:
+        body = {}
+    if not isinstance(body, dict):
+        raise InvalidInput(NOT_VALID, fields={"_": "a JSON object is required"})
+    validate(body, schema)
+    return body
+
+
+def _consent(consent: Any) -> dict[str, Any]:
+    return {
+        "id": consent.id,
+        "case_id": consent.case_id,
+        "given_by": consent.given_by,
+        "method": consent.method,
+        "organization_ids": list(consent.organization_ids),
+        "sectors": list(consent.sectors),
+        "field_groups": list(consent.field_groups),
+        "recorded_at": _iso(consent.recorded_at),
+        "expires_at": _iso(consent.expires_at),
+        "withdrawn_at": _iso(consent.withdrawn_at),
+        "minor": consent.minor,
+    }
+
+
+def _shared(referral: Referral, groups: set[str]) -> dict[str, Any]:
+    """What of the case the receiving side may see through this referral, right now."""
+    case: Case = referral.case
+    shared: dict[str, Any] = {}
+    if "identity" in groups:
+        shared["identity"] = {
+            "full_name": case.full_name,
+            "national_id": case.national_id,
+            "date_of_birth": case.date_of_birth,
+        }
+    if "contact" in groups:
+        shared["contact"] = {"phone": case.phone, "address": case.address, "safe_contact": case.safe_contact}
+    if "incident" in groups:
+        shared["incident"] = {
+            "gbv_type": case.gbv_type,
+            "perpetrator_relationship": case.perpetrator_relationship,
+            "narratives": [i.narrative for i in case.incidents],
+        }
+    if "assessment" in groups:
+        shared["assessment"] = {
+            "risk_level": case.risk_level,
+            "assessment": case.assessment,
+            "safety_plan": case.safety_plan,
+        }
+    return shared
+
+
+def _referral(referral: Referral, groups: set[str], sender: bool) -> dict[str, Any]:
+    return {
+        "id": referral.id,
+        "case_id": referral.case_id if sender else None,
+        "case_code": referral.case_code,
+        "from_organization_id": referral.from_organization_id,
+        "to_organization_id": referral.to_organization_id,
+        "service_id": referral.service_id,
+        "state": referral.state,
+        "priority": referral.priority,
+        "field_groups": list(referral.field_groups),
+        "due_at": _iso(referral.due_at),
+        "decline_reason": referral.decline_reason,
+        "reason": referral.reason if sender or groups else None,
+        "outcome": referral.outcome,
+        "assigned_to": referral.assigned_to,
+        "version": referral.version,
+        "shared": _shared(referral, groups),
+        "transitions": [
+            {
+                "from_state": t.from_state,
+                "to_state": t.to_state,
+                "at": _iso(t.at),
+                "organization_id": t.organization_id,
+                "actor_id": t.actor_id,
+                "reason": t.reason,
+            }
+            for t in referral.transitions
+        ],
+    }
+
+
+def _answer(referral: Referral, status: int = 200) -> Response:
+    actor = g.api_user
+    sender = actor.organization_id == referral.from_organization_id
+    body = _referral(referral, referrals.shared_groups(db.session, actor, referral), sender)
+    if not sender:
+        body.pop("case_id")
+    response = jsonify(body)
+    response.status_code = status
+    response.set_etag(str(referral.version))
+    return response
+
+
+# ---------------------------------------------------------------------------------- consent
+@api_bp.post("/cases/<uuid:case_id>/consents")
+def record_consent(case_id: uuid.UUID) -> Response:
+    body = _body(CONSENT_CREATE)
+    expires = body.get("expires_at")
+    data = consents.ConsentInput(
+        given_by=body.get("given_by", "survivor"),
+        method=body["method"],
+        organization_ids=body.get("organization_ids", []),
+        sectors=body.get("sectors", []),
+        field_groups=body["field_groups"],
+        purpose=body.get("purpose", ""),
+        expires_at=datetime.fromisoformat(expires.replace("Z", "+00:00")) if expires else None,
+        withheld=body.get("withheld", []),
+        minor_assent=body.get("minor_assent"),
+        best_interest_reason=body.get("best_interest_reason"),
+    )
+    consent = consents.record_consent(db.session, g.api_user, str(case_id), data)
+    response = jsonify(_consent(consent))
+    response.status_code = 201
+    return response
+
+
+@api_bp.post("/consents/<uuid:consent_id>/withdraw")
+def withdraw_consent(consent_id: uuid.UUID) -> Response:
+    _body({"type": "object", "additionalProperties": False, "properties": {}})
+    return jsonify(_consent(consents.withdraw(db.session, g.api_user, str(consent_id))))
+
+
+# ---------------------------------------------------------------------------------- referrals
+@api_bp.post("/referrals")
+def send_referral() -> Response:
+    body = _body(REFERRAL_CREATE)
+    referral = referrals.create(db.session, g.api_user, referrals.ReferralInput(**body))
+    response = _answer(referral, 201)
+    response.headers["Location"] = f"{api_bp.url_prefix}/referrals/{referral.id}"
+    return response
+
+
+@api_bp.get("/referrals")
+def list_referrals() -> Response:
+    params = query_params(request.args, BOX_QUERY)
+    actor = g.api_user
+    rows = referrals.listing(db.session, actor, params["box"])
+    items = []
+    for referral in rows:
+        sender = actor.organization_id == referral.from_organization_id
+        item = _referral(referral, set(), sender)
+        item.pop("shared")
+        item.pop("transitions")
+        item["reason"] = None
+        item["outcome"] = None
+        items.append(item)
+    return jsonify({"items": items, "next_cursor": None})
+
+
+@api_bp.get("/referrals/<uuid:referral_id>")
+def get_referral(referral_id: uuid.UUID) -> Response:
+    query_params(request.args, {"type": "object", "additionalProperties": False})
+    return _answer(referrals.visible(db.session, g.api_user, str(referral_id)))
+
+
+@api_bp.post("/referrals/<uuid:referral_id>/<action>")
+def move_referral(referral_id: uuid.UUID, action: str) -> Response:
+    if action not in TARGET_STATES:
+        from ..errors import NotFound
+
+        raise NotFound("action")
+    body = _body(TRANSITION_BODIES[action])
+    expected = None
+    if request.if_match and not request.if_match.star_tag:
+        tags = list(request.if_match)
+        expected = int(tags[0]) if tags and tags[0].isdigit() else -1
+    referral = referrals.transition(
+        db.session,
+        g.api_user,
+        str(referral_id),
+        TARGET_STATES[action],
+        reason=body.get("reason_code") or body.get("reason"),
+        outcome=body.get("outcome"),
+        note=body.get("note"),
+        expected_version=expected,
+    )
+    return _answer(referral)

@@ -1,0 +1,44 @@
+"""Forms for consent and referrals. They keep what was typed; the rules are in the services."""
+
+from __future__ import annotations
+
+from flask_babel import lazy_gettext as _l
+from flask_wtf import FlaskForm
+from wtforms import BooleanField, SelectField, StringField, TextAreaField
+from wtforms.validators import InputRequired, Length, Optional
+
+from ..directory.forms import CheckboxesField
+
+
+class ConsentForm(FlaskForm):
+    given_by = SelectField(_l("Given by"), validators=[InputRequired()])
+    method = SelectField(_l("How it was given"), validators=[InputRequired()])
+    organization_ids = CheckboxesField(_l("Organisations it covers"))
+    sectors = CheckboxesField(_l("Sectors it covers"))
+    field_groups = CheckboxesField(_l("Information it covers"))
+    purpose = TextAreaField(_l("Purpose"), validators=[InputRequired(), Length(max=2000)])
+    minor_assent = BooleanField(_l("The child agreed (assent)"))
+    best_interest_reason = TextAreaField(
+        _l("Best-interest reason (if the child did not assent)"), validators=[Optional(), Length(max=2000)]
+    )
+
+
+class ReferralForm(FlaskForm):
+    to_organization_id = SelectField(_l("Refer to"), validators=[InputRequired()])
+    priority = SelectField(_l("Priority"), validators=[InputRequired()])
+    field_groups = CheckboxesField(_l("Information to share"))
+    consent_id = SelectField(_l("Consent relied on"), validators=[Optional()])
+    reason = TextAreaField(_l("Reason for the referral"), validators=[InputRequired(), Length(max=5000)])
+
+
+class AnswerForm(FlaskForm):
+    """The receiving or sending side moves a referral: a coded reason, an outcome or a note."""
+
+    reason_code = SelectField(_l("Reason"), validators=[Optional()])
+    reason = StringField(_l("Reason"), validators=[Optional(), Length(max=32)])
+    outcome = TextAreaField(_l("Outcome"), validators=[Optional(), Length(max=5000)])
+    note = TextAreaField(_l("Note"), validators=[Optional(), Length(max=5000)])
+
+
+class AssignForm(FlaskForm):
+    user_id = SelectField(_l("Caseworker"), validators=[InputRequired()])

@@ -1,0 +1,92 @@
+"""A referral asks another member organisation to provide a service to a survivor."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from sqlalchemy import ForeignKey, Index, Integer, String, Uuid
+from sqlalchemy.orm import Mapped, mapped_column, relationship
+
+from ..cases.models import Case
+from ..extensions import db
+from ..models_base import UTCDateTime, created_column, id_column, utcnow
+from ..security.fields import encrypted_column, register_model
+
+STATES = ("draft", "sent", "accepted", "declined", "in_progress", "completed", "closed_unresolved", "withdrawn")
+OPEN_STATES = ("sent", "accepted", "in_progress")  # the receiving side sees shared data only here
+PRIORITIES = ("emergency", "urgent", "normal")
+DECLINE_REASONS = (
+    "no_capacity",
+    "not_eligible",
+    "service_not_offered",
+    "unable_to_contact_safely",
+    "survivor_declined",
+    "duplicate",
+    "other",
+)
+
+
+class Referral(db.Model):  # type: ignore[name-defined, misc]
+    __tablename__ = "referral"
+    __encryption_owner__ = "from_organization_id"
+    __table_args__ = (
+        Index("ix_referral_to_state", "to_organization_id", "state"),
+        Index("ix_referral_from_state", "from_organization_id", "state"),
+    )
+
+    id: Mapped[str] = id_column()
+    case_id: Mapped[str] = mapped_column(
+        Uuid(as_uuid=False), ForeignKey("case_file.id", ondelete="CASCADE"), index=True
+    )
+    case_code: Mapped[str] = mapped_column(String(20))
+    from_organization_id: Mapped[str] = mapped_column(Uuid(as_uuid=False), ForeignKey("organization.id"))
+    to_organization_id: Mapped[str] = mapped_column(Uuid(as_uuid=False), ForeignKey("organization.id"))
+    service_id: Mapped[str | None] = mapped_column(Uuid(as_uuid=False), nullable=True)
+    priority: Mapped[str] = mapped_column(String(10))
+    state: Mapped[str] = mapped_column(String(20), default="draft")
+    field_groups: Mapped[list[str]] = mapped_column(db.JSON, default=list)
+    consent_id: Mapped[str | None] = mapped_column(Uuid(as_uuid=False), ForeignKey("consent.id"), nullable=True)
+    # Sending without consent: only with the override permission and a legal basis (flagged).
+    override_legal_basis: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    reason: Mapped[str | None] = encrypted_column()  # confidential: why the referral is made
+    outcome: Mapped[str | None] = encrypted_column()  # confidential: what the service achieved
+    note: Mapped[str | None] = encrypted_column()  # confidential: a note with a decline or an outcome
+    decline_reason: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    created_by: Mapped[str] = mapped_column(Uuid(as_uuid=False))
+    created_at: Mapped[datetime] = created_column()
+    sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    due_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    answered_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    assigned_to: Mapped[str | None] = mapped_column(Uuid(as_uuid=False), nullable=True)
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, onupdate=utcnow)
+    version: Mapped[int] = mapped_column(Integer, default=1)
+
+    case: Mapped[Case] = relationship()
+    transitions: Mapped[list[ReferralTransition]] = relationship(
+        back_populates="referral", cascade="all, delete-orphan", order_by="ReferralTransition.at"
+    )
+
+    __mapper_args__ = {"version_id_col": version}
+
+
+class ReferralTransition(db.Model):  # type: ignore[name-defined, misc]
+    """Every change of a referral's state: shown as a timeline to both sides."""
+
+    __tablename__ = "referral_transition"
+
+    id: Mapped[str] = id_column()
+    referral_id: Mapped[str] = mapped_column(
+        Uuid(as_uuid=False), ForeignKey("referral.id", ondelete="CASCADE"), index=True
+    )
+    from_state: Mapped[str | None] = mapped_column(String(20), nullable=True)
+    to_state: Mapped[str] = mapped_column(String(20))
+    actor_id: Mapped[str] = mapped_column(Uuid(as_uuid=False))
+    organization_id: Mapped[str] = mapped_column(Uuid(as_uuid=False))
+    at: Mapped[datetime] = created_column()
+    reason: Mapped[str | None] = mapped_column(String(32), nullable=True)
+
+    referral: Mapped[Referral] = relationship(back_populates="transitions")
+
+
+register_model(Referral)

@@ -1,0 +1,320 @@
+"""The referral state machine (DOMAIN.md, "Referral lifecycle"): who may make each transition,
+what it requires, what it records. Every transition is a row; sending needs a valid consent
+that covers the receiving organisation and every shared field group, or an override with a
+legal basis by a user allowed to make one (flagged to auditors).
+
+    draft -> sent -> accepted | declined (coded reason)
+    accepted -> in_progress -> completed (outcome) | closed_unresolved (reason)
+    draft, sent, accepted, in_progress -> withdrawn (by the sending side)
+"""
+
+from __future__ import annotations
+
+import uuid
+from dataclasses import dataclass, field
+from datetime import timedelta
+from typing import Any
+
+from sqlalchemy import Select, or_, select
+
+from ..access.policy import can
+from ..audit.services import record, record_denial
+from ..cases import consent as consent_rules
+from ..cases.models import FIELD_GROUPS, Case, Consent
+from ..cases.services import _visible as visible_case
+from ..directory.models import Organization
+from ..errors import Conflict, Forbidden, InvalidInput, NotFound
+from ..models_base import DbSession, get_by_id, new_id, utcnow
+from .models import DECLINE_REASONS, OPEN_STATES, PRIORITIES, Referral, ReferralTransition
+
+RESPONSE_TARGETS = {
+    "emergency": timedelta(hours=24),
+    "urgent": timedelta(hours=72),
+    "normal": timedelta(days=14),
+}
+LEGAL_BASES = ("child_protection", "threat_to_life")
+
+# (from, to) -> which side may make it
+TRANSITIONS: dict[tuple[str, str], str] = {
+    ("draft", "sent"): "sender",
+    ("sent", "accepted"): "receiver",
+    ("sent", "declined"): "receiver",
+    ("accepted", "in_progress"): "receiver",
+    ("in_progress", "completed"): "receiver",
+    ("in_progress", "closed_unresolved"): "receiver",
+    ("draft", "withdrawn"): "sender",
+    ("sent", "withdrawn"): "sender",
+    ("accepted", "withdrawn"): "sender",
+    ("in_progress", "withdrawn"): "sender",
+}
+
+
+class InvalidTransition(Conflict):
+    code = "invalid_transition"
+
+
+class ConsentRequired(InvalidInput):
+    status, code = 422, "consent_required"
+
+
+@dataclass
+class ReferralInput:
+    case_id: str
+    to_organization_id: str
+    priority: str
+    reason: str
+    field_groups: list[str] = field(default_factory=list)
+    consent_id: str | None = None
+    service_id: str | None = None
+    override_legal_basis: str | None = None
+
+
+def _side(actor: Any, referral: Referral) -> str | None:
+    if actor.organization_id == referral.from_organization_id:
+        return "sender"
+    if actor.organization_id == referral.to_organization_id:
+        return "receiver"
+    return None
+
+
+def _record_transition(session: DbSession, actor: Any, referral: Referral, to_state: str, reason: str | None) -> None:
+    session.add(
+        ReferralTransition(
+            id=new_id(),
+            referral_id=referral.id,
+            from_state=referral.state,
+            to_state=to_state,
+            actor_id=actor.id,
+            organization_id=actor.organization_id,
+            reason=reason,
+        )
+    )
+    referral.state = to_state
+
+
+def _check_sharing(session: DbSession, actor: Any, case: Case, referral: Referral, consent_id: str | None) -> None:
+    """Sending needs a valid covering consent, or an allowed override with a legal basis."""
+    receiver = session.get(Organization, referral.to_organization_id)
+    assert receiver is not None
+    if referral.override_legal_basis:
+        if referral.override_legal_basis not in LEGAL_BASES:
+            raise InvalidInput("invalid_override", fields={"override_legal_basis": "invalid"})
+        if not can(actor, "consent.override", case):
+            raise Forbidden("override_not_allowed")
+        record(
+            "consent.override",
+            actor,
+            referral,
+            case_code=case.case_code,
+            legal_basis=referral.override_legal_basis,
+            to_organization_id=receiver.id,
+        )
+        return
+    try:
+        consent = session.get(Consent, str(uuid.UUID(str(consent_id)))) if consent_id else None
+    except ValueError:
+        consent = None
+    if consent is None or consent.case_id != case.id:
+        raise ConsentRequired("consent_required", fields={"consent_id": "required"})
+    if not consent_rules.is_valid(consent, case):
+        raise ConsentRequired("consent_not_valid", fields={"consent_id": "expired_or_withdrawn"})
+    if not consent_rules.covers(consent, receiver, referral.field_groups):
+        raise ConsentRequired("consent_does_not_cover", fields={"field_groups": "not_covered_by_consent"})
+
+
+def create(session: DbSession, actor: Any, data: ReferralInput, *, send: bool = True) -> Referral:
+    """Open a referral from the actor's organisation (the case team), sent at once unless `send`
+    is False (a draft)."""
+    case = visible_case(session, actor, data.case_id)
+    if not can(actor, "case.edit", case):
+        raise NotFound("case")
+    fields: dict[str, str] = {}
+    try:
+        receiver = session.get(Organization, str(uuid.UUID(str(data.to_organization_id))))
+    except ValueError:
+        receiver = None
+    if receiver is None or not receiver.active:
+        fields["to_organization_id"] = "invalid"
+    elif receiver.id == case.organization_id:
+        fields["to_organization_id"] = "own_organization"
+    elif not receiver.accepts_referrals:
+        fields["to_organization_id"] = "not_accepting_referrals"
+    if data.priority not in PRIORITIES:
+        fields["priority"] = "invalid"
+    if not data.field_groups or any(g not in FIELD_GROUPS for g in data.field_groups):
+        fields["field_groups"] = "invalid"
+    if not data.reason.strip():
+        fields["reason"] = "required"
+    if fields:
+        raise InvalidInput("invalid_referral", fields=fields)
+    referral = Referral(
+        id=new_id(),
+        case_id=case.id,
+        case_code=case.case_code,
+        from_organization_id=case.organization_id,
+        to_organization_id=data.to_organization_id,
+        service_id=data.service_id,
+        priority=data.priority,
+        state="draft",
+        field_groups=sorted(set(data.field_groups)),
+        consent_id=data.consent_id,
+        override_legal_basis=data.override_legal_basis,
+        reason=data.reason.strip()[:5000],
+        created_by=actor.id,
+    )
+    session.add(referral)
+    session.add(
+        ReferralTransition(
+            id=new_id(),
+            referral_id=referral.id,
+            from_state=None,
+            to_state="draft",
+            actor_id=actor.id,
+            organization_id=actor.organization_id,
+        )
+    )
+    session.flush()
+    record("referral.create", actor, referral, case_code=case.case_code)
+    if send:
+        send_referral(session, actor, referral.id)
+    return referral
+
+
+def visible(session: DbSession, actor: Any, referral_id: str) -> Referral:
+    """The referral if the actor's organisation is a party to it and her role may see it."""
+    try:
+        referral = session.get(Referral, str(uuid.UUID(str(referral_id))))
+    except (ValueError, TypeError):
+        referral = None
+    if referral is None or not can(actor, "referral.view", referral):
+        record_denial(actor, "referral", str(referral_id))
+        raise NotFound("referral")
+    return referral
+
+
+def send_referral(session: DbSession, actor: Any, referral_id: str) -> Referral:
+    referral = visible(session, actor, referral_id)
+    case = session.get(Case, referral.case_id)
+    assert case is not None
+    _allowed(actor, referral, "sent")
+    _check_sharing(session, actor, case, referral, referral.consent_id)
+    now = utcnow()
+    referral.sent_at = now
+    referral.due_at = now + RESPONSE_TARGETS[referral.priority]
+    _record_transition(session, actor, referral, "sent", None)
+    record(
+        "referral.send", actor, referral, case_code=referral.case_code, to_organization_id=referral.to_organization_id
+    )
+    return referral
+
+
+def _allowed(actor: Any, referral: Referral, to_state: str) -> None:
+    side = TRANSITIONS.get((referral.state, to_state))
+    if side is None:
+        raise InvalidTransition("invalid_transition")
+    if _side(actor, referral) != side or not can(actor, f"referral.act_as_{side}", referral):
+        raise Forbidden(f"only_the_{side}")
+
+
+def transition(
+    session: DbSession,
+    actor: Any,
+    referral_id: str,
+    to_state: str,
+    *,
+    reason: str | None = None,
+    outcome: str | None = None,
+    note: str | None = None,
+    expected_version: int | None = None,
+) -> Referral:
+    """Accept, decline, start, complete, close unresolved or withdraw a referral."""
+    referral = visible(session, actor, referral_id)
+    if expected_version is not None and referral.version != expected_version:
+        raise Conflict("changed_meanwhile")
+    _allowed(actor, referral, to_state)
+    fields: dict[str, str] = {}
+    if to_state == "declined" and reason not in DECLINE_REASONS:
+        fields["reason_code"] = "required"
+    if to_state == "completed" and not (outcome or "").strip():
+        fields["outcome"] = "required"
+    if to_state in ("closed_unresolved", "withdrawn") and not (reason or "").strip():
+        fields["reason"] = "required"
+    if fields:
+        raise InvalidInput("invalid_transition_input", fields=fields)
+    now = utcnow()
+    if to_state in ("accepted", "declined"):
+        referral.answered_at = now
+    if to_state == "declined":
+        referral.decline_reason = reason
+    if to_state == "completed":
+        referral.outcome = (outcome or "").strip()[:5000]
+    if note and note.strip():
+        referral.note = note.strip()[:5000]
+    if to_state in ("declined", "completed", "closed_unresolved", "withdrawn"):
+        referral.closed_at = now
+    _record_transition(session, actor, referral, to_state, (reason or "")[:32] or None)
+    action = {
+        "accepted": "accept",
+        "declined": "decline",
+        "in_progress": "start",
+        "completed": "complete",
+        "closed_unresolved": "close",
+        "withdrawn": "withdraw",
+    }[to_state]
+    record(f"referral.{action}", actor, referral, case_code=referral.case_code)
+    return referral
+
+
+def shared_groups(session: DbSession, actor: Any, referral: Referral) -> set[str]:
+    """The field groups of the case the actor may see through this referral, right now.
+
+    The sending side (its case team) sees what the case file allows anyway; the receiving side
+    sees the shared groups only while the referral is open and its consent still holds."""
+    if _side(actor, referral) != "receiver" or referral.state not in OPEN_STATES:
+        return set()
+    if referral.override_legal_basis:
+        return set(referral.field_groups)
+    consent = session.get(Consent, referral.consent_id) if referral.consent_id else None
+    case = session.get(Case, referral.case_id)
+    if consent is None or case is None or not consent_rules.is_valid(consent, case):
+        return set()
+    return set(referral.field_groups) - consent_rules.withheld_from(consent, referral.to_organization_id)
+
+
+def scope(actor: Any, box: str) -> Select[Any]:
+    """The organisation's inbox (referrals to it) or outbox (referrals from it)."""
+    stmt = select(Referral)
+    if box == "inbox":
+        return stmt.where(Referral.to_organization_id == actor.organization_id, Referral.state != "draft")
+    return stmt.where(Referral.from_organization_id == actor.organization_id)
+
+
+def listing(session: DbSession, actor: Any, box: str) -> list[Referral]:
+    if box not in ("inbox", "outbox") or not can(actor, "referral.list"):
+        raise NotFound("box")
+    stmt = scope(actor, box)
+    if box == "inbox" and actor.role == "caseworker":  # focal points see the inbox; caseworkers their own
+        stmt = stmt.where(Referral.assigned_to == actor.id)
+    if box == "outbox" and actor.role == "caseworker":
+        from ..cases.models import CaseMember
+
+        mine = select(CaseMember.case_id).where(CaseMember.user_id == actor.id)
+        stmt = stmt.where(or_(Referral.case_id.in_(mine), Referral.created_by == actor.id))
+    return list(session.scalars(stmt.order_by(Referral.created_at.desc()).limit(200)))
+
+
+def assign(session: DbSession, actor: Any, referral_id: str, user_id: str) -> Referral:
+    """A receiving focal point hands the referral to one of her organisation's caseworkers."""
+    from ..accounts.models import User
+
+    referral = visible(session, actor, referral_id)
+    if not can(actor, "referral.assign", referral):
+        raise NotFound("referral")
+    if referral.state not in OPEN_STATES:
+        raise InvalidTransition("referral_closed")
+    user = get_by_id(session, User, user_id)
+    if user is None or user.organization_id != actor.organization_id or user.role not in ("caseworker", "supervisor"):
+        raise InvalidInput("invalid_assignee", fields={"user_id": "invalid"})
+    referral.assigned_to = user.id
+    record("referral.assign", actor, referral, case_code=referral.case_code, user_id=user.id)
+    return referral

@@ -1,0 +1,281 @@
+"""Consent and referral pages: record consent on a case, refer it, the organisation's inbox and
+outbox, and a referral's page with its timeline and the actions each side may take. Thin: the
+rules are in `services.py` and `cases/consent.py`."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Blueprint, flash, redirect, render_template, request, url_for
+from flask_babel import gettext as _
+from flask_login import current_user
+from sqlalchemy import select
+
+from ..access.policy import can
+from ..accounts.models import User
+from ..cases import consent as consents
+from ..cases import services as cases
+from ..cases.models import CONSENT_METHODS, FIELD_GROUPS, GIVERS
+from ..directory.models import Organization
+from ..enums import SECTORS
+from ..errors import NotFound
+from ..extensions import db
+from ..forms_base import submit
+from ..i18n import current_locale_code
+from ..labels import (
+    CONSENT_METHOD_LABELS,
+    DECLINE_REASON_LABELS,
+    FIELD_GROUP_NAMES,
+    GIVER_LABELS,
+    PRIORITY_LABELS,
+    REFERRAL_STATE_LABELS,
+    SECTOR_LABELS,
+)
+from . import services
+from .forms import AnswerForm, AssignForm, ConsentForm, ReferralForm
+from .models import DECLINE_REASONS, PRIORITIES
+
+referrals_bp = Blueprint("referrals", __name__)
+ACTIONS = {
+    "accept": "accepted",
+    "decline": "declined",
+    "start": "in_progress",
+    "complete": "completed",
+    "close": "closed_unresolved",
+    "withdraw": "withdrawn",
+}
+
+
+def _actor() -> Any:
+    return current_user._get_current_object()
+
+
+def _org_name(org: Organization) -> str:
+    return str(org.name(current_locale_code()))
+
+
+def _labels(codes: tuple[str, ...], labels: dict[str, Any]) -> list[tuple[str, str]]:
+    return [(code, str(labels.get(code, code))) for code in codes]
+
+
+@referrals_bp.app_template_global()
+def referral_label(kind: str, code: str | None) -> str:
+    table = {
+        "state": REFERRAL_STATE_LABELS,
+        "priority": PRIORITY_LABELS,
+        "decline": DECLINE_REASON_LABELS,
+        "group": FIELD_GROUP_NAMES,
+    }[kind]
+    return str(table.get(code or "", code or "—"))
+
+
+# ------------------------------------------------------------------------------ consent
+@referrals_bp.route("/cases/<case_id>/consents/new", methods=["GET", "POST"])
+def new_consent(case_id: str) -> Any:
+    actor = _actor()
+    case = cases.view_case(db.session, actor, case_id)
+    if not can(actor, "case.edit", case):
+        raise NotFound("case")
+    form = ConsentForm()
+    form.given_by.choices = _labels(GIVERS, GIVER_LABELS)
+    form.method.choices = _labels(CONSENT_METHODS, CONSENT_METHOD_LABELS)
+    others = db.session.scalars(
+        select(Organization)
+        .where(Organization.active.is_(True), Organization.id != case.organization_id)
+        .order_by(Organization.name_en)
+    )
+    form.organization_ids.choices = [(o.id, _org_name(o)) for o in others]
+    form.sectors.choices = _labels(SECTORS, SECTOR_LABELS)
+    form.field_groups.choices = _labels(FIELD_GROUPS, FIELD_GROUP_NAMES)
+    outcome = submit(
+        form,
+        lambda: consents.record_consent(
+            db.session,
+            actor,
+            case.id,
+            consents.ConsentInput(
+                given_by=form.given_by.data or "",
+                method=form.method.data or "",
+                organization_ids=list(form.organization_ids.data or []),
+                sectors=list(form.sectors.data or []),
+                field_groups=list(form.field_groups.data or []),
+                purpose=form.purpose.data or "",
+                minor_assent=bool(form.minor_assent.data) or None,
+                best_interest_reason=form.best_interest_reason.data or None,
+            ),
+        ),
+    )
+    if outcome.done:
+        flash(_("The consent was recorded."), "success")
+        return redirect(url_for("referrals.case_referrals", case_id=case.id), 303)
+    return render_template(
+        "referrals/consent_form.html", case=case, form=form, minor=consents.is_minor(case)
+    ), outcome.status
+
+
+@referrals_bp.post("/consents/<consent_id>/withdraw")
+def withdraw_consent(consent_id: str) -> Any:
+    consent = consents.withdraw(db.session, _actor(), consent_id)
+    flash(_("The consent was withdrawn. Nothing more is shared on it."), "success")
+    return redirect(url_for("referrals.case_referrals", case_id=consent.case_id), 303)
+
+
+# ------------------------------------------------------------------------------ a case's referrals
+@referrals_bp.route("/cases/<case_id>/referrals", methods=["GET", "POST"])
+def case_referrals(case_id: str) -> Any:
+    """The case's consents and referrals, and the form to refer it."""
+    actor = _actor()
+    case = cases.view_case(db.session, actor, case_id)
+    editable = can(actor, "case.edit", case)
+    grants = consents.consents(db.session, case)
+    form = ReferralForm()
+    receivers = db.session.scalars(
+        select(Organization)
+        .where(
+            Organization.active.is_(True),
+            Organization.accepts_referrals.is_(True),
+            Organization.id != case.organization_id,
+        )
+        .order_by(Organization.name_en)
+    )
+    form.to_organization_id.choices = [(o.id, _org_name(o)) for o in receivers]
+    form.priority.choices = _labels(PRIORITIES, PRIORITY_LABELS)
+    form.field_groups.choices = _labels(FIELD_GROUPS, FIELD_GROUP_NAMES)
+    valid = [c for c in grants if consents.is_valid(c, case)]
+    form.consent_id.choices = [("", "—")] + [
+        (c.id, f"{c.recorded_at:%Y-%m-%d} · {', '.join(referral_label('group', g) for g in c.field_groups)}")
+        for c in valid
+    ]
+    outcome = (
+        submit(
+            form,
+            lambda: services.create(
+                db.session,
+                actor,
+                services.ReferralInput(
+                    case_id=case.id,
+                    to_organization_id=form.to_organization_id.data or "",
+                    priority=form.priority.data or "",
+                    reason=form.reason.data or "",
+                    field_groups=list(form.field_groups.data or []),
+                    consent_id=form.consent_id.data or None,
+                ),
+            ),
+        )
+        if editable
+        else None
+    )
+    if outcome is not None and outcome.done:
+        flash(_("The referral was sent."), "success")
+        return redirect(url_for("referrals.show", referral_id=outcome.value.id), 303)
+    sent = list(
+        db.session.scalars(
+            select(services.Referral)
+            .where(services.Referral.case_id == case.id)
+            .order_by(services.Referral.created_at.desc())
+        )
+    )
+    return render_template(
+        "referrals/case.html",
+        case=case,
+        consents=grants,
+        valid_ids={c.id for c in valid},
+        form=form,
+        editable=editable,
+        referrals=sent,
+        organizations=_organizations({r.to_organization_id for r in sent}),
+    ), (outcome.status if outcome is not None else 200)
+
+
+def _organizations(ids: set[str]) -> dict[str, str]:
+    if not ids:
+        return {}
+    rows = db.session.scalars(select(Organization).where(Organization.id.in_(ids)))
+    return {o.id: _org_name(o) for o in rows}
+
+
+# ------------------------------------------------------------------------------ inbox, outbox, one referral
+@referrals_bp.get("/referrals")
+def index() -> Any:
+    box = request.args.get("box", "inbox")
+    rows = services.listing(db.session, _actor(), box)
+    parties = {r.from_organization_id for r in rows} | {r.to_organization_id for r in rows}
+    return render_template("referrals/index.html", box=box, referrals=rows, organizations=_organizations(parties))
+
+
+def _render(referral: Any, answer: AnswerForm | None = None, status: int = 200) -> Any:
+    actor = _actor()
+    side = "sender" if actor.organization_id == referral.from_organization_id else "receiver"
+    moves = [
+        action for action, to_state in ACTIONS.items() if services.TRANSITIONS.get((referral.state, to_state)) == side
+    ]
+    form = answer or AnswerForm(formdata=None)
+    form.reason_code.choices = [("", "—"), *_labels(DECLINE_REASONS, DECLINE_REASON_LABELS)]
+    assign = None
+    if can(actor, "referral.assign", referral) and referral.state in ("sent", "accepted", "in_progress"):
+        assign = AssignForm(formdata=None)
+        staff = db.session.execute(
+            select(User.id, User.username)
+            .where(
+                User.organization_id == actor.organization_id,
+                User.active.is_(True),
+                User.role.in_(("caseworker", "supervisor")),
+            )
+            .order_by(User.username)
+        ).all()
+        assign.user_id.choices = [(uid, name) for uid, name in staff]
+    groups = services.shared_groups(db.session, actor, referral)
+    names = dict(
+        db.session.execute(
+            select(User.id, User.username).where(User.id.in_({t.actor_id for t in referral.transitions}))
+        ).all()
+    )
+    return render_template(
+        "referrals/show.html",
+        referral=referral,
+        side=side,
+        moves=moves,
+        form=form,
+        assign=assign,
+        groups=groups,
+        case=referral.case if groups else None,
+        names=names,
+        organizations=_organizations({referral.from_organization_id, referral.to_organization_id}),
+    ), status
+
+
+@referrals_bp.get("/referrals/<referral_id>")
+def show(referral_id: str) -> Any:
+    return _render(services.visible(db.session, _actor(), referral_id))
+
+
+@referrals_bp.post("/referrals/<referral_id>/<action>")
+def act(referral_id: str, action: str) -> Any:
+    actor = _actor()
+    if action == "assign":
+        form = AssignForm()
+        referral = services.assign(db.session, actor, referral_id, form.user_id.data or "")
+        flash(_("The referral was assigned."), "success")
+        return redirect(url_for("referrals.show", referral_id=referral.id), 303)
+    if action not in ACTIONS:
+        raise NotFound("action")
+    answer = AnswerForm()
+    referral = services.visible(db.session, actor, referral_id)
+    answer.reason_code.choices = [("", "—"), *_labels(DECLINE_REASONS, DECLINE_REASON_LABELS)]
+    outcome = submit(
+        answer,
+        lambda: services.transition(
+            db.session,
+            actor,
+            referral.id,
+            ACTIONS[action],
+            reason=(answer.reason_code.data or None) if action == "decline" else (answer.reason.data or None),
+            outcome=answer.outcome.data or None,
+            note=answer.note.data or None,
+        ),
+    )
+    if outcome.done:
+        flash(_("The referral is now: %(state)s.", state=referral_label("state", ACTIONS[action])), "success")
+        return redirect(url_for("referrals.show", referral_id=referral.id), 303)
+    db.session.rollback()
+    return _render(services.visible(db.session, actor, referral_id), answer, outcome.status)

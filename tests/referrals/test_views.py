@@ -1,0 +1,87 @@
+"""The consent and referral pages: record consent, refer, answer from the inbox, need to know."""
+
+from __future__ import annotations
+
+import re
+
+from flask import Flask
+from flask.testing import FlaskClient
+from sqlalchemy import select
+
+from referral.extensions import db
+from referral.referrals.models import Referral
+from tests.cases.conftest import MARKER_NAME, World, open_case
+from tests.cases.conftest import world as world
+from tests.conftest import csrf, sign_in
+
+
+def _refer_through_pages(client: FlaskClient, case_id: str, world: World) -> str:
+    page = f"/cases/{case_id}/consents/new"
+    token = csrf(client, page)
+    recorded = client.post(
+        page,
+        data={
+            "csrf_token": token,
+            "given_by": "survivor",
+            "method": "verbal",
+            "organization_ids": [world.other.id],
+            "field_groups": ["identity", "contact"],
+            "purpose": "legal aid",
+        },
+    )
+    assert recorded.status_code == 303, recorded.get_data(as_text=True)[:2000]
+    page = f"/cases/{case_id}/referrals"
+    html = client.get(page).get_data(as_text=True)
+    consent_id = re.search(r'<option value="([0-9a-f-]{36})">', html.split('name="consent_id"')[1]).group(1)  # type: ignore[union-attr]
+    sent = client.post(
+        page,
+        data={
+            "csrf_token": csrf(client, page),
+            "to_organization_id": world.other.id,
+            "priority": "urgent",
+            "field_groups": ["identity"],
+            "consent_id": consent_id,
+            "reason": "custody hearing",
+        },
+    )
+    assert sent.status_code == 303, sent.get_data(as_text=True)[:2000]
+    return sent.headers["Location"].rsplit("/", 1)[1]
+
+
+def test_refer_and_answer_through_the_pages(client: FlaskClient, app: Flask, world: World) -> None:
+    case_id = open_case(app, world)
+    sign_in(client, app, world.mine.caseworker)
+    referral_id = _refer_through_pages(client, case_id, world)
+    receiver = app.test_client()
+    sign_in(receiver, app, world.other.supervisor)
+    inbox = receiver.get("/referrals?box=inbox").get_data(as_text=True)
+    assert referral_id in inbox and MARKER_NAME not in inbox
+    page = receiver.get(f"/referrals/{referral_id}").get_data(as_text=True)
+    assert MARKER_NAME in page  # identity is shared while the referral is open
+    refused = receiver.post(f"/referrals/{referral_id}/decline", data={"csrf_token": csrf(receiver, "/referrals")})
+    assert refused.status_code == 400
+    accepted = receiver.post(f"/referrals/{referral_id}/accept", data={"csrf_token": csrf(receiver, "/referrals")})
+    assert accepted.status_code == 303
+    receiver.post(f"/referrals/{referral_id}/start", data={"csrf_token": csrf(receiver, "/referrals")})
+    receiver.post(
+        f"/referrals/{referral_id}/complete",
+        data={"csrf_token": csrf(receiver, "/referrals"), "outcome": "hearing attended"},
+    )
+    after = receiver.get(f"/referrals/{referral_id}").get_data(as_text=True)
+    assert MARKER_NAME not in after and "hearing attended" in after
+    with app.app_context():
+        assert db.session.scalar(select(Referral.state).where(Referral.id == referral_id)) == "completed"
+
+
+def test_a_third_organisation_sees_nothing(client: FlaskClient, app: Flask, world: World, factory: object) -> None:
+    case_id = open_case(app, world)
+    sign_in(client, app, world.mine.caseworker)
+    referral_id = _refer_through_pages(client, case_id, world)
+    outsider = app.test_client()
+    sign_in(outsider, app, world.other.caseworker)  # receiving organisation, but not a focal point nor assigned
+    assert outsider.get(f"/referrals/{referral_id}").status_code == 404
+    assert referral_id not in outsider.get("/referrals?box=inbox").get_data(as_text=True)
+    stranger = app.test_client()
+    sign_in(stranger, app, world.auditor)
+    assert stranger.get(f"/referrals/{referral_id}").status_code == 404
+    assert stranger.get("/referrals?box=inbox").status_code == 404
