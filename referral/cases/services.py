@@ -214,10 +214,7 @@ def _next_case_code(session: DbSession, governorate: str) -> str:
 
 def _visible(session: DbSession, actor: Any, case_id: str) -> Case:
     """The case if the actor may see it; otherwise not found (never "forbidden")."""
-    try:
-        case = session.get(Case, str(uuid.UUID(str(case_id))))  # a malformed id is simply not found
-    except (ValueError, TypeError):
-        case = None
+    case = get_by_id(session, Case, case_id)
     if case is None or not can(actor, "case.view", case):
         record_denial(actor, "case_file", str(case_id))
         raise NotFound("case")

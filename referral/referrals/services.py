@@ -10,7 +10,6 @@ legal basis by a user allowed to make one (flagged to auditors).
 
 from __future__ import annotations
 
-import uuid
 from dataclasses import dataclass, field
 from datetime import timedelta
 from typing import Any
@@ -110,10 +109,7 @@ def _check_sharing(session: DbSession, actor: Any, case: Case, referral: Referra
             to_organization_id=receiver.id,
         )
         return
-    try:
-        consent = session.get(Consent, str(uuid.UUID(str(consent_id)))) if consent_id else None
-    except ValueError:
-        consent = None
+    consent = get_by_id(session, Consent, consent_id) if consent_id else None
     if consent is None or consent.case_id != case.id:
         raise ConsentRequired("consent_required", fields={"consent_id": "required"})
     if not consent_rules.is_valid(consent, case):
@@ -129,10 +125,7 @@ def create(session: DbSession, actor: Any, data: ReferralInput, *, send: bool = 
     if not can(actor, "case.edit", case):
         raise NotFound("case")
     fields: dict[str, str] = {}
-    try:
-        receiver = session.get(Organization, str(uuid.UUID(str(data.to_organization_id))))
-    except ValueError:
-        receiver = None
+    receiver = get_by_id(session, Organization, data.to_organization_id)
     if receiver is None or not receiver.active:
         fields["to_organization_id"] = "invalid"
     elif receiver.id == case.organization_id:
@@ -182,10 +175,7 @@ def create(session: DbSession, actor: Any, data: ReferralInput, *, send: bool = 
 
 def visible(session: DbSession, actor: Any, referral_id: str) -> Referral:
     """The referral if the actor's organisation is a party to it and her role may see it."""
-    try:
-        referral = session.get(Referral, str(uuid.UUID(str(referral_id))))
-    except (ValueError, TypeError):
-        referral = None
+    referral = get_by_id(session, Referral, referral_id)
     if referral is None or not can(actor, "referral.view", referral):
         record_denial(actor, "referral", str(referral_id))
         raise NotFound("referral")
