@@ -4,6 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from .referrals import BOX_QUERY, TRANSITION_BODIES
+from .referrals import SCHEMAS as REFERRAL_SCHEMAS
 from .schemas import CASE_LIST_QUERY, CASE_VIEW_QUERY, LIST_QUERY, SCHEMAS, UUID
 
 
@@ -101,7 +103,7 @@ def document() -> dict[str, Any]:
         "security": [{"bearer": []}],
         "components": {
             "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
-            "schemas": SCHEMAS,
+            "schemas": {**SCHEMAS, **REFERRAL_SCHEMAS, **_transition_schemas()},
         },
         "paths": {
             "/me": {
@@ -119,6 +121,7 @@ def document() -> dict[str, Any]:
             },
             **_case_paths(),
             **_directory_paths(),
+            **_referral_paths(),
         },
     }
 
@@ -141,3 +144,59 @@ def _directory_paths() -> dict[str, Any]:
             }
         },
     }
+
+
+def _transition_schemas() -> dict[str, Any]:
+    return {f"Referral{action.capitalize()}": schema for action, schema in TRANSITION_BODIES.items()}
+
+
+def _referral_paths() -> dict[str, Any]:
+    """Consent and referral routes (referral/api/referrals.py), from the schemas they validate with."""
+    referral_id = {"name": "id", "in": "path", "required": True, "schema": UUID}
+    answer = {"200": _json(_ref("Referral"), "The referral (ETag: its version)"), **_errors(400, 401, 403, 404, 409)}
+    paths: dict[str, Any] = {
+        "/cases/{id}/consents": {
+            "post": {
+                "summary": "Record a grant of consent to share",
+                "parameters": [_CASE_ID],
+                "requestBody": _body("ConsentCreate", "Who gave it, how, to whom, which field groups, until when"),
+                "responses": {"201": _json(_ref("Consent"), "The consent"), **_errors(400, 401, 404)},
+            }
+        },
+        "/consents/{id}/withdraw": {
+            "post": {
+                "summary": "Withdraw a consent now",
+                "parameters": [referral_id],
+                "responses": {"200": _json(_ref("Consent"), "The withdrawn consent"), **_errors(401, 404, 409)},
+            }
+        },
+        "/referrals": {
+            "post": {
+                "summary": "Send a referral (needs a covering consent or an allowed override)",
+                "requestBody": _body("ReferralCreate", "The referral"),
+                "responses": {"201": _json(_ref("Referral"), "Sent"), **_errors(400, 401, 403, 404, 422)},
+            },
+            "get": {
+                "summary": "Your organisation's inbox or outbox",
+                "parameters": _query(BOX_QUERY),
+                "responses": {"200": _json({"type": "object"}, "Referrals"), **_errors(400, 401, 404)},
+            },
+        },
+        "/referrals/{id}": {
+            "get": {
+                "summary": "A referral with its timeline and, for the receiver, what it shares",
+                "parameters": [referral_id],
+                "responses": answer,
+            },
+        },
+    }
+    for action in TRANSITION_BODIES:
+        paths[f"/referrals/{{id}}/{action}"] = {
+            "post": {
+                "summary": f"{action.capitalize()} the referral",
+                "parameters": [referral_id],
+                "requestBody": _body(f"Referral{action.capitalize()}", "What this step needs"),
+                "responses": answer,
+            }
+        }
+    return paths

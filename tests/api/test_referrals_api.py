@@ -125,3 +125,18 @@ def test_bad_bodies_are_field_level_400s(client: FlaskClient, app: Flask, world:
     fields = bad_referral.get_json()["error"]["fields"]
     assert bad_referral.status_code == 400 and {"priority", "to_organization_id", "reason"} <= set(fields)
     assert client.get("/api/v1/referrals?box=sideways", headers=sender).status_code == 400
+
+
+def test_the_openapi_document_describes_consent_and_referrals(client: FlaskClient) -> None:
+    doc = client.get("/api/v1/openapi.json").get_json()
+    for path in (
+        "/cases/{id}/consents",
+        "/consents/{id}/withdraw",
+        "/referrals",
+        "/referrals/{id}",
+        "/referrals/{id}/accept",
+        "/referrals/{id}/decline",
+        "/referrals/{id}/withdraw",
+    ):
+        assert path in doc["paths"], path
+    assert {"ConsentCreate", "ReferralCreate", "Referral", "ReferralDecline"} <= set(doc["components"]["schemas"])
