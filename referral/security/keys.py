@@ -144,21 +144,19 @@ class DatabaseKeyring:
         probe = KeyRow(0, scope, purpose, version, "", b"")
         root_key_id, wrapped = self.root.wrap(new_key(), _associated(probe))
         connection = session.connection()
-        savepoint = connection.begin_nested()
         try:
-            result = connection.execute(
-                DataKey.__table__.insert().values(
-                    scope=scope,
-                    purpose=purpose,
-                    version=version,
-                    root_key_id=root_key_id,
-                    wrapped=wrapped,
-                    created_at=utcnow(),
+            with connection.begin_nested():  # released on success, rolled back on a clash
+                result = connection.execute(
+                    DataKey.__table__.insert().values(
+                        scope=scope,
+                        purpose=purpose,
+                        version=version,
+                        root_key_id=root_key_id,
+                        wrapped=wrapped,
+                        created_at=utcnow(),
+                    )
                 )
-            )
-            savepoint.commit()
         except IntegrityError:
-            savepoint.rollback()
             existing = current_row(session, scope, purpose)
             if existing is None:
                 raise

@@ -159,3 +159,16 @@ def test_blind_index_matches_within_an_organisation_only(app: Flask, factory: Fa
         assert same != blind_index(key_a, "national_id", "+970 59-123 4567", "national_id")
         assert blind_index(key_a, "phone", "   ", "phone") is None
         assert len(same or "") == 32
+
+
+def test_two_creators_of_the_same_key_settle_on_one(app: Flask, factory: Factory) -> None:
+    """A second creation of the same scope and version (another process won the race) returns
+    the existing key, and the transaction goes on unharmed."""
+    org = factory.organization()
+    with app.app_context():
+        keyring = runtime().keyring
+        first = keyring._create(db.session, org.id, DATA, 1)
+        second = keyring._create(db.session, org.id, DATA, 1)
+        assert second.id == first.id and second.wrapped == first.wrapped
+        db.session.commit()
+        assert db.session.scalar(select(func.count()).select_from(DataKey).where(DataKey.scope == org.id)) == 1
