@@ -126,6 +126,7 @@ _TABLES_IN_DELETE_ORDER = (
     "referral_transition",
     "referral",
     "consent",
+    "mandatory_report",
     "case_document",
     "case_transition",
     "case_note",

@@ -53,6 +53,7 @@ ACTIONS: frozenset[str] = frozenset(
         "case.assign",
         "case.search_identifier",
         "case.purge",
+        "case.mandatory_report",
         "consent.record",
         "consent.withdraw",
         "consent.override",

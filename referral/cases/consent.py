@@ -19,7 +19,7 @@ from ..directory.models import Organization
 from ..enums import SECTORS
 from ..errors import Conflict, InvalidInput, NotFound
 from ..models_base import DbSession, new_id, utcnow
-from .models import CONSENT_METHODS, FIELD_GROUPS, GIVERS, Case, Consent
+from .models import CONSENT_METHODS, FIELD_GROUPS, GIVERS, Case, Consent, MandatoryReport
 from .services import _visible
 
 DEFAULT_MONTHS = 12
@@ -155,3 +155,61 @@ def withheld_from(consent: Consent, organization_id: str) -> set[str]:
 
 def consents(session: DbSession, case: Case) -> list[Consent]:
     return list(session.scalars(select(Consent).where(Consent.case_id == case.id).order_by(Consent.recorded_at)))
+
+
+TOLD_FIRST = ("child", "caregiver", "both", "neither")
+
+
+def record_mandatory_report(
+    session: DbSession,
+    actor: Any,
+    case_id: str,
+    *,
+    authority: str,
+    reported_on: str,
+    told_first: str,
+    notes: str | None = None,
+) -> MandatoryReport:
+    """Record a mandatory report for a child's case (the case team only)."""
+    from datetime import date
+
+    case = _visible(session, actor, case_id)
+    if not can(actor, "case.edit", case):
+        raise NotFound("case")
+    fields: dict[str, str] = {}
+    if not is_minor(case):
+        fields["case"] = "only_for_children"
+    if not authority.strip() or len(authority) > 200:
+        fields["authority"] = "required"
+    try:
+        when = date.fromisoformat(reported_on)
+        if when > utcnow().date():
+            fields["reported_on"] = "invalid_date"
+    except ValueError:
+        fields["reported_on"] = "invalid_date"
+    if told_first not in TOLD_FIRST:
+        fields["told_first"] = "required"
+    if fields:
+        raise InvalidInput("invalid_report", fields=fields)
+    report = MandatoryReport(
+        id=new_id(),
+        case_id=case.id,
+        organization_id=case.organization_id,
+        authority=authority.strip(),
+        reported_on=reported_on,
+        told_first=told_first,
+        notes=(notes or "").strip()[:5000] or None,
+        recorded_by=actor.id,
+    )
+    session.add(report)
+    session.flush()
+    record("case.mandatory_report", actor, case, case_code=case.case_code, report_id=report.id)
+    return report
+
+
+def mandatory_reports(session: DbSession, case: Case) -> list[MandatoryReport]:
+    return list(
+        session.scalars(
+            select(MandatoryReport).where(MandatoryReport.case_id == case.id).order_by(MandatoryReport.recorded_at)
+        )
+    )

@@ -274,3 +274,26 @@ class Consent(db.Model):  # type: ignore[name-defined, misc]
 
 
 register_model(Consent)
+
+
+class MandatoryReport(db.Model):  # type: ignore[name-defined, misc]
+    """A report to a child-protection counsellor (Palestinian Child Law 2004, art. 53), and
+    whether the child or caregiver was told before it was made."""
+
+    __tablename__ = "mandatory_report"
+    __encryption_owner__ = "organization_id"
+
+    id: Mapped[str] = id_column()
+    case_id: Mapped[str] = mapped_column(
+        Uuid(as_uuid=False), ForeignKey("case_file.id", ondelete="CASCADE"), index=True
+    )
+    organization_id: Mapped[str] = mapped_column(Uuid(as_uuid=False), ForeignKey("organization.id"))
+    authority: Mapped[str] = mapped_column(String(200))
+    reported_on: Mapped[str] = mapped_column(String(10))  # YYYY-MM-DD
+    told_first: Mapped[str] = mapped_column(String(16))  # child | caregiver | both | neither
+    notes: Mapped[str | None] = encrypted_column()
+    recorded_by: Mapped[str] = mapped_column(Uuid(as_uuid=False))
+    recorded_at: Mapped[datetime] = created_column()
+
+
+register_model(MandatoryReport)

@@ -42,3 +42,10 @@ class AnswerForm(FlaskForm):
 
 class AssignForm(FlaskForm):
     user_id = SelectField(_l("Caseworker"), validators=[InputRequired()])
+
+
+class MandatoryReportForm(FlaskForm):
+    authority = StringField(_l("Reported to (authority)"), validators=[InputRequired(), Length(max=200)])
+    reported_on = StringField(_l("Date of the report"), validators=[InputRequired(), Length(max=10)])
+    told_first = SelectField(_l("Who was told before the report"), validators=[InputRequired()])
+    notes = TextAreaField(_l("Notes"), validators=[Optional(), Length(max=5000)])

@@ -8,6 +8,7 @@ from typing import Any
 
 from flask import Blueprint, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 from sqlalchemy import select
 
@@ -32,7 +33,7 @@ from ..labels import (
     SECTOR_LABELS,
 )
 from . import services
-from .forms import AnswerForm, AssignForm, ConsentForm, ReferralForm
+from .forms import AnswerForm, AssignForm, ConsentForm, MandatoryReportForm, ReferralForm
 from .models import DECLINE_REASONS, PRIORITIES
 
 referrals_bp = Blueprint("referrals", __name__)
@@ -113,6 +114,40 @@ def new_consent(case_id: str) -> Any:
     ), outcome.status
 
 
+TOLD_FIRST_LABELS = {
+    "child": _l("The child"),
+    "caregiver": _l("The caregiver"),
+    "both": _l("The child and the caregiver"),
+    "neither": _l("Neither (it would have put the child at risk)"),
+}
+
+
+@referrals_bp.route("/cases/<case_id>/mandatory-reports/new", methods=["GET", "POST"])
+def new_mandatory_report(case_id: str) -> Any:
+    actor = _actor()
+    case = cases.view_case(db.session, actor, case_id)
+    if not can(actor, "case.edit", case):
+        raise NotFound("case")
+    form = MandatoryReportForm()
+    form.told_first.choices = _labels(consents.TOLD_FIRST, TOLD_FIRST_LABELS)
+    outcome = submit(
+        form,
+        lambda: consents.record_mandatory_report(
+            db.session,
+            actor,
+            case.id,
+            authority=form.authority.data or "",
+            reported_on=form.reported_on.data or "",
+            told_first=form.told_first.data or "",
+            notes=form.notes.data or None,
+        ),
+    )
+    if outcome.done:
+        flash(_("The mandatory report was recorded."), "success")
+        return redirect(url_for("referrals.case_referrals", case_id=case.id), 303)
+    return render_template("referrals/mandatory_report_form.html", case=case, form=form), outcome.status
+
+
 @referrals_bp.post("/consents/<consent_id>/withdraw")
 def withdraw_consent(consent_id: str) -> Any:
     consent = consents.withdraw(db.session, _actor(), consent_id)
@@ -182,6 +217,9 @@ def case_referrals(case_id: str) -> Any:
         valid_ids={c.id for c in valid},
         form=form,
         editable=editable,
+        minor=consents.is_minor(case),
+        reports=consents.mandatory_reports(db.session, case),
+        told_first=TOLD_FIRST_LABELS,
         referrals=sent,
         organizations=_organizations({r.to_organization_id for r in sent}),
     ), (outcome.status if outcome is not None else 200)

@@ -85,3 +85,51 @@ def test_a_third_organisation_sees_nothing(client: FlaskClient, app: Flask, worl
     sign_in(stranger, app, world.auditor)
     assert stranger.get(f"/referrals/{referral_id}").status_code == 404
     assert stranger.get("/referrals?box=inbox").status_code == 404
+
+
+def test_a_childs_case_prompts_for_and_records_a_mandatory_report(
+    client: FlaskClient, app: Flask, world: World
+) -> None:
+    child = open_case(app, world, age_group="12-17")
+    adult = open_case(app, world)
+    sign_in(client, app, world.mine.caseworker)
+    assert "/mandatory-reports/new" in client.get(f"/cases/{child}/consents/new").get_data(as_text=True)
+    page = f"/cases/{child}/mandatory-reports/new"
+    refused = client.post(
+        page,
+        data={
+            "csrf_token": csrf(client, page),
+            "authority": "Counsellor, MoSD Nablus",
+            "reported_on": "2999-01-01",
+            "told_first": "caregiver",
+        },
+    )
+    assert refused.status_code == 400 and 'value="Counsellor, MoSD Nablus"' in refused.get_data(as_text=True)
+    done = client.post(
+        page,
+        data={
+            "csrf_token": csrf(client, page),
+            "authority": "Counsellor, MoSD Nablus",
+            "reported_on": "2026-11-01",
+            "told_first": "caregiver",
+        },
+    )
+    assert done.status_code == 303
+    listing = client.get(f"/cases/{child}/referrals").get_data(as_text=True)
+    assert "Counsellor, MoSD Nablus" in listing
+    assert "/mandatory-reports/new" not in client.get(f"/cases/{adult}/referrals").get_data(as_text=True)
+    adult_page = f"/cases/{adult}/mandatory-reports/new"
+    not_child = client.post(
+        adult_page,
+        data={
+            "csrf_token": csrf(client, adult_page),
+            "authority": "x",
+            "reported_on": "2026-11-01",
+            "told_first": "both",
+        },
+    )
+    assert not_child.status_code == 400
+    with app.app_context():
+        from referral.audit.models import AuditEvent
+
+        assert db.session.scalar(select(AuditEvent.action).where(AuditEvent.action == "case.mandatory_report"))
