@@ -246,13 +246,13 @@ def _delete_uncommitted_files(session: Session, transaction: SessionTransaction)
 
 
 # ---------------------------------------------------------------------------------- read
-def list_documents(session: DbSession, case: Case) -> list[DocumentSummary]:
-    """The documents of a case the caller has already been allowed to see, newest first."""
-    rows = session.scalars(
-        select(CaseDocument)
-        .where(CaseDocument.case_id == case.id)
-        .order_by(CaseDocument.uploaded_at.desc(), CaseDocument.id)
-    )
+def list_documents(session: DbSession, case: Case, field_groups: set[str] | None = None) -> list[DocumentSummary]:
+    """The documents of a case the caller has already been allowed to see, newest first; only
+    those of the given field groups when `field_groups` is given (what a referral shares)."""
+    stmt = select(CaseDocument).where(CaseDocument.case_id == case.id)
+    if field_groups is not None:
+        stmt = stmt.where(CaseDocument.field_group.in_(field_groups or {""}))
+    rows = session.scalars(stmt.order_by(CaseDocument.uploaded_at.desc(), CaseDocument.id))
     return [DocumentSummary(d.id, d.title or "", d.content_type, d.size, d.uploaded_at) for d in rows]
 
 
@@ -284,8 +284,28 @@ def download(session: DbSession, actor: Any, document_id: str, *, storage: Stora
     case = _visible(session, actor, document.case_id)
     if document.organization_id != case.organization_id:
         raise NotFound("document")
-    record("document.download", actor, document, case_code=case.case_code, case_id=case.id)
+    return open_document(session, actor, document, case, storage=storage)
 
+
+def open_document(
+    session: DbSession,
+    actor: Any,
+    document: CaseDocument,
+    case: Case,
+    *,
+    storage: Storage | None = None,
+    via_referral: str | None = None,
+) -> DocumentDownload:
+    """Decrypt a document for someone the caller has already allowed to read it; audited.
+
+    Callers: `download` (the case's own staff) and the referrals package (a receiving
+    organisation, for documents whose field group the referral shares)."""
+    if via_referral is None:
+        record("document.download", actor, document, case_code=case.case_code, case_id=case.id)
+    else:
+        record(
+            "document.download", actor, document, case_code=case.case_code, case_id=case.id, referral_id=via_referral
+        )
     store = storage or document_storage()
     keyring = runtime().keyring
     handle = store.open(document.storage_key)

@@ -308,3 +308,28 @@ def assign(session: DbSession, actor: Any, referral_id: str, user_id: str) -> Re
     referral.assigned_to = user.id
     record("referral.assign", actor, referral, case_code=referral.case_code, user_id=user.id)
     return referral
+
+
+def shared_documents(session: DbSession, actor: Any, referral: Referral) -> list[Any]:
+    """The case documents a referral lets the receiving side see: those of its shared groups."""
+    from ..cases.documents import list_documents
+
+    groups = shared_groups(session, actor, referral)
+    return list_documents(session, referral.case, groups) if groups else []
+
+
+def open_shared_document(session: DbSession, actor: Any, referral_id: str, document_id: str) -> Any:
+    """A document through a referral: only while the referral shares its field group."""
+    from ..cases.documents import open_document
+    from ..cases.models import CaseDocument
+
+    referral = visible(session, actor, referral_id)
+    document = get_by_id(session, CaseDocument, document_id)
+    if (
+        document is None
+        or document.case_id != referral.case_id
+        or document.field_group not in shared_groups(session, actor, referral)
+    ):
+        record_denial(actor, "case_document", str(document_id))
+        raise NotFound("document")
+    return open_document(session, actor, document, referral.case, via_referral=referral.id)

@@ -277,9 +277,22 @@ def _render(referral: Any, answer: AnswerForm | None = None, status: int = 200) 
         assign=assign,
         groups=groups,
         case=referral.case if groups else None,
+        documents=services.shared_documents(db.session, actor, referral) if side == "receiver" else [],
         names=names,
         organizations=_organizations({referral.from_organization_id, referral.to_organization_id}),
     ), status
+
+
+@referrals_bp.get("/referrals/<referral_id>/documents/<document_id>")
+def shared_document(referral_id: str, document_id: str) -> Any:
+    from flask import Response
+
+    found = services.open_shared_document(db.session, _actor(), referral_id, document_id)
+    response = Response(found.chunks, mimetype=found.content_type, direct_passthrough=True)
+    response.content_length = found.size
+    response.headers["Content-Disposition"] = f'attachment; filename="{found.filename}"'
+    response.headers["X-Content-Type-Options"] = "nosniff"
+    return response
 
 
 @referrals_bp.get("/referrals/<referral_id>")

@@ -133,3 +133,51 @@ def test_a_childs_case_prompts_for_and_records_a_mandatory_report(
         from referral.audit.models import AuditEvent
 
         assert db.session.scalar(select(AuditEvent.action).where(AuditEvent.action == "case.mandatory_report"))
+
+
+def test_documents_travel_with_a_referral_only_when_their_group_is_shared(
+    client: FlaskClient, app: Flask, world: World
+) -> None:
+    import io
+
+    from referral.cases import documents
+    from tests.cases.conftest import user
+
+    case_id = open_case(app, world)
+    with app.app_context():
+        shared = documents.upload(
+            db.session,
+            user(world.mine.caseworker),
+            case_id,
+            "ID card scan",
+            "identity",
+            io.BytesIO(b"%PDF-1.7\n" + b"1" * 500),
+            "id.pdf",
+        )
+        private = documents.upload(
+            db.session,
+            user(world.mine.caseworker),
+            case_id,
+            "Medical report",
+            "assessment",
+            io.BytesIO(b"%PDF-1.7\n" + b"2" * 500),
+            "med.pdf",
+        )
+        db.session.commit()
+        shared_id, private_id = shared.id, private.id
+    sign_in(client, app, world.mine.caseworker)
+    referral_id = _refer_through_pages(client, case_id, world)  # shares identity only
+    receiver = app.test_client()
+    sign_in(receiver, app, world.other.supervisor)
+    page = receiver.get(f"/referrals/{referral_id}").get_data(as_text=True)
+    assert "ID card scan" in page and "Medical report" not in page
+    got = receiver.get(f"/referrals/{referral_id}/documents/{shared_id}")
+    assert got.status_code == 200 and got.data == b"%PDF-1.7\n" + b"1" * 500
+    assert got.headers["Content-Disposition"].startswith("attachment") and got.headers["Cache-Control"] == "no-store"
+    assert receiver.get(f"/referrals/{referral_id}/documents/{private_id}").status_code == 404
+    assert receiver.get(f"/documents/{shared_id}/download").status_code == 404  # not through the case itself
+    receiver.post(
+        f"/referrals/{referral_id}/decline",
+        data={"csrf_token": csrf(receiver, "/referrals"), "reason_code": "no_capacity"},
+    )
+    assert receiver.get(f"/referrals/{referral_id}/documents/{shared_id}").status_code == 404  # access ended
