@@ -325,7 +325,7 @@ def list_referrals() -> Response:
 @api_bp.get("/referrals/<uuid:referral_id>")
 def get_referral(referral_id: uuid.UUID) -> Response:
     query_params(request.args, {"type": "object", "additionalProperties": False})
-    return _answer(referrals.visible(db.session, g.api_user, str(referral_id)))
+    return _answer(referrals.view(db.session, g.api_user, str(referral_id)))
 
 
 @api_bp.post("/referrals/<uuid:referral_id>/<action>")

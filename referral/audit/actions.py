@@ -58,6 +58,7 @@ ACTIONS: frozenset[str] = frozenset(
         "consent.withdraw",
         "consent.override",
         "referral.create",
+        "referral.view",
         "referral.send",
         "referral.accept",
         "referral.decline",

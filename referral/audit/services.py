@@ -71,7 +71,7 @@ def _owning_org(obj: Any | None) -> str | None:
         return None
     if getattr(obj, "__tablename__", None) == "organization":
         return str(obj.id)
-    org = getattr(obj, "organization_id", None)
+    org = getattr(obj, "organization_id", None) or getattr(obj, "from_organization_id", None)
     return str(org) if org is not None else None
 
 

@@ -182,6 +182,14 @@ def visible(session: DbSession, actor: Any, referral_id: str) -> Referral:
     return referral
 
 
+def view(session: DbSession, actor: Any, referral_id: str) -> Referral:
+    """Open a referral for reading; audited, with the field groups it showed of the case."""
+    referral = visible(session, actor, referral_id)
+    shown = ",".join(sorted(shared_groups(session, actor, referral)))
+    record("referral.view", actor, referral, case_code=referral.case_code, shared=shown or None)
+    return referral
+
+
 def send_referral(session: DbSession, actor: Any, referral_id: str) -> Referral:
     referral = visible(session, actor, referral_id)
     case = session.get(Case, referral.case_id)

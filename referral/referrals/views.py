@@ -297,7 +297,7 @@ def shared_document(referral_id: str, document_id: str) -> Any:
 
 @referrals_bp.get("/referrals/<referral_id>")
 def show(referral_id: str) -> Any:
-    return _render(services.visible(db.session, _actor(), referral_id))
+    return _render(services.view(db.session, _actor(), referral_id))
 
 
 @referrals_bp.post("/referrals/<referral_id>/<action>")

@@ -216,3 +216,15 @@ def test_two_people_answering_at_once_get_one_success_and_one_conflict(app: Flas
     _act(app, world.other.supervisor, referral_id, "accepted", expected_version=version)
     with pytest.raises((Conflict, referrals.InvalidTransition)):
         _act(app, world.other.supervisor, referral_id, "declined", reason="duplicate", expected_version=version)
+
+
+def test_reading_a_referral_is_audited_with_what_it_showed(app: Flask, world: World) -> None:
+    case_id = open_case(app, world)
+    referral_id = _refer(app, world, case_id, _consent(app, world, case_id))
+    with app.app_context():
+        referrals.view(db.session, user(world.other.supervisor), referral_id)
+        db.session.commit()
+        event = db.session.scalar(select(AuditEvent).where(AuditEvent.action == "referral.view"))
+        assert event.actor_id == world.other.supervisor.id and event.details == {"shared": "contact,identity"}
+        assert event.case_code
+        assert event.organization_id == world.mine.id  # the case's owning organisation
