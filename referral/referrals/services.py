@@ -250,7 +250,11 @@ def transition(
         referral.note = note.strip()[:5000]
     if to_state in ("declined", "completed", "closed_unresolved", "withdrawn"):
         referral.closed_at = now
-    _record_transition(session, actor, referral, to_state, (reason or "")[:32] or None)
+    coded = reason if to_state == "declined" else None  # only codes go into the clear timeline
+    if to_state in ("closed_unresolved", "withdrawn") and reason:
+        # free text may name someone: it is kept encrypted with the referral, never in the clear
+        referral.note = "\n".join(part for part in (reason.strip(), referral.note or "") if part)[:5000]
+    _record_transition(session, actor, referral, to_state, coded)
     action = {
         "accepted": "accept",
         "declined": "decline",

@@ -228,3 +228,15 @@ def test_reading_a_referral_is_audited_with_what_it_showed(app: Flask, world: Wo
         assert event.actor_id == world.other.supervisor.id and event.details == {"shared": "contact,identity"}
         assert event.case_code
         assert event.organization_id == world.mine.id  # the case's owning organisation
+
+
+def test_free_text_reasons_stay_out_of_the_clear_timeline(app: Flask, world: World) -> None:
+    case_id = open_case(app, world)
+    referral_id = _refer(app, world, case_id, _consent(app, world, case_id))
+    _act(app, world.mine.caseworker, referral_id, "withdrawn", reason="Salma asked us to stop")
+    with app.app_context():
+        referral = db.session.get(Referral, referral_id)
+        assert referral.transitions[-1].reason is None
+        assert referral.note == "Salma asked us to stop"
+        raw = db.session.execute(select(Referral.__table__.c.note)).scalar_one()
+        assert b"Salma" not in raw.blob
