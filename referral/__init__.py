@@ -137,10 +137,11 @@ def _register_blueprints(app: Flask) -> None:
     from .api import api_bp
     from .cases.views import cases_bp
     from .directory.views import directory_bp
+    from .followups.views import notifications_bp
     from .home import home_bp
     from .referrals.views import referrals_bp
 
-    for bp in (auth_bp, account_bp, admin_bp, directory_bp, home_bp, cases_bp, referrals_bp):
+    for bp in (auth_bp, account_bp, admin_bp, directory_bp, home_bp, cases_bp, referrals_bp, notifications_bp):
         app.register_blueprint(bp)
     csrf.exempt(api_bp)  # bearer tokens only; browser sessions are not accepted there
     app.register_blueprint(api_bp)
@@ -168,13 +169,16 @@ def _register_request_hooks(app: Flask, settings: Settings) -> None:
 
     @app.context_processor
     def inject_globals() -> dict[str, Any]:
+        from .followups.notifications import unread_count
         from .home import navigation
         from .i18n import current_direction, current_locale_code
 
+        signed_in = getattr(current_user, "is_authenticated", False)
         return {
             "locale": current_locale_code(),
             "direction": current_direction(),
             "navigation": navigation(current_user),
+            "unread_notifications": unread_count(db.session, current_user) if signed_in else 0,
         }
 
 

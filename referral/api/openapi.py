@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Any
 
 from .referrals import BOX_QUERY, TRANSITION_BODIES
@@ -95,7 +96,20 @@ def _case_paths() -> dict[str, Any]:
     }
 
 
+# Other modules add their paths and schemas here, so each API area describes itself.
+_EXTRA_PATHS: list[Callable[[], dict[str, Any]]] = []
+_EXTRA_SCHEMAS: dict[str, Any] = {}
+
+
+def describe(paths: Callable[[], dict[str, Any]], schemas: dict[str, Any] | None = None) -> None:
+    _EXTRA_PATHS.append(paths)
+    _EXTRA_SCHEMAS.update(schemas or {})
+
+
 def document() -> dict[str, Any]:
+    extra: dict[str, Any] = {}
+    for paths in _EXTRA_PATHS:
+        extra.update(paths())
     return {
         "openapi": "3.1.0",
         "info": {"title": "Shabaka API", "version": "1.0.0"},
@@ -103,7 +117,7 @@ def document() -> dict[str, Any]:
         "security": [{"bearer": []}],
         "components": {
             "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
-            "schemas": {**SCHEMAS, **REFERRAL_SCHEMAS, **_transition_schemas()},
+            "schemas": {**SCHEMAS, **REFERRAL_SCHEMAS, **_transition_schemas(), **_EXTRA_SCHEMAS},
         },
         "paths": {
             "/me": {
@@ -122,6 +136,7 @@ def document() -> dict[str, Any]:
             **_case_paths(),
             **_directory_paths(),
             **_referral_paths(),
+            **extra,
         },
     }
 

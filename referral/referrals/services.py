@@ -23,6 +23,7 @@ from ..cases.models import FIELD_GROUPS, Case, Consent
 from ..cases.services import _visible as visible_case
 from ..directory.models import Organization
 from ..errors import Conflict, Forbidden, InvalidInput, NotFound
+from ..followups import notifications
 from ..models_base import DbSession, get_by_id, new_id, utcnow
 from .models import DECLINE_REASONS, OPEN_STATES, PRIORITIES, Referral, ReferralTransition
 
@@ -203,7 +204,17 @@ def send_referral(session: DbSession, actor: Any, referral_id: str) -> Referral:
     record(
         "referral.send", actor, referral, case_code=referral.case_code, to_organization_id=referral.to_organization_id
     )
+    _tell(session, referral, "sent", notifications.focal_points(session, referral.to_organization_id))
     return referral
+
+
+def _tell(session: DbSession, referral: Referral, state: str, user_ids: list[str]) -> None:
+    """Notify after commit: the case code and "log in to review", nothing else."""
+    kind = {"sent": "referral.received", "withdrawn": "referral.withdrawn"}.get(state, "referral.answered")
+    message = notifications.Message(
+        kind, referral.case_code, "referral", referral.id, key=f"referral:{referral.id}:{state}"
+    )
+    notifications.notify(user_ids, message, session)
 
 
 def _allowed(actor: Any, referral: Referral, to_state: str) -> None:
@@ -230,6 +241,7 @@ def transition(
     if expected_version is not None and referral.version != expected_version:
         raise Conflict("changed_meanwhile")
     _allowed(actor, referral, to_state)
+    previous = referral.state
     fields: dict[str, str] = {}
     if to_state == "declined" and reason not in DECLINE_REASONS:
         fields["reason_code"] = "required"
@@ -264,6 +276,11 @@ def transition(
         "withdrawn": "withdraw",
     }[to_state]
     record(f"referral.{action}", actor, referral, case_code=referral.case_code)
+    if to_state == "withdrawn" and previous != "draft":
+        receivers = notifications.focal_points(session, referral.to_organization_id)
+        _tell(session, referral, to_state, receivers + ([referral.assigned_to] if referral.assigned_to else []))
+    elif to_state != "withdrawn":
+        _tell(session, referral, to_state, [referral.created_by])
     return referral
 
 
@@ -319,6 +336,9 @@ def assign(session: DbSession, actor: Any, referral_id: str, user_id: str) -> Re
         raise InvalidInput("invalid_assignee", fields={"user_id": "invalid"})
     referral.assigned_to = user.id
     record("referral.assign", actor, referral, case_code=referral.case_code, user_id=user.id)
+    if user.id != actor.id:
+        message = notifications.Message("referral.assigned", referral.case_code, "referral", referral.id)
+        notifications.notify([user.id], message, session)
     return referral
 
 

@@ -1,0 +1,1 @@
+"""Follow-ups, response clocks, reminders and the in-app notifications they produce."""

@@ -1,0 +1,156 @@
+"""In-app notifications: who is told what, created only once the change that caused them is
+durable, at most once per (cause, user), and worded from a fixed list of kinds that carry the
+case code and "log in to review" at most."""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Iterable
+from dataclasses import dataclass
+from typing import Any
+
+from flask_babel import lazy_gettext as _l
+from sqlalchemy import func, select, update
+from sqlalchemy.exc import IntegrityError
+from sqlalchemy.orm import Session
+
+from ..accounts.models import User
+from ..extensions import db
+from ..models_base import DbSession, get_by_id, new_id, utcnow
+from ..transaction import after_commit
+from .models import Notification
+
+log = logging.getLogger(__name__)
+
+# kind -> text. Each text may hold the case code and nothing else about the case.
+KINDS: dict[str, Any] = {
+    "referral.received": _l("New referral for case %(code)s. Log in to review."),
+    "referral.answered": _l("A referral for case %(code)s has a response. Log in to review."),
+    "referral.withdrawn": _l("A referral for case %(code)s was withdrawn. Log in to review."),
+    "referral.assigned": _l("A referral for case %(code)s was assigned to you. Log in to review."),
+    "referral.reminder": _l("A referral for case %(code)s is waiting for a response. Log in to review."),
+    "referral.escalation": _l("A referral for case %(code)s is overdue. Log in to review."),
+    "case.transfer_requested": _l("A transfer of case %(code)s is waiting for you. Log in to review."),
+    "case.transfer_answered": _l("A transfer of case %(code)s has a response. Log in to review."),
+    "case.breakglass": _l("Case %(code)s was opened by emergency access. Log in to review."),
+    "followup.reminder": _l("A follow-up on case %(code)s is due soon. Log in to review."),
+    "followup.due": _l("A follow-up on case %(code)s is due. Log in to review."),
+    "followup.escalation": _l("A follow-up on case %(code)s is overdue. Log in to review."),
+    "system.alert": _l("Reminders are running late. Log in to review."),
+    "audit.verification_failed": _l("The audit trail failed verification. Log in to review."),
+}
+TARGET_TYPES = ("referral", "case", "followup", "transfer", "system")
+
+
+@dataclass(frozen=True)
+class Message:
+    """What to tell: a kind, the case code, and the id of what it is about (for the link)."""
+
+    kind: str
+    case_code: str | None = None
+    target_type: str | None = None
+    target_id: str | None = None
+    key: str | None = None  # names the cause; with the user id it makes a delivery idempotent
+
+    def __post_init__(self) -> None:
+        if self.kind not in KINDS:
+            raise ValueError(f"unknown notification kind {self.kind!r}")
+        if self.target_type is not None and self.target_type not in TARGET_TYPES:
+            raise ValueError(f"unknown notification target {self.target_type!r}")
+
+
+def text(notification: Notification | Message) -> str:
+    return str(KINDS[notification.kind]) % {"code": notification.case_code or "—"}
+
+
+def focal_points(session: DbSession, organization_id: str) -> list[str]:
+    """Who receives an organisation's referrals: its active supervisors."""
+    stmt = select(User.id).where(
+        User.organization_id == organization_id, User.role == "supervisor", User.active.is_(True)
+    )
+    return list(session.scalars(stmt))
+
+
+def deliver(session: DbSession, user_ids: Iterable[str], message: Message) -> int:
+    """Write the notifications now, in `session`'s transaction; returns how many were new.
+    With a key, a user already told about this cause is not told twice."""
+    wanted = sorted(set(user_ids))
+    if not wanted:
+        return 0
+    keys = {uid: f"{message.key}:{uid}" if message.key else None for uid in wanted}
+    if message.key:
+        known = set(
+            session.scalars(select(Notification.dedupe_key).where(Notification.dedupe_key.in_(list(keys.values()))))
+        )
+        wanted = [uid for uid in wanted if keys[uid] not in known]
+    for uid in wanted:
+        session.add(
+            Notification(
+                id=new_id(),
+                user_id=uid,
+                kind=message.kind,
+                case_code=message.case_code,
+                target_type=message.target_type,
+                target_id=message.target_id,
+                dedupe_key=keys[uid],
+            )
+        )
+    session.flush()
+    return len(wanted)
+
+
+def notify(user_ids: Iterable[str], message: Message, session: DbSession | None = None) -> None:
+    """Tell these users once the current transaction commits (nothing if it rolls back)."""
+    recipients = sorted(set(user_ids))
+    if not recipients:
+        return
+    engine = db.engine
+
+    def write() -> None:
+        with Session(bind=engine) as fresh:
+            try:
+                deliver(fresh, recipients, message)
+                fresh.commit()
+            except IntegrityError:  # delivered meanwhile by someone else: already told
+                fresh.rollback()
+            except Exception:
+                fresh.rollback()
+                log.exception("notification %s could not be written", message.kind)
+
+    after_commit(write, session)
+
+
+def listing(session: DbSession, user: Any, *, limit: int = 50, before: str | None = None) -> list[Notification]:
+    stmt = select(Notification).where(Notification.user_id == user.id)
+    if before:
+        anchor = get_by_id(session, Notification, before)
+        if anchor is not None and anchor.user_id == user.id:
+            stmt = stmt.where(
+                (Notification.created_at < anchor.created_at)
+                | ((Notification.created_at == anchor.created_at) & (Notification.id < anchor.id))
+            )
+    stmt = stmt.order_by(Notification.created_at.desc(), Notification.id.desc()).limit(limit)
+    return list(session.scalars(stmt))
+
+
+def unread_count(session: DbSession, user: Any) -> int:
+    stmt = select(func.count()).where(Notification.user_id == user.id, Notification.read_at.is_(None))
+    return int(session.scalar(stmt) or 0)
+
+
+def open_one(session: DbSession, user: Any, notification_id: str) -> Notification | None:
+    """The user's own notification, marked read; None for anyone else's."""
+    found = get_by_id(session, Notification, notification_id)
+    if found is None or found.user_id != user.id:
+        return None
+    if found.read_at is None:
+        found.read_at = utcnow()
+    return found
+
+
+def mark_all_read(session: DbSession, user: Any) -> None:
+    session.execute(
+        update(Notification)
+        .where(Notification.user_id == user.id, Notification.read_at.is_(None))
+        .values(read_at=utcnow())
+    )

@@ -1,0 +1,45 @@
+"""The notification inbox: a user's own notifications, newest first; opening one marks it read
+and goes to what it is about (where the usual access rules apply again)."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from flask import Blueprint, abort, redirect, render_template, request, url_for
+from flask_login import current_user
+
+from ..extensions import db
+from . import notifications
+
+notifications_bp = Blueprint("notifications", __name__)
+_TARGETS = {
+    "referral": ("referrals.show", "referral_id"),
+    "case": ("cases.show", "case_id"),
+}
+
+
+def target_url(notification: Any) -> str:
+    endpoint = _TARGETS.get(notification.target_type or "")
+    if endpoint is None or notification.target_id is None:
+        return url_for("notifications.index")
+    return url_for(endpoint[0], **{endpoint[1]: notification.target_id})
+
+
+@notifications_bp.get("/notifications")
+def index() -> str:
+    rows = notifications.listing(db.session, current_user, limit=100, before=request.args.get("before"))
+    return render_template("followups/notifications.html", rows=rows, text=notifications.text, more=len(rows) == 100)
+
+
+@notifications_bp.get("/notifications/<notification_id>")
+def follow(notification_id: str) -> Any:
+    found = notifications.open_one(db.session, current_user, notification_id)
+    if found is None:
+        abort(404)
+    return redirect(target_url(found), 303)
+
+
+@notifications_bp.post("/notifications/read")
+def read_all() -> Any:
+    notifications.mark_all_read(db.session, current_user)
+    return redirect(url_for("notifications.index"), 303)
