@@ -40,6 +40,8 @@ def keep_on_error() -> None:
 
 @event.listens_for(Session, "after_commit")
 def _run_hooks(session: DbSession) -> None:
+    if session.in_nested_transaction():
+        return  # a savepoint was released: the work is not durable until the outer commit
     hooks = session.info.pop(_HOOKS, [])
     for hook in hooks:
         try:
