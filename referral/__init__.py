@@ -12,6 +12,7 @@ from flask import Flask, Response, g, request
 from flask.helpers import get_debug_flag
 from flask_login import current_user
 from flask_wtf.csrf import CSRFError
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm.exc import StaleDataError
 from werkzeug.exceptions import HTTPException
 from werkzeug.middleware.proxy_fix import ProxyFix
@@ -201,6 +202,16 @@ def _register_error_handlers(app: Flask) -> None:
         from .errors import Conflict
 
         return domain_error(Conflict("The record changed while you were editing it; reload and try again."))
+
+    @app.errorhandler(OperationalError)
+    def database_busy(error: OperationalError) -> Response:
+        """SQLite (the embedded default) lets one writer at a time: a request that read before
+        another one wrote is refused by the database. That is a concurrent change, not a fault."""
+        if "database is locked" in str(error.orig):
+            from .errors import Conflict
+
+            return domain_error(Conflict("The record changed while you were editing it; reload and try again."))
+        return unexpected(error)
 
     @app.errorhandler(HTTPException)
     def http_error(error: HTTPException) -> Response:
