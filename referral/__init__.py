@@ -110,13 +110,18 @@ def _engine_options(url: str) -> dict[str, Any]:
 
 
 def _register_models() -> None:
+    from .access import breakglass
+    from .access import models as _access  # noqa: F401
     from .accounts import models as _accounts  # noqa: F401
     from .audit import models as _audit  # noqa: F401
     from .cases import documents as _documents  # noqa: F401  (registers its files with key rotation)
     from .cases import models as _cases  # noqa: F401
+    from .cases import retention
     from .directory import models as _directory  # noqa: F401
     from .referrals import models as _referrals  # noqa: F401
     from .security import models as _security  # noqa: F401
+
+    retention.on_purge(breakglass.forget_reasons)  # a purged case's grants lose their reasons
 
 
 def _register_templates(app: Flask) -> None:
