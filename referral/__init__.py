@@ -138,6 +138,7 @@ def _register_templates(app: Flask) -> None:
 
 
 def _register_blueprints(app: Flask) -> None:
+    from .access.views import breakglass_bp
     from .accounts.views import account_bp, admin_bp, auth_bp
     from .api import api_bp
     from .cases.views import cases_bp
@@ -146,7 +147,17 @@ def _register_blueprints(app: Flask) -> None:
     from .home import home_bp
     from .referrals.views import referrals_bp
 
-    for bp in (auth_bp, account_bp, admin_bp, directory_bp, home_bp, cases_bp, referrals_bp, notifications_bp):
+    for bp in (
+        auth_bp,
+        account_bp,
+        admin_bp,
+        directory_bp,
+        home_bp,
+        cases_bp,
+        referrals_bp,
+        notifications_bp,
+        breakglass_bp,
+    ):
         app.register_blueprint(bp)
     csrf.exempt(api_bp)  # bearer tokens only; browser sessions are not accepted there
     app.register_blueprint(api_bp)

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import Any
+from typing import Any, TypedDict
 
 from sqlalchemy import select, update
 from sqlalchemy.orm import load_only
@@ -67,7 +67,11 @@ def active_grant(session: DbSession, actor: Any, case: Any) -> ActiveGrant | Non
     return ActiveGrant(str(row.id), row.expires_at) if row is not None else None
 
 
-def audit_mark(session: DbSession, actor: Any, case: Any) -> dict[str, str]:
+class AuditMark(TypedDict, total=False):
+    breakglass: str
+
+
+def audit_mark(session: DbSession, actor: Any, case: Any) -> AuditMark:
     """The audit detail of a read allowed by a grant (`breakglass=<grant id>`); empty otherwise."""
     if case is None or case.organization_id == getattr(actor, "organization_id", None):
         return {}
