@@ -209,6 +209,16 @@ MESSAGES.update(
     }
 )
 
+MESSAGES.update(
+    {
+        "unknown_case": _l("No case has this code. Check the code and try again."),
+        "reason_too_short": _l("Say why you need this case now, in at least 10 characters."),
+        "own_case": _l("This case belongs to your organisation: open it from your case list."),
+        "breakglass_active": _l("You already have emergency access to this case."),
+        "invalid_hours": _l("Choose one of the listed durations."),
+    }
+)
+
 PRIORITY_LABELS = {
     "emergency": _l("Emergency (24 hours)"),
     "urgent": _l("Urgent (72 hours)"),

@@ -71,6 +71,10 @@ ACTIONS: frozenset[str] = frozenset(
         "document.download",
         # access
         "access.denied",
+        "breakglass.open",
+        "breakglass.end",
+        "breakglass.revoke",
+        "breakglass.list",
     }
 )
 

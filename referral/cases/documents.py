@@ -32,6 +32,7 @@ from typing import Any, BinaryIO
 from sqlalchemy import delete, event, select
 from sqlalchemy.orm import Session, SessionTransaction
 
+from ..access.breakglass import audit_mark
 from ..access.policy import can
 from ..audit.services import record, record_denial
 from ..errors import Conflict, InvalidInput, NotFound
@@ -259,7 +260,7 @@ def list_documents(session: DbSession, case: Case, field_groups: set[str] | None
 def open_case(session: DbSession, actor: Any, case_id: str) -> Case:
     """The case whose documents the actor asks to see (audited as a view of the case)."""
     case = _case(session, actor, case_id)
-    record("case.view", actor, case, case_code=case.case_code)
+    record("case.view", actor, case, case_code=case.case_code, **audit_mark(session, actor, case))
     return case
 
 
@@ -301,7 +302,8 @@ def open_document(
     Callers: `download` (the case's own staff) and the referrals package (a receiving
     organisation, for documents whose field group the referral shares)."""
     if via_referral is None:
-        record("document.download", actor, document, case_code=case.case_code, case_id=case.id)
+        mark = audit_mark(session, actor, case)
+        record("document.download", actor, document, case_code=case.case_code, case_id=case.id, **mark)
     else:
         record(
             "document.download", actor, document, case_code=case.case_code, case_id=case.id, referral_id=via_referral
