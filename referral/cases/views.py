@@ -321,6 +321,9 @@ def _render_case(
         note_form=override.get("note") or NoteForm(prefix="note", formdata=None),
         member_form=member_form,
         may_assign=bool(member_form.user_id.choices),
+        may_transfer=can(actor, "case.transfer", case)
+        and case.status not in ("closed", "transferred")
+        and case.purged_at is None,
     ), status
 
 
