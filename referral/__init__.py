@@ -142,7 +142,17 @@ def _register_blueprints(app: Flask) -> None:
     from .referrals.transfer_views import transfers_bp
     from .referrals.views import referrals_bp
 
-    for bp in (auth_bp, account_bp, admin_bp, directory_bp, home_bp, cases_bp, referrals_bp, transfers_bp, notifications_bp):
+    for bp in (
+        auth_bp,
+        account_bp,
+        admin_bp,
+        directory_bp,
+        home_bp,
+        cases_bp,
+        referrals_bp,
+        transfers_bp,
+        notifications_bp,
+    ):
         app.register_blueprint(bp)
     csrf.exempt(api_bp)  # bearer tokens only; browser sessions are not accepted there
     app.register_blueprint(api_bp)

@@ -257,7 +257,8 @@ MESSAGES.update(
         "no_supervisor": _l("This organisation has no supervisor who could accept the case."),
         "expired_or_withdrawn": _l("This consent is no longer in force."),
         "not_covered_by_consent": _l(
-            "This consent does not reach that organisation for every part of the case, or something is withheld from it."
+            "This consent does not reach that organisation for every part of the case, "
+            "or something is withheld from it."
         ),
         "consent_required": _l("Choose a consent in force, or record a legal basis."),
         "transfer_pending": _l("A transfer of this case is already waiting for an answer."),

@@ -18,8 +18,8 @@ from ..enums import SECTORS
 from ..errors import InvalidInput
 from ..extensions import db
 from ..referrals import services as referrals
-from ..referrals.transfers import history_only
 from ..referrals.models import DECLINE_REASONS, PRIORITIES, STATES, Referral
+from ..referrals.transfers import history_only
 from . import api_bp
 from .validation import NOT_VALID, query_params, validate
 

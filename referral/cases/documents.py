@@ -458,11 +458,11 @@ def move_files(
             replaced.append(document.storage_key)
             document.storage_key = new_key
     except BaseException:
-        for key in written:
-            store.delete(key)
+        for stored in written:
+            store.delete(stored)
         raise
-    for key in replaced:
-        after_commit(functools.partial(store.delete, key), session)
+    for stored in replaced:
+        after_commit(functools.partial(store.delete, stored), session)
     return len(written)
 
 

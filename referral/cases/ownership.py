@@ -29,9 +29,9 @@ from .services import _index, _transition_row
 TRANSFER_REASON = "transferred"
 
 
-def moving_models() -> list[type]:
+def moving_models() -> list[Any]:
     """The models whose rows travel with a case: a `case_id`, an encryption owner, no opt-out."""
-    found = []
+    found: list[Any] = []
     for model in encrypted_models():
         cls = model.mapper.class_
         if cls is Case or not model.owner or getattr(cls, "__stays_on_transfer__", False):

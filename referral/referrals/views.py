@@ -33,9 +33,9 @@ from ..labels import (
     SECTOR_LABELS,
 )
 from . import services
-from .transfers import history_only
 from .forms import AnswerForm, AssignForm, ConsentForm, MandatoryReportForm, ReferralForm
 from .models import DECLINE_REASONS, PRIORITIES
+from .transfers import history_only
 
 referrals_bp = Blueprint("referrals", __name__)
 ACTIONS = {

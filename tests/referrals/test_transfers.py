@@ -17,8 +17,7 @@ from sqlalchemy import select
 
 from referral.audit.models import AuditEvent
 from referral.cases import consent as consents
-from referral.cases import documents
-from referral.cases import ownership
+from referral.cases import documents, ownership
 from referral.cases import services as cases
 from referral.cases.models import FIELD_GROUPS, Case, CaseDocument, CaseMember
 from referral.directory.models import Network
@@ -71,7 +70,9 @@ def _full_consent(app: Flask, world: World, case_id: str, **extra: Any) -> str:
     return _consent(app, world, case_id, **values)
 
 
-def _request(app: Flask, world: World, case_id: str, consent_id: str | None, by: Account | None = None, **extra: Any) -> str:
+def _request(
+    app: Flask, world: World, case_id: str, consent_id: str | None, by: Account | None = None, **extra: Any
+) -> str:
     data = transfers.TransferInput(
         case_id=case_id, to_organization_id=world.other.id, reason=REASON, consent_id=consent_id
     )
@@ -100,14 +101,27 @@ def _rich_case(app: Flask, world: World) -> dict[str, str]:
         actor = user(worker)
         cases.add_note(db.session, actor, case_id, NOTE)
         cases.record_step_content(
-            db.session, actor, case_id, "consent_for_services", {"given": True, "method": "verbal", "limits_explained": True}
+            db.session,
+            actor,
+            case_id,
+            "consent_for_services",
+            {"given": True, "method": "verbal", "limits_explained": True},
         )
         consents.record_mandatory_report(
-            db.session, actor, case_id, authority="Child protection counsellor",
-            reported_on=utcnow().date().isoformat(), told_first="caregiver", notes=REPORT_NOTE,
+            db.session,
+            actor,
+            case_id,
+            authority="Child protection counsellor",
+            reported_on=utcnow().date().isoformat(),
+            told_first="caregiver",
+            notes=REPORT_NOTE,
         )
         document = documents.upload(
-            db.session, actor, case_id, "Medical report Qx7", "assessment",
+            db.session,
+            actor,
+            case_id,
+            "Medical report Qx7",
+            "assessment",
             io.BytesIO(b"%PDF-1.7\n" + FILE_MARKER + b"\n%%EOF"),
         )
         db.session.commit()
@@ -159,16 +173,21 @@ def _snapshot(app: Flask, case_id: str) -> dict[str, Any]:
         case, member, referral = _table("case_file"), _table("case_member"), _table("referral")
         document, transition = _table("case_document"), _table("case_transition")
         row = db.session.execute(
-            select(case.c.organization_id, case.c.owner_id, case.c.status, case.c.version, case.c.national_id_index)
-            .where(case.c.id == case_id)
+            select(
+                case.c.organization_id, case.c.owner_id, case.c.status, case.c.version, case.c.national_id_index
+            ).where(case.c.id == case_id)
         ).one()
         return {
             "case": tuple(row),
             "members": sorted(
-                tuple(m) for m in db.session.execute(select(member.c.user_id, member.c.role).where(member.c.case_id == case_id))
+                tuple(m)
+                for m in db.session.execute(select(member.c.user_id, member.c.role).where(member.c.case_id == case_id))
             ),
             "referrals": sorted(
-                tuple(r) for r in db.session.execute(select(referral.c.id, referral.c.state).where(referral.c.case_id == case_id))
+                tuple(r)
+                for r in db.session.execute(
+                    select(referral.c.id, referral.c.state).where(referral.c.case_id == case_id)
+                )
             ),
             "files": sorted(db.session.scalars(select(document.c.storage_key).where(document.c.case_id == case_id))),
             "steps": len(db.session.execute(select(transition.c.id).where(transition.c.case_id == case_id)).all()),
@@ -194,7 +213,11 @@ def test_a_transfer_needs_a_consent_in_force_for_the_whole_case(app: Flask, worl
     with pytest.raises(referrals.ConsentRequired):
         _request(app, world, case_id, elsewhere)
     withheld = _consent(
-        app, world, case_id, field_groups=ALL_GROUPS, withheld=[{"organization_id": world.other.id, "field_groups": ["notes"]}]
+        app,
+        world,
+        case_id,
+        field_groups=ALL_GROUPS,
+        withheld=[{"organization_id": world.other.id, "field_groups": ["notes"]}],
     )
     with pytest.raises(referrals.ConsentRequired):
         _request(app, world, case_id, withheld)
@@ -255,7 +278,9 @@ def test_only_the_receiving_organisations_supervisor_answers(
     app: Flask, client: FlaskClient, world: World, third: Account
 ) -> None:
     case_id = open_case(app, world)
-    transfer_id = _request(app, world, case_id, _full_consent(app, world, case_id, given_by="survivor", minor_assent=None))
+    transfer_id = _request(
+        app, world, case_id, _full_consent(app, world, case_id, given_by="survivor", minor_assent=None)
+    )
     with pytest.raises(Forbidden):
         _accept(app, world, transfer_id, by=world.mine.supervisor, owner=world.mine.caseworker.id)
     with pytest.raises(NotFound):  # a receiving caseworker does not see it
@@ -316,7 +341,9 @@ def test_after_acceptance_the_new_organisation_owns_and_reads_everything(
             documents.download(db.session, user(account), ids["document"])
 
 
-def test_the_stored_ciphertext_is_sealed_for_the_new_owner(app: Flask, world: World, storage: FileSystemStorage) -> None:
+def test_the_stored_ciphertext_is_sealed_for_the_new_owner(
+    app: Flask, world: World, storage: FileSystemStorage
+) -> None:
     ids = _rich_case(app, world)
     before = _raw(app, ids["case"])
     with app.app_context():
@@ -427,9 +454,7 @@ def test_a_decline_leaves_everything_as_it_was(app: Flask, world: World) -> None
 
 
 @pytest.mark.parametrize("owner", ["org_admin", "other_org", "malformed"])
-def test_an_invalid_new_owner_changes_nothing(
-    app: Flask, world: World, storage: FileSystemStorage, owner: str
-) -> None:
+def test_an_invalid_new_owner_changes_nothing(app: Flask, world: World, storage: FileSystemStorage, owner: str) -> None:
     ids = _rich_case(app, world)
     transfer_id = _request(app, world, ids["case"], ids["consent"])
     before, files = _snapshot(app, ids["case"]), _files(storage)
@@ -502,7 +527,12 @@ def test_transfer_through_the_pages(app: Flask, world: World) -> None:
     assert refused.status_code == 400 and REASON in refused.get_data(as_text=True)  # input kept
     sent = owner.post(
         page,
-        data={"csrf_token": csrf(owner, page), "to_organization_id": world.other.id, "reason": REASON, "consent_id": consent_id},
+        data={
+            "csrf_token": csrf(owner, page),
+            "to_organization_id": world.other.id,
+            "reason": REASON,
+            "consent_id": consent_id,
+        },
     )
     assert sent.status_code == 303, sent.get_data(as_text=True)[:2000]
     transfer_id = sent.headers["Location"].rsplit("/", 1)[1]
@@ -518,7 +548,9 @@ def test_transfer_through_the_pages(app: Flask, world: World) -> None:
     shown = receiver.get(f"/transfers/{transfer_id}").get_data(as_text=True)
     assert REASON in shown and world.other.caseworker.username in shown
     token = csrf_from(shown)
-    bad = receiver.post(f"/transfers/{transfer_id}/accept", data={"csrf_token": token, "new_owner_id": world.mine.caseworker.id})
+    bad = receiver.post(
+        f"/transfers/{transfer_id}/accept", data={"csrf_token": token, "new_owner_id": world.mine.caseworker.id}
+    )
     assert bad.status_code == 400 and owner.get(f"/cases/{case_id}").status_code == 200
     done = receiver.post(
         f"/transfers/{transfer_id}/accept", data={"csrf_token": token, "new_owner_id": world.other.caseworker.id}
