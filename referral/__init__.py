@@ -146,6 +146,7 @@ def _register_blueprints(app: Flask) -> None:
     from .directory.views import directory_bp
     from .followups.views import notifications_bp
     from .home import home_bp
+    from .referrals.transfer_views import transfers_bp
     from .referrals.views import referrals_bp
 
     for bp in (
@@ -158,6 +159,7 @@ def _register_blueprints(app: Flask) -> None:
         referrals_bp,
         notifications_bp,
         breakglass_bp,
+        transfers_bp,
     ):
         app.register_blueprint(bp)
     csrf.exempt(api_bp)  # bearer tokens only; browser sessions are not accepted there

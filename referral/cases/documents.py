@@ -434,6 +434,40 @@ def reencrypt_files(session: DbSession, commit: Any, *, storage: Storage | None 
     return moved
 
 
+def move_files(
+    session: DbSession, documents: list[CaseDocument], to_organization_id: str, *, storage: Storage | None = None
+) -> int:
+    """Seal these documents' files again for another owning organisation (a case transfer).
+
+    Each file is decrypted under its current owner and written anew under the new owner's data
+    key and context; the row then points at the new file. The new files are deleted unless the
+    transaction commits, the old ones once it has: a rollback leaves every row on its old,
+    readable file. The rows' owner itself is changed by the caller.
+    """
+    store = storage or document_storage()
+    keyring = runtime().keyring
+    written: list[str] = []
+    replaced: list[str] = []
+    try:
+        for document in documents:
+            old = document_context(document.id, document.organization_id)
+            new = document_context(document.id, to_organization_id)
+            key_id, key = keyring.current(new)
+            with store.open(document.storage_key) as handle:
+                new_key = store.put(encrypt_stream(_Chunks(decrypt_stream(handle, keyring.key, old)), key_id, key, new))
+            written.append(new_key)
+            _delete_unless_committed(session, store, new_key)
+            replaced.append(document.storage_key)
+            document.storage_key = new_key
+    except BaseException:
+        for stored in written:
+            store.delete(stored)
+        raise
+    for stored in replaced:
+        after_commit(functools.partial(store.delete, stored), session)
+    return len(written)
+
+
 class _Chunks:
     """A readable over plaintext chunks, for sealing a file again without holding it whole."""
 

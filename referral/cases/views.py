@@ -329,6 +329,9 @@ def _render_case(
         may_assign=bool(member_form.user_id.choices),
         emergency=emergency,
         emergency_on_case=emergency_on_case,
+        may_transfer=can(actor, "case.transfer", case)
+        and case.status not in ("closed", "transferred")
+        and case.purged_at is None,
     ), status
 
 

@@ -35,6 +35,7 @@ from ..labels import (
 from . import services
 from .forms import AnswerForm, AssignForm, ConsentForm, MandatoryReportForm, ReferralForm
 from .models import DECLINE_REASONS, PRIORITIES
+from .transfers import history_only
 
 referrals_bp = Blueprint("referrals", __name__)
 ACTIONS = {
@@ -206,7 +207,11 @@ def case_referrals(case_id: str) -> Any:
     sent = list(
         db.session.scalars(
             select(services.Referral)
-            .where(services.Referral.case_id == case.id)
+            .where(
+                services.Referral.case_id == case.id,
+                # a former owner's referrals stay its history, not the new owner's
+                services.Referral.from_organization_id == case.organization_id,
+            )
             .order_by(services.Referral.created_at.desc())
         )
     )
@@ -272,6 +277,7 @@ def _render(referral: Any, answer: AnswerForm | None = None, status: int = 200) 
         "referrals/show.html",
         referral=referral,
         side=side,
+        history_only=side == "sender" and history_only(referral),
         moves=moves,
         form=form,
         assign=assign,
