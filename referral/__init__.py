@@ -115,6 +115,7 @@ def _register_models() -> None:
     from .cases import documents as _documents  # noqa: F401  (registers its files with key rotation)
     from .cases import models as _cases  # noqa: F401
     from .directory import models as _directory  # noqa: F401
+    from .followups import models as _followups  # noqa: F401
     from .referrals import models as _referrals  # noqa: F401
     from .security import models as _security  # noqa: F401
 
@@ -137,12 +138,14 @@ def _register_blueprints(app: Flask) -> None:
     from .api import api_bp
     from .cases.views import cases_bp
     from .directory.views import directory_bp
+    from .followups.followup_views import followups_bp
     from .followups.views import notifications_bp
     from .home import home_bp
     from .referrals.views import referrals_bp
 
     for bp in (auth_bp, account_bp, admin_bp, directory_bp, home_bp, cases_bp, referrals_bp, notifications_bp):
         app.register_blueprint(bp)
+    app.register_blueprint(followups_bp)
     csrf.exempt(api_bp)  # bearer tokens only; browser sessions are not accepted there
     app.register_blueprint(api_bp)
     from .cases.document_views import documents_bp
