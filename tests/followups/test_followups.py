@@ -370,3 +370,20 @@ def test_team_overdue_page_is_for_supervisors(client: FlaskClient, app: Flask, w
     sign_in(client2, app, world.mine.caseworker)
     assert client2.get("/followups/team").status_code == 403
     assert client2.get(f"/cases/{open_case(app, world, by=world.other.caseworker)}/followups").status_code == 404
+
+
+def test_a_purged_case_keeps_its_follow_ups_without_their_notes(app: Flask, world: World) -> None:
+    from referral.cases.retention import purge_closed_cases
+
+    case_id = open_case(app, world)
+    first = _add(app, world.mine.caseworker, case_id, note=NOTE_MARKER)
+    with app.app_context():
+        followups.complete(db.session, user(world.mine.caseworker), first, note=NOTE_MARKER)
+        case = db.session.get(Case, case_id)
+        case.status, case.closed_at = "closed", utcnow() - timedelta(days=800)
+        db.session.commit()
+    with app.app_context():
+        assert purge_closed_cases(db.session, utcnow(), 1) == 1
+        db.session.commit()
+    row = _get(app, first)
+    assert (row.note, row.done_note, row.kind, row.state) == (None, None, "call", "done")
