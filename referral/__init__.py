@@ -119,6 +119,7 @@ def _register_models() -> None:
     from .cases import models as _cases  # noqa: F401
     from .cases import retention
     from .directory import models as _directory  # noqa: F401
+    from .followups import models as _followups  # noqa: F401
     from .referrals import models as _referrals  # noqa: F401
     from .security import models as _security  # noqa: F401
 
@@ -144,6 +145,7 @@ def _register_blueprints(app: Flask) -> None:
     from .api import api_bp
     from .cases.views import cases_bp
     from .directory.views import directory_bp
+    from .followups.followup_views import followups_bp
     from .followups.views import notifications_bp
     from .home import home_bp
     from .referrals.transfer_views import transfers_bp
@@ -162,6 +164,7 @@ def _register_blueprints(app: Flask) -> None:
         transfers_bp,
     ):
         app.register_blueprint(bp)
+    app.register_blueprint(followups_bp)
     csrf.exempt(api_bp)  # bearer tokens only; browser sessions are not accepted there
     app.register_blueprint(api_bp)
     from .cases.document_views import documents_bp

@@ -50,6 +50,7 @@ _NAV: dict[str, tuple[NavItem, ...]] = {
         NavItem("directory.service_directory", _l("Services")),
     ),
     "caseworker": (
+        NavItem("followups.my_day", _l("My day")),
         NavItem("cases.index", _l("Cases")),
         NavItem("referrals.index", _l("Referrals")),
         NavItem("transfers.index", _l("Transfers")),
@@ -58,11 +59,13 @@ _NAV: dict[str, tuple[NavItem, ...]] = {
         NavItem("directory.organizations", _l("Organisations")),
     ),
     "supervisor": (
+        NavItem("followups.my_day", _l("My day")),
         NavItem("cases.index", _l("Cases")),
         NavItem("referrals.index", _l("Referrals")),
         NavItem("transfers.index", _l("Transfers")),
         NavItem("cases.approvals", _l("Approvals")),
         NavItem("breakglass.index", _l("Emergency access")),
+        NavItem("followups.team_overdue", _l("Team overdue")),
         NavItem("directory.service_directory", _l("Services")),
         NavItem("directory.networks", _l("Networks")),
         NavItem("directory.organizations", _l("Organisations")),

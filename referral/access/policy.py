@@ -253,6 +253,39 @@ def _transfer_cancel(actor: Any, transfer: Any) -> bool:
     return transfer.requested_by == actor.id or _case_transfer(actor, transfer.case)
 
 
+# ------------------------------------------------------------------------------ follow-ups
+@rule("followup.create")
+def _followup_create(actor: Any, case: Any) -> bool:
+    """Add, cancel or reschedule a case's follow-ups: its team, or a supervisor of its organisation."""
+    return _case_view(actor, case)
+
+
+@rule("followup.manage")
+def _followup_manage(actor: Any, followup: Any) -> bool:
+    return followup is not None and _case_view(actor, followup.case)
+
+
+@rule("followup.complete")
+def _followup_complete(actor: Any, followup: Any) -> bool:
+    """Mark a follow-up done: the person it is assigned to, or the case team."""
+    if followup is None or actor.role not in CASE_ROLES or followup.organization_id != actor.organization_id:
+        return False
+    return followup.assignee_id == actor.id or _on_team(actor, followup.case)
+
+
+@rule("followup.assignee")
+def _followup_assignee(user: Any, case: Any) -> bool:
+    """Who may be given a follow-up of a case: anyone who may see the case (its team, or a
+    supervisor of its organisation); asked about the assignee, not the actor."""
+    return _case_view(user, case)
+
+
+@rule("followup.team")
+def _followup_team(actor: Any, obj: Any) -> bool:
+    """The team's overdue follow-ups: supervisors, for their own organisation."""
+    return actor.role == "supervisor"
+
+
 def scope_cases(actor: Any, stmt: Select[Any]) -> Select[Any]:
     """Cases the actor may see, as a SQL condition: the same rule as `case.view`."""
     from ..cases.models import Case, CaseMember

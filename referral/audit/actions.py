@@ -74,6 +74,12 @@ ACTIONS: frozenset[str] = frozenset(
         "referral.assign",
         "document.upload",
         "document.download",
+        # follow-up tasks
+        "followup.create",
+        "followup.view",
+        "followup.update",
+        "followup.complete",
+        "followup.cancel",
         # access
         "access.denied",
         "breakglass.open",

@@ -1,17 +1,20 @@
-"""Notifications: what a user is told in the app. A notification holds a kind, the case code
-and the id of what it is about, never text: the words are rendered at display time from the
-kind, so no name, GBV type, place or time can ever be stored in one (DOMAIN.md, "Safety in
-communication")."""
+"""Notifications (what a user is told in the app) and follow-up tasks.
+
+A notification holds a kind, the case code and the id of what it is about, never text: the
+words are rendered at display time from the kind, so no name, GBV type, place or time can ever
+be stored in one (DOMAIN.md, "Safety in communication")."""
 
 from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import ForeignKey, Index, String, Uuid
-from sqlalchemy.orm import Mapped, mapped_column
+from sqlalchemy import ForeignKey, Index, Integer, String, Uuid
+from sqlalchemy.orm import Mapped, mapped_column, relationship
 
+from ..cases.models import Case
 from ..extensions import db
-from ..models_base import UTCDateTime, created_column, id_column
+from ..models_base import UTCDateTime, created_column, id_column, utcnow
+from ..security.fields import encrypted_column, register_model
 
 
 class Notification(db.Model):  # type: ignore[name-defined, misc]
@@ -28,3 +31,59 @@ class Notification(db.Model):  # type: ignore[name-defined, misc]
     dedupe_key: Mapped[str | None] = mapped_column(String(160), nullable=True, unique=True)
     created_at: Mapped[datetime] = created_column()
     read_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+
+
+KINDS = ("call", "visit", "service_check", "safety_plan_review", "document", "other")
+STATES = ("open", "done", "cancelled")
+
+
+class FollowUp(db.Model):  # type: ignore[name-defined, misc]
+    """A task on a case (and optionally one of its referrals): what to do, by when, by whom.
+
+    The note and the completion note are confidential and encrypted under the case's
+    organisation; everything else is ids, codes and times, so lists, reminders and
+    notifications never need to decrypt anything. Reminders and clocks read `(state, due_at)`.
+    """
+
+    __tablename__ = "followup"
+    __encryption_owner__ = "organization_id"
+    __table_args__ = (
+        Index("ix_followup_state_due", "state", "due_at"),
+        Index("ix_followup_assignee_state_due", "assignee_id", "state", "due_at"),
+        Index("ix_followup_org_state_due", "organization_id", "state", "due_at"),
+    )
+
+    id: Mapped[str] = id_column()
+    case_id: Mapped[str] = mapped_column(
+        Uuid(as_uuid=False), ForeignKey("case_file.id", ondelete="CASCADE"), index=True
+    )
+    referral_id: Mapped[str | None] = mapped_column(
+        Uuid(as_uuid=False), ForeignKey("referral.id", ondelete="SET NULL"), nullable=True
+    )
+    case_code: Mapped[str] = mapped_column(String(20))
+    organization_id: Mapped[str] = mapped_column(Uuid(as_uuid=False), ForeignKey("organization.id"))
+    kind: Mapped[str] = mapped_column(String(24))
+    due_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    assignee_id: Mapped[str] = mapped_column(Uuid(as_uuid=False), ForeignKey("user_account.id"))
+    note: Mapped[str | None] = encrypted_column()
+    done_note: Mapped[str | None] = encrypted_column()
+    state: Mapped[str] = mapped_column(String(10), default="open")
+    # The follow-up this one was created after ("done, and the next one is ..."), if any.
+    follows_id: Mapped[str | None] = mapped_column(
+        Uuid(as_uuid=False), ForeignKey("followup.id", ondelete="SET NULL"), nullable=True
+    )
+    created_by: Mapped[str] = mapped_column(Uuid(as_uuid=False))
+    created_at: Mapped[datetime] = created_column()
+    updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, onupdate=utcnow)
+    done_by: Mapped[str | None] = mapped_column(Uuid(as_uuid=False), nullable=True)
+    done_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    cancelled_by: Mapped[str | None] = mapped_column(Uuid(as_uuid=False), nullable=True)
+    cancelled_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    version: Mapped[int] = mapped_column(Integer, default=1)
+
+    case: Mapped[Case] = relationship()
+
+    __mapper_args__ = {"version_id_col": version}
+
+
+register_model(FollowUp)
