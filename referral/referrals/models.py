@@ -39,9 +39,7 @@ class Referral(db.Model):  # type: ignore[name-defined, misc]
         Index("ix_referral_to_state", "to_organization_id", "state"),
         Index("ix_referral_from_state", "from_organization_id", "state"),
         # exactly one receiver: a member organisation, or an external provider (named by its sector)
-        CheckConstraint(
-            "(to_organization_id IS NULL) <> (external_sector IS NULL)", name="ck_referral_one_receiver"
-        ),
+        CheckConstraint("(to_organization_id IS NULL) <> (external_sector IS NULL)", name="ck_referral_one_receiver"),
     )
 
     id: Mapped[str] = id_column()
