@@ -31,6 +31,7 @@ from ..labels import (
     PRIORITY_LABELS,
     REFERRAL_STATE_LABELS,
     SECTOR_LABELS,
+    message,
 )
 from . import printing, services
 from .forms import AnswerForm, AssignForm, ConsentForm, MandatoryReportForm, ReferralForm
@@ -305,12 +306,23 @@ def shared_document(referral_id: str, document_id: str) -> Any:
     return response
 
 
+def _printable(referral_id: str, fmt: str) -> tuple[Any, Any] | None:
+    """The referral and its printable sheet, or None (with a message) when it may not be printed now."""
+    try:
+        referral, groups = services.printable(db.session, _actor(), referral_id, fmt)
+    except (services.InvalidTransition, services.ConsentRequired) as refused:
+        flash(message(refused.message), "warning")
+        return None
+    return referral, printing.build(db.session, referral, groups, current_locale_code())
+
+
 @referrals_bp.get("/referrals/<referral_id>/print")
 def print_form(referral_id: str) -> Any:
     """The referral form as a page to print (print CSS, no navigation): for the provider."""
-    referral, groups = services.printable(db.session, _actor(), referral_id, "html")
-    sheet = printing.build(db.session, referral, groups, current_locale_code())
-    return render_template("referrals/print.html", referral=referral, sheet=sheet)
+    found = _printable(referral_id, "html")
+    if found is None:
+        return redirect(url_for("referrals.show", referral_id=referral_id), 303)
+    return render_template("referrals/print.html", referral=found[0], sheet=found[1])
 
 
 @referrals_bp.get("/referrals/<referral_id>/print.pdf")
@@ -318,8 +330,10 @@ def print_pdf(referral_id: str) -> Any:
     """The same referral form as a PDF to download, print or hand over."""
     from flask import Response
 
-    referral, groups = services.printable(db.session, _actor(), referral_id, "pdf")
-    sheet = printing.build(db.session, referral, groups, current_locale_code())
+    found = _printable(referral_id, "pdf")
+    if found is None:
+        return redirect(url_for("referrals.show", referral_id=referral_id), 303)
+    referral, sheet = found
     response = Response(printing.render_pdf(sheet, rtl=current_direction() == "rtl"), mimetype="application/pdf")
     response.headers["Content-Disposition"] = f'attachment; filename="referral-{referral.case_code}.pdf"'
     return response

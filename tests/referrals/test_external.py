@@ -306,7 +306,11 @@ def test_only_the_case_team_prints_and_only_while_the_referral_is_open(
         grant = db.session.get(Referral, referral_id).consent_id
         consents.withdraw(db.session, user(world.mine.caseworker), grant)
         db.session.commit()
-    assert team.get(f"/referrals/{referral_id}/print.pdf").status_code == 422  # no new disclosure on it
+    refused = team.get(f"/referrals/{referral_id}/print.pdf")  # no new disclosure on a withdrawn consent
+    assert refused.status_code == 303 and refused.headers["Location"].endswith(f"/referrals/{referral_id}")
     closed = _sent(app, world)
     _act(app, world.mine.caseworker, closed, "withdrawn", reason="safer elsewhere", note="she asked")
-    assert team.get(f"/referrals/{closed}/print").status_code == 409
+    assert team.get(f"/referrals/{closed}/print").status_code == 303
+    assert 'data-testid="print-links"' not in team.get(f"/referrals/{closed}").get_data(as_text=True)
+    with app.app_context():
+        assert db.session.scalar(select(func.count()).where(AuditEvent.action == "referral.print")) == 0
