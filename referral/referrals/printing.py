@@ -8,6 +8,7 @@ out right to left, in Noto Naskh Arabic shipped with the app (static/vendor/font
 
 from __future__ import annotations
 
+import logging
 from dataclasses import dataclass, field
 from datetime import datetime
 from pathlib import Path
@@ -28,6 +29,9 @@ from ..labels import (
 )
 from ..models_base import DbSession
 from .models import Referral
+
+# fontTools names every glyph it keeps when it subsets the font: a hint of the letters printed
+logging.getLogger("fontTools").setLevel(logging.WARNING)
 
 FONT_DIR = Path(__file__).resolve().parent.parent / "static" / "vendor" / "fonts"
 FONT_REGULAR = FONT_DIR / "NotoNaskhArabic-Regular.ttf"
