@@ -46,6 +46,7 @@ class Settings:
     default_locale: str = "ar"
     log_level: str = "INFO"
     retention_years: int = 7  # closed cases are purged this many years after closure
+    breakglass_hours: int = 3  # how long an emergency access lasts, at most (and by default)
     extra: dict[str, object] = field(default_factory=dict)
 
     @property
@@ -215,6 +216,7 @@ def _tunables(environ: dict[str, str]) -> dict[str, Any]:
         "previous_root_keys": _previous_root_keys(environ),
         "log_level": environ.get("LOG_LEVEL", "INFO").upper(),
         "retention_years": _int(environ, "RETENTION_YEARS", 7),
+        "breakglass_hours": _int(environ, "BREAKGLASS_HOURS", 3),
     }
 
 

@@ -12,6 +12,7 @@ from flask import Flask, Response, g, request
 from flask.helpers import get_debug_flag
 from flask_login import current_user
 from flask_wtf.csrf import CSRFError
+from sqlalchemy.exc import OperationalError
 from sqlalchemy.orm.exc import StaleDataError
 from werkzeug.exceptions import HTTPException
 from werkzeug.middleware.proxy_fix import ProxyFix
@@ -110,13 +111,18 @@ def _engine_options(url: str) -> dict[str, Any]:
 
 
 def _register_models() -> None:
+    from .access import breakglass
+    from .access import models as _access  # noqa: F401
     from .accounts import models as _accounts  # noqa: F401
     from .audit import models as _audit  # noqa: F401
     from .cases import documents as _documents  # noqa: F401  (registers its files with key rotation)
     from .cases import models as _cases  # noqa: F401
+    from .cases import retention
     from .directory import models as _directory  # noqa: F401
     from .referrals import models as _referrals  # noqa: F401
     from .security import models as _security  # noqa: F401
+
+    retention.on_purge(breakglass.forget_reasons)  # a purged case's grants lose their reasons
 
 
 def _register_templates(app: Flask) -> None:
@@ -133,15 +139,28 @@ def _register_templates(app: Flask) -> None:
 
 
 def _register_blueprints(app: Flask) -> None:
+    from .access.views import breakglass_bp
     from .accounts.views import account_bp, admin_bp, auth_bp
     from .api import api_bp
     from .cases.views import cases_bp
     from .directory.views import directory_bp
     from .followups.views import notifications_bp
     from .home import home_bp
+    from .referrals.transfer_views import transfers_bp
     from .referrals.views import referrals_bp
 
-    for bp in (auth_bp, account_bp, admin_bp, directory_bp, home_bp, cases_bp, referrals_bp, notifications_bp):
+    for bp in (
+        auth_bp,
+        account_bp,
+        admin_bp,
+        directory_bp,
+        home_bp,
+        cases_bp,
+        referrals_bp,
+        notifications_bp,
+        breakglass_bp,
+        transfers_bp,
+    ):
         app.register_blueprint(bp)
     csrf.exempt(api_bp)  # bearer tokens only; browser sessions are not accepted there
     app.register_blueprint(api_bp)
@@ -201,6 +220,16 @@ def _register_error_handlers(app: Flask) -> None:
         from .errors import Conflict
 
         return domain_error(Conflict("The record changed while you were editing it; reload and try again."))
+
+    @app.errorhandler(OperationalError)
+    def database_busy(error: OperationalError) -> Response:
+        """SQLite (the embedded default) lets one writer at a time: a request that read before
+        another one wrote is refused by the database. That is a concurrent change, not a fault."""
+        if "database is locked" in str(error.orig):
+            from .errors import Conflict
+
+            return domain_error(Conflict("The record changed while you were editing it; reload and try again."))
+        return unexpected(error)
 
     @app.errorhandler(HTTPException)
     def http_error(error: HTTPException) -> Response:

@@ -232,6 +232,8 @@ def _plan() -> list[tuple[str, str, str, str | None]]:
             (f"{p}.admin", "org_admin", f"{governorate}.legal", None),
             (f"{p}.mosd", "caseworker", f"{governorate}.mosd", None),
         ]
+    # added later: appended so the passwords above stay what the README shows
+    plan += [(f"{prefix.lower()}.mosd.supervisor", "supervisor", f"{g}.mosd", None) for g, prefix, _, _ in NETWORKS]
     return plan
 
 
@@ -307,6 +309,9 @@ def seed(session: DbSession, rt: Runtime) -> list[DemoLogin]:
             )
         )
     session.flush()
+    from .demo_cases import seed_referrals
+
+    seed_referrals(session, {"nablus": "nbl", "hebron": "heb"})
     return demo
 
 

@@ -73,5 +73,9 @@ def error_response(status: int) -> Response:
     if wants_json():
         code, message = _API_MESSAGES.get(status, ("error", "Error."))
         return api_error(status, code, message, {} if status == 400 else None)
+    if status >= 500:
+        from .extensions import db
+
+        db.session.rollback()  # the page itself reads (the navigation); a failed transaction can't
     response = Response(render_template("errors/error.html", status=status), status=status)
     return response

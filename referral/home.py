@@ -52,6 +52,7 @@ _NAV: dict[str, tuple[NavItem, ...]] = {
     "caseworker": (
         NavItem("cases.index", _l("Cases")),
         NavItem("referrals.index", _l("Referrals")),
+        NavItem("transfers.index", _l("Transfers")),
         NavItem("directory.service_directory", _l("Services")),
         NavItem("directory.networks", _l("Networks")),
         NavItem("directory.organizations", _l("Organisations")),
@@ -59,7 +60,9 @@ _NAV: dict[str, tuple[NavItem, ...]] = {
     "supervisor": (
         NavItem("cases.index", _l("Cases")),
         NavItem("referrals.index", _l("Referrals")),
+        NavItem("transfers.index", _l("Transfers")),
         NavItem("cases.approvals", _l("Approvals")),
+        NavItem("breakglass.index", _l("Emergency access")),
         NavItem("directory.service_directory", _l("Services")),
         NavItem("directory.networks", _l("Networks")),
         NavItem("directory.organizations", _l("Organisations")),

@@ -220,6 +220,16 @@ MESSAGES.update(
     }
 )
 
+MESSAGES.update(
+    {
+        "unknown_case": _l("No case has this code. Check the code and try again."),
+        "reason_too_short": _l("Say why you need this case now, in at least 10 characters."),
+        "own_case": _l("This case belongs to your organisation: open it from your case list."),
+        "breakglass_active": _l("You already have emergency access to this case."),
+        "invalid_hours": _l("Choose one of the listed durations."),
+    }
+)
+
 PRIORITY_LABELS = {
     "emergency": _l("Emergency (24 hours)"),
     "urgent": _l("Urgent (72 hours)"),
@@ -252,3 +262,30 @@ FIELD_GROUP_NAMES = {
     "assessment": _l("Assessment (needs, risk, safety plan)"),
     "notes": _l("Notes"),
 }
+TRANSFER_STATE_LABELS = {
+    "requested": _l("Waiting for an answer"),
+    "accepted": _l("Accepted"),
+    "declined": _l("Declined"),
+    "cancelled": _l("Cancelled"),
+}
+LEGAL_BASIS_LABELS = {
+    "child_protection": _l("Child protection"),
+    "threat_to_life": _l("Threat to life"),
+}
+MESSAGES.update(
+    {
+        "own_organization": _l("Choose another organisation than your own."),
+        "no_supervisor": _l("This organisation has no supervisor who could accept the case."),
+        "expired_or_withdrawn": _l("This consent is no longer in force."),
+        "not_covered_by_consent": _l(
+            "This consent does not reach that organisation for every part of the case, "
+            "or something is withheld from it."
+        ),
+        "consent_required": _l("Choose a consent in force, or record a legal basis."),
+        "transfer_pending": _l("A transfer of this case is already waiting for an answer."),
+        "override_not_allowed": _l("Only a supervisor may transfer without consent."),
+        "case_moved_meanwhile": _l("The case changed hands meanwhile."),
+        "only_the_receiver": _l("Only the receiving organisation's supervisors may answer."),
+        "only_the_requesting_side": _l("Only the requesting side may cancel."),
+    }
+)

@@ -39,7 +39,9 @@ def keep_on_error() -> None:
 
 
 @event.listens_for(Session, "after_commit")
-def _run_hooks(session: DbSession) -> None:
+def _run_hooks(session: Session) -> None:
+    if session.in_nested_transaction():
+        return  # a savepoint was released: the work is not durable until the outer commit
     hooks = session.info.pop(_HOOKS, [])
     for hook in hooks:
         try:

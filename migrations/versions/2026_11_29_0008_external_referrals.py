@@ -1,7 +1,7 @@
 """external referrals: a provider outside the network instead of a receiving organisation
 
 Revision ID: 0008_external_referrals
-Revises: 0007_notifications
+Revises: 0010_case_transfers
 Create Date: 2026-11-29 06:41:50.383304
 
 """
@@ -11,7 +11,7 @@ import sqlalchemy as sa
 
 # revision identifiers, used by Alembic.
 revision = '0008_external_referrals'
-down_revision = '0007_notifications'
+down_revision = '0010_case_transfers'
 branch_labels = None
 depends_on = None
 

@@ -11,6 +11,7 @@ from collections.abc import Callable
 from typing import Any
 
 from sqlalchemy import Select, false, select
+from sqlalchemy.orm import object_session
 
 from ..enums import ORG_GRANTABLE_ROLES, ROLES
 
@@ -102,10 +103,24 @@ def _case_create(actor: Any, obj: Any) -> bool:
 
 @rule("case.view")
 def _case_view(actor: Any, case: Any) -> bool:
-    """The case team; the owning organisation's supervisors (identifiers masked until revealed)."""
-    if case is None or actor.role not in CASE_ROLES or case.organization_id != actor.organization_id:
+    """The case team; the owning organisation's supervisors (identifiers masked until revealed);
+    a supervisor of another organisation only through an emergency grant in force."""
+    if case is None or actor.role not in CASE_ROLES:
         return False
+    if case.organization_id != actor.organization_id:
+        return _break_glass(actor, case)
     return actor.role == "supervisor" or _on_team(actor, case)
+
+
+def _break_glass(actor: Any, case: Any) -> bool:
+    """An emergency grant in force lets a supervisor read (never change) another organisation's
+    case. Asked only across organisations, so the usual checks never query for it."""
+    if actor.role != "supervisor":
+        return False
+    from .breakglass import active_grant
+
+    session = object_session(case)
+    return session is not None and active_grant(session, actor, case) is not None
 
 
 @rule("case.edit")
@@ -154,7 +169,10 @@ def _referral_view(actor: Any, referral: Any) -> bool:
     if referral is None or actor.role not in CASE_ROLES:
         return False
     if actor.organization_id == referral.from_organization_id:
-        return actor.role == "supervisor" or _on_team(actor, referral.case)
+        if actor.role == "supervisor" or _on_team(actor, referral.case):
+            return True
+        # the case was transferred away: whoever sent the referral keeps its record
+        return referral.case.organization_id != actor.organization_id and referral.created_by == actor.id
     if actor.organization_id == referral.to_organization_id and referral.state != "draft":
         return actor.role == "supervisor" or referral.assigned_to == actor.id
     return False
@@ -174,6 +192,65 @@ def _referral_assign(actor: Any, referral: Any) -> bool:
 @rule("referral.act_as_receiver")
 def _referral_receiver(actor: Any, referral: Any) -> bool:
     return _referral_view(actor, referral) and actor.organization_id == referral.to_organization_id
+
+
+# ------------------------------------------------------------------------------ break-the-glass
+@rule("breakglass.open")
+def _breakglass_open(actor: Any, obj: Any) -> bool:
+    """Any supervisor may ask for emergency access (the service refuses her own organisation's cases)."""
+    return actor.role == "supervisor"
+
+
+@rule("breakglass.end")
+def _breakglass_end(actor: Any, grant: Any) -> bool:
+    return grant is not None and grant.user_id == actor.id
+
+
+@rule("breakglass.review")
+def _breakglass_review(actor: Any, obj: Any) -> bool:
+    """The supervisors of an organisation see the emergency accesses to its cases."""
+    return actor.role == "supervisor"
+
+
+@rule("breakglass.revoke")
+def _breakglass_revoke(actor: Any, grant: Any) -> bool:
+    return grant is not None and actor.role == "supervisor" and grant.case_organization_id == actor.organization_id
+
+
+# ------------------------------------------------------------------------------ case transfers
+@rule("case.transfer")
+def _case_transfer(actor: Any, case: Any) -> bool:
+    """Ask to move a case to another organisation: its owner or the owning organisation's supervisors."""
+    return _case_assign(actor, case)
+
+
+@rule("transfer.view")
+def _transfer_view(actor: Any, transfer: Any) -> bool:
+    """The requesting organisation's supervisors, the requester and the case team (while the case
+    is still theirs); the receiving organisation's supervisors and the new owner."""
+    if transfer is None or actor.role not in CASE_ROLES:
+        return False
+    if actor.organization_id == transfer.from_organization_id:
+        if actor.role == "supervisor" or transfer.requested_by == actor.id:
+            return True
+        return transfer.case.organization_id == actor.organization_id and _on_team(actor, transfer.case)
+    if actor.organization_id == transfer.to_organization_id:
+        return actor.role == "supervisor" or transfer.new_owner_id == actor.id
+    return False
+
+
+@rule("transfer.answer")
+def _transfer_answer(actor: Any, transfer: Any) -> bool:
+    """Accept or decline: the receiving organisation's supervisors."""
+    return transfer is not None and actor.role == "supervisor" and actor.organization_id == transfer.to_organization_id
+
+
+@rule("transfer.cancel")
+def _transfer_cancel(actor: Any, transfer: Any) -> bool:
+    """Cancel a waiting transfer: the requester, the case's owner or the requesting organisation's supervisors."""
+    if transfer is None or actor.organization_id != transfer.from_organization_id:
+        return False
+    return transfer.requested_by == actor.id or _case_transfer(actor, transfer.case)
 
 
 def scope_cases(actor: Any, stmt: Select[Any]) -> Select[Any]:

@@ -19,7 +19,7 @@ from ..audit.services import record
 from ..directory.models import Network, Organization
 from ..enums import LOCALES, ROLES
 from ..errors import Conflict, Forbidden, InvalidCredentials, InvalidInput, NotFound, Throttled
-from ..models_base import DbSession, new_id, utcnow
+from ..models_base import DbSession, get_by_id, new_id, utcnow
 from ..runtime import Runtime
 from ..security import mfa
 from ..security.passwords import check_policy
@@ -48,7 +48,7 @@ class Client:
 
 # ------------------------------------------------------------------------------- helpers
 def get_user(session: DbSession, user_id: str) -> User | None:
-    return session.get(User, user_id)
+    return get_by_id(session, User, user_id)  # type: ignore[no-any-return]
 
 
 def find_user(session: DbSession, username: str) -> User | None:

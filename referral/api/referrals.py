@@ -19,6 +19,7 @@ from ..errors import InvalidInput
 from ..extensions import db
 from ..referrals import services as referrals
 from ..referrals.models import DECLINE_REASONS, PRIORITIES, STATES, Referral
+from ..referrals.transfers import history_only
 from . import api_bp
 from .validation import NOT_VALID, query_params, validate
 
@@ -292,8 +293,11 @@ def _referral(referral: Referral, groups: set[str], sender: bool) -> dict[str, A
 def _answer(referral: Referral, status: int = 200) -> Response:
     actor = g.api_user
     sender = actor.organization_id == referral.from_organization_id
-    body = _referral(referral, referrals.shared_groups(db.session, actor, referral), sender)
-    if not sender:
+    past = sender and history_only(referral)  # the case was transferred away: the record only
+    body = _referral(referral, referrals.shared_groups(db.session, actor, referral), sender and not past)
+    if past:
+        body["outcome"] = None
+    if not sender or past:
         body.pop("case_id")
     response = jsonify(body)
     response.status_code = status
@@ -371,7 +375,7 @@ def list_referrals() -> Response:
     rows = referrals.listing(db.session, actor, params["box"])
     items = []
     for referral in rows:
-        sender = actor.organization_id == referral.from_organization_id
+        sender = actor.organization_id == referral.from_organization_id and not history_only(referral)
         item = _referral(referral, set(), sender)
         item.pop("shared")
         item.pop("transitions")

@@ -54,6 +54,11 @@ ACTIONS: frozenset[str] = frozenset(
         "case.search_identifier",
         "case.purge",
         "case.mandatory_report",
+        "case.transfer_request",
+        "case.transfer_view",
+        "case.transfer",
+        "case.transfer_decline",
+        "case.transfer_cancel",
         "consent.record",
         "consent.withdraw",
         "consent.override",
@@ -72,6 +77,10 @@ ACTIONS: frozenset[str] = frozenset(
         "document.download",
         # access
         "access.denied",
+        "breakglass.open",
+        "breakglass.end",
+        "breakglass.revoke",
+        "breakglass.list",
     }
 )
 

@@ -32,6 +32,7 @@ from typing import Any, BinaryIO
 from sqlalchemy import delete, event, select
 from sqlalchemy.orm import Session, SessionTransaction
 
+from ..access.breakglass import audit_mark
 from ..access.policy import can
 from ..audit.services import record, record_denial
 from ..errors import Conflict, InvalidInput, NotFound
@@ -259,7 +260,7 @@ def list_documents(session: DbSession, case: Case, field_groups: set[str] | None
 def open_case(session: DbSession, actor: Any, case_id: str) -> Case:
     """The case whose documents the actor asks to see (audited as a view of the case)."""
     case = _case(session, actor, case_id)
-    record("case.view", actor, case, case_code=case.case_code)
+    record("case.view", actor, case, case_code=case.case_code, **audit_mark(session, actor, case))
     return case
 
 
@@ -301,7 +302,8 @@ def open_document(
     Callers: `download` (the case's own staff) and the referrals package (a receiving
     organisation, for documents whose field group the referral shares)."""
     if via_referral is None:
-        record("document.download", actor, document, case_code=case.case_code, case_id=case.id)
+        mark = audit_mark(session, actor, case)
+        record("document.download", actor, document, case_code=case.case_code, case_id=case.id, **mark)
     else:
         record(
             "document.download", actor, document, case_code=case.case_code, case_id=case.id, referral_id=via_referral
@@ -430,6 +432,40 @@ def reencrypt_files(session: DbSession, commit: Any, *, storage: Storage | None 
         commit()
         moved += 1
     return moved
+
+
+def move_files(
+    session: DbSession, documents: list[CaseDocument], to_organization_id: str, *, storage: Storage | None = None
+) -> int:
+    """Seal these documents' files again for another owning organisation (a case transfer).
+
+    Each file is decrypted under its current owner and written anew under the new owner's data
+    key and context; the row then points at the new file. The new files are deleted unless the
+    transaction commits, the old ones once it has: a rollback leaves every row on its old,
+    readable file. The rows' owner itself is changed by the caller.
+    """
+    store = storage or document_storage()
+    keyring = runtime().keyring
+    written: list[str] = []
+    replaced: list[str] = []
+    try:
+        for document in documents:
+            old = document_context(document.id, document.organization_id)
+            new = document_context(document.id, to_organization_id)
+            key_id, key = keyring.current(new)
+            with store.open(document.storage_key) as handle:
+                new_key = store.put(encrypt_stream(_Chunks(decrypt_stream(handle, keyring.key, old)), key_id, key, new))
+            written.append(new_key)
+            _delete_unless_committed(session, store, new_key)
+            replaced.append(document.storage_key)
+            document.storage_key = new_key
+    except BaseException:
+        for stored in written:
+            store.delete(stored)
+        raise
+    for stored in replaced:
+        after_commit(functools.partial(store.delete, stored), session)
+    return len(written)
 
 
 class _Chunks:

@@ -17,6 +17,7 @@ from typing import Any
 from sqlalchemy import Select, func, select, update
 from sqlalchemy.orm import load_only
 
+from ..access.breakglass import audit_mark
 from ..access.policy import can, scope_cases
 from ..audit.services import record, record_denial
 from ..directory.models import Network
@@ -296,7 +297,7 @@ def returning_survivor(session: DbSession, case: Case) -> list[str]:
 def view_case(session: DbSession, actor: Any, case_id: str) -> Case:
     """Open a case for reading (audited as a view)."""
     case = _visible(session, actor, case_id)
-    record("case.view", actor, case, case_code=case.case_code)
+    record("case.view", actor, case, case_code=case.case_code, **audit_mark(session, actor, case))
     return case
 
 
@@ -305,7 +306,7 @@ def reveal(session: DbSession, actor: Any, case_id: str) -> Case:
     case = _visible(session, actor, case_id)
     if not can(actor, "case.reveal", case):
         raise NotFound("case")
-    record("case.reveal", actor, case, case_code=case.case_code)
+    record("case.reveal", actor, case, case_code=case.case_code, **audit_mark(session, actor, case))
     return case
 
 

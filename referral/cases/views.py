@@ -20,6 +20,7 @@ from flask_babel import gettext as _
 from flask_login import current_user
 from sqlalchemy import select
 
+from ..access import breakglass
 from ..access.policy import can
 from ..accounts.models import User
 from ..directory import services as directory
@@ -304,6 +305,11 @@ def _render_case(
     else:
         member_form.user_id.choices = []
     moves = [to for (frm, to) in services.TRANSITIONS if frm == case.status and to != "closed"] if editable else []
+    own_organisation = case.organization_id == actor.organization_id
+    emergency = None if own_organisation else breakglass.active_grant(db.session, actor, case)
+    emergency_on_case = (
+        breakglass.active_on_case(db.session, case) if own_organisation and actor.role == "supervisor" else 0
+    )
     return render_template(
         "cases/show.html",
         case=case,
@@ -321,6 +327,11 @@ def _render_case(
         note_form=override.get("note") or NoteForm(prefix="note", formdata=None),
         member_form=member_form,
         may_assign=bool(member_form.user_id.choices),
+        emergency=emergency,
+        emergency_on_case=emergency_on_case,
+        may_transfer=can(actor, "case.transfer", case)
+        and case.status not in ("closed", "transferred")
+        and case.purged_at is None,
     ), status
 
 

@@ -15,6 +15,7 @@ notifications_bp = Blueprint("notifications", __name__)
 _TARGETS = {
     "referral": ("referrals.show", "referral_id"),
     "case": ("cases.show", "case_id"),
+    "transfer": ("transfers.show", "transfer_id"),
 }
 
 

@@ -62,3 +62,18 @@ class MandatoryReportForm(FlaskForm):
     reported_on = StringField(_l("Date of the report"), validators=[InputRequired(), Length(max=10)])
     told_first = SelectField(_l("Who was told before the report"), validators=[InputRequired()])
     notes = TextAreaField(_l("Notes"), validators=[Optional(), Length(max=5000)])
+
+
+class TransferForm(FlaskForm):
+    to_organization_id = SelectField(_l("Transfer to"), validators=[InputRequired()])
+    consent_id = SelectField(_l("Consent relied on"), validators=[Optional()])
+    override_legal_basis = SelectField(_l("Or, without consent, the legal basis"), validators=[Optional()])
+    reason = TextAreaField(_l("Reason for the transfer"), validators=[InputRequired(), Length(max=5000)])
+
+
+class TransferAcceptForm(FlaskForm):
+    new_owner_id = SelectField(_l("New case manager"), validators=[InputRequired()])
+
+
+class TransferDeclineForm(FlaskForm):
+    reason_code = SelectField(_l("Reason"), validators=[InputRequired()])

@@ -10,7 +10,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import CheckConstraint, ForeignKey, Index, Integer, String, Uuid
+from sqlalchemy import CheckConstraint, ForeignKey, Index, Integer, String, Uuid, text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from ..cases.models import Case
@@ -35,6 +35,7 @@ DECLINE_REASONS = (
 class Referral(db.Model):  # type: ignore[name-defined, misc]
     __tablename__ = "referral"
     __encryption_owner__ = "from_organization_id"
+    __stays_on_transfer__ = True  # what the sending organisation did stays its history
     __table_args__ = (
         Index("ix_referral_to_state", "to_organization_id", "state"),
         Index("ix_referral_from_state", "from_organization_id", "state"),
@@ -113,3 +114,59 @@ class ReferralTransition(db.Model):  # type: ignore[name-defined, misc]
 
 register_model(Referral)
 register_model(ReferralTransition)
+
+
+TRANSFER_STATES = ("requested", "accepted", "declined", "cancelled")
+
+
+class CaseTransfer(db.Model):  # type: ignore[name-defined, misc]
+    """A request to move ownership of a whole case to another organisation (DOMAIN.md: a
+    different act from a referral). The receiving organisation's supervisor accepts, naming the
+    new owner, or declines with a coded reason; the requesting side may cancel while it waits.
+
+    The record belongs to the requesting organisation (its reason is encrypted under that
+    organisation's key) and stays with it after the case has gone: its history of the case.
+    """
+
+    __tablename__ = "case_transfer"
+    __encryption_owner__ = "from_organization_id"
+    __stays_on_transfer__ = True
+    __table_args__ = (
+        Index("ix_case_transfer_to_state", "to_organization_id", "state"),
+        Index("ix_case_transfer_from_state", "from_organization_id", "state"),
+        # one waiting transfer per case, also when two people ask at once
+        Index(
+            "uq_case_transfer_pending",
+            "case_id",
+            unique=True,
+            sqlite_where=text("state = 'requested'"),
+            postgresql_where=text("state = 'requested'"),
+        ),
+    )
+
+    id: Mapped[str] = id_column()
+    case_id: Mapped[str] = mapped_column(
+        Uuid(as_uuid=False), ForeignKey("case_file.id", ondelete="CASCADE"), index=True
+    )
+    case_code: Mapped[str] = mapped_column(String(20))
+    from_organization_id: Mapped[str] = mapped_column(Uuid(as_uuid=False), ForeignKey("organization.id"))
+    to_organization_id: Mapped[str] = mapped_column(Uuid(as_uuid=False), ForeignKey("organization.id"))
+    state: Mapped[str] = mapped_column(String(12), default="requested")
+    reason: Mapped[str | None] = encrypted_column()  # confidential: why the case moves
+    consent_id: Mapped[str | None] = mapped_column(Uuid(as_uuid=False), ForeignKey("consent.id"), nullable=True)
+    # Transferring without consent: only with the override permission and a legal basis (flagged).
+    override_legal_basis: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    requested_by: Mapped[str] = mapped_column(Uuid(as_uuid=False))
+    requested_at: Mapped[datetime] = created_column()
+    answered_by: Mapped[str | None] = mapped_column(Uuid(as_uuid=False), nullable=True)
+    answered_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    decline_reason: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    new_owner_id: Mapped[str | None] = mapped_column(Uuid(as_uuid=False), nullable=True)
+    version: Mapped[int] = mapped_column(Integer, default=1)
+
+    case: Mapped[Case] = relationship()
+
+    __mapper_args__ = {"version_id_col": version}
+
+
+register_model(CaseTransfer)

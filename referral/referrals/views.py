@@ -4,6 +4,7 @@ rules are in `services.py` and `cases/consent.py`."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
 from flask import Blueprint, flash, redirect, render_template, request, url_for
@@ -36,6 +37,7 @@ from ..labels import (
 from . import printing, services
 from .forms import AnswerForm, AssignForm, ConsentForm, MandatoryReportForm, ReferralForm
 from .models import DECLINE_REASONS, OPEN_STATES, PRIORITIES
+from .transfers import history_only
 
 referrals_bp = Blueprint("referrals", __name__)
 ACTIONS = {
@@ -212,7 +214,11 @@ def case_referrals(case_id: str) -> Any:
     sent = list(
         db.session.scalars(
             select(services.Referral)
-            .where(services.Referral.case_id == case.id)
+            .where(
+                services.Referral.case_id == case.id,
+                # a former owner's referrals stay its history, not the new owner's
+                services.Referral.from_organization_id == case.organization_id,
+            )
             .order_by(services.Referral.created_at.desc())
         )
     )
@@ -231,7 +237,7 @@ def case_referrals(case_id: str) -> Any:
     ), (outcome.status if outcome is not None else 200)
 
 
-def _organizations(ids: set[str | None]) -> dict[str, str]:
+def _organizations(ids: Iterable[str | None]) -> dict[str, str]:
     ids = {i for i in ids if i}
     if not ids:
         return {}
@@ -282,6 +288,7 @@ def _render(referral: Any, answer: AnswerForm | None = None, status: int = 200) 
         "referrals/show.html",
         referral=referral,
         side=side,
+        history_only=side == "sender" and history_only(referral),
         moves=moves,
         form=form,
         assign=assign,

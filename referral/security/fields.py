@@ -177,3 +177,21 @@ def register_model(cls: type) -> None:
     """Decrypt a model's encrypted columns whenever its rows load or refresh."""
     event.listen(cls, "load", _decrypt_loaded)
     event.listen(cls, "refresh", _decrypt_loaded)
+
+
+def move_owner(obj: Any, organization_id: str) -> int:
+    """Give a row to another owning organisation; its values are sealed again for it at flush.
+
+    Every encrypted value is read (decrypted under the old owner) before the owner changes, so
+    none is left unloaded and sealed for the old owner. Returns how many values will move.
+    """
+    state = inspect(obj)
+    mapper_attrs = encrypted_attributes(state.mapper)
+    owner = getattr(type(obj), "__encryption_owner__", None)
+    if not owner:
+        raise ValueError(f"{type(obj).__name__} has no encryption owner")
+    values = {attribute: getattr(obj, attribute) for attribute in mapper_attrs}
+    if any(isinstance(value, Sealed) for value in values.values()):
+        raise CryptoError("a value is still sealed")  # never expected: loading decrypts
+    setattr(obj, owner, organization_id)
+    return sum(1 for value in values.values() if value is not None)

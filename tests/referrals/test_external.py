@@ -16,6 +16,7 @@ from sqlalchemy import func, select, text
 
 from referral.audit.models import AuditEvent
 from referral.cases import consent as consents
+from referral.cases.models import FIELD_GROUPS
 from referral.errors import Forbidden, InvalidInput, NotFound
 from referral.extensions import db
 from referral.followups.models import Notification
@@ -318,3 +319,23 @@ def test_only_the_case_team_prints_and_only_while_the_referral_is_open(
     assert 'data-testid="print-links"' not in team.get(f"/referrals/{closed}").get_data(as_text=True)
     with app.app_context():
         assert db.session.scalar(select(func.count()).where(AuditEvent.action == "referral.print")) == 0
+
+
+def test_a_transfer_ends_an_external_referral_quietly_and_keeps_only_its_record(
+    app: Flask, world: World, factory: Factory
+) -> None:
+    from tests.referrals.test_transfers import _accept, _request
+
+    case_id = open_case(app, world)
+    referral_id = _external(app, world, case_id, _health_consent(app, world, case_id))
+    _act(app, world.mine.caseworker, referral_id, "accepted", note="agreed by the hospital's social worker")
+    transfer_id = _request(app, world, case_id, _consent(app, world, case_id, field_groups=list(FIELD_GROUPS)))
+    _accept(app, world, transfer_id)
+    with app.app_context():
+        referral = db.session.get(Referral, referral_id)
+        assert referral.state == "withdrawn"
+        told = db.session.scalars(select(Notification).where(Notification.target_id == referral_id)).all()
+        assert told == []  # nobody on Shabaka received it, nobody is told
+    page = _print_client(app, world.mine.supervisor).get(f"/referrals/{referral_id}").get_data(as_text=True)
+    assert 'data-testid="history-only"' in page
+    assert PROVIDER not in page and "agreed by the hospital" not in page  # the record, not its free text

@@ -1,0 +1,153 @@
+"""Fictional demo cases and referrals, so that `make run` shows the referral loop in every
+state: sent, accepted, in progress, completed, declined and withdrawn, in both directions
+between a legal aid centre and a social development directorate. Everything goes through the
+services, so the timelines, consents, audit events and notifications are the real ones.
+"""
+
+from __future__ import annotations
+
+import random
+from dataclasses import dataclass
+from datetime import timedelta
+from typing import Any
+
+from sqlalchemy import select
+
+from .accounts.models import User
+from .cases import consent as consents
+from .cases import services as cases
+from .models_base import DbSession
+from .referrals import services as referrals
+from .referrals.models import Referral
+
+FIRST_NAMES = ("هدى", "سناء", "ريم", "أمل", "نور", "رنا", "دعاء", "سماح", "لينا", "منى", "وفاء", "عبير")
+FAMILY_NAMES = ("الخطيب", "النجار", "العلي", "حمدان", "يوسف", "عودة", "سلامة", "داود", "منصور", "شاهين")
+
+
+@dataclass(frozen=True)
+class DemoReferral:
+    """One demo case and its referral: who refers to whom, and how far the loop has gone."""
+
+    sender: str  # username
+    receiver_org: str  # username of a member of the receiving organisation
+    priority: str
+    path: tuple[str, ...]  # transitions after sending
+    gbv_type: str
+    risk_level: str
+    age_days: int = 0  # how long ago it was sent
+
+
+def _plan(p: str) -> tuple[DemoReferral, ...]:
+    mosd, legal = f"{p}.mosd", f"{p}.caseworker"
+    return (
+        DemoReferral(mosd, legal, "normal", (), "psychological_abuse", "low"),
+        DemoReferral(mosd, legal, "urgent", ("accepted",), "physical_assault", "medium"),
+        DemoReferral(mosd, legal, "normal", ("accepted", "in_progress"), "denial_of_resources", "medium", 3),
+        DemoReferral(mosd, legal, "urgent", ("accepted", "in_progress", "completed"), "forced_marriage", "high", 9),
+        DemoReferral(mosd, legal, "normal", ("declined",), "psychological_abuse", "low", 5),
+        DemoReferral(legal, mosd, "emergency", (), "physical_assault", "high", 2),
+        DemoReferral(legal, mosd, "normal", ("withdrawn",), "sexual_assault", "medium", 4),
+    )
+
+
+def _identity(rng: random.Random, governorate: str, item: DemoReferral) -> dict[str, Any]:
+    return {
+        "full_name": f"{rng.choice(FIRST_NAMES)} {rng.choice(FAMILY_NAMES)}",
+        "national_id": f"9{rng.randrange(10**7, 10**8)}",
+        "date_of_birth": f"{rng.randrange(1975, 2004)}-{rng.randrange(1, 13):02d}-{rng.randrange(1, 28):02d}",
+        "phone": f"+970 59 {rng.randrange(100, 999)} {rng.randrange(1000, 9999)}",
+        "address": "عنوان تجريبي – حي تجريبي",
+        "safe_contact": {
+            "safe_to_call": True,
+            "safe_to_text": False,
+            "safe_voicemail": False,
+            "safe_hours": "10:00-13:00",
+            "instructions": "اسألي عن أم محمد",
+        },
+        "narrative": "رواية تجريبية لحالة متخيّلة في بيانات العرض.",
+        "governorate": governorate,
+        "age_group": "25-59",
+        "sex": "female",
+        "disability": False,
+        "gbv_type": item.gbv_type,
+        "perpetrator_relationship": "intimate_partner",
+        "risk_level": item.risk_level,
+    }
+
+
+def _supervisor_of(session: DbSession, organization_id: str) -> User:
+    stmt = (
+        select(User).where(User.organization_id == organization_id, User.role == "supervisor").order_by(User.username)
+    )
+    found = session.scalars(stmt).first()
+    if found is None:
+        raise RuntimeError("demo organisation without a supervisor")
+    return found
+
+
+def seed_referrals(session: DbSession, governorates: dict[str, str]) -> int:
+    """Cases and referrals in `governorates` ({governorate: user prefix}). Returns how many."""
+    rng = random.Random(20260301)  # noqa: S311 - fictional demo data, reproducible on purpose
+    users = {u.username: u for u in session.scalars(select(User))}
+    made = 0
+    for governorate, prefix in governorates.items():
+        for item in _plan(prefix):
+            sender = users[item.sender]
+            receiver = users[item.receiver_org]
+            case, _ = cases.create_case(session, sender, cases.CaseInput(_identity(rng, governorate, item)))
+            grant = consents.record_consent(
+                session,
+                sender,
+                case.id,
+                consents.ConsentInput(
+                    given_by="survivor",
+                    method=rng.choice(("written", "verbal")),
+                    organization_ids=[receiver.organization_id],
+                    field_groups=["identity", "contact", "assessment"],
+                    purpose="الإحالة لتلقي الخدمة",
+                ),
+            )
+            referral = referrals.create(
+                session,
+                sender,
+                referrals.ReferralInput(
+                    case_id=case.id,
+                    to_organization_id=receiver.organization_id,
+                    priority=item.priority,
+                    reason="طلب خدمة تجريبي في بيانات العرض.",
+                    field_groups=["identity", "contact"],
+                    consent_id=grant.id,
+                ),
+            )
+            focal = _supervisor_of(session, receiver.organization_id)
+            if item.path:
+                referrals.assign(session, focal, referral.id, receiver.id)
+            for state in item.path:
+                actor = sender if state == "withdrawn" else focal
+                referrals.transition(
+                    session,
+                    actor,
+                    referral.id,
+                    state,
+                    reason={"declined": "no_capacity", "withdrawn": "تغيّرت خطة الحالة"}.get(state),
+                    outcome="قُدّمت الخدمة وأُغلقت الحلقة." if state == "completed" else None,
+                )
+            _age(session, referral.id, item.age_days)
+            made += 1
+    session.flush()
+    return made
+
+
+def _age(session: DbSession, referral_id: str, days: int) -> None:
+    """Move a demo referral's dates into the past, so the lists show time left and overdue."""
+    if not days:
+        return
+    shift = timedelta(days=days)
+    referral = session.get(Referral, referral_id)
+    assert referral is not None
+    for name in ("created_at", "sent_at", "due_at", "answered_at", "closed_at"):
+        value = getattr(referral, name)
+        if value is not None:
+            setattr(referral, name, value - shift)
+    for step in referral.transitions:
+        step.at = step.at - shift
