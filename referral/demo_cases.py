@@ -1,6 +1,7 @@
 """Fictional demo cases and referrals, so that `make run` shows the referral loop in every
 state: sent, accepted, in progress, completed, declined and withdrawn, in both directions
-between a legal aid centre and a social development directorate. Everything goes through the
+between a legal aid centre and a social development directorate, and one to a hospital outside
+the network. Everything goes through the
 services, so the timelines, consents, audit events and notifications are the real ones.
 """
 
@@ -134,8 +135,44 @@ def seed_referrals(session: DbSession, governorates: dict[str, str]) -> int:
                 )
             _age(session, referral.id, item.age_days)
             made += 1
+    extra = random.Random(20260302)  # noqa: S311 - its own seed: the cases above stay as they were
+    for governorate, prefix in governorates.items():
+        _seed_external(session, extra, governorate, users[f"{prefix}.caseworker"])
+        made += 1
     session.flush()
     return made
+
+
+def _seed_external(session: DbSession, rng: random.Random, governorate: str, sender: User) -> None:
+    """A referral to a hospital outside the network, accepted: its sender records each step."""
+    item = DemoReferral(sender.username, "", "urgent", ("accepted",), "physical_assault", "high", 1)
+    case, _ = cases.create_case(session, sender, cases.CaseInput(_identity(rng, governorate, item)))
+    grant = consents.record_consent(
+        session,
+        sender,
+        case.id,
+        consents.ConsentInput(
+            method="verbal", sectors=["health"], field_groups=["identity", "contact"], purpose="فحص طبي وتوثيق"
+        ),
+    )
+    referral = referrals.create(
+        session,
+        sender,
+        referrals.ReferralInput(
+            case_id=case.id,
+            to_organization_id=None,
+            priority="urgent",
+            reason="فحص طبي وتوثيق الإصابات (تجريبي).",
+            field_groups=["identity", "contact"],
+            consent_id=grant.id,
+            external_provider="المستشفى الحكومي (تجريبي)",
+            external_sector="health",
+        ),
+    )
+    referrals.transition(
+        session, sender, referral.id, "accepted", note="وافقت الأخصائية الاجتماعية في المستشفى هاتفيًا."
+    )
+    _age(session, referral.id, item.age_days)
 
 
 def _age(session: DbSession, referral_id: str, days: int) -> None:

@@ -209,6 +209,17 @@ MESSAGES.update(
     }
 )
 
+# referrals outside the network
+MESSAGES.update(
+    {
+        "exactly_one_receiver": _l("Choose a member organisation or a provider outside the network, not both."),
+        "not_covered_by_consent": _l("The consent chosen does not cover this."),
+        "not_for_external_provider": _l("A provider outside the network has no listed services."),
+        "referral_closed": _l("This referral is closed: its form can no longer be printed."),
+        "consent_not_valid": _l("The consent this referral relies on has expired or was withdrawn."),
+    }
+)
+
 MESSAGES.update(
     {
         "unknown_case": _l("No case has this code. Check the code and try again."),

@@ -5,6 +5,8 @@
 #                                      bootstrap.bundle.min.js, LICENSE
 #   referral/static/vendor/htmx/       htmx.min.js, LICENSE
 #   tests/browser/vendor/              axe.min.js, LICENSE, LICENSE-3RD-PARTY.txt (axe-core, MPL-2.0)
+#   referral/static/vendor/fonts/      NotoNaskhArabic-Regular.ttf, NotoNaskhArabic-Bold.ttf,
+#                                      LICENSE (SIL OFL 1.1): the printable referral form and its PDF
 # sourceMappingURL comments are stripped so browsers do not request the
 # (not vendored) .map files.
 set -euo pipefail
@@ -59,6 +61,14 @@ copy_license "$NM/axe-core/LICENSE" "$AXE_OUT"
 # axe.min.js bundles third-party code; keep its notices alongside.
 cp "$NM/axe-core/LICENSE-3RD-PARTY.txt" "$AXE_OUT/LICENSE-3RD-PARTY.txt"
 
+FONT_PKG="$NM/@expo-google-fonts/noto-naskh-arabic"
+FONT_OUT="$ROOT/referral/static/vendor/fonts"
+mkdir -p "$FONT_OUT"
+cp "$FONT_PKG/400Regular/NotoNaskhArabic_400Regular.ttf" "$FONT_OUT/NotoNaskhArabic-Regular.ttf"
+cp "$FONT_PKG/700Bold/NotoNaskhArabic_700Bold.ttf" "$FONT_OUT/NotoNaskhArabic-Bold.ttf"
+cp "$FONT_PKG/LICENSE_FONT" "$FONT_OUT/LICENSE"
+
 echo "vendor_assets: bootstrap $(node -p "require('$NM/bootstrap/package.json').version")," \
      "htmx.org $(node -p "require('$NM/htmx.org/package.json').version")," \
-     "axe-core $(node -p "require('$NM/axe-core/package.json').version") vendored"
+     "axe-core $(node -p "require('$NM/axe-core/package.json').version")," \
+     "noto-naskh-arabic $(node -p "require('$FONT_PKG/package.json').version") vendored"

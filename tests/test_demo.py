@@ -27,6 +27,8 @@ def test_demo_referrals_cover_every_state_and_both_sides_see_them(app: Flask) ->
         assert inbox and outbox
         for referral in inbox:
             assert referrals.visible(db.session, users["nbl.supervisor"], referral.id).id == referral.id
+        external = [r for r in rows if r.external]
+        assert external and all(r.state == "accepted" and r.transitions[-1].note for r in external)
         completed = next(r for r in rows if r.state == "completed")
         assert completed.outcome and [t.to_state for t in completed.transitions][-1] == "completed"
         # the focal points were told, after the seed committed

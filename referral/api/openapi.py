@@ -187,7 +187,8 @@ def _referral_paths() -> dict[str, Any]:
         },
         "/referrals": {
             "post": {
-                "summary": "Send a referral (needs a covering consent or an allowed override)",
+                "summary": "Send a referral to a member organisation or a provider outside the network "
+                "(needs a covering consent or an allowed override)",
                 "requestBody": _body("ReferralCreate", "The referral"),
                 "responses": {"201": _json(_ref("Referral"), "Sent"), **_errors(400, 401, 403, 404, 422)},
             },
@@ -209,6 +210,8 @@ def _referral_paths() -> dict[str, Any]:
         paths[f"/referrals/{{id}}/{action}"] = {
             "post": {
                 "summary": f"{action.capitalize()} the referral",
+                "description": "The receiving organisation answers and delivers, the sending side withdraws; "
+                "for a referral outside the network the sending side records every step, each with a `note`.",
                 "parameters": [referral_id],
                 "requestBody": _body(f"Referral{action.capitalize()}", "What this step needs"),
                 "responses": answer,

@@ -69,13 +69,31 @@ CONSENT = {
         "minor": {"type": "boolean"},
     },
 }
+EXTERNAL_PROVIDER = {
+    "type": "object",
+    "additionalProperties": False,
+    "required": ["name", "sector"],
+    "description": "A provider outside the network (not on Shabaka): its name (kept encrypted) and sector",
+    "properties": {
+        "name": {"type": "string", "minLength": 1, "maxLength": 200},
+        "sector": {"type": "string", "enum": list(SECTORS)},
+    },
+}
+NOTE = {
+    "type": "string",
+    "maxLength": 5000,
+    "description": "Required for a referral outside the network: what the provider answered or did",
+}
 REFERRAL_CREATE = {
     "type": "object",
     "additionalProperties": False,
-    "required": ["case_id", "to_organization_id", "priority", "reason", "field_groups"],
+    "required": ["case_id", "priority", "reason", "field_groups"],
+    "description": "Exactly one of `to_organization_id` (a member organisation) and `external_provider`. "
+    "An external provider is reached only by a consent that covers its sector.",
     "properties": {
         "case_id": UUID,
         "to_organization_id": UUID,
+        "external_provider": EXTERNAL_PROVIDER,
         "service_id": UUID,
         "priority": {"type": "string", "enum": list(PRIORITIES)},
         "reason": {"type": "string", "minLength": 1, "maxLength": 5000},
@@ -85,31 +103,31 @@ REFERRAL_CREATE = {
     },
 }
 TRANSITION_BODIES = {
-    "accept": {"type": "object", "additionalProperties": False, "properties": {}},
-    "start": {"type": "object", "additionalProperties": False, "properties": {}},
+    "accept": {"type": "object", "additionalProperties": False, "properties": {"note": NOTE}},
+    "start": {"type": "object", "additionalProperties": False, "properties": {"note": NOTE}},
     "decline": {
         "type": "object",
         "additionalProperties": False,
         "required": ["reason_code"],
-        "properties": {"reason_code": {"type": "string", "enum": list(DECLINE_REASONS)}, "note": {"type": "string"}},
+        "properties": {"reason_code": {"type": "string", "enum": list(DECLINE_REASONS)}, "note": NOTE},
     },
     "complete": {
         "type": "object",
         "additionalProperties": False,
         "required": ["outcome"],
-        "properties": {"outcome": {"type": "string", "minLength": 1, "maxLength": 5000}, "note": {"type": "string"}},
+        "properties": {"outcome": {"type": "string", "minLength": 1, "maxLength": 5000}, "note": NOTE},
     },
     "close": {
         "type": "object",
         "additionalProperties": False,
         "required": ["reason"],
-        "properties": {"reason": {"type": "string", "minLength": 1, "maxLength": 32}},
+        "properties": {"reason": {"type": "string", "minLength": 1, "maxLength": 32}, "note": NOTE},
     },
     "withdraw": {
         "type": "object",
         "additionalProperties": False,
         "required": ["reason"],
-        "properties": {"reason": {"type": "string", "minLength": 1, "maxLength": 32}},
+        "properties": {"reason": {"type": "string", "minLength": 1, "maxLength": 32}, "note": NOTE},
     },
 }
 TARGET_STATES = {
@@ -128,7 +146,18 @@ REFERRAL = {
         "case_id": UUID,
         "case_code": {"type": "string"},
         "from_organization_id": UUID,
-        "to_organization_id": UUID,
+        "to_organization_id": {"anyOf": [UUID, {"type": "null"}]},
+        "external_provider": {
+            "anyOf": [
+                {
+                    "type": "object",
+                    "required": ["name", "sector"],
+                    "properties": {"name": {"type": ["string", "null"]}, "sector": {"type": "string"}},
+                },
+                {"type": "null"},
+            ],
+            "description": "For a referral outside the network, to the sending side (the name only on a single read)",
+        },
         "service_id": {"anyOf": [UUID, {"type": "null"}]},
         "state": {"type": "string", "enum": list(STATES)},
         "priority": {"type": "string", "enum": list(PRIORITIES)},
@@ -152,6 +181,7 @@ REFERRAL = {
                     "organization_id": UUID,
                     "actor_id": UUID,
                     "reason": {"type": ["string", "null"]},
+                    "note": {"type": ["string", "null"], "description": "The sender's note (outside the network)"},
                 },
             },
         },
@@ -224,12 +254,16 @@ def _shared(referral: Referral, groups: set[str]) -> dict[str, Any]:
 
 
 def _referral(referral: Referral, groups: set[str], sender: bool) -> dict[str, Any]:
+    external = None
+    if referral.external and sender:
+        external = {"name": referral.external_provider, "sector": referral.external_sector}
     return {
         "id": referral.id,
         "case_id": referral.case_id if sender else None,
         "case_code": referral.case_code,
         "from_organization_id": referral.from_organization_id,
         "to_organization_id": referral.to_organization_id,
+        "external_provider": external,
         "service_id": referral.service_id,
         "state": referral.state,
         "priority": referral.priority,
@@ -249,6 +283,7 @@ def _referral(referral: Referral, groups: set[str], sender: bool) -> dict[str, A
                 "organization_id": t.organization_id,
                 "actor_id": t.actor_id,
                 "reason": t.reason,
+                "note": t.note if sender else None,
             }
             for t in referral.transitions
         ],
@@ -300,10 +335,34 @@ def withdraw_consent(consent_id: uuid.UUID) -> Response:
 
 
 # ---------------------------------------------------------------------------------- referrals
+def _receiver_problem(body: dict[str, Any]) -> dict[str, str]:
+    """Exactly one receiver: a member organisation or a provider outside the network."""
+    if "to_organization_id" in body and "external_provider" in body:
+        return {"to_organization_id": "exactly_one_receiver", "external_provider": "exactly_one_receiver"}
+    if "to_organization_id" not in body and "external_provider" not in body:
+        return {"to_organization_id": "required"}
+    return {}
+
+
 @api_bp.post("/referrals")
 def send_referral() -> Response:
-    body = _body(REFERRAL_CREATE)
-    referral = referrals.create(db.session, g.api_user, referrals.ReferralInput(**body))
+    raw = request.get_json(silent=True)
+    receiver = _receiver_problem(raw if isinstance(raw, dict) else {})
+    try:
+        body = _body(REFERRAL_CREATE)
+    except InvalidInput as error:
+        error.fields = {**receiver, **error.fields}
+        raise
+    if receiver:
+        raise InvalidInput(NOT_VALID, fields=receiver)
+    external = body.pop("external_provider", None)
+    data = referrals.ReferralInput(
+        to_organization_id=body.pop("to_organization_id", None),
+        external_provider=external["name"] if external else None,
+        external_sector=external["sector"] if external else None,
+        **body,
+    )
+    referral = referrals.create(db.session, g.api_user, data)
     response = _answer(referral, 201)
     response.headers["Location"] = f"{api_bp.url_prefix}/referrals/{referral.id}"
     return response
@@ -322,6 +381,8 @@ def list_referrals() -> Response:
         item.pop("transitions")
         item["reason"] = None
         item["outcome"] = None
+        if item["external_provider"]:
+            item["external_provider"]["name"] = None  # the name only on a single, audited read
         items.append(item)
     return jsonify({"items": items, "next_cursor": None})
 

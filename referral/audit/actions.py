@@ -72,6 +72,7 @@ ACTIONS: frozenset[str] = frozenset(
         "referral.close",
         "referral.withdraw",
         "referral.assign",
+        "referral.print",
         "document.upload",
         "document.download",
         # follow-up tasks

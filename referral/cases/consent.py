@@ -149,6 +149,13 @@ def covers(consent: Consent, organization: Organization, field_groups: Iterable[
     return not (groups & withheld_from(consent, organization.id))
 
 
+def covers_sector(consent: Consent, sector: str, field_groups: Iterable[str]) -> bool:
+    """Whether the consent reaches a provider outside the network (of this sector) for all these
+    groups. Such a provider is not an organisation of the network, so only a consent by sector can
+    name it, and withholding (which names organisations) does not concern it."""
+    return sector in consent.sectors and set(field_groups) <= set(consent.field_groups)
+
+
 def withheld_from(consent: Consent, organization_id: str) -> set[str]:
     return {g for item in consent.withheld if item["organization_id"] == organization_id for g in item["field_groups"]}
 

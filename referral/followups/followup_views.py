@@ -138,7 +138,11 @@ def case_panel(case: Case, add_form: FollowUpForm | None = None, failed: dict[st
         ).all()
     )
     referral_labels = {
-        r.id: _("To %(org)s, sent %(date)s", org=org_names.get(r.to_organization_id, "—"), date=local_time(r.sent_at))
+        r.id: _(
+            "To %(org)s, sent %(date)s",
+            org=org_names.get(r.to_organization_id or "", r.external_provider or "—"),
+            date=local_time(r.sent_at),
+        )
         for r in referrals
     }
     if may_add:

@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
-from wtforms import BooleanField, SelectField, StringField, TextAreaField
+from wtforms import BooleanField, RadioField, SelectField, StringField, TextAreaField
+from wtforms.fields.choices import SelectChoice
 from wtforms.validators import InputRequired, Length, Optional
 
 from ..directory.forms import CheckboxesField
@@ -24,7 +25,18 @@ class ConsentForm(FlaskForm):
 
 
 class ReferralForm(FlaskForm):
-    to_organization_id = SelectField(_l("Refer to"), validators=[InputRequired()])
+    receiver_kind = RadioField(
+        _l("Refer to"),
+        choices=[
+            SelectChoice("member", _l("A member organisation")),
+            SelectChoice("external", _l("A provider outside the network")),
+        ],
+        default="member",  # left out: a member organisation, as before there was a choice
+        validators=[Optional()],
+    )
+    to_organization_id = SelectField(_l("Member organisation"), validators=[Optional()])
+    external_provider = StringField(_l("Name of the provider"), validators=[Optional(), Length(max=200)])
+    external_sector = SelectField(_l("Sector of the provider"), validators=[Optional()])
     priority = SelectField(_l("Priority"), validators=[InputRequired()])
     field_groups = CheckboxesField(_l("Information to share"))
     consent_id = SelectField(_l("Consent relied on"), validators=[Optional()])
@@ -32,7 +44,8 @@ class ReferralForm(FlaskForm):
 
 
 class AnswerForm(FlaskForm):
-    """The receiving or sending side moves a referral: a coded reason, an outcome or a note."""
+    """The receiving or sending side moves a referral: a coded reason, an outcome or a note (for a
+    referral outside the network, the note says what the provider answered or did)."""
 
     reason_code = SelectField(_l("Reason"), validators=[Optional()])
     reason = StringField(_l("Reason"), validators=[Optional(), Length(max=32)])

@@ -1,10 +1,16 @@
-"""A referral asks another member organisation to provide a service to a survivor."""
+"""A referral asks another member organisation, or a provider outside the network, to provide a
+service to a survivor.
+
+An external referral (a hospital or court not on Shabaka) has no receiving organisation: it names
+the provider (encrypted: the name can hint at the survivor's situation) and its sector (clear, a
+code for statistics and for consent by sector). Its whole follow-up is recorded by the sending side.
+"""
 
 from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import ForeignKey, Index, Integer, String, Uuid, text
+from sqlalchemy import CheckConstraint, ForeignKey, Index, Integer, String, Uuid, text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from ..cases.models import Case
@@ -33,6 +39,8 @@ class Referral(db.Model):  # type: ignore[name-defined, misc]
     __table_args__ = (
         Index("ix_referral_to_state", "to_organization_id", "state"),
         Index("ix_referral_from_state", "from_organization_id", "state"),
+        # exactly one receiver: a member organisation, or an external provider (named by its sector)
+        CheckConstraint("(to_organization_id IS NULL) <> (external_sector IS NULL)", name="ck_referral_one_receiver"),
     )
 
     id: Mapped[str] = id_column()
@@ -41,7 +49,12 @@ class Referral(db.Model):  # type: ignore[name-defined, misc]
     )
     case_code: Mapped[str] = mapped_column(String(20))
     from_organization_id: Mapped[str] = mapped_column(Uuid(as_uuid=False), ForeignKey("organization.id"))
-    to_organization_id: Mapped[str] = mapped_column(Uuid(as_uuid=False), ForeignKey("organization.id"))
+    # None for a referral to a provider outside the network (then `external_*` name it)
+    to_organization_id: Mapped[str | None] = mapped_column(
+        Uuid(as_uuid=False), ForeignKey("organization.id"), nullable=True
+    )
+    external_provider: Mapped[str | None] = encrypted_column()  # identifying: the provider's name
+    external_sector: Mapped[str | None] = mapped_column(String(16), nullable=True)
     service_id: Mapped[str | None] = mapped_column(Uuid(as_uuid=False), nullable=True)
     priority: Mapped[str] = mapped_column(String(10))
     state: Mapped[str] = mapped_column(String(20), default="draft")
@@ -70,11 +83,19 @@ class Referral(db.Model):  # type: ignore[name-defined, misc]
 
     __mapper_args__ = {"version_id_col": version}
 
+    @property
+    def external(self) -> bool:
+        """Made to a provider outside the network: followed up by the sending side alone."""
+        return self.to_organization_id is None
+
 
 class ReferralTransition(db.Model):  # type: ignore[name-defined, misc]
-    """Every change of a referral's state: shown as a timeline to both sides."""
+    """Every change of a referral's state: shown as a timeline to both sides. The clear `reason`
+    holds codes only; the note the sender writes at each step of an external referral's follow-up
+    is encrypted under the organisation that made the step."""
 
     __tablename__ = "referral_transition"
+    __encryption_owner__ = "organization_id"
 
     id: Mapped[str] = id_column()
     referral_id: Mapped[str] = mapped_column(
@@ -86,11 +107,13 @@ class ReferralTransition(db.Model):  # type: ignore[name-defined, misc]
     organization_id: Mapped[str] = mapped_column(Uuid(as_uuid=False))
     at: Mapped[datetime] = created_column()
     reason: Mapped[str | None] = mapped_column(String(32), nullable=True)
+    note: Mapped[str | None] = encrypted_column()  # confidential: the sender's follow-up note
 
     referral: Mapped[Referral] = relationship(back_populates="transitions")
 
 
 register_model(Referral)
+register_model(ReferralTransition)
 
 
 TRANSFER_STATES = ("requested", "accepted", "declined", "cancelled")

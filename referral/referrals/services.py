@@ -6,6 +6,10 @@ legal basis by a user allowed to make one (flagged to auditors).
     draft -> sent -> accepted | declined (coded reason)
     accepted -> in_progress -> completed (outcome) | closed_unresolved (reason)
     draft, sent, accepted, in_progress -> withdrawn (by the sending side)
+
+A referral to a provider outside the network (`external`) follows the same consent rules, by the
+provider's sector, and the same states; but nobody on Shabaka receives it, so the sending side
+records every step of its follow-up by hand, each with a note, and nobody is notified.
 """
 
 from __future__ import annotations
@@ -22,6 +26,7 @@ from ..cases import consent as consent_rules
 from ..cases.models import FIELD_GROUPS, Case, Consent
 from ..cases.services import _visible as visible_case
 from ..directory.models import Organization
+from ..enums import SECTORS
 from ..errors import Conflict, Forbidden, InvalidInput, NotFound
 from ..followups import notifications
 from ..models_base import DbSession, get_by_id, new_id, utcnow
@@ -59,25 +64,32 @@ class ConsentRequired(InvalidInput):
 
 @dataclass
 class ReferralInput:
+    """To a member organisation (`to_organization_id`) or, exactly one or the other, to a provider
+    outside the network (`external_provider`, its name, and `external_sector`)."""
+
     case_id: str
-    to_organization_id: str
+    to_organization_id: str | None
     priority: str
     reason: str
     field_groups: list[str] = field(default_factory=list)
     consent_id: str | None = None
     service_id: str | None = None
     override_legal_basis: str | None = None
+    external_provider: str | None = None
+    external_sector: str | None = None
 
 
 def _side(actor: Any, referral: Referral) -> str | None:
     if actor.organization_id == referral.from_organization_id:
         return "sender"
-    if actor.organization_id == referral.to_organization_id:
+    if referral.to_organization_id is not None and actor.organization_id == referral.to_organization_id:
         return "receiver"
     return None
 
 
-def _record_transition(session: DbSession, actor: Any, referral: Referral, to_state: str, reason: str | None) -> None:
+def _record_transition(
+    session: DbSession, actor: Any, referral: Referral, to_state: str, reason: str | None, note: str | None = None
+) -> None:
     session.add(
         ReferralTransition(
             id=new_id(),
@@ -87,15 +99,17 @@ def _record_transition(session: DbSession, actor: Any, referral: Referral, to_st
             actor_id=actor.id,
             organization_id=actor.organization_id,
             reason=reason,
+            note=note,
         )
     )
     referral.state = to_state
 
 
 def _check_sharing(session: DbSession, actor: Any, case: Case, referral: Referral, consent_id: str | None) -> None:
-    """Sending needs a valid covering consent, or an allowed override with a legal basis."""
-    receiver = session.get(Organization, referral.to_organization_id)
-    assert receiver is not None
+    """Sending needs a valid covering consent, or an allowed override with a legal basis. A
+    provider outside the network is reached by a consent that covers its sector."""
+    receiver = session.get(Organization, referral.to_organization_id) if referral.to_organization_id else None
+    assert receiver is not None or referral.external_sector is not None
     if referral.override_legal_basis:
         if referral.override_legal_basis not in LEGAL_BASES:
             raise InvalidInput("invalid_override", fields={"override_legal_basis": "invalid"})
@@ -107,7 +121,8 @@ def _check_sharing(session: DbSession, actor: Any, case: Case, referral: Referra
             referral,
             case_code=case.case_code,
             legal_basis=referral.override_legal_basis,
-            to_organization_id=receiver.id,
+            to_organization_id=referral.to_organization_id,
+            external_sector=referral.external_sector,  # an external provider by its sector, never its name
         )
         return
     consent = get_by_id(session, Consent, consent_id) if consent_id else None
@@ -115,8 +130,40 @@ def _check_sharing(session: DbSession, actor: Any, case: Case, referral: Referra
         raise ConsentRequired("consent_required", fields={"consent_id": "required"})
     if not consent_rules.is_valid(consent, case):
         raise ConsentRequired("consent_not_valid", fields={"consent_id": "expired_or_withdrawn"})
-    if not consent_rules.covers(consent, receiver, referral.field_groups):
+    if receiver is None:
+        if referral.external_sector not in consent.sectors:
+            raise ConsentRequired("consent_does_not_cover", fields={"external_sector": "not_covered_by_consent"})
+        if not consent_rules.covers_sector(consent, referral.external_sector or "", referral.field_groups):
+            raise ConsentRequired("consent_does_not_cover", fields={"field_groups": "not_covered_by_consent"})
+    elif not consent_rules.covers(consent, receiver, referral.field_groups):
         raise ConsentRequired("consent_does_not_cover", fields={"field_groups": "not_covered_by_consent"})
+
+
+def _check_receiver(session: DbSession, case: Case, data: ReferralInput, fields: dict[str, str]) -> bool:
+    """Validate the one receiver of a new referral; True when it is a provider outside the network."""
+    name = (data.external_provider or "").strip()
+    if data.to_organization_id and (name or data.external_sector):
+        fields["to_organization_id"] = fields["external_provider"] = "exactly_one_receiver"
+        return False
+    if name or data.external_sector:
+        if not name or len(name) > 200:
+            fields["external_provider"] = "required"
+        if data.external_sector not in SECTORS:
+            fields["external_sector"] = "invalid"
+        if data.service_id:
+            fields["service_id"] = "not_for_external_provider"
+        return True
+    if not data.to_organization_id:
+        fields["to_organization_id"] = "required"
+        return False
+    receiver = get_by_id(session, Organization, data.to_organization_id)
+    if receiver is None or not receiver.active:
+        fields["to_organization_id"] = "invalid"
+    elif receiver.id == case.organization_id:
+        fields["to_organization_id"] = "own_organization"
+    elif not receiver.accepts_referrals:
+        fields["to_organization_id"] = "not_accepting_referrals"
+    return False
 
 
 def create(session: DbSession, actor: Any, data: ReferralInput, *, send: bool = True) -> Referral:
@@ -126,13 +173,7 @@ def create(session: DbSession, actor: Any, data: ReferralInput, *, send: bool = 
     if not can(actor, "case.edit", case):
         raise NotFound("case")
     fields: dict[str, str] = {}
-    receiver = get_by_id(session, Organization, data.to_organization_id)
-    if receiver is None or not receiver.active:
-        fields["to_organization_id"] = "invalid"
-    elif receiver.id == case.organization_id:
-        fields["to_organization_id"] = "own_organization"
-    elif not receiver.accepts_referrals:
-        fields["to_organization_id"] = "not_accepting_referrals"
+    external = _check_receiver(session, case, data, fields)
     if data.priority not in PRIORITIES:
         fields["priority"] = "invalid"
     if not data.field_groups or any(g not in FIELD_GROUPS for g in data.field_groups):
@@ -146,7 +187,9 @@ def create(session: DbSession, actor: Any, data: ReferralInput, *, send: bool = 
         case_id=case.id,
         case_code=case.case_code,
         from_organization_id=case.organization_id,
-        to_organization_id=data.to_organization_id,
+        to_organization_id=None if external else data.to_organization_id,
+        external_provider=(data.external_provider or "").strip() if external else None,
+        external_sector=data.external_sector if external else None,
         service_id=data.service_id,
         priority=data.priority,
         state="draft",
@@ -202,9 +245,15 @@ def send_referral(session: DbSession, actor: Any, referral_id: str) -> Referral:
     referral.due_at = now + RESPONSE_TARGETS[referral.priority]
     _record_transition(session, actor, referral, "sent", None)
     record(
-        "referral.send", actor, referral, case_code=referral.case_code, to_organization_id=referral.to_organization_id
+        "referral.send",
+        actor,
+        referral,
+        case_code=referral.case_code,
+        to_organization_id=referral.to_organization_id,
+        external_sector=referral.external_sector,
     )
-    _tell(session, referral, "sent", notifications.focal_points(session, referral.to_organization_id))
+    if referral.to_organization_id is not None:  # a provider outside the network is told on paper
+        _tell(session, referral, "sent", notifications.focal_points(session, referral.to_organization_id))
     return referral
 
 
@@ -221,6 +270,8 @@ def _allowed(actor: Any, referral: Referral, to_state: str) -> None:
     side = TRANSITIONS.get((referral.state, to_state))
     if side is None:
         raise InvalidTransition("invalid_transition")
+    if referral.external:  # nobody on Shabaka receives it: the sender records the provider's answers
+        side = "sender"
     if _side(actor, referral) != side or not can(actor, f"referral.act_as_{side}", referral):
         raise Forbidden(f"only_the_{side}")
 
@@ -236,7 +287,8 @@ def transition(
     note: str | None = None,
     expected_version: int | None = None,
 ) -> Referral:
-    """Accept, decline, start, complete, close unresolved or withdraw a referral."""
+    """Accept, decline, start, complete, close unresolved or withdraw a referral. For a referral
+    outside the network the sending side records each step, with a note (what the provider said)."""
     referral = visible(session, actor, referral_id)
     if expected_version is not None and referral.version != expected_version:
         raise Conflict("changed_meanwhile")
@@ -249,6 +301,8 @@ def transition(
         fields["outcome"] = "required"
     if to_state in ("closed_unresolved", "withdrawn") and not (reason or "").strip():
         fields["reason"] = "required"
+    if referral.external and not (note or "").strip():
+        fields["note"] = "required"
     if fields:
         raise InvalidInput("invalid_transition_input", fields=fields)
     now = utcnow()
@@ -266,7 +320,11 @@ def transition(
     if to_state in ("closed_unresolved", "withdrawn") and reason:
         # free text may name someone: it is kept encrypted with the referral, never in the clear
         referral.note = "\n".join(part for part in (reason.strip(), referral.note or "") if part)[:5000]
-    _record_transition(session, actor, referral, to_state, coded)
+    step_note = None
+    if referral.external:
+        free = reason if to_state in ("closed_unresolved", "withdrawn") else None
+        step_note = "\n".join(part.strip() for part in (free or "", note or "") if part.strip())[:5000]
+    _record_transition(session, actor, referral, to_state, coded, step_note)
     action = {
         "accepted": "accept",
         "declined": "decline",
@@ -276,6 +334,8 @@ def transition(
         "withdrawn": "withdraw",
     }[to_state]
     record(f"referral.{action}", actor, referral, case_code=referral.case_code)
+    if referral.to_organization_id is None:
+        return referral  # outside the network: nobody to tell, the sending side made the step itself
     if to_state == "withdrawn" and previous != "draft":
         receivers = notifications.focal_points(session, referral.to_organization_id)
         _tell(session, referral, to_state, receivers + ([referral.assigned_to] if referral.assigned_to else []))
@@ -297,7 +357,49 @@ def shared_groups(session: DbSession, actor: Any, referral: Referral) -> set[str
     case = session.get(Case, referral.case_id)
     if consent is None or case is None or not consent_rules.is_valid(consent, case):
         return set()
-    return set(referral.field_groups) - consent_rules.withheld_from(consent, referral.to_organization_id)
+    return set(referral.field_groups) - consent_rules.withheld_from(consent, referral.to_organization_id or "")
+
+
+PRINT_FORMATS = ("html", "pdf")
+
+
+def printable(session: DbSession, actor: Any, referral_id: str, fmt: str) -> tuple[Referral, set[str]]:
+    """Open a referral to print its form for the provider, with the field groups it may hold.
+
+    Only the sending side's case team prints (a supervisor off the team sees identifiers masked,
+    so she does not print them either); anyone else gets NotFound. The form is a disclosure, so
+    it is printed only while the referral is open and its consent (or override) still holds; it
+    is audited with its format."""
+    referral = get_by_id(session, Referral, referral_id)
+    if (
+        referral is None
+        or fmt not in PRINT_FORMATS
+        or _side(actor, referral) != "sender"
+        or not can(actor, "referral.view", referral)
+        or not can(actor, "case.edit", referral.case)
+    ):
+        record_denial(actor, "referral", str(referral_id))
+        raise NotFound("referral")
+    if referral.state not in OPEN_STATES:
+        raise InvalidTransition("referral_closed")
+    if referral.override_legal_basis:
+        groups = set(referral.field_groups)
+    else:
+        consent = session.get(Consent, referral.consent_id) if referral.consent_id else None
+        if consent is None or not consent_rules.is_valid(consent, referral.case):
+            raise ConsentRequired("consent_not_valid", fields={"consent_id": "expired_or_withdrawn"})
+        groups = set(referral.field_groups)
+        if referral.to_organization_id is not None:
+            groups -= consent_rules.withheld_from(consent, referral.to_organization_id)
+    record(
+        "referral.print",
+        actor,
+        referral,
+        case_code=referral.case_code,
+        format=fmt,
+        shared=",".join(sorted(groups)) or None,
+    )
+    return referral, groups
 
 
 def scope(actor: Any, box: str) -> Select[Any]:

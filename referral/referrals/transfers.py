@@ -276,7 +276,7 @@ def _withdraw_open_referrals(session: DbSession, actor: Any, case: Case, transfe
             reason_code=WITHDRAWN_BY_TRANSFER,
             transfer_id=transfer.id,
         )
-        if previous != "draft":
+        if previous != "draft" and referral.to_organization_id is not None:  # outside the network: no one to tell
             told = notifications.focal_points(session, referral.to_organization_id)
             told += [referral.assigned_to] if referral.assigned_to else []
             message = notifications.Message(

@@ -4,6 +4,7 @@ rules are in `services.py` and `cases/consent.py`."""
 
 from __future__ import annotations
 
+from collections.abc import Iterable
 from typing import Any
 
 from flask import Blueprint, flash, redirect, render_template, request, url_for
@@ -22,7 +23,7 @@ from ..enums import SECTORS
 from ..errors import NotFound
 from ..extensions import db
 from ..forms_base import submit
-from ..i18n import current_locale_code
+from ..i18n import current_direction, current_locale_code
 from ..labels import (
     CONSENT_METHOD_LABELS,
     DECLINE_REASON_LABELS,
@@ -31,10 +32,11 @@ from ..labels import (
     PRIORITY_LABELS,
     REFERRAL_STATE_LABELS,
     SECTOR_LABELS,
+    message,
 )
-from . import services
+from . import printing, services
 from .forms import AnswerForm, AssignForm, ConsentForm, MandatoryReportForm, ReferralForm
-from .models import DECLINE_REASONS, PRIORITIES
+from .models import DECLINE_REASONS, OPEN_STATES, PRIORITIES
 from .transfers import history_only
 
 referrals_bp = Blueprint("referrals", __name__)
@@ -67,6 +69,7 @@ def referral_label(kind: str, code: str | None) -> str:
         "priority": PRIORITY_LABELS,
         "decline": DECLINE_REASON_LABELS,
         "group": FIELD_GROUP_NAMES,
+        "sector": SECTOR_LABELS,
     }[kind]
     return str(table.get(code or "", code or "—"))
 
@@ -174,7 +177,9 @@ def case_referrals(case_id: str) -> Any:
         )
         .order_by(Organization.name_en)
     )
-    form.to_organization_id.choices = [(o.id, _org_name(o)) for o in receivers]
+    form.to_organization_id.choices = [("", "—")] + [(o.id, _org_name(o)) for o in receivers]
+    form.external_sector.choices = [("", "—"), *_labels(SECTORS, SECTOR_LABELS)]
+    external = form.receiver_kind.data == "external"
     form.priority.choices = _labels(PRIORITIES, PRIORITY_LABELS)
     form.field_groups.choices = _labels(FIELD_GROUPS, FIELD_GROUP_NAMES)
     valid = [c for c in grants if consents.is_valid(c, case)]
@@ -190,11 +195,13 @@ def case_referrals(case_id: str) -> Any:
                 actor,
                 services.ReferralInput(
                     case_id=case.id,
-                    to_organization_id=form.to_organization_id.data or "",
+                    to_organization_id=None if external else (form.to_organization_id.data or None),
                     priority=form.priority.data or "",
                     reason=form.reason.data or "",
                     field_groups=list(form.field_groups.data or []),
                     consent_id=form.consent_id.data or None,
+                    external_provider=(form.external_provider.data or "") if external else None,
+                    external_sector=(form.external_sector.data or None) if external else None,
                 ),
             ),
         )
@@ -230,7 +237,8 @@ def case_referrals(case_id: str) -> Any:
     ), (outcome.status if outcome is not None else 200)
 
 
-def _organizations(ids: set[str]) -> dict[str, str]:
+def _organizations(ids: Iterable[str | None]) -> dict[str, str]:
+    ids = {i for i in ids if i}
     if not ids:
         return {}
     rows = db.session.scalars(select(Organization).where(Organization.id.in_(ids)))
@@ -250,7 +258,10 @@ def _render(referral: Any, answer: AnswerForm | None = None, status: int = 200) 
     actor = _actor()
     side = "sender" if actor.organization_id == referral.from_organization_id else "receiver"
     moves = [
-        action for action, to_state in ACTIONS.items() if services.TRANSITIONS.get((referral.state, to_state)) == side
+        action
+        for action, to_state in ACTIONS.items()
+        if (referral.state, to_state) in services.TRANSITIONS
+        and (referral.external or services.TRANSITIONS[(referral.state, to_state)] == side)
     ]
     form = answer or AnswerForm(formdata=None)
     form.reason_code.choices = [("", "—"), *_labels(DECLINE_REASONS, DECLINE_REASON_LABELS)]
@@ -286,6 +297,7 @@ def _render(referral: Any, answer: AnswerForm | None = None, status: int = 200) 
         documents=services.shared_documents(db.session, actor, referral) if side == "receiver" else [],
         names=names,
         organizations=_organizations({referral.from_organization_id, referral.to_organization_id}),
+        printable=side == "sender" and referral.state in OPEN_STATES and can(actor, "case.edit", referral.case),
     ), status
 
 
@@ -298,6 +310,39 @@ def shared_document(referral_id: str, document_id: str) -> Any:
     response.content_length = found.size
     response.headers["Content-Disposition"] = f'attachment; filename="{found.filename}"'
     response.headers["X-Content-Type-Options"] = "nosniff"
+    return response
+
+
+def _printable(referral_id: str, fmt: str) -> tuple[Any, Any] | None:
+    """The referral and its printable sheet, or None (with a message) when it may not be printed now."""
+    try:
+        referral, groups = services.printable(db.session, _actor(), referral_id, fmt)
+    except (services.InvalidTransition, services.ConsentRequired) as refused:
+        flash(message(refused.message), "warning")
+        return None
+    return referral, printing.build(db.session, referral, groups, current_locale_code())
+
+
+@referrals_bp.get("/referrals/<referral_id>/print")
+def print_form(referral_id: str) -> Any:
+    """The referral form as a page to print (print CSS, no navigation): for the provider."""
+    found = _printable(referral_id, "html")
+    if found is None:
+        return redirect(url_for("referrals.show", referral_id=referral_id), 303)
+    return render_template("referrals/print.html", referral=found[0], sheet=found[1])
+
+
+@referrals_bp.get("/referrals/<referral_id>/print.pdf")
+def print_pdf(referral_id: str) -> Any:
+    """The same referral form as a PDF to download, print or hand over."""
+    from flask import Response
+
+    found = _printable(referral_id, "pdf")
+    if found is None:
+        return redirect(url_for("referrals.show", referral_id=referral_id), 303)
+    referral, sheet = found
+    response = Response(printing.render_pdf(sheet, rtl=current_direction() == "rtl"), mimetype="application/pdf")
+    response.headers["Content-Disposition"] = f'attachment; filename="referral-{referral.case_code}.pdf"'
     return response
 
 
