@@ -47,6 +47,7 @@ class Settings:
     log_level: str = "INFO"
     retention_years: int = 7  # closed cases are purged this many years after closure
     breakglass_hours: int = 3  # how long an emergency access lasts, at most (and by default)
+    referral_completion_days: int = 30  # working days from acceptance before reminders start
     extra: dict[str, object] = field(default_factory=dict)
 
     @property
@@ -217,6 +218,7 @@ def _tunables(environ: dict[str, str]) -> dict[str, Any]:
         "log_level": environ.get("LOG_LEVEL", "INFO").upper(),
         "retention_years": _int(environ, "RETENTION_YEARS", 7),
         "breakglass_hours": _int(environ, "BREAKGLASS_HOURS", 3),
+        "referral_completion_days": _int(environ, "REFERRAL_COMPLETION_DAYS", 30),
     }
 
 

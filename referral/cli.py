@@ -15,6 +15,7 @@ from .audit.services import record as audit_record
 from .directory import services as directory
 from .errors import DomainError
 from .extensions import db
+from .models_base import utcnow
 from .runtime import runtime
 
 
@@ -154,6 +155,7 @@ def register(app: Flask) -> None:
         click.echo(f"deleted {org.name_en}; destroyed {destroyed} data keys")
 
     register_key_commands(app)
+    register_reminder_commands(app)
 
     @app.cli.command("issue-token")
     @click.argument("username")
@@ -268,3 +270,38 @@ def _print_logins(logins: list) -> None:  # type: ignore[type-arg]
     for login in logins:
         name, password = login.username.ljust(user_width), login.password.ljust(password_width)
         click.echo(f"  {name}  {password}  {login.role:<12} {login.organization}")
+
+
+def register_reminder_commands(app: Flask) -> None:
+    from .followups import clocks
+
+    reminders = AppGroup("reminders", help="Reminder and escalation delivery.")
+
+    @reminders.command("status")
+    def status() -> None:
+        """Due rungs not yet delivered, the oldest lag, and the last sweep."""
+        now = utcnow()
+        current = clocks.status(db.session, now)
+        click.echo(f"due and not delivered: {current.due_unsent}")
+        lag = f"{int(current.oldest_lag.total_seconds())} s" if current.oldest_lag is not None else "none"
+        click.echo(f"oldest lag: {lag}")
+        if current.last_sweep_at is None:
+            click.echo("last sweep: never (is the beat running?)")
+        else:
+            ago = int((now - current.last_sweep_at).total_seconds())
+            when = f"{current.last_sweep_at:%Y-%m-%d %H:%M:%S} UTC"
+            click.echo(f"last sweep: {when} ({ago} s ago), claimed {current.last_claimed}")
+        if current.oldest_lag is not None and current.oldest_lag > clocks.ALERT_LATE:
+            click.echo("LATE: reminders are more than five minutes behind")
+
+    @reminders.command("sweep")
+    def sweep() -> None:
+        """Run one sweep now and deliver what it claims in this process (for operators)."""
+        ids = clocks.sweep(db.session)
+        db.session.commit()
+        for step_id in ids:
+            clocks.deliver(db.session, step_id)
+            db.session.commit()
+        click.echo(f"delivered {len(ids)}")
+
+    app.cli.add_command(reminders)

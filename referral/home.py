@@ -45,6 +45,7 @@ _NAV: dict[str, tuple[NavItem, ...]] = {
         NavItem("directory.networks", _l("Networks")),
     ),
     "coordinator": (
+        NavItem("notifications.escalations", _l("Overdue referrals")),
         NavItem("directory.networks", _l("Networks")),
         NavItem("directory.organizations", _l("Organisations")),
         NavItem("directory.service_directory", _l("Services")),

@@ -64,6 +64,7 @@ def make_celery(settings: Settings) -> Celery:
         beat_schedule={
             "purge-expired-sessions": {"task": "workers.purge_expired_sessions", "schedule": timedelta(minutes=5)},
             "purge-closed-cases": {"task": "workers.purge_closed_cases", "schedule": timedelta(days=1)},
+            "sweep-reminders": {"task": "workers.sweep_reminders", "schedule": timedelta(minutes=1)},
         },
         timezone="UTC",
         imports=("workers.tasks",),

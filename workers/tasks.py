@@ -44,3 +44,27 @@ def purge_closed_cases() -> int:
     from referral.extensions import db
 
     return purge(db.session, commit=db.session.commit)
+
+
+@celery.task(name="workers.sweep_reminders")
+def sweep_reminders() -> int:
+    """Every minute, from the beat: claim the due reminder rungs and publish one delivery each,
+    after commit. A second beat's sweep in the same minute finds nothing to do."""
+    from referral.dispatch import enqueue
+    from referral.extensions import db
+    from referral.followups import clocks
+
+    ids = clocks.sweep(db.session)
+    for step_id in ids:
+        enqueue("workers.deliver_reminder", step_id)
+    clocks.alert_if_late(db.session)
+    return len(ids)
+
+
+@celery.task(name="workers.deliver_reminder")
+def deliver_reminder(step_id: str) -> bool:
+    """Deliver one rung; a repeat (redelivery, a second sweep) is a no-op."""
+    from referral.extensions import db
+    from referral.followups import clocks
+
+    return clocks.deliver(db.session, step_id).delivered

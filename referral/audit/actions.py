@@ -72,6 +72,7 @@ ACTIONS: frozenset[str] = frozenset(
         "referral.close",
         "referral.withdraw",
         "referral.assign",
+        "referral.escalations_view",
         "referral.print",
         "document.upload",
         "document.download",

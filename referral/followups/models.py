@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import ForeignKey, Index, Integer, String, Uuid
+from sqlalchemy import ForeignKey, Index, Integer, String, UniqueConstraint, Uuid, text
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from ..cases.models import Case
@@ -87,3 +87,50 @@ class FollowUp(db.Model):  # type: ignore[name-defined, misc]
 
 
 register_model(FollowUp)
+
+
+CLOCKS = ("referral_response", "referral_completion", "followup")
+STEP_STATES = ("pending", "sent", "cancelled")
+
+
+class ReminderStep(db.Model):  # type: ignore[name-defined, misc]
+    """One rung of a reminder or escalation ladder: written in the same transaction as the change
+    that starts its clock, cancelled when the clock stops, delivered once when due. The pair
+    (clock, target, step) is unique: it is the key that makes a second delivery a no-op."""
+
+    __tablename__ = "reminder_step"
+    __table_args__ = (
+        UniqueConstraint("clock", "target_id", "step", name="uq_reminder_step_clock_target_step"),
+        # The sweeper's question ("what is due and not yet sent?") reads only pending rows.
+        Index(
+            "ix_reminder_step_pending_due",
+            "due_at",
+            postgresql_where=text("state = 'pending'"),
+            sqlite_where=text("state = 'pending'"),
+        ),
+        Index("ix_reminder_step_target", "target_id"),
+    )
+
+    id: Mapped[str] = id_column()
+    clock: Mapped[str] = mapped_column(String(24))
+    target_id: Mapped[str] = mapped_column(Uuid(as_uuid=False))
+    step: Mapped[str] = mapped_column(String(16))
+    case_code: Mapped[str] = mapped_column(String(20))
+    due_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    state: Mapped[str] = mapped_column(String(10), default="pending")
+    claimed_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    recipients: Mapped[int | None] = mapped_column(Integer, nullable=True)
+    created_at: Mapped[datetime] = created_column()
+
+
+class SweepRun(db.Model):  # type: ignore[name-defined, misc]
+    """The last sweep, for `flask reminders status` and the lateness alert (one row)."""
+
+    __tablename__ = "reminder_sweep"
+
+    id: Mapped[int] = mapped_column(Integer, primary_key=True)
+    last_run_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    last_claimed: Mapped[int] = mapped_column(Integer, default=0)
+    alerted_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)

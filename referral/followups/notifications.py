@@ -40,7 +40,7 @@ KINDS: dict[str, Any] = {
     "system.alert": _l("Reminders are running late. Log in to review."),
     "audit.verification_failed": _l("The audit trail failed verification. Log in to review."),
 }
-TARGET_TYPES = ("referral", "case", "followup", "transfer", "system")
+TARGET_TYPES = ("referral", "case", "followup", "transfer", "system", "escalation")
 
 
 @dataclass(frozen=True)
@@ -155,3 +155,11 @@ def mark_all_read(session: DbSession, user: Any) -> None:
         .where(Notification.user_id == user.id, Notification.read_at.is_(None))
         .values(read_at=utcnow())
     )
+
+
+def delivered(session: DbSession, user_ids: Iterable[str], key: str) -> list[Notification]:
+    """The notifications one cause (its key) wrote for these users."""
+    keys = [f"{key}:{uid}" for uid in set(user_ids)]
+    if not keys:
+        return []
+    return list(session.scalars(select(Notification).where(Notification.dedupe_key.in_(keys))))

@@ -31,7 +31,7 @@ from ..cases.services import _visible as visible_case
 from ..errors import Conflict, Forbidden, InvalidInput, NotFound
 from ..models_base import DbSession, get_by_id, new_id, utcnow
 from ..referrals.models import Referral
-from . import notifications
+from . import clocks, notifications
 from .models import KINDS, FollowUp
 
 DEFAULT_ZONE = ZoneInfo("Asia/Hebron")
@@ -230,6 +230,7 @@ def _add(session: DbSession, actor: Any, case: Case, clean: dict[str, Any], foll
         referral_id=followup.referral_id,
         follows_id=follows,
     )
+    clocks.start_followup(session, followup)
     _tell_assignee(session, actor, followup)
     return followup
 
@@ -310,6 +311,7 @@ def complete(
     followup.done_at = utcnow()
     followup.done_note = done_note
     session.flush()
+    clocks.stop(session, "followup", followup.id)
     record("followup.complete", actor, followup, case_code=followup.case_code, kind=followup.kind)
     following = _add(session, actor, followup.case, clean_next, follows=followup.id) if clean_next else None
     return followup, following
@@ -326,6 +328,7 @@ def cancel(session: DbSession, actor: Any, followup_id: str, *, expected_version
     followup.cancelled_by = actor.id
     followup.cancelled_at = utcnow()
     session.flush()
+    clocks.stop(session, "followup", followup.id)
     record("followup.cancel", actor, followup, case_code=followup.case_code, kind=followup.kind)
     return followup
 
@@ -370,6 +373,8 @@ def reschedule(
     changed = sorted(changes)
     if changed:
         session.flush()
+        if "due_at" in changed:
+            clocks.restart_followup(session, followup)
         record(
             "followup.update",
             actor,

@@ -20,6 +20,8 @@ _TARGETS = {
 
 
 def target_url(notification: Any) -> str:
+    if notification.target_type == "escalation":
+        return url_for("notifications.escalations")
     endpoint = _TARGETS.get(notification.target_type or "")
     if endpoint is None or notification.target_id is None:
         return url_for("notifications.index")
@@ -44,3 +46,17 @@ def follow(notification_id: str) -> Any:
 def read_all() -> Any:
     notifications.mark_all_read(db.session, current_user)
     return redirect(url_for("notifications.index"), 303)
+
+
+@notifications_bp.get("/escalations")
+def escalations() -> str:
+    """The network coordinator's list of overdue referrals: the case code, the two organisations
+    and the delay, nothing about the survivor."""
+    from . import escalation
+
+    if current_user.role != "coordinator":
+        abort(404)
+    from ..referrals.views import referral_label
+
+    rows = escalation.overdue_referrals(db.session, current_user)
+    return render_template("followups/escalations.html", rows=rows, referral_label=referral_label)

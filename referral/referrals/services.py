@@ -15,7 +15,7 @@ records every step of its follow-up by hand, each with a note, and nobody is not
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 from sqlalchemy import Select, or_, select
@@ -28,8 +28,9 @@ from ..cases.services import _visible as visible_case
 from ..directory.models import Organization
 from ..enums import SECTORS
 from ..errors import Conflict, Forbidden, InvalidInput, NotFound
-from ..followups import notifications
+from ..followups import clocks, notifications
 from ..models_base import DbSession, get_by_id, new_id, utcnow
+from ..runtime import runtime
 from .models import DECLINE_REASONS, OPEN_STATES, PRIORITIES, Referral, ReferralTransition
 
 RESPONSE_TARGETS = {
@@ -234,6 +235,16 @@ def view(session: DbSession, actor: Any, referral_id: str) -> Referral:
     return referral
 
 
+def response_due(session: DbSession, referral: Referral, sent_at: datetime) -> datetime:
+    """The answer is due 24 hours after sending for an emergency; 72 working hours (urgent) or
+    14 working days (normal) on the receiving organisation's network calendar otherwise."""
+    target = RESPONSE_TARGETS[referral.priority]
+    if referral.priority == "emergency" or referral.to_organization_id is None:
+        return sent_at + target
+    add = clocks.working_time(session, clocks.network_of(session, referral.to_organization_id))
+    return add(sent_at, target)
+
+
 def send_referral(session: DbSession, actor: Any, referral_id: str) -> Referral:
     referral = visible(session, actor, referral_id)
     case = session.get(Case, referral.case_id)
@@ -242,8 +253,11 @@ def send_referral(session: DbSession, actor: Any, referral_id: str) -> Referral:
     _check_sharing(session, actor, case, referral, referral.consent_id)
     now = utcnow()
     referral.sent_at = now
-    referral.due_at = now + RESPONSE_TARGETS[referral.priority]
+    referral.due_at = response_due(session, referral, now)
     _record_transition(session, actor, referral, "sent", None)
+    clocks.start_referral_response(
+        session, referral, RESPONSE_TARGETS[referral.priority], working=referral.priority != "emergency"
+    )
     record(
         "referral.send",
         actor,
@@ -255,6 +269,17 @@ def send_referral(session: DbSession, actor: Any, referral_id: str) -> Referral:
     if referral.to_organization_id is not None:  # a provider outside the network is told on paper
         _tell(session, referral, "sent", notifications.focal_points(session, referral.to_organization_id))
     return referral
+
+
+def _move_clocks(session: DbSession, referral: Referral, previous: str, to_state: str, now: datetime) -> None:
+    """An answer stops the response clock; acceptance starts the completion clock, which stops
+    when the referral ends."""
+    if previous == "sent":
+        clocks.stop(session, "referral_response", referral.id)
+    if to_state == "accepted":
+        clocks.start_referral_completion(session, referral, runtime().settings.referral_completion_days, now)
+    if to_state in ("completed", "closed_unresolved", "withdrawn", "declined"):
+        clocks.stop(session, "referral_completion", referral.id)
 
 
 def _tell(session: DbSession, referral: Referral, state: str, user_ids: list[str]) -> None:
@@ -325,6 +350,7 @@ def transition(
         free = reason if to_state in ("closed_unresolved", "withdrawn") else None
         step_note = "\n".join(part.strip() for part in (free or "", note or "") if part.strip())[:5000]
     _record_transition(session, actor, referral, to_state, coded, step_note)
+    _move_clocks(session, referral, previous, to_state, now)
     action = {
         "accepted": "accept",
         "declined": "decline",

@@ -30,7 +30,7 @@ from ..cases.models import FIELD_GROUPS, Case, CaseMember, Consent
 from ..cases.services import _visible as visible_case
 from ..directory.models import Organization
 from ..errors import Conflict, Forbidden, InvalidInput, NotFound
-from ..followups import notifications
+from ..followups import clocks, notifications
 from ..models_base import DbSession, get_by_id, new_id, utcnow
 from ..storage import Storage
 from .models import DECLINE_REASONS, OPEN_STATES, CaseTransfer, Referral, ReferralTransition
@@ -268,6 +268,8 @@ def _withdraw_open_referrals(session: DbSession, actor: Any, case: Case, transfe
             )
         )
         referral.state, referral.closed_at = "withdrawn", now
+        clocks.stop(session, "referral_response", referral.id)
+        clocks.stop(session, "referral_completion", referral.id)
         record(
             "referral.withdraw",
             actor,

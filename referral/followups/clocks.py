@@ -1,0 +1,324 @@
+"""Response clocks, reminder ladders and their delivery (DESIGN.md, "Follow-ups, reminders and
+escalation").
+
+The database is the source of truth. Starting a clock writes its ladder of `ReminderStep` rows
+in the same transaction as the change that started it; stopping it cancels the pending rungs.
+A sweeper (every minute, from the one beat) claims the rungs that are due and publishes one
+delivery task per rung after its commit; a delivery writes the in-app notifications with a key
+per (rung, user), so running it twice tells nobody twice. No reminder is ever scheduled with a
+broker ETA: a lost task is found again by the next sweep once its claim has gone stale.
+
+Ladders:
+- referral_response (started when a referral is sent): the receiving focal points at half the
+  target, the receiving organisation's supervisors at the target, the network coordinator at
+  twice the target. Stopped by an answer (accepted, declined) or a withdrawal.
+- referral_completion (started when accepted): the same rungs over the completion time
+  (`REFERRAL_COMPLETION_DAYS` working days). Stopped by completion, closure or withdrawal.
+- followup: the assignee a day before and at the due time; her supervisors 48 working hours
+  after it if still open. Stopped when done or cancelled; restarted when rescheduled.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+from sqlalchemy import func, or_, select, update
+
+from ..accounts.models import User
+from ..directory.models import NetworkMembership
+from ..models_base import DbSession, new_id, utcnow
+from . import notifications
+from .models import FollowUp, ReminderStep, SweepRun
+
+log = logging.getLogger(__name__)
+
+FOLLOWUP_LEAD = timedelta(hours=24)  # the reminder before a follow-up is due
+FOLLOWUP_ESCALATION = timedelta(hours=48)  # working time after the due time
+CLAIM_STALE = timedelta(minutes=2)  # a claimed rung not delivered by then is published again
+ALERT_LATE = timedelta(minutes=5)  # a due rung later than this alerts the system administrators
+SWEEP_BATCH = 500
+
+# (clock, step) -> notification kind
+KINDS = {
+    ("referral_response", "half"): "referral.reminder",
+    ("referral_response", "target"): "referral.escalation",
+    ("referral_response", "twice"): "referral.escalation",
+    ("referral_completion", "half"): "referral.reminder",
+    ("referral_completion", "target"): "referral.escalation",
+    ("referral_completion", "twice"): "referral.escalation",
+    ("followup", "before"): "followup.reminder",
+    ("followup", "due"): "followup.due",
+    ("followup", "escalate"): "followup.escalation",
+}
+
+
+# ------------------------------------------------------------------------------- working time
+AddWorking = Callable[[datetime, timedelta], datetime]
+
+
+def _calendar_time(start: datetime, amount: timedelta) -> datetime:
+    return start + amount
+
+
+def working_time(session: DbSession, network_id: str | None) -> AddWorking:
+    """How to add working time on a network's calendar (weekends and holidays skipped)."""
+    try:
+        from .calendar import calendar_for
+    except ImportError:  # pragma: no cover - calendars not installed
+        return _calendar_time
+    if network_id is None:
+        return _calendar_time
+    calendar = calendar_for(session, network_id)
+    return calendar.add_working  # type: ignore[no-any-return]
+
+
+def network_of(session: DbSession, organization_id: str) -> str | None:
+    """The network whose calendar an organisation's clocks run on: its first membership."""
+    stmt = (
+        select(NetworkMembership.network_id)
+        .where(NetworkMembership.organization_id == organization_id)
+        .order_by(NetworkMembership.network_id)
+        .limit(1)
+    )
+    return session.scalar(stmt)
+
+
+# ------------------------------------------------------------------------------- start / stop
+def _write(session: DbSession, clock: str, target_id: str, case_code: str, rungs: dict[str, datetime]) -> None:
+    for step, due_at in rungs.items():
+        session.add(
+            ReminderStep(id=new_id(), clock=clock, target_id=target_id, step=step, case_code=case_code, due_at=due_at)
+        )
+    session.flush()
+
+
+def stop(session: DbSession, clock: str, target_id: str) -> int:
+    """Cancel the clock's pending rungs (the referral was answered, the follow-up done)."""
+    result = session.execute(
+        update(ReminderStep)
+        .where(ReminderStep.clock == clock, ReminderStep.target_id == target_id, ReminderStep.state == "pending")
+        .values(state="cancelled")
+        .execution_options(synchronize_session=False)
+    )
+    return int(result.rowcount or 0)  # type: ignore[attr-defined]
+
+
+def _ladder(add: AddWorking, start: datetime, target: datetime, amount: timedelta) -> dict[str, datetime]:
+    return {"half": add(start, amount / 2), "target": target, "twice": add(start, amount * 2)}
+
+
+def start_referral_response(session: DbSession, referral: Any, amount: timedelta, working: bool) -> None:
+    """The response ladder of a sent referral; `referral.due_at` is its target."""
+    if referral.to_organization_id is None or referral.sent_at is None or referral.due_at is None:
+        return  # a provider outside the network is followed up by hand
+    add = working_time(session, network_of(session, referral.to_organization_id)) if working else _calendar_time
+    rungs = _ladder(add, referral.sent_at, referral.due_at, amount)
+    _write(session, "referral_response", referral.id, referral.case_code, rungs)
+
+
+def start_referral_completion(session: DbSession, referral: Any, days: int, now: datetime) -> None:
+    if referral.to_organization_id is None:
+        return
+    add = working_time(session, network_of(session, referral.to_organization_id))
+    amount = timedelta(days=days)
+    rungs = _ladder(add, now, add(now, amount), amount)
+    _write(session, "referral_completion", referral.id, referral.case_code, rungs)
+
+
+def start_followup(session: DbSession, followup: FollowUp, now: datetime | None = None) -> None:
+    """The follow-up's ladder; a reminder "before" that would already be past is left out."""
+    now = now or utcnow()
+    add = working_time(session, network_of(session, followup.organization_id))
+    rungs = {"due": followup.due_at, "escalate": add(followup.due_at, FOLLOWUP_ESCALATION)}
+    if followup.due_at - FOLLOWUP_LEAD > now:
+        rungs["before"] = followup.due_at - FOLLOWUP_LEAD
+    _write(session, "followup", followup.id, followup.case_code, rungs)
+
+
+def restart_followup(session: DbSession, followup: FollowUp) -> None:
+    """A rescheduled follow-up: its old rungs go, new ones come (a new key per rung)."""
+    session.execute(
+        update(ReminderStep)
+        .where(ReminderStep.clock == "followup", ReminderStep.target_id == followup.id)
+        .where(ReminderStep.state == "pending")
+        .values(state="cancelled")
+        .execution_options(synchronize_session=False)
+    )
+    # the unique key is (clock, target, step): the cancelled rows make way for the new ones
+    session.execute(
+        ReminderStep.__table__.delete().where(
+            ReminderStep.clock == "followup",
+            ReminderStep.target_id == followup.id,
+            ReminderStep.state == "cancelled",
+        )
+    )
+    start_followup(session, followup)
+
+
+# ------------------------------------------------------------------------------- the sweeper
+def sweep(session: DbSession, now: datetime | None = None, limit: int = SWEEP_BATCH) -> list[str]:
+    """Claim the rungs that are due (and those whose claim went stale) and return their ids; the
+    caller publishes one delivery task per id after this transaction commits."""
+    now = now or utcnow()
+    due = (
+        select(ReminderStep.id)
+        .where(ReminderStep.state == "pending", ReminderStep.due_at <= now)
+        .where(or_(ReminderStep.claimed_at.is_(None), ReminderStep.claimed_at < now - CLAIM_STALE))
+        .order_by(ReminderStep.due_at)
+        .limit(limit)
+    )
+    if session.get_bind().dialect.name == "postgresql":
+        due = due.with_for_update(skip_locked=True)  # two sweepers at once claim different rows
+    ids = list(session.scalars(due))
+    if ids:
+        session.execute(
+            update(ReminderStep)
+            .where(ReminderStep.id.in_(ids))
+            .values(claimed_at=now, attempts=ReminderStep.attempts + 1)
+            .execution_options(synchronize_session=False)
+        )
+    _note_sweep(session, now, len(ids))
+    return ids
+
+
+def _note_sweep(session: DbSession, now: datetime, claimed: int) -> None:
+    run = session.get(SweepRun, 1)
+    if run is None:
+        session.add(SweepRun(id=1, last_run_at=now, last_claimed=claimed))
+    else:
+        run.last_run_at = now
+        run.last_claimed = claimed
+    session.flush()
+
+
+# ------------------------------------------------------------------------------- delivery
+@dataclass(frozen=True)
+class Delivery:
+    step_id: str
+    delivered: bool  # False: already sent, cancelled or gone (a repeat is a no-op)
+    notification_ids: tuple[str, ...] = ()
+
+
+def _supervisors(session: DbSession, organization_id: str | None) -> list[str]:
+    return notifications.focal_points(session, organization_id) if organization_id else []
+
+
+def _coordinators(session: DbSession, organization_id: str | None) -> list[str]:
+    if organization_id is None:
+        return []
+    networks = select(NetworkMembership.network_id).where(NetworkMembership.organization_id == organization_id)
+    stmt = select(User.id).where(User.role == "coordinator", User.active.is_(True), User.network_id.in_(networks))
+    return list(session.scalars(stmt))
+
+
+def _recipients(session: DbSession, step: ReminderStep) -> tuple[list[str], str, str]:
+    """Who a rung tells, and what the notification points at (type, id)."""
+    if step.clock == "followup":
+        followup = session.get(FollowUp, step.target_id)
+        if followup is None or followup.state != "open":
+            return [], "case", step.target_id
+        if step.step == "escalate":
+            return _supervisors(session, followup.organization_id), "case", followup.case_id
+        return [followup.assignee_id], "case", followup.case_id
+    from ..referrals.models import Referral
+
+    referral = session.get(Referral, step.target_id)
+    live = ("sent",) if step.clock == "referral_response" else ("accepted", "in_progress")
+    if referral is None or referral.state not in live:
+        return [], "referral", step.target_id
+    receiver = referral.to_organization_id
+    if step.step == "twice":  # the coordinator sees the escalation list, not the referral
+        return _coordinators(session, receiver), "escalation", referral.id
+    if step.step == "target":
+        return _supervisors(session, receiver), "referral", referral.id
+    assigned = [referral.assigned_to] if referral.assigned_to else []
+    return _supervisors(session, receiver) + assigned, "referral", referral.id
+
+
+def deliver(session: DbSession, step_id: str, now: datetime | None = None) -> Delivery:
+    """Deliver one rung: the in-app notifications, once. Safe to run twice or concurrently: the
+    rung is locked, and a rung already sent or cancelled is left alone."""
+    now = now or utcnow()
+    stmt = select(ReminderStep).where(ReminderStep.id == step_id)
+    if session.get_bind().dialect.name == "postgresql":
+        stmt = stmt.with_for_update()
+    step = session.scalars(stmt).first()
+    if step is None or step.state != "pending":
+        return Delivery(step_id, False)
+    users, target_type, target_id = _recipients(session, step)
+    if not users and not _still_running(session, step):
+        step.state = "cancelled"  # the clock stopped by a path that did not cancel it: nothing to say
+        session.flush()
+        return Delivery(step.id, False)
+    message = notifications.Message(
+        KINDS[(step.clock, step.step)], step.case_code, target_type, target_id, key=f"step:{step.id}"
+    )
+    notifications.deliver(session, users, message)
+    step.state = "sent"
+    step.sent_at = now
+    step.recipients = len(set(users))
+    session.flush()
+    told = notifications.delivered(session, users, message.key or "")
+    return Delivery(step.id, True, tuple(n.id for n in told))
+
+
+def _still_running(session: DbSession, step: ReminderStep) -> bool:
+    if step.clock == "followup":
+        followup = session.get(FollowUp, step.target_id)
+        return followup is not None and followup.state == "open"
+    from ..referrals.models import Referral
+
+    referral = session.get(Referral, step.target_id)
+    live = ("sent",) if step.clock == "referral_response" else ("accepted", "in_progress")
+    return referral is not None and referral.state in live
+
+
+# ------------------------------------------------------------------------------- operations
+@dataclass(frozen=True)
+class Status:
+    due_unsent: int
+    oldest_due_at: datetime | None
+    oldest_lag: timedelta | None
+    last_sweep_at: datetime | None
+    last_claimed: int
+
+
+def status(session: DbSession, now: datetime | None = None) -> Status:
+    now = now or utcnow()
+    count, oldest = session.execute(
+        select(func.count(), func.min(ReminderStep.due_at)).where(
+            ReminderStep.state == "pending", ReminderStep.due_at <= now
+        )
+    ).one()
+    run = session.get(SweepRun, 1)
+    return Status(
+        due_unsent=int(count or 0),
+        oldest_due_at=oldest,
+        oldest_lag=(now - oldest) if oldest else None,
+        last_sweep_at=run.last_run_at if run else None,
+        last_claimed=run.last_claimed if run else 0,
+    )
+
+
+def alert_if_late(session: DbSession, now: datetime | None = None) -> bool:
+    """Tell the system administrators (once an hour at most) when a due rung is more than five
+    minutes late: reminders are what keeps a survivor from being forgotten."""
+    now = now or utcnow()
+    current = status(session, now)
+    if current.oldest_lag is None or current.oldest_lag <= ALERT_LATE:
+        return False
+    admins = list(session.scalars(select(User.id).where(User.role == "sysadmin", User.active.is_(True))))
+    hour = now.strftime("%Y%m%d%H")
+    notifications.deliver(
+        session, admins, notifications.Message("system.alert", None, "system", None, key=f"alert:late:{hour}")
+    )
+    run = session.get(SweepRun, 1)
+    if run is not None:
+        run.alerted_at = now
+    session.flush()
+    log.warning("reminders late: %d due rungs unsent, oldest %s late", current.due_unsent, current.oldest_lag)
+    return True

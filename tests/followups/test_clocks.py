@@ -1,0 +1,233 @@
+"""Response clocks and reminder ladders: rungs written with the change that starts them,
+cancelled when the clock stops, claimed by the sweeper when due and delivered once, with a
+frozen clock."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any
+
+import time_machine
+from click.testing import Result
+from flask import Flask
+from flask.testing import FlaskClient
+from sqlalchemy import select
+
+from referral.extensions import db
+from referral.followups import clocks
+from referral.followups import services as followups
+from referral.followups.models import Notification, ReminderStep
+from referral.models_base import utcnow
+from referral.referrals.models import Referral
+from tests.cases.conftest import MARKER_ID, MARKER_NAME, MARKER_PHONE, World, open_case, user
+from tests.cases.conftest import world as world
+from tests.conftest import Account, sign_in
+from tests.referrals.test_services import _act, _consent, _refer
+
+
+def _rungs(app: Flask, target_id: str) -> dict[tuple[str, str], tuple[str, datetime]]:
+    with app.app_context():
+        rows = db.session.scalars(select(ReminderStep).where(ReminderStep.target_id == target_id))
+        return {(r.clock, r.step): (r.state, r.due_at) for r in rows}
+
+
+def _sweep_and_deliver(app: Flask, now: datetime) -> list[str]:
+    with app.app_context():
+        ids = clocks.sweep(db.session, now)
+        db.session.commit()
+        for step_id in ids:
+            clocks.deliver(db.session, step_id, now)
+            db.session.commit()
+        return ids
+
+
+def _told(app: Flask, account: Account) -> list[Notification]:
+    with app.app_context():
+        rows = list(db.session.scalars(select(Notification).where(Notification.user_id == account.id)))
+        db.session.expunge_all()
+        return rows
+
+
+def _sent(app: Flask, world: World, priority: str = "emergency") -> str:
+    case_id = open_case(app, world)
+    return _refer(app, world, case_id, _consent(app, world, case_id), priority=priority)
+
+
+def test_sending_starts_the_response_ladder_and_an_answer_stops_it(app: Flask, world: World) -> None:
+    referral_id = _sent(app, world)
+    with app.app_context():
+        referral = db.session.get(Referral, referral_id)
+        sent, due = referral.sent_at, referral.due_at
+    assert due - sent == timedelta(hours=24)  # emergency: calendar time
+    rungs = _rungs(app, referral_id)
+    assert rungs == {
+        ("referral_response", "half"): ("pending", sent + timedelta(hours=12)),
+        ("referral_response", "target"): ("pending", due),
+        ("referral_response", "twice"): ("pending", sent + timedelta(hours=48)),
+    }
+    _act(app, world.other.supervisor, referral_id, "accepted")
+    rungs = _rungs(app, referral_id)
+    assert {k: v[0] for k, v in rungs.items() if k[0] == "referral_response"} == dict.fromkeys(
+        [("referral_response", s) for s in ("half", "target", "twice")], "cancelled"
+    )
+    assert {s for (c, s), (state, _) in rungs.items() if c == "referral_completion" and state == "pending"} == {
+        "half",
+        "target",
+        "twice",
+    }
+    _act(app, world.other.supervisor, referral_id, "in_progress")
+    _act(app, world.other.supervisor, referral_id, "completed", outcome="done")
+    assert all(state == "cancelled" for state, _ in _rungs(app, referral_id).values())
+
+
+def test_the_ladder_climbs_focal_points_then_supervisors_then_the_coordinator(app: Flask, world: World) -> None:
+    referral_id = _sent(app, world)
+    with app.app_context():
+        referral = db.session.get(Referral, referral_id)
+        sent = referral.sent_at
+        referrals_assign(referral_id, world)
+    assert _sweep_and_deliver(app, sent + timedelta(hours=11)) == []
+    assert len(_sweep_and_deliver(app, sent + timedelta(hours=12, minutes=1))) == 1
+    assert [n.kind for n in _told(app, world.other.supervisor) if n.kind != "referral.received"] == [
+        "referral.reminder"
+    ]
+    assert [n.kind for n in _told(app, world.other.caseworker) if n.kind != "referral.assigned"] == [
+        "referral.reminder"
+    ]
+    assert len(_sweep_and_deliver(app, sent + timedelta(hours=24, minutes=1))) == 1
+    assert sorted(n.kind for n in _told(app, world.other.supervisor) if n.kind.startswith("referral.")) == [
+        "referral.escalation",
+        "referral.received",
+        "referral.reminder",
+    ]
+    assert _told(app, world.coordinator) == []
+    assert len(_sweep_and_deliver(app, sent + timedelta(hours=48, minutes=1))) == 1
+    told = _told(app, world.coordinator)
+    assert [(n.kind, n.target_type) for n in told] == [("referral.escalation", "escalation")]
+    assert _sweep_and_deliver(app, sent + timedelta(days=5)) == []  # every rung delivered once
+
+
+def referrals_assign(referral_id: str, world: World) -> None:
+    from referral.referrals import services as referrals
+
+    referrals.assign(db.session, user(world.other.supervisor), referral_id, world.other.caseworker.id)
+    db.session.commit()
+
+
+def test_a_rung_is_delivered_once_however_often_it_is_run(app: Flask, world: World) -> None:
+    referral_id = _sent(app, world)
+    with app.app_context():
+        sent = db.session.get(Referral, referral_id).sent_at
+        later = sent + timedelta(hours=13)
+        [step_id] = clocks.sweep(db.session, later)
+        db.session.commit()
+        first = clocks.deliver(db.session, step_id, later)
+        db.session.commit()
+        second = clocks.deliver(db.session, step_id, later)
+        db.session.commit()
+    assert first.delivered and not second.delivered
+    assert [n.kind for n in _told(app, world.other.supervisor)].count("referral.reminder") == 1
+
+
+def test_a_claim_that_was_never_delivered_is_claimed_again_after_it_goes_stale(app: Flask, world: World) -> None:
+    referral_id = _sent(app, world)
+    with app.app_context():
+        sent = db.session.get(Referral, referral_id).sent_at
+        moment = sent + timedelta(hours=13)
+        assert len(clocks.sweep(db.session, moment)) == 1  # claimed; its delivery task is lost
+        db.session.commit()
+        assert clocks.sweep(db.session, moment + timedelta(minutes=1)) == []  # still claimed
+        db.session.commit()
+        assert len(clocks.sweep(db.session, moment + clocks.CLAIM_STALE + timedelta(seconds=1))) == 1
+        db.session.commit()
+
+
+def test_follow_up_rungs_start_stop_and_move_with_the_follow_up(app: Flask, world: World) -> None:
+    case_id = open_case(app, world)
+    due = utcnow() + timedelta(days=3)
+    with app.app_context():
+        followup = followups.create(
+            db.session, user(world.mine.supervisor), case_id, followups.FollowUpInput(due_at=due, kind="call")
+        )
+        db.session.commit()
+        followup_id, due = followup.id, followup.due_at
+    rungs = _rungs(app, followup_id)
+    assert rungs[("followup", "before")] == ("pending", due - timedelta(hours=24))
+    assert rungs[("followup", "due")] == ("pending", due)
+    assert rungs[("followup", "escalate")][1] >= due + timedelta(hours=48)
+    with app.app_context():
+        followups.reschedule(db.session, user(world.mine.supervisor), followup_id, due_at=due + timedelta(days=1))
+        db.session.commit()
+    moved = _rungs(app, followup_id)
+    assert moved[("followup", "due")] == ("pending", due + timedelta(days=1))
+    with app.app_context():
+        followups.complete(db.session, user(world.mine.caseworker), followup_id)
+        db.session.commit()
+    assert all(state == "cancelled" for state, _ in _rungs(app, followup_id).values())
+
+
+def test_a_follow_up_reminds_the_assignee_and_escalates_to_her_supervisor(app: Flask, world: World) -> None:
+    case_id = open_case(app, world)
+    with app.app_context():
+        followup = followups.create(
+            db.session,
+            user(world.mine.caseworker),
+            case_id,
+            followups.FollowUpInput(due_at=utcnow() + timedelta(days=2), kind="visit"),
+        )
+        db.session.commit()
+        due = followup.due_at
+    _sweep_and_deliver(app, due - timedelta(hours=23))
+    _sweep_and_deliver(app, due + timedelta(minutes=1))
+    assert [n.kind for n in _told(app, world.mine.caseworker)] == ["followup.reminder", "followup.due"]
+    assert _told(app, world.mine.supervisor) == []
+    _sweep_and_deliver(app, due + timedelta(days=10))
+    assert [n.kind for n in _told(app, world.mine.supervisor)] == ["followup.escalation"]
+
+
+def test_the_coordinator_sees_case_code_organisations_and_delay_only(
+    app: Flask, world: World, client: FlaskClient
+) -> None:
+    referral_id = _sent(app, world)
+    with app.app_context():
+        referral = db.session.get(Referral, referral_id)
+        code = referral.case_code
+        referral.due_at = utcnow() - timedelta(hours=6)  # six hours past its target
+        db.session.commit()
+    sign_in(client, app, world.coordinator)
+    page = client.get("/escalations").get_data(as_text=True)
+    assert code in page and ("6 hours" in page or "6 ساعات" in page)
+    for marker in (MARKER_NAME, MARKER_ID, MARKER_PHONE, "Marker narrative", "legal representation"):
+        assert marker not in page
+    assert client.get(f"/referrals/{referral_id}").status_code == 404
+
+
+def test_escalations_are_for_coordinators_only(app: Flask, world: World, client: FlaskClient) -> None:
+    sign_in(client, app, world.mine.supervisor)
+    assert client.get("/escalations").status_code == 404
+
+
+def test_status_and_the_lateness_alert(app: Flask, world: World, factory: Any) -> None:
+    admin = factory.user("sysadmin")
+    referral_id = _sent(app, world)
+    with app.app_context():
+        sent = db.session.get(Referral, referral_id).sent_at
+        moment = sent + timedelta(hours=12, minutes=6)  # the "half" rung is six minutes late
+        current = clocks.status(db.session, moment)
+        assert current.due_unsent == 1 and current.oldest_lag == timedelta(minutes=6)
+        assert clocks.alert_if_late(db.session, moment)
+        assert clocks.alert_if_late(db.session, moment + timedelta(minutes=1))  # still late, same hour
+        db.session.commit()
+    assert [n.kind for n in _told(app, admin)] == ["system.alert"]  # told once
+
+
+def test_reminders_status_command(app: Flask, world: World) -> None:
+    _sent(app, world)
+    runner = app.test_cli_runner()
+    with time_machine.travel(utcnow() + timedelta(hours=13)):
+        result: Result = runner.invoke(args=["reminders", "status"])
+        assert "due and not delivered: 1" in result.output and "last sweep: never" in result.output
+        swept = runner.invoke(args=["reminders", "sweep"])
+        assert "delivered 1" in swept.output
+        result = runner.invoke(args=["reminders", "status"])
+    assert "due and not delivered: 0" in result.output and "last sweep: 20" in result.output
