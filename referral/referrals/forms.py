@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
-from wtforms import BooleanField, RadioField, SelectField, StringField, TextAreaField
+from wtforms import BooleanField, HiddenField, RadioField, SelectField, StringField, TextAreaField
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import InputRequired, Length, Optional
 
@@ -35,6 +35,7 @@ class ReferralForm(FlaskForm):
         validators=[Optional()],
     )
     to_organization_id = SelectField(_l("Member organisation"), validators=[Optional()])
+    service_id = HiddenField(validators=[Optional(), Length(max=36)])
     external_provider = StringField(_l("Name of the provider"), validators=[Optional(), Length(max=200)])
     external_sector = SelectField(_l("Sector of the provider"), validators=[Optional()])
     priority = SelectField(_l("Priority"), validators=[InputRequired()])

@@ -164,7 +164,67 @@ def _check_receiver(session: DbSession, case: Case, data: ReferralInput, fields:
         fields["to_organization_id"] = "own_organization"
     elif not receiver.accepts_referrals:
         fields["to_organization_id"] = "not_accepting_referrals"
+    if data.service_id:
+        from ..directory.models import Service
+
+        service = get_by_id(session, Service, data.service_id)
+        if service is None or not service.active or service.organization_id != data.to_organization_id:
+            fields["service_id"] = "invalid"
+        elif not service.accepting_referrals:
+            fields["service_id"] = "not_accepting_referrals"
     return False
+
+
+# The least each sector needs to act on a referral: the form preselects these groups, narrowed
+# to what the consent covers (DOMAIN.md, "Field groups": share the minimum the service needs).
+SECTOR_MINIMUM: dict[str, tuple[str, ...]] = {
+    "shelter": ("identity", "contact", "assessment"),
+    "health": ("identity", "contact", "incident"),
+    "psychosocial": ("contact", "assessment"),
+    "social": ("identity", "contact", "assessment"),
+    "legal_aid": ("identity", "contact", "incident"),
+    "police": ("identity", "contact", "incident"),
+    "justice": ("identity", "incident"),
+    "economic": ("identity", "contact"),
+    "other": ("contact",),
+}
+
+
+def referable_services(session: DbSession, case: Case, valid_consents: list[Consent]) -> list[tuple[Any, Consent]]:
+    """The directory's services a referral of this case may go to now: active, accepting, of
+    another active member organisation, and reached by a consent in force (by the organisation or
+    by the service's sector), each with the first consent that reaches it."""
+    from ..directory.models import Service
+
+    stmt = (
+        select(Service, Organization)
+        .join(Organization, Organization.id == Service.organization_id)
+        .where(
+            Service.active.is_(True),
+            Service.accepting_referrals.is_(True),
+            Organization.active.is_(True),
+            Organization.accepts_referrals.is_(True),
+            Organization.id != case.organization_id,
+        )
+        .order_by(Service.sector, Service.name_en)
+    )
+    found: list[tuple[Any, Consent]] = []
+    for service, org in session.execute(stmt):
+        for grant in valid_consents:
+            if org.id in (grant.organization_ids or []) or service.sector in (grant.sectors or []):
+                found.append((service, grant))
+                break
+    return found
+
+
+def suggested_groups(service: Any, grant: Consent) -> list[str]:
+    """The sector's minimum, narrowed to what the consent covers and not withheld from its organisation."""
+    withheld = consent_rules.withheld_from(grant, service.organization_id)
+    return [
+        g
+        for g in SECTOR_MINIMUM.get(service.sector, ("contact",))
+        if g in (grant.field_groups or []) and g not in withheld
+    ]
 
 
 def create(session: DbSession, actor: Any, data: ReferralInput, *, send: bool = True) -> Referral:

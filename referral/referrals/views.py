@@ -187,6 +187,8 @@ def case_referrals(case_id: str) -> Any:
         (c.id, f"{c.recorded_at:%Y-%m-%d} · {', '.join(referral_label('group', g) for g in c.field_groups)}")
         for c in valid
     ]
+    offered = services.referable_services(db.session, case, valid)
+    chosen = _choose_service(form, offered, request.args.get("service", ""))
     outcome = (
         submit(
             form,
@@ -196,6 +198,7 @@ def case_referrals(case_id: str) -> Any:
                 services.ReferralInput(
                     case_id=case.id,
                     to_organization_id=None if external else (form.to_organization_id.data or None),
+                    service_id=None if external else (form.service_id.data or None),
                     priority=form.priority.data or "",
                     reason=form.reason.data or "",
                     field_groups=list(form.field_groups.data or []),
@@ -222,6 +225,7 @@ def case_referrals(case_id: str) -> Any:
             .order_by(services.Referral.created_at.desc())
         )
     )
+    providers = _organizations({service.organization_id for service, _ in offered})
     return render_template(
         "referrals/case.html",
         case=case,
@@ -234,7 +238,24 @@ def case_referrals(case_id: str) -> Any:
         told_first=TOLD_FIRST_LABELS,
         referrals=sent,
         organizations=_organizations({r.to_organization_id for r in sent}),
+        offered=[(service, providers.get(service.organization_id, "")) for service, _ in offered],
+        chosen=chosen,
     ), (outcome.status if outcome is not None else 200)
+
+
+def _choose_service(form: ReferralForm, offered: list[tuple[Any, Any]], wanted: str) -> Any:
+    """A service picked from the directory fills the receiver, the consent and the sector's
+    minimum of information (what the consent allows) on a fresh form."""
+    for service, grant in offered:
+        if service.id == wanted:
+            if request.method == "GET":
+                form.receiver_kind.data = "member"
+                form.to_organization_id.data = service.organization_id
+                form.service_id.data = service.id
+                form.consent_id.data = grant.id
+                form.field_groups.data = services.suggested_groups(service, grant)
+            return service
+    return None
 
 
 def _organizations(ids: Iterable[str | None]) -> dict[str, str]:

@@ -181,3 +181,85 @@ def test_documents_travel_with_a_referral_only_when_their_group_is_shared(
         data={"csrf_token": csrf(receiver, "/referrals"), "reason_code": "no_capacity"},
     )
     assert receiver.get(f"/referrals/{referral_id}/documents/{shared_id}").status_code == 404  # access ended
+
+
+def _service(app: Flask, org_id: str, sector: str, name: str, accepting: bool = True) -> str:
+    from referral.directory import services as directory
+
+    with app.app_context():
+        org = directory.organization(db.session, org_id)
+        made = directory.create_service(
+            db.session,
+            None,
+            org,
+            directory.ServiceInput(name, name, sector, list(org.governorates), ["ar"], accepting_referrals=accepting),
+        )
+        db.session.commit()
+        return made.id
+
+
+def test_a_service_picked_from_the_directory_fills_the_form_with_the_sectors_minimum(
+    client: FlaskClient, app: Flask, world: World
+) -> None:
+    from tests.referrals.test_services import _consent
+
+    case_id = open_case(app, world)
+    # consent by sector (legal aid) for identity, contact and incident
+    _consent(app, world, case_id, organization_ids=[], sectors=["legal_aid"])
+    legal = _service(app, world.other.id, "legal_aid", "Court representation")
+    shelter = _service(app, world.other.id, "shelter", "Emergency shelter")  # sector not covered
+    sign_in(client, app, world.mine.caseworker)
+    page = client.get(f"/cases/{case_id}/referrals").get_data(as_text=True)
+    assert legal in page and shelter not in page  # only what the consent reaches
+    picked = client.get(f"/cases/{case_id}/referrals?service={legal}").get_data(as_text=True)
+    assert 'data-testid="chosen-service"' in picked
+    checked = set(re.findall(r'name="field_groups"[^>]*value="([a-z]+)"[^>]*checked', picked)) | set(
+        re.findall(r'checked[^>]*name="field_groups"[^>]*value="([a-z]+)"', picked)
+    )
+    assert checked == {"identity", "contact", "incident"}  # legal aid's minimum, all covered
+    sent = client.post(
+        f"/cases/{case_id}/referrals",
+        data={
+            "csrf_token": csrf(client, f"/cases/{case_id}/referrals"),
+            "receiver_kind": "member",
+            "to_organization_id": world.other.id,
+            "service_id": legal,
+            "priority": "normal",
+            "field_groups": ["identity", "contact"],
+            "consent_id": re.search(r'name="consent_id"[^>]*>.*?<option[^>]*value="([0-9a-f-]{36})"', picked, re.S)[1],
+            "reason": "representation",
+        },
+    )
+    assert sent.status_code == 303
+    with app.app_context():
+        assert db.session.scalar(select(Referral.service_id)) == legal
+
+
+def test_a_service_of_another_organisation_is_refused(client: FlaskClient, app: Flask, world: World) -> None:
+    from referral.errors import InvalidInput
+    from referral.referrals import services as referrals
+    from tests.cases.conftest import user
+    from tests.referrals.test_services import _consent
+
+    case_id = open_case(app, world)
+    consent_id = _consent(app, world, case_id)
+    elsewhere = _service(app, world.mine.id, "legal_aid", "Our own service")
+    closed = _service(app, world.other.id, "legal_aid", "Full service", accepting=False)
+    for service_id, problem in ((elsewhere, "invalid"), (closed, "not_accepting_referrals"), ("nope", "invalid")):
+        with app.app_context():
+            data = referrals.ReferralInput(
+                case_id=case_id,
+                to_organization_id=world.other.id,
+                priority="normal",
+                reason="x",
+                field_groups=["identity"],
+                consent_id=consent_id,
+                service_id=service_id,
+            )
+            try:
+                referrals.create(db.session, user(world.mine.caseworker), data)
+            except InvalidInput as error:
+                assert error.fields["service_id"] == problem
+            else:
+                raise AssertionError("a wrong service was accepted")
+            db.session.rollback()
