@@ -48,6 +48,7 @@ class Settings:
     retention_years: int = 7  # closed cases are purged this many years after closure
     breakglass_hours: int = 3  # how long an emergency access lasts, at most (and by default)
     referral_completion_days: int = 30  # working days from acceptance before reminders start
+    reminder_sweep_seconds: int = 60  # how often the beat starts a reminder sweep
     extra: dict[str, object] = field(default_factory=dict)
 
     @property
@@ -219,6 +220,7 @@ def _tunables(environ: dict[str, str]) -> dict[str, Any]:
         "retention_years": _int(environ, "RETENTION_YEARS", 7),
         "breakglass_hours": _int(environ, "BREAKGLASS_HOURS", 3),
         "referral_completion_days": _int(environ, "REFERRAL_COMPLETION_DAYS", 30),
+        "reminder_sweep_seconds": _int(environ, "REMINDER_SWEEP_SECONDS", 60),
     }
 
 

@@ -64,11 +64,24 @@ def make_celery(settings: Settings) -> Celery:
         beat_schedule={
             "purge-expired-sessions": {"task": "workers.purge_expired_sessions", "schedule": timedelta(minutes=5)},
             "purge-closed-cases": {"task": "workers.purge_closed_cases", "schedule": timedelta(days=1)},
-            "sweep-reminders": {"task": "workers.sweep_reminders", "schedule": timedelta(minutes=1)},
+            "sweep-reminders": {
+                "task": "workers.sweep_reminders",
+                "schedule": timedelta(seconds=settings.reminder_sweep_seconds),
+            },
         },
         timezone="UTC",
         imports=("workers.tasks",),
     )
+    if settings.broker_url.startswith(("redis://", "rediss://")):
+        # One beat at a time: RedBeat keeps the schedule in Redis behind a lock that a second
+        # beat process waits on (it takes over if the first one dies).
+        app.conf.update(
+            beat_scheduler="redbeat.RedBeatScheduler",
+            redbeat_redis_url=settings.broker_url,
+            redbeat_key_prefix="shabaka:beat:",
+            redbeat_lock_timeout=max(30, settings.reminder_sweep_seconds * 3),
+            beat_max_loop_interval=5,
+        )
     return app
 
 

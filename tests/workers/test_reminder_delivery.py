@@ -5,6 +5,7 @@ the middle of a delivery. Embedded transport always; Redis when TEST_REDIS_URL i
 from __future__ import annotations
 
 import os
+import sys
 import signal
 import sqlite3
 import subprocess
@@ -19,7 +20,7 @@ import pytest
 from flask import Flask
 from sqlalchemy import create_engine, func, select, text, update
 
-from config import Settings
+from config import BASE_DIR, Settings
 from referral import dispatch
 from referral.extensions import db
 from referral.followups import clocks
@@ -212,6 +213,87 @@ def test_a_worker_killed_mid_delivery_loses_nothing_and_repeats_nothing(
     try:
         assert _wait(lambda: _delivered(app, step_id)[0] == "sent"), (tmp_path / "worker2.log").read_text()[-3000:]
         time.sleep(2)  # a redelivered copy of the killed task, if any, runs too
+    finally:
+        _stop(worker)
+    assert _delivered(app, step_id) == ("sent", 1)
+
+
+def _start_beat(env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
+    with log.open("wb") as out:
+        return subprocess.Popen(
+            [sys.executable, "-m", "celery", "-A", "workers.celery_app", "beat", "--loglevel", "DEBUG"],
+            cwd=BASE_DIR,
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+
+
+@pytest.mark.skipif(not REDIS_URL, reason="needs Redis (TEST_REDIS_URL)")
+def test_two_beat_processes_one_schedules_and_each_rung_is_delivered_once(
+    app: Flask, world: World, settings: Settings, tmp_path: Path, worker_env: dict[str, str], use_broker: None
+) -> None:
+    step_id = _due_rung(app, world)
+    url = _broker_url("redis", tmp_path)
+    env = {**worker_env, "CELERY_BROKER_URL": url, "REMINDER_SWEEP_SECONDS": "1"}
+    beats = [_start_beat(env, tmp_path / f"beat{i}.log") for i in (1, 2)]
+    worker = _start_worker(env, tmp_path / "worker.log")
+    try:
+        assert _wait(lambda: _delivered(app, step_id)[0] == "sent"), (tmp_path / "worker.log").read_text()[-3000:]
+        time.sleep(4)  # several more sweeps come and go
+    finally:
+        for process in (worker, *beats):
+            _stop(process)
+    logs = [(tmp_path / f"beat{i}.log").read_text(errors="replace") for i in (1, 2)]
+    sending = [log.count("Sending due task sweep-reminders") for log in logs]
+    assert sorted(sending)[0] == 0 and sorted(sending)[1] >= 2, logs  # one beat holds the lock
+    assert _delivered(app, step_id) == ("sent", 1)
+
+
+@pytest.mark.parametrize("broker", BROKERS)
+def test_the_database_unreachable_during_a_sweep_and_back_loses_nothing(
+    app: Flask,
+    world: World,
+    settings: Settings,
+    tmp_path: Path,
+    worker_env: dict[str, str],
+    use_broker: None,
+    broker: str,
+) -> None:
+    step_id = _due_rung(app, world)
+    url = _broker_url(broker, tmp_path)
+    _point_at(app, settings, url)
+    with app.app_context():  # a sweep claimed the rung and published its delivery ...
+        db.session.execute(update(ReminderStep).where(ReminderStep.id == step_id).values(claimed_at=utcnow()))
+        db.session.commit()
+    _publish(app, "workers.deliver_reminder", step_id)
+    _publish(app, "workers.sweep_reminders")
+    unreachable = (
+        "postgresql://postgres@127.0.0.1:9/test"
+        if settings.database_url.startswith("postgresql")
+        else f"sqlite:///{tmp_path / 'gone' / 'missing.db'}"
+    )
+    log = tmp_path / "down.log"
+    worker = _start_worker({**worker_env, "CELERY_BROKER_URL": url, "DATABASE_URL": unreachable}, log)
+    try:  # ... and the database is unreachable for the delivery and the next sweep
+        assert _wait(lambda: log.exists() and log.read_text(errors="replace").count("raised unexpected") >= 2), (
+            log.read_text(errors="replace")[-3000:]
+        )
+    finally:
+        _stop(worker)
+    assert _delivered(app, step_id) == ("pending", 0)
+    with app.app_context():  # the database is back; the claim has gone stale by the next sweep
+        db.session.execute(
+            update(ReminderStep)
+            .where(ReminderStep.id == step_id)
+            .values(claimed_at=utcnow() - clocks.CLAIM_STALE - timedelta(seconds=5))
+        )
+        db.session.commit()
+    _publish(app, "workers.sweep_reminders")
+    worker = _start_worker({**worker_env, "CELERY_BROKER_URL": url}, tmp_path / "up.log")
+    try:
+        assert _wait(lambda: _delivered(app, step_id)[0] == "sent"), (tmp_path / "up.log").read_text()[-3000:]
     finally:
         _stop(worker)
     assert _delivered(app, step_id) == ("sent", 1)
