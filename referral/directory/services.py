@@ -140,8 +140,9 @@ def holidays(session: DbSession, net: Network) -> list[NetworkHoliday]:
 
 
 def require_calendar_manager(actor: Any, net: Network) -> None:
-    """Only the network's own coordinator, or a sysadmin; anyone else is told "not found"."""
-    if not can(actor, "network.calendar", net):
+    """Only the network's own coordinator, or a sysadmin (or the system itself, as `None`: the
+    demo and the command line); anyone else is told "not found"."""
+    if actor is not None and not can(actor, "network.calendar", net):
         record_denial(actor, "network", net.id)
         raise NotFound("network")
 
