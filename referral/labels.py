@@ -232,8 +232,8 @@ MESSAGES.update(
 
 PRIORITY_LABELS = {
     "emergency": _l("Emergency (24 hours)"),
-    "urgent": _l("Urgent (72 hours)"),
-    "normal": _l("Normal (14 days)"),
+    "urgent": _l("Urgent (72 working hours)"),
+    "normal": _l("Normal (14 working days)"),
 }
 REFERRAL_STATE_LABELS = {
     "draft": _l("Draft"),
@@ -287,5 +287,26 @@ MESSAGES.update(
         "case_moved_meanwhile": _l("The case changed hands meanwhile."),
         "only_the_receiver": _l("Only the receiving organisation's supervisors may answer."),
         "only_the_requesting_side": _l("Only the requesting side may cancel."),
+    }
+)
+
+# Python weekday numbers (Monday = 0), listed from Saturday as the week is read locally.
+WEEKDAY_LABELS = {
+    5: _l("Saturday"),
+    6: _l("Sunday"),
+    0: _l("Monday"),
+    1: _l("Tuesday"),
+    2: _l("Wednesday"),
+    3: _l("Thursday"),
+    4: _l("Friday"),
+}
+MESSAGES.update(
+    {
+        "invalid_weekend": _l("Leave at least one working day in the week."),
+        "invalid_time_zone": _l("Enter a time zone name such as Asia/Hebron."),
+        "invalid_holiday_date": _l("Enter a real date, as year-month-day."),
+        "holiday_taken": _l("This date is already a holiday on this calendar."),
+        "invalid_calendar": _l("The calendar could not be saved: check the marked fields."),
+        "invalid_holiday": _l("The holiday could not be added: check the marked fields."),
     }
 )

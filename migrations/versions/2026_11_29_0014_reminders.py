@@ -1,7 +1,7 @@
 """reminders
 
 Revision ID: 0014_reminders
-Revises: 0008_external_referrals
+Revises: 0011_network_calendars
 Create Date: 2026-11-29 06:59:28.929569
 
 """
@@ -11,7 +11,7 @@ import sqlalchemy as sa
 
 # revision identifiers, used by Alembic.
 revision = '0014_reminders'
-down_revision = '0008_external_referrals'
+down_revision = '0011_network_calendars'
 branch_labels = None
 depends_on = None
 

@@ -52,6 +52,14 @@ def _membership_manage(actor: Any, network: Any) -> bool:
     return actor.role == "coordinator" and network is not None and actor.network_id == network.id
 
 
+@rule("network.calendar")
+def _network_calendar(actor: Any, network: Any) -> bool:
+    """Weekend days, time zone and holidays: the network's own coordinator, or a sysadmin."""
+    if actor.role == "sysadmin":
+        return True
+    return actor.role == "coordinator" and network is not None and actor.network_id == network.id
+
+
 # ------------------------------------------------------------------------------ user accounts
 @rule("user.list")
 def _user_list(actor: Any, obj: Any) -> bool:

@@ -29,6 +29,9 @@ ACTIONS: frozenset[str] = frozenset(
         # networks and organisations
         "network.create",
         "network.update",
+        "network.calendar_update",
+        "network.holiday_add",
+        "network.holiday_remove",
         "organization.create",
         "organization.update",
         "membership.add",

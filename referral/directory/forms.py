@@ -6,6 +6,7 @@ from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from wtforms import (
     BooleanField,
+    DateField,
     FieldList,
     Form,
     FormField,
@@ -34,6 +35,19 @@ class NetworkEditForm(FlaskForm):
     name_ar = StringField(_l("Name in Arabic"), validators=[DataRequired(), Length(max=120)])
     name_en = StringField(_l("Name in English"), validators=[DataRequired(), Length(max=120)])
     active = BooleanField(_l("Active"))
+
+
+class CalendarForm(FlaskForm):
+    """A network's weekend days and time zone (the choices are set by the view)."""
+
+    weekend_days = CheckboxesField(_l("Weekend days"), coerce=int)
+    time_zone = StringField(_l("Time zone"), validators=[DataRequired(), Length(max=64)])
+
+
+class HolidayForm(FlaskForm):
+    day = DateField(_l("Date"), validators=[DataRequired()])
+    name_ar = StringField(_l("Name in Arabic"), validators=[DataRequired(), Length(max=120)])
+    name_en = StringField(_l("Name in English"), validators=[DataRequired(), Length(max=120)])
 
 
 class OrganizationForm(FlaskForm):

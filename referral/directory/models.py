@@ -2,9 +2,9 @@
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import date, datetime
 
-from sqlalchemy import JSON, Boolean, ForeignKey, String, Text, UniqueConstraint, Uuid
+from sqlalchemy import JSON, Boolean, Date, ForeignKey, String, Text, UniqueConstraint, Uuid
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from ..extensions import db
@@ -21,9 +21,16 @@ class Network(db.Model):  # type: ignore[name-defined, misc]
     name_en: Mapped[str] = mapped_column(String(120))
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[datetime] = created_column()
+    # The calendar its clocks run on (referral/followups/calendar.py): weekend days as Python
+    # weekday numbers (Monday = 0; Friday and Saturday by default) and an IANA time zone.
+    weekend_days: Mapped[list[int]] = mapped_column(JSON, default=lambda: [4, 5], server_default="[4, 5]")
+    time_zone: Mapped[str] = mapped_column(String(64), default="Asia/Hebron", server_default="Asia/Hebron")
 
     memberships: Mapped[list[NetworkMembership]] = relationship(
         back_populates="network", cascade="all, delete-orphan", passive_deletes=True
+    )
+    holidays: Mapped[list[NetworkHoliday]] = relationship(
+        back_populates="network", cascade="all, delete-orphan", passive_deletes=True, order_by="NetworkHoliday.day"
     )
 
     def name(self, locale: str) -> str:
@@ -64,6 +71,26 @@ class NetworkMembership(db.Model):  # type: ignore[name-defined, misc]
 
     network: Mapped[Network] = relationship(back_populates="memberships")
     organization: Mapped[Organization] = relationship(back_populates="memberships")
+
+
+class NetworkHoliday(db.Model):  # type: ignore[name-defined, misc]
+    """A public holiday on a network's calendar: no working time runs on that local day.
+    The names are public (a holiday's name), so they are stored in the clear."""
+
+    __tablename__ = "network_holiday"
+    __table_args__ = (UniqueConstraint("network_id", "day"),)
+
+    id: Mapped[str] = id_column()
+    network_id: Mapped[str] = mapped_column(Uuid(as_uuid=False), ForeignKey("network.id", ondelete="CASCADE"))
+    day: Mapped[date] = mapped_column(Date)
+    name_ar: Mapped[str] = mapped_column(String(120))
+    name_en: Mapped[str] = mapped_column(String(120))
+    created_at: Mapped[datetime] = created_column()
+
+    network: Mapped[Network] = relationship(back_populates="holidays")
+
+    def name(self, locale: str) -> str:
+        return self.name_ar if locale == "ar" else self.name_en
 
 
 CAPACITY_STATUSES = ("available", "limited", "full", "waitlist")

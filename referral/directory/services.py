@@ -4,16 +4,26 @@ from __future__ import annotations
 
 import re
 from dataclasses import dataclass, field
+from datetime import date
 from typing import Any
 
 from sqlalchemy import Select, String, cast, func, or_, select
 
 from ..access.policy import can
-from ..audit.services import record
+from ..audit.services import record, record_denial
 from ..enums import ORG_KINDS, SECTORS
 from ..errors import Conflict, Forbidden, InvalidInput, NotFound
-from ..models_base import DbSession, new_id
-from .models import CAPACITY_STATUSES, SERVICE_LANGUAGES, Network, NetworkMembership, Organization, Service
+from ..followups import calendar as work_calendar
+from ..models_base import DbSession, get_by_id, new_id
+from .models import (
+    CAPACITY_STATUSES,
+    SERVICE_LANGUAGES,
+    Network,
+    NetworkHoliday,
+    NetworkMembership,
+    Organization,
+    Service,
+)
 
 GOVERNORATE_RE = re.compile(r"^[a-z][a-z_]{1,31}$")
 PREFIX_RE = re.compile(r"^[A-Z]{3}$")
@@ -38,7 +48,7 @@ def governorate_codes(session: DbSession) -> list[str]:
 
 
 def network(session: DbSession, network_id: str) -> Network:
-    found = session.get(Network, network_id)
+    found = get_by_id(session, Network, network_id)
     if found is None:
         raise NotFound("network")
     return found
@@ -117,6 +127,83 @@ def update_network(session: DbSession, actor: Any, net: Network, *, name_ar: str
         raise InvalidInput("invalid_network", fields=fields)
     net.name_ar, net.name_en, net.active = name_ar.strip(), name_en.strip(), active
     record("network.update", actor, net)
+
+
+# ------------------------------------------------------------------------------ calendars
+HOLIDAY_YEARS = (2000, 2100)
+
+
+def holidays(session: DbSession, net: Network) -> list[NetworkHoliday]:
+    return list(
+        session.scalars(select(NetworkHoliday).where(NetworkHoliday.network_id == net.id).order_by(NetworkHoliday.day))
+    )
+
+
+def require_calendar_manager(actor: Any, net: Network) -> None:
+    """Only the network's own coordinator, or a sysadmin (or the system itself, as `None`: the
+    demo and the command line); anyone else is told "not found"."""
+    if actor is not None and not can(actor, "network.calendar", net):
+        record_denial(actor, "network", net.id)
+        raise NotFound("network")
+
+
+def update_calendar(session: DbSession, actor: Any, net: Network, *, weekend_days: list[int], time_zone: str) -> None:
+    """Set the weekend days (weekday numbers, Monday = 0; at least one working day must remain)
+    and the time zone (an IANA name) the network's clocks run on."""
+    require_calendar_manager(actor, net)
+    fields: dict[str, str] = {}
+    days = sorted(set(weekend_days))
+    if any(d not in work_calendar.WEEKDAYS for d in days) or len(days) >= len(work_calendar.WEEKDAYS):
+        fields["weekend_days"] = "invalid_weekend"
+    time_zone = time_zone.strip()
+    try:
+        work_calendar.zone(time_zone)
+    except ValueError:
+        fields["time_zone"] = "invalid_time_zone"
+    if fields:
+        raise InvalidInput("invalid_calendar", fields=fields)
+    net.weekend_days, net.time_zone = days, time_zone
+    session.flush()
+    record(
+        "network.calendar_update",
+        actor,
+        net,
+        network_id=net.id,
+        weekend=",".join(str(d) for d in days),
+        time_zone=time_zone,
+    )
+
+
+def add_holiday(
+    session: DbSession, actor: Any, net: Network, *, day: date | None, name_ar: str, name_en: str
+) -> NetworkHoliday:
+    require_calendar_manager(actor, net)
+    fields: dict[str, str] = {}
+    if day is None or not HOLIDAY_YEARS[0] <= day.year <= HOLIDAY_YEARS[1]:
+        fields["day"] = "invalid_holiday_date"
+    elif session.scalar(select(NetworkHoliday).where(NetworkHoliday.network_id == net.id, NetworkHoliday.day == day)):
+        fields["day"] = "holiday_taken"
+    for name, value in (("name_ar", name_ar), ("name_en", name_en)):
+        if not value.strip() or len(value.strip()) > 120:
+            fields[name] = "required"
+    if fields:
+        raise InvalidInput("invalid_holiday", fields=fields)
+    assert day is not None
+    holiday = NetworkHoliday(id=new_id(), network_id=net.id, day=day, name_ar=name_ar.strip(), name_en=name_en.strip())
+    session.add(holiday)
+    session.flush()
+    record("network.holiday_add", actor, holiday, network_id=net.id, day=day.isoformat())
+    return holiday
+
+
+def remove_holiday(session: DbSession, actor: Any, net: Network, holiday_id: str) -> None:
+    require_calendar_manager(actor, net)
+    holiday = get_by_id(session, NetworkHoliday, holiday_id)
+    if holiday is None or holiday.network_id != net.id:
+        raise NotFound("holiday")
+    record("network.holiday_remove", actor, holiday, network_id=net.id, day=holiday.day.isoformat())
+    session.delete(holiday)
+    session.flush()
 
 
 # ------------------------------------------------------------------------------ organisations

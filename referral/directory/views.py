@@ -15,10 +15,18 @@ from ..errors import NotFound
 from ..extensions import db
 from ..forms_base import submit
 from ..i18n import current_locale_code
-from ..labels import CAPACITY_LABELS, KIND_LABELS, SECTOR_LABELS, SERVICE_LANGUAGE_LABELS
+from ..labels import CAPACITY_LABELS, KIND_LABELS, SECTOR_LABELS, SERVICE_LANGUAGE_LABELS, WEEKDAY_LABELS
 from . import services
-from .forms import MemberForm, NetworkEditForm, NetworkForm, OrganizationForm, ServiceForm
-from .models import CAPACITY_STATUSES, SERVICE_LANGUAGES, Service
+from .forms import (
+    CalendarForm,
+    HolidayForm,
+    MemberForm,
+    NetworkEditForm,
+    NetworkForm,
+    OrganizationForm,
+    ServiceForm,
+)
+from .models import CAPACITY_STATUSES, SERVICE_LANGUAGES, Network, Service
 
 directory_bp = Blueprint("directory", __name__)
 
@@ -93,6 +101,8 @@ def network(network_id: str) -> Any:
         form=form,
         manage=manage,
         edit=can(actor, "network.manage"),
+        weekday_labels=WEEKDAY_LABELS,
+        holiday_count=len(services.holidays(db.session, net)),
     ), (outcome.status if outcome is not None else 200)
 
 
@@ -124,6 +134,82 @@ def edit_network(network_id: str) -> Any:
         flash(_("The network was saved."), "success")
         return redirect(url_for("directory.network", network_id=net.id))
     return render_template("directory/network_form.html", form=form, network=net), outcome.status
+
+
+# ------------------------------------------------------------------------------ calendars
+def _calendar_form(net: Network, *, posted: bool = False) -> CalendarForm:
+    """The weekend and time-zone form, filled from the network unless it is the one posted."""
+    stored = {"weekend_days": net.weekend_days, "time_zone": net.time_zone}
+    form = CalendarForm(prefix="calendar", data=stored, **({} if posted else {"formdata": None}))
+    form.weekend_days.choices = [(day, str(label)) for day, label in WEEKDAY_LABELS.items()]
+    return form
+
+
+def _calendar_page(net: Network, calendar_form: CalendarForm, holiday_form: HolidayForm, status: int = 200) -> Any:
+    return render_template(
+        "directory/network_calendar.html",
+        network=net,
+        calendar_form=calendar_form,
+        holiday_form=holiday_form,
+        holidays=services.holidays(db.session, net),
+        weekday_labels=WEEKDAY_LABELS,
+        manage=can(_actor(), "network.calendar", net),
+    ), status
+
+
+@directory_bp.route("/networks/<network_id>/calendar", methods=["GET", "POST"])
+def network_calendar(network_id: str) -> Any:
+    """Everyone signed in reads a network's calendar; its coordinator (or a sysadmin) changes it."""
+    net = services.network(db.session, network_id)
+    calendar_form = _calendar_form(net, posted=request.method == "POST")
+    holiday_form = HolidayForm(prefix="holiday", formdata=None)
+    if request.method == "GET":
+        return _calendar_page(net, calendar_form, holiday_form)
+    services.require_calendar_manager(_actor(), net)
+    outcome = submit(
+        calendar_form,
+        lambda: services.update_calendar(
+            db.session,
+            _actor(),
+            net,
+            weekend_days=list(calendar_form.weekend_days.data or []),
+            time_zone=calendar_form.time_zone.data or "",
+        ),
+    )
+    if outcome.done:
+        flash(_("The calendar was saved."), "success")
+        return redirect(url_for("directory.network_calendar", network_id=net.id))
+    return _calendar_page(net, calendar_form, holiday_form, outcome.status)
+
+
+@directory_bp.route("/networks/<network_id>/holidays", methods=["POST"])
+def add_holiday(network_id: str) -> Any:
+    net = services.network(db.session, network_id)
+    services.require_calendar_manager(_actor(), net)
+    holiday_form = HolidayForm(prefix="holiday")
+    outcome = submit(
+        holiday_form,
+        lambda: services.add_holiday(
+            db.session,
+            _actor(),
+            net,
+            day=holiday_form.day.data,
+            name_ar=holiday_form.name_ar.data or "",
+            name_en=holiday_form.name_en.data or "",
+        ),
+    )
+    if outcome.done:
+        flash(_("The holiday was added."), "success")
+        return redirect(url_for("directory.network_calendar", network_id=net.id))
+    return _calendar_page(net, _calendar_form(net), holiday_form, outcome.status)
+
+
+@directory_bp.route("/networks/<network_id>/holidays/<holiday_id>/remove", methods=["POST"])
+def remove_holiday(network_id: str, holiday_id: str) -> Any:
+    net = services.network(db.session, network_id)
+    services.remove_holiday(db.session, _actor(), net, holiday_id)
+    flash(_("The holiday was removed."), "success")
+    return redirect(url_for("directory.network_calendar", network_id=net.id))
 
 
 # ------------------------------------------------------------------------------ organisations

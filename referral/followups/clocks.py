@@ -66,14 +66,15 @@ def _calendar_time(start: datetime, amount: timedelta) -> datetime:
 
 def working_time(session: DbSession, network_id: str | None) -> AddWorking:
     """How to add working time on a network's calendar (weekends and holidays skipped)."""
-    try:
-        from .calendar import calendar_for
-    except ImportError:  # pragma: no cover - calendars not installed
-        return _calendar_time
-    if network_id is None:
-        return _calendar_time
-    calendar = calendar_for(session, network_id)
-    return calendar.add_working  # type: ignore[no-any-return]
+    from .calendar import calendar_for
+
+    return calendar_for(session, network_id).add_working
+
+
+def _receiving_time(session: DbSession, referral: Any) -> AddWorking:
+    from ..referrals.services import receiving_calendar
+
+    return receiving_calendar(session, referral).add_working
 
 
 def network_of(session: DbSession, organization_id: str) -> str | None:
@@ -115,7 +116,7 @@ def start_referral_response(session: DbSession, referral: Any, amount: timedelta
     """The response ladder of a sent referral; `referral.due_at` is its target."""
     if referral.to_organization_id is None or referral.sent_at is None or referral.due_at is None:
         return  # a provider outside the network is followed up by hand
-    add = working_time(session, network_of(session, referral.to_organization_id)) if working else _calendar_time
+    add = _receiving_time(session, referral) if working else _calendar_time
     rungs = _ladder(add, referral.sent_at, referral.due_at, amount)
     _write(session, "referral_response", referral.id, referral.case_code, rungs)
 
@@ -123,7 +124,7 @@ def start_referral_response(session: DbSession, referral: Any, amount: timedelta
 def start_referral_completion(session: DbSession, referral: Any, days: int, now: datetime) -> None:
     if referral.to_organization_id is None:
         return
-    add = working_time(session, network_of(session, referral.to_organization_id))
+    add = _receiving_time(session, referral)
     amount = timedelta(days=days)
     rungs = _ladder(add, now, add(now, amount), amount)
     _write(session, "referral_completion", referral.id, referral.case_code, rungs)

@@ -25,10 +25,11 @@ from ..audit.services import record, record_denial
 from ..cases import consent as consent_rules
 from ..cases.models import FIELD_GROUPS, Case, Consent
 from ..cases.services import _visible as visible_case
-from ..directory.models import Organization
+from ..directory.models import Network, NetworkMembership, Organization
 from ..enums import SECTORS
 from ..errors import Conflict, Forbidden, InvalidInput, NotFound
 from ..followups import clocks, notifications
+from ..followups.calendar import WorkCalendar, calendar_for
 from ..models_base import DbSession, get_by_id, new_id, utcnow
 from ..runtime import runtime
 from .models import DECLINE_REASONS, OPEN_STATES, PRIORITIES, Referral, ReferralTransition
@@ -38,6 +39,9 @@ RESPONSE_TARGETS = {
     "urgent": timedelta(hours=72),
     "normal": timedelta(days=14),
 }
+# Which clock each target runs on: an emergency on the plain calendar (nights, weekends and
+# holidays count), the others in working time on the receiving network's calendar.
+WORKING_TIME_PRIORITIES = frozenset({"urgent", "normal"})
 LEGAL_BASES = ("child_protection", "threat_to_life")
 
 # (from, to) -> which side may make it
@@ -295,14 +299,46 @@ def view(session: DbSession, actor: Any, referral_id: str) -> Referral:
     return referral
 
 
+def receiving_network_id(session: DbSession, referral: Referral) -> str | None:
+    """The network whose calendar the receiving side's clocks run on.
+
+    The receiving organisation's network when it belongs to exactly one; when it belongs to
+    several, the network of the case's governorate if it is one of them, else the one it joined
+    first; when it belongs to none (or the provider is outside the network), the network of the
+    case's governorate. None when there is no such network (the default calendar then applies).
+    """
+    case = referral.case if referral.case is not None else session.get(Case, referral.case_id)
+    case_network = (
+        session.scalar(select(Network.id).where(Network.governorate == case.governorate)) if case is not None else None
+    )
+    if referral.to_organization_id is None:
+        return case_network
+    joined = list(
+        session.scalars(
+            select(NetworkMembership.network_id)
+            .where(NetworkMembership.organization_id == referral.to_organization_id)
+            .order_by(NetworkMembership.joined_at, NetworkMembership.network_id)
+        )
+    )
+    if len(joined) == 1:
+        return str(joined[0])
+    if case_network is not None and case_network in joined:
+        return str(case_network)
+    return str(joined[0]) if joined else case_network
+
+
+def receiving_calendar(session: DbSession, referral: Referral) -> WorkCalendar:
+    """The working-time calendar of the referral's receiving side (see `receiving_network_id`)."""
+    return calendar_for(session, receiving_network_id(session, referral))
+
+
 def response_due(session: DbSession, referral: Referral, sent_at: datetime) -> datetime:
-    """The answer is due 24 hours after sending for an emergency; 72 working hours (urgent) or
-    14 working days (normal) on the receiving organisation's network calendar otherwise."""
+    """When the receiving side must have answered a referral sent at `sent_at`: 24 hours for an
+    emergency, 72 working hours when urgent, 14 working days (336 working hours) when normal."""
     target = RESPONSE_TARGETS[referral.priority]
-    if referral.priority == "emergency" or referral.to_organization_id is None:
+    if referral.priority not in WORKING_TIME_PRIORITIES:
         return sent_at + target
-    add = clocks.working_time(session, clocks.network_of(session, referral.to_organization_id))
-    return add(sent_at, target)
+    return receiving_calendar(session, referral).add_working(sent_at, target)
 
 
 def send_referral(session: DbSession, actor: Any, referral_id: str) -> Referral:

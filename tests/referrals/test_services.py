@@ -15,6 +15,7 @@ from referral.cases import consent as consents
 from referral.cases.models import Case
 from referral.errors import Conflict, Forbidden, InvalidInput, NotFound
 from referral.extensions import db
+from referral.followups.calendar import DEFAULT_CALENDAR
 from referral.models_base import utcnow
 from referral.referrals import services as referrals
 from referral.referrals.models import Referral
@@ -78,7 +79,8 @@ def test_sending_needs_a_covering_consent(app: Flask, world: World) -> None:
     with app.app_context():
         referral = db.session.get(Referral, referral_id)
         assert referral.state == "sent" and referral.due_at is not None
-        assert referral.due_at - referral.sent_at == timedelta(hours=72)
+        # urgent: 72 hours of working time on the default calendar (Friday-Saturday weekend)
+        assert DEFAULT_CALENDAR.working_between(referral.sent_at, referral.due_at) == timedelta(hours=72)
 
 
 def test_withheld_information_is_never_sent_to_the_named_party(app: Flask, world: World) -> None:

@@ -5,10 +5,10 @@ the middle of a delivery. Embedded transport always; Redis when TEST_REDIS_URL i
 from __future__ import annotations
 
 import os
-import sys
 import signal
 import sqlite3
 import subprocess
+import sys
 import time
 from collections.abc import Callable
 from dataclasses import replace
