@@ -79,11 +79,17 @@ class TeamMember:
 
 # ---------------------------------------------------------------------------------- time
 def local_zone(actor: Any = None) -> ZoneInfo:
-    """The time zone that draws the actor's day boundaries and reads the times she types.
+    """The time zone that draws the actor's day boundaries and reads the times she types: her
+    organisation's network's (the coordinator's own network's), else the default."""
+    if actor is None or not getattr(actor, "organization_id", None):
+        return DEFAULT_ZONE
+    from ..extensions import db
+    from .calendar import calendar_for
+    from .clocks import network_of
 
-    One zone for all networks for now; when networks carry their own zone, this is the one
-    function to change (from the actor's or the case's network)."""
-    return DEFAULT_ZONE
+    session = db.session
+    network_id = getattr(actor, "network_id", None) or network_of(session, actor.organization_id)
+    return calendar_for(session, network_id).tz
 
 
 def start_of_day(moment: datetime, zone: ZoneInfo, days_later: int = 0) -> datetime:
