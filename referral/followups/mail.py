@@ -69,7 +69,9 @@ def queue_for(session: DbSession, notifications: Sequence[Notification], setting
         return []
     session.flush()  # the notifications need their ids
     by_id = {n.id: n for n in notifications}
-    known = set(session.scalars(select(EmailOutbox.notification_id).where(EmailOutbox.notification_id.in_(by_id))))
+    known = set(
+        session.scalars(select(EmailOutbox.notification_id).where(EmailOutbox.notification_id.in_(list(by_id))))
+    )
     user_ids = {n.user_id for n in by_id.values()}
     takers = set(
         session.scalars(
