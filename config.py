@@ -13,11 +13,15 @@ import os
 import secrets
 import sys
 from dataclasses import dataclass, field, replace
+from email.utils import parseaddr
 from pathlib import Path
 from typing import Any
+from urllib.parse import urlsplit
 
 BASE_DIR = Path(__file__).resolve().parent
 ENVIRONMENTS = ("production", "development", "test")
+SMTP_SECURITY = ("starttls", "ssl", "none")
+LOCAL_HOSTS = ("localhost", "127.0.0.1", "::1")
 
 
 class ConfigError(RuntimeError):
@@ -49,11 +53,24 @@ class Settings:
     breakglass_hours: int = 3  # how long an emergency access lasts, at most (and by default)
     referral_completion_days: int = 30  # working days from acceptance before reminders start
     reminder_sweep_seconds: int = 60  # how often the beat starts a reminder sweep
+    # E-mail for notifications: off while smtp_host is empty (see docs/deploy.md, "E-mail").
+    smtp_host: str = ""
+    smtp_port: int = 587
+    smtp_security: str = "starttls"  # or "ssl" (TLS from the first byte) or "none"
+    smtp_username: str = ""
+    smtp_password: str = field(default="", repr=False)
+    mail_from: str = ""
+    base_url: str = ""  # the public address; e-mails link to its /notifications page only
     extra: dict[str, object] = field(default_factory=dict)
 
     @property
     def is_production(self) -> bool:
         return self.env == "production"
+
+    @property
+    def mail_enabled(self) -> bool:
+        """Whether notifications may also go out by e-mail."""
+        return bool(self.smtp_host)
 
     @property
     def is_demo(self) -> bool:
@@ -95,6 +112,7 @@ class Settings:
             port=_port(environ),
             session_backend="redis",
             **_tunables(environ),
+            **_mail(environ, production=True),
         )
 
     @classmethod
@@ -118,6 +136,7 @@ class Settings:
             port=_port(environ),
             session_backend=environ.get("SESSION_BACKEND", "database"),
             **_tunables(environ),
+            **_mail(environ, production=False, port=_port(environ)),
         )
 
     @classmethod
@@ -221,6 +240,64 @@ def _tunables(environ: dict[str, str]) -> dict[str, Any]:
         "breakglass_hours": _int(environ, "BREAKGLASS_HOURS", 3),
         "referral_completion_days": _int(environ, "REFERRAL_COMPLETION_DAYS", 30),
         "reminder_sweep_seconds": _int(environ, "REMINDER_SWEEP_SECONDS", 60),
+    }
+
+
+def _mail(environ: dict[str, str], *, production: bool, port: int = 5000) -> dict[str, Any]:
+    """The SMTP settings. Empty SMTP_HOST turns e-mail off and the other variables are ignored.
+
+    In production the address of the site (BASE_URL, https) is required with SMTP_HOST, and
+    SMTP_SECURITY=none is accepted only for a relay on the same machine (localhost), so neither
+    credentials nor notifications cross a network in clear text.
+    """
+    host = environ.get("SMTP_HOST", "").strip()
+    if not host:
+        return {}
+    security = environ.get("SMTP_SECURITY", "starttls").strip().lower() or "starttls"
+    if security not in SMTP_SECURITY:
+        raise ConfigError(f"SMTP_SECURITY must be one of {', '.join(SMTP_SECURITY)}, not {security!r}")
+    if production and security == "none" and host.lower() not in LOCAL_HOSTS:
+        raise ConfigError("SMTP_SECURITY=none is allowed in production only with SMTP_HOST=localhost")
+    raw_port = environ.get("SMTP_PORT", "").strip()
+    smtp_port = 465 if security == "ssl" else 587
+    if raw_port:
+        if not raw_port.isdigit() or not 0 < int(raw_port) < 65536:
+            raise ConfigError("SMTP_PORT must be a number between 1 and 65535")
+        smtp_port = int(raw_port)
+    username = environ.get("SMTP_USERNAME", "").strip()
+    password = environ.get("SMTP_PASSWORD", "")
+    if not password and environ.get("SMTP_PASSWORD_FILE"):
+        try:
+            password = Path(environ["SMTP_PASSWORD_FILE"]).read_text().strip()
+        except OSError as exc:
+            raise ConfigError(f"SMTP_PASSWORD_FILE cannot be read: {exc.strerror}") from None
+    if username and not password:
+        raise ConfigError("SMTP_PASSWORD (or SMTP_PASSWORD_FILE) must be set with SMTP_USERNAME")
+    if password and not username:
+        raise ConfigError("SMTP_USERNAME must be set with SMTP_PASSWORD")
+    mail_from = environ.get("MAIL_FROM", "").strip()
+    if not mail_from:
+        raise ConfigError("MAIL_FROM must be set when SMTP_HOST is set")
+    if "@" not in parseaddr(mail_from)[1] or "\n" in mail_from or "\r" in mail_from:
+        raise ConfigError("MAIL_FROM must be an e-mail address, e.g. Shabaka <no-reply@example.org>")
+    base_url = environ.get("BASE_URL", "").strip().rstrip("/")
+    if not base_url:
+        if production:
+            raise ConfigError("BASE_URL must be set in production when SMTP_HOST is set")
+        base_url = f"http://localhost:{port}"
+    parts = urlsplit(base_url)
+    if parts.scheme not in ("https", "http") or not parts.hostname or parts.query or parts.fragment:
+        raise ConfigError("BASE_URL must be the site's address, e.g. https://shabaka.example.org")
+    if production and parts.scheme != "https":
+        raise ConfigError("BASE_URL must start with https:// in production")
+    return {
+        "smtp_host": host,
+        "smtp_port": smtp_port,
+        "smtp_security": security,
+        "smtp_username": username,
+        "smtp_password": password,
+        "mail_from": mail_from,
+        "base_url": base_url,
     }
 
 

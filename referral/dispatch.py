@@ -24,8 +24,19 @@ def _client() -> Celery:
     return client
 
 
-def enqueue(task_name: str, *args: str | int) -> None:
+def enqueue(task_name: str, *args: str | int | list[str]) -> None:
     """Publish `task_name(*args)` after commit. Arguments are ids and numbers, never records."""
     client = _client()
     payload: list[Any] = list(args)
     after_commit(lambda: client.send_task(task_name, args=payload))
+
+
+def publish_now(task_name: str, *args: Any) -> None:
+    """Publish at once, for data already committed (an after-commit hook's own transaction).
+    A broker that is down loses nothing durable: the sweeper finds the work again."""
+    try:
+        _client().send_task(task_name, args=list(args))
+    except Exception:
+        import logging
+
+        logging.getLogger(__name__).warning("could not publish %s now; the next sweep will", task_name)

@@ -38,6 +38,9 @@ MESSAGES = {
     "username_taken": _l("This username is already in use."),
     "invalid_role": _l("Choose one of the listed roles."),
     "invalid_email": _l("Enter a valid e-mail address."),
+    "no_email_address": _l(
+        "Your account has no e-mail address. Ask your organisation's administrator to add one first."
+    ),
     "required_for_coordinator": _l("A coordinator needs a network."),
     "may_not_grant_role": _l("You may not grant this role."),
     "invalid_code": _l("The code is not valid. Enter the current code from your app, or a recovery code."),

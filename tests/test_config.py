@@ -122,3 +122,89 @@ def test_proxy_hops_make_the_throttle_see_the_real_client(settings: Settings, ma
         headers={"X-Forwarded-For": "198.51.100.9"},
     )
     assert response.status_code == 302  # another client behind the same proxy is not throttled
+
+
+# ----------------------------------------------------------------------------- e-mail
+MAIL = {
+    "SMTP_HOST": "smtp.example.org",
+    "SMTP_USERNAME": "shabaka",
+    "SMTP_PASSWORD": "smtp-secret",
+    "MAIL_FROM": "Shabaka <no-reply@example.org>",
+    "BASE_URL": "https://shabaka.example.org/",
+}
+
+
+def test_email_is_off_unless_a_host_is_set() -> None:
+    settings = Settings.from_env(COMPLETE)
+    assert not settings.mail_enabled and settings.smtp_host == ""
+    # the other variables alone do not turn it on
+    assert not Settings.from_env({**COMPLETE, "MAIL_FROM": "no-reply@example.org"}).mail_enabled
+
+
+def test_email_settings_in_production() -> None:
+    settings = Settings.from_env({**COMPLETE, **MAIL})
+    assert settings.mail_enabled
+    assert (settings.smtp_host, settings.smtp_port, settings.smtp_security) == ("smtp.example.org", 587, "starttls")
+    assert (settings.smtp_username, settings.smtp_password) == ("shabaka", "smtp-secret")
+    assert settings.base_url == "https://shabaka.example.org"
+    assert "smtp-secret" not in repr(settings)
+    ssl = Settings.from_env({**COMPLETE, **MAIL, "SMTP_SECURITY": "ssl"})
+    assert (ssl.smtp_security, ssl.smtp_port) == ("ssl", 465)
+    assert Settings.from_env({**COMPLETE, **MAIL, "SMTP_PORT": "2525"}).smtp_port == 2525
+
+
+@pytest.mark.parametrize("missing", ["MAIL_FROM", "BASE_URL"])
+def test_production_with_a_mail_host_refuses_to_start_without(missing: str) -> None:
+    environ = {k: v for k, v in {**COMPLETE, **MAIL}.items() if k != missing}
+    with pytest.raises(ConfigError, match=missing):
+        Settings.from_env(environ)
+
+
+@pytest.mark.parametrize(
+    ("changed", "named"),
+    [
+        ({"SMTP_SECURITY": "tls13"}, "SMTP_SECURITY"),
+        ({"SMTP_SECURITY": "none"}, "SMTP_SECURITY"),  # clear text to another machine
+        ({"SMTP_PORT": "smtp"}, "SMTP_PORT"),
+        ({"SMTP_PASSWORD": ""}, "SMTP_PASSWORD"),
+        ({"SMTP_USERNAME": ""}, "SMTP_USERNAME"),
+        ({"MAIL_FROM": "Shabaka"}, "MAIL_FROM"),
+        ({"BASE_URL": "http://shabaka.example.org"}, "BASE_URL"),
+        ({"BASE_URL": "shabaka.example.org"}, "BASE_URL"),
+    ],
+)
+def test_production_refuses_unusable_mail_settings(changed: dict[str, str], named: str) -> None:
+    with pytest.raises(ConfigError, match=named):
+        Settings.from_env({**COMPLETE, **MAIL, **changed})
+
+
+def test_clear_text_smtp_only_to_a_relay_on_the_same_machine() -> None:
+    local = {**COMPLETE, **MAIL, "SMTP_HOST": "localhost", "SMTP_SECURITY": "none", "SMTP_PORT": "25"}
+    local.pop("SMTP_USERNAME")
+    local.pop("SMTP_PASSWORD")
+    settings = Settings.from_env(local)
+    assert (settings.smtp_security, settings.smtp_port) == ("none", 25)
+
+
+def test_smtp_password_from_a_file(tmp_path: Path) -> None:
+    secret = tmp_path / "smtp.pass"
+    secret.write_text("from-a-file\n")
+    environ = {k: v for k, v in {**COMPLETE, **MAIL}.items() if k != "SMTP_PASSWORD"}
+    assert Settings.from_env({**environ, "SMTP_PASSWORD_FILE": str(secret)}).smtp_password == "from-a-file"
+    with pytest.raises(ConfigError, match="SMTP_PASSWORD_FILE"):
+        Settings.from_env({**environ, "SMTP_PASSWORD_FILE": str(tmp_path / "missing")})
+
+
+def test_development_mail_links_to_the_local_server(tmp_path: Path) -> None:
+    environ = {
+        "REFERRAL_ENV": "development",
+        "REFERRAL_INSTANCE_PATH": str(tmp_path),
+        "PORT": "8080",
+        "SMTP_HOST": "mailpit.internal",
+        "SMTP_SECURITY": "none",
+        "MAIL_FROM": "dev@localhost.localdomain",
+    }
+    settings = Settings.from_env(environ)
+    assert settings.base_url == "http://localhost:8080" and settings.smtp_security == "none"
+    with pytest.raises(ConfigError, match="MAIL_FROM"):
+        Settings.from_env({k: v for k, v in environ.items() if k != "MAIL_FROM"})

@@ -52,12 +52,16 @@ def sweep_reminders() -> int:
     after commit. A second beat's sweep in the same minute finds nothing to do."""
     from referral.dispatch import enqueue
     from referral.extensions import db
-    from referral.followups import clocks
+    from referral.followups import clocks, mail
+    from referral.models_base import utcnow
 
     ids = clocks.sweep(db.session)
     for step_id in ids:
         enqueue("workers.deliver_reminder", step_id)
     clocks.alert_if_late(db.session)
+    stuck = mail.pending_ids(db.session, utcnow() - mail.STALE_AFTER)
+    if stuck:
+        enqueue("workers.send_mail", stuck)
     return len(ids)
 
 
@@ -66,5 +70,33 @@ def deliver_reminder(step_id: str) -> bool:
     """Deliver one rung; a repeat (redelivery, a second sweep) is a no-op."""
     from referral.extensions import db
     from referral.followups import clocks
+    from referral.transaction import after_commit
 
-    return clocks.deliver(db.session, step_id).delivered
+    done = clocks.deliver(db.session, step_id)
+    if done.outbox_ids:  # sent from here once the notifications are durable
+        outbox = list(done.outbox_ids)
+
+        def send_after_commit() -> None:
+            _send(outbox)
+
+        after_commit(send_after_commit)
+    return done.delivered
+
+
+@celery.task(name="workers.send_mail")
+def send_mail(outbox_ids: list[str]) -> int:
+    """Send these queued e-mails (each claimed and marked on its own commit)."""
+    return _send(outbox_ids)
+
+
+def _send(outbox_ids: list[str]) -> int:
+    from sqlalchemy.orm import Session
+
+    from referral.extensions import db
+    from referral.followups import mail
+    from referral.runtime import runtime
+
+    settings = runtime().settings
+    if not settings.mail_enabled:
+        return 0
+    return mail.send_pending(lambda: Session(bind=db.engine), outbox_ids, settings)

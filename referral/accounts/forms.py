@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
-from wtforms import EmailField, HiddenField, IntegerField, PasswordField, SelectField, StringField
+from wtforms import BooleanField, EmailField, HiddenField, IntegerField, PasswordField, SelectField, StringField
 from wtforms.validators import DataRequired, Length, NumberRange, Optional
 
 from ..enums import ROLES
@@ -34,6 +34,10 @@ class LocaleForm(FlaskForm):
 class TokenForm(FlaskForm):
     label = StringField(_l("What the token is for"), validators=[Optional(), Length(max=100)])
     days = IntegerField(_l("Valid for (days)"), default=90, validators=[DataRequired(), NumberRange(1, 365)])
+
+
+class EmailNotificationsForm(FlaskForm):
+    notify_by_email = BooleanField(_l("Also send my notifications by e-mail"))
 
 
 class ActionForm(FlaskForm):

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import Boolean, ForeignKey, Integer, String, Uuid
+from sqlalchemy import Boolean, ForeignKey, Integer, String, Uuid, false
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from ..directory.models import Network, Organization
@@ -29,6 +29,8 @@ class User(db.Model):  # type: ignore[name-defined, misc]
     username: Mapped[str] = mapped_column(String(64), unique=True)
     email: Mapped[str | None] = mapped_column(String(254), nullable=True)
     locale: Mapped[str] = mapped_column(String(8), default="ar")
+    # In-app notifications always; also by e-mail (to `email`) when she chooses it.
+    notify_by_email: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     password_hash: Mapped[str] = mapped_column(String(255))
     password_changed_at: Mapped[datetime] = created_column()

@@ -326,6 +326,16 @@ def set_locale(session: DbSession, user: User, locale: str) -> None:
         record("user.locale_change", user, user, locale=locale)
 
 
+def set_email_notifications(session: DbSession, user: User, enabled: bool) -> None:
+    """In-app only, or in-app and e-mail: her own choice. E-mail needs an address on the account."""
+    if enabled and not user.email:
+        raise InvalidInput("no_email_address", fields={"notify_by_email": "no_email_address"})
+    if user.notify_by_email != enabled:
+        user.notify_by_email = enabled
+        record("user.notification_preference", user, user, email=enabled)
+        session.flush()
+
+
 # ------------------------------------------------------------------------------- API tokens
 def _token_hash(raw: str) -> str:
     return hashlib.sha256(raw.encode()).hexdigest()

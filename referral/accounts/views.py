@@ -26,6 +26,7 @@ from . import services
 from .forms import (
     ActionForm,
     CodeForm,
+    EmailNotificationsForm,
     LocaleForm,
     LoginForm,
     PasswordChangeForm,
@@ -194,8 +195,13 @@ def _current_sid_hash() -> str | None:
 
 @account_bp.route("/")
 def overview() -> str:
-    user: User = current_user._get_current_object()
+    return _overview(current_user._get_current_object())
+
+
+def _overview(user: User, email_form: EmailNotificationsForm | None = None) -> str:
     rt = runtime()
+    if email_form is None:
+        email_form = EmailNotificationsForm(formdata=None, notify_by_email=user.notify_by_email)
     return render_template(
         "accounts/overview.html",
         user=user,
@@ -205,7 +211,24 @@ def overview() -> str:
         codes_left=services.remaining_recovery_codes(db.session, user),
         token_form=TokenForm(),
         action_form=ActionForm(),
+        email_form=email_form,
+        mail_enabled=rt.settings.mail_enabled,
     )
+
+
+@account_bp.route("/notifications", methods=["POST"])
+def email_notifications() -> Any:
+    """In-app only, or in-app and e-mail."""
+    user: User = current_user._get_current_object()
+    form = EmailNotificationsForm()
+    outcome = submit(form, lambda: services.set_email_notifications(db.session, user, bool(form.notify_by_email.data)))
+    if outcome.done:
+        if user.notify_by_email:
+            flash(_("Your notifications will also come by e-mail."), "success")
+        else:
+            flash(_("Your notifications will stay in the app only."), "success")
+        return redirect(url_for("account.overview"))
+    return _overview(user, form), outcome.status
 
 
 @account_bp.route("/password", methods=["GET", "POST"])

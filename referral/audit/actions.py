@@ -23,6 +23,7 @@ ACTIONS: frozenset[str] = frozenset(
         "user.password_reset",
         "user.sessions_ended",
         "user.locale_change",
+        "user.notification_preference",
         # API tokens
         "token.issue",
         "token.revoke",

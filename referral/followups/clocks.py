@@ -202,6 +202,7 @@ class Delivery:
     step_id: str
     delivered: bool  # False: already sent, cancelled or gone (a repeat is a no-op)
     notification_ids: tuple[str, ...] = ()
+    outbox_ids: tuple[str, ...] = ()  # e-mails to send once this delivery has committed
 
 
 def _supervisors(session: DbSession, organization_id: str | None) -> list[str]:
@@ -264,7 +265,10 @@ def deliver(session: DbSession, step_id: str, now: datetime | None = None) -> De
     step.recipients = len(set(users))
     session.flush()
     told = notifications.delivered(session, users, message.key or "")
-    return Delivery(step.id, True, tuple(n.id for n in told))
+    from . import mail
+
+    outbox = mail.queue_for(session, told)
+    return Delivery(step.id, True, tuple(n.id for n in told), tuple(outbox))
 
 
 def _still_running(session: DbSession, step: ReminderStep) -> bool:

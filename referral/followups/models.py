@@ -33,6 +33,29 @@ class Notification(db.Model):  # type: ignore[name-defined, misc]
     read_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
 
 
+OUTBOX_STATES = ("pending", "sending", "sent", "failed")
+
+
+class EmailOutbox(db.Model):  # type: ignore[name-defined, misc]
+    """One e-mail to send for one notification: written in the notification's transaction,
+    sent afterwards by `mail.send_pending`. It holds ids and delivery state only; the words
+    and the address are read at sending time."""
+
+    __tablename__ = "email_outbox"
+    __table_args__ = (Index("ix_email_outbox_state_created", "state", "created_at"),)
+
+    id: Mapped[str] = id_column()
+    notification_id: Mapped[str] = mapped_column(
+        Uuid(as_uuid=False), ForeignKey("notification.id", ondelete="CASCADE"), unique=True
+    )
+    user_id: Mapped[str] = mapped_column(Uuid(as_uuid=False), ForeignKey("user_account.id", ondelete="CASCADE"))
+    state: Mapped[str] = mapped_column(String(10), default="pending")
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    last_attempt_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    created_at: Mapped[datetime] = created_column()
+
+
 KINDS = ("call", "visit", "service_check", "safety_plan_review", "document", "other")
 STATES = ("open", "done", "cancelled")
 

@@ -108,15 +108,23 @@ def notify(user_ids: Iterable[str], message: Message, session: DbSession | None 
     engine = db.engine
 
     def write() -> None:
+        from . import mail
+
+        outbox: list[str] = []
         with Session(bind=engine) as fresh:
             try:
                 deliver(fresh, recipients, message)
+                outbox = mail.queue_for(fresh, delivered(fresh, recipients, message.key) if message.key else [])
                 fresh.commit()
             except IntegrityError:  # delivered meanwhile by someone else: already told
                 fresh.rollback()
             except Exception:
                 fresh.rollback()
                 log.exception("notification %s could not be written", message.kind)
+        if outbox:
+            from ..dispatch import publish_now
+
+            publish_now("workers.send_mail", outbox)
 
     after_commit(write, session)
 

@@ -561,7 +561,13 @@ def assign(session: DbSession, actor: Any, referral_id: str, user_id: str) -> Re
     referral.assigned_to = user.id
     record("referral.assign", actor, referral, case_code=referral.case_code, user_id=user.id)
     if user.id != actor.id:
-        message = notifications.Message("referral.assigned", referral.case_code, "referral", referral.id)
+        message = notifications.Message(
+            "referral.assigned",
+            referral.case_code,
+            "referral",
+            referral.id,
+            key=f"referral:{referral.id}:assigned:{user.id}",
+        )
         notifications.notify([user.id], message, session)
     return referral
 

@@ -297,3 +297,79 @@ def test_the_database_unreachable_during_a_sweep_and_back_loses_nothing(
     finally:
         _stop(worker)
     assert _delivered(app, step_id) == ("sent", 1)
+
+
+@pytest.mark.parametrize("broker", BROKERS)
+def test_a_follow_up_due_soon_gives_one_notification_and_one_email(
+    app: Flask,
+    world: World,
+    settings: Settings,
+    tmp_path: Path,
+    worker_env: dict[str, str],
+    use_broker: None,
+    broker: str,
+) -> None:
+    from referral.accounts.models import User
+    from referral.followups import services as followups
+    from referral.followups.models import FollowUp as FollowUpModel
+    from tests.cases.conftest import user
+    from tests.followups.test_mail import SmtpServer
+
+    smtp = SmtpServer()
+    smtp.start()
+    case_id = open_case(app, world)
+    with app.app_context():
+        owner = db.session.get(User, world.mine.caseworker.id)
+        owner.email, owner.notify_by_email = "caseworker@example.org", True
+        followup = followups.create(
+            db.session,
+            user(world.mine.caseworker),
+            case_id,
+            followups.FollowUpInput(due_at=utcnow() + timedelta(seconds=3), kind="call"),
+        )
+        db.session.commit()
+        followup_id = followup.id
+    url = _broker_url(broker, tmp_path)
+    env = {
+        **worker_env,
+        "CELERY_BROKER_URL": url,
+        "REMINDER_SWEEP_SECONDS": "1",
+        "SMTP_HOST": "127.0.0.1",
+        "SMTP_PORT": str(smtp.port),
+        "SMTP_SECURITY": "none",
+        "MAIL_FROM": "Shabaka <no-reply@shabaka.test>",
+        "BASE_URL": "https://shabaka.test",
+    }
+    command = [
+        *("-m", "celery", "-A", "workers.celery_app", "worker", "--beat", "--pool", "solo", "--loglevel", "INFO"),
+        *("--without-gossip", "--without-mingle", "--without-heartbeat", "--schedule", str(tmp_path / "schedule")),
+    ]
+    with (tmp_path / "worker.log").open("wb") as out:  # the worker and its beat, as `make run` starts them
+        worker = subprocess.Popen(
+            [sys.executable, *command],
+            cwd=BASE_DIR,
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
+    try:
+        assert _wait(lambda: len(smtp.received) >= 1, 90), (tmp_path / "worker.log").read_text()[-3000:]
+        time.sleep(3)  # more sweeps run meanwhile
+    finally:
+        _stop(worker)
+        smtp.stop()
+    with app.app_context():
+        told = db.session.scalars(select(Notification).where(Notification.user_id == world.mine.caseworker.id)).all()
+        due = [n for n in told if n.kind == "followup.due"]
+        assert len(due) == 1 and due[0].target_id == case_id
+        step = db.session.scalars(
+            select(ReminderStep).where(ReminderStep.target_id == followup_id, ReminderStep.step == "due")
+        ).one()
+        assert step.state == "sent"
+    assert len(smtp.received) == 1 and smtp.received[0].rcpt == ["caseworker@example.org"]
+    body = smtp.received[0].body
+    assert "https://shabaka.test/notifications" in body
+    with app.app_context():
+        code = db.session.get(FollowUpModel, followup_id).case_code
+    assert code in body
