@@ -75,6 +75,26 @@ def write_results(name: str, payload: dict[str, Any]) -> Path:
     return path
 
 
+def ensure_database(url: str) -> None:
+    """Create the PostgreSQL database `url` names if it is absent (connecting to `postgres`).
+
+    Refuses the database `test`: the test suite empties it on every run.
+    """
+    from urllib.parse import urlsplit, urlunsplit
+
+    import psycopg
+    from psycopg import sql
+
+    parts = urlsplit(url.replace("postgresql+psycopg://", "postgresql://", 1))
+    name = parts.path.lstrip("/")
+    if not name or name == "test":
+        raise SystemExit(f"BENCH_DATABASE_URL must name a database of its own, not {name or 'none'!r}")
+    admin = urlunsplit(parts._replace(path="/postgres", query=""))
+    with psycopg.connect(admin, autocommit=True) as conn:
+        if conn.execute("SELECT 1 FROM pg_database WHERE datname = %s", (name,)).fetchone() is None:
+            conn.execute(sql.SQL("CREATE DATABASE {}").format(sql.Identifier(name)))
+
+
 def table(headers: list[str], rows: list[list[str]]) -> str:
     widths = [max(len(str(c)) for c in column) for column in zip(headers, *rows, strict=True)]
     line = "  ".join("-" * w for w in widths)

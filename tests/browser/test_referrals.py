@@ -1,7 +1,9 @@
 """A referral in a real browser, in Arabic: the Nablus caseworker opens a case, records consent
 and refers it to the Hebron legal aid centre; Hebron's supervisor sees what is shared, accepts,
-starts and completes it; once completed, the survivor's data is gone from Hebron's page.
-axe on every page on the way."""
+starts and completes it; once completed, the survivor's data is gone from Hebron's page. A
+caseworker of a third organisation (the Nablus social development directorate, in the sender's
+own network) who opens the case and the referral by their addresses gets "not found". axe on
+every page on the way."""
 
 from __future__ import annotations
 
@@ -26,6 +28,7 @@ def test_a_referral_closes_its_loop(
     page.locator("#sex").select_option("female")
     page.locator("main form button[type=submit]").click()
     page.wait_for_url(re.compile(r"/cases/[0-9a-f-]{36}$"))
+    case_url = page.url
 
     page.locator("main a", has_text=_ar("Consent and referrals")).first.click()
     page.wait_for_url(re.compile(r"/referrals$"))
@@ -72,5 +75,20 @@ def test_a_referral_closes_its_loop(
         expect(hebron.get_by_test_id("referral-timeline").locator("li")).to_have_count(5)
         assert NAME not in hebron.content()  # the loop is closed: Hebron keeps the record only
         check_a11y(hebron, "referral-completed-ar")
+    finally:
+        context.close()
+
+    context = browser.new_context(locale="ar-PS", viewport={"width": 1280, "height": 900}, base_url=live_server)
+    context.set_default_timeout(10_000)
+    try:
+        outsider = context.new_page()
+        third = demo_network["nbl.mosd"]
+        sign_in_and_enrol(outsider, third.username, third.password)
+        for url in (case_url, referral_url):
+            response = outsider.goto(url)
+            assert response is not None and response.status == 404, url
+            expect(outsider.locator("main h1")).to_have_text(_ar("Not found"))
+            assert NAME not in outsider.content() and "NBL-" not in outsider.content()
+        check_a11y(outsider, "referral-not-found-ar")
     finally:
         context.close()
