@@ -68,6 +68,9 @@ def test_a_referral_closes_its_loop(
         check_a11y(hebron, "referral-received-ar")
         hebron.get_by_test_id("act-accept").click()
         expect(hebron.get_by_test_id("referral-state")).to_have_text(_ar("Accepted"))
+        hebron.locator("#user_id").select_option(label="heb.caseworker")
+        hebron.locator("section[aria-labelledby=assign-heading] button[type=submit]").click()
+        expect(hebron.locator("main")).to_contain_text(_ar("The referral was assigned."))
         hebron.get_by_test_id("act-start").click()
         hebron.locator("#outcome").fill("حضرت المحامية الجلسة")
         hebron.get_by_test_id("act-complete").click()
@@ -77,6 +80,11 @@ def test_a_referral_closes_its_loop(
         check_a11y(hebron, "referral-completed-ar")
     finally:
         context.close()
+
+    page.goto(referral_url)  # the sender sees the outcome and the whole timeline
+    expect(page.get_by_test_id("referral-state")).to_have_text(_ar("Completed"))
+    expect(page.locator("main")).to_contain_text("حضرت المحامية الجلسة")
+    expect(page.get_by_test_id("referral-timeline").locator("li")).to_have_count(5)
 
     context = browser.new_context(locale="ar-PS", viewport={"width": 1280, "height": 900}, base_url=live_server)
     context.set_default_timeout(10_000)
