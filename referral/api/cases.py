@@ -18,6 +18,8 @@ from ..cases import services
 from ..cases.models import Case, Incident
 from ..errors import Conflict, Forbidden, InvalidInput
 from ..extensions import db
+from ..models_base import get_by_id
+from ..referrals import services as referrals
 from . import api_bp
 from .schemas import CASE_CREATE, CASE_LIST_QUERY, CASE_UPDATE, CASE_VIEW_QUERY
 from .validation import NOT_VALID, query_params, validate
@@ -144,12 +146,31 @@ def list_cases() -> Response:
 def get_case(case_id: uuid.UUID) -> Response:
     actor = g.api_user
     params = query_params(request.args, CASE_VIEW_QUERY)
+    found = get_by_id(db.session, Case, case_id)
+    if found is not None and not can(actor, "case.view", found) and actor.organization_id != found.organization_id:
+        return _shared_answer(referrals.case_through_referrals(db.session, actor, str(case_id)))
     case = services.view_case(db.session, actor, str(case_id))
     masked = not _on_team(actor, case)
     if masked and params.get("reveal") == "true":
         case = services.reveal(db.session, actor, str(case_id))
         masked = False
     return _answer(_case(case, masked), case)
+
+
+def _shared_answer(shared: Any) -> Response:
+    """A recipient's view: the case code, its state and only the shared field groups."""
+    from .referrals import _shared_groups_body
+
+    case = shared.case
+    body = {
+        "id": case.id,
+        "case_code": case.case_code,
+        "status": case.status,
+        "shared_field_groups": sorted(shared.groups),
+        "via_referrals": list(shared.referral_ids),
+        "shared": _shared_groups_body(case, set(shared.groups)),
+    }
+    return jsonify(body)
 
 
 @api_bp.patch("/cases/<uuid:case_id>")

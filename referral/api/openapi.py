@@ -67,10 +67,16 @@ def _case_paths() -> dict[str, Any]:
         },
         "/cases/{id}": {
             "get": {
-                "summary": "A case (audited as a view; `reveal=true` is audited as a reveal)",
+                "summary": (
+                    "A case (audited as a view; `reveal=true` is audited as a reveal). A receiving "
+                    "organisation of its open referrals gets only the shared field groups (SharedCase)"
+                ),
                 "parameters": [_CASE_ID, *_query(CASE_VIEW_QUERY)],
                 "responses": {
-                    "200": {**_json(_ref("Case"), "The case"), "headers": _ETAG},
+                    "200": {
+                        **_json({"oneOf": [_ref("Case"), _ref("SharedCase")]}, "The case, or its shared part"),
+                        "headers": _ETAG,
+                    },
                     **_errors(400, 401, 404),
                 },
             },

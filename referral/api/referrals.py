@@ -228,7 +228,11 @@ def _consent(consent: Any) -> dict[str, Any]:
 
 def _shared(referral: Referral, groups: set[str]) -> dict[str, Any]:
     """What of the case the receiving side may see through this referral, right now."""
-    case: Case = referral.case
+    return _shared_groups_body(referral.case, groups)
+
+
+def _shared_groups_body(case: Case, groups: set[str]) -> dict[str, Any]:
+    """The case's values of these field groups, by group."""
     shared: dict[str, Any] = {}
     if "identity" in groups:
         shared["identity"] = {

@@ -6,6 +6,7 @@ from typing import Any
 
 from ..cases.models import (
     AGE_GROUPS,
+    FIELD_GROUPS,
     GBV_TYPES,
     INCIDENT_CONTEXTS,
     MARITAL_STATUSES,
@@ -324,6 +325,19 @@ SCHEMAS: dict[str, dict[str, Any]] = {
     "CasePage": page_of({"$ref": "#/components/schemas/CaseListItem"}),
     "Incident": INCIDENT,
     "Case": CASE,
+    "SharedCase": {
+        "type": "object",
+        "required": ["id", "case_code", "status", "shared_field_groups", "via_referrals", "shared"],
+        "additionalProperties": False,
+        "properties": {
+            "id": UUID,
+            "case_code": {"type": "string"},
+            "status": {"type": "string"},
+            "shared_field_groups": {"type": "array", "items": {"type": "string", "enum": list(FIELD_GROUPS)}},
+            "via_referrals": {"type": "array", "items": UUID},
+            "shared": {"type": "object", "description": "The values of each shared field group"},
+        },
+    },
 }
 
 

@@ -595,3 +595,51 @@ def open_shared_document(session: DbSession, actor: Any, referral_id: str, docum
         record_denial(actor, "case_document", str(document_id))
         raise NotFound("document")
     return open_document(session, actor, document, referral.case, via_referral=referral.id)
+
+
+@dataclass(frozen=True)
+class SharedCase:
+    """A case as a receiving organisation sees it through its open referrals: only the field
+    groups they share, only while they are open and consented."""
+
+    case: Case
+    groups: frozenset[str]
+    referral_ids: tuple[str, ...]
+
+
+def case_through_referrals(session: DbSession, actor: Any, case_id: str) -> SharedCase:
+    """The shared part of another organisation's case, for a recipient of its referrals; not
+    found for anyone else (and for a recipient whose referrals share nothing any more)."""
+    case = get_by_id(session, Case, case_id)
+    open_to_me = (
+        select(Referral)
+        .where(
+            Referral.case_id == case.id,
+            Referral.to_organization_id == actor.organization_id,
+            Referral.state.in_(OPEN_STATES),
+        )
+        .order_by(Referral.sent_at)
+        if case is not None
+        else None
+    )
+    groups: set[str] = set()
+    through: list[str] = []
+    for referral in session.scalars(open_to_me) if open_to_me is not None else []:
+        if not can(actor, "referral.view", referral):
+            continue
+        shared = shared_groups(session, actor, referral)
+        if shared:
+            groups |= shared
+            through.append(referral.id)
+    if case is None or not groups:
+        record_denial(actor, "case_file", str(case_id))
+        raise NotFound("case")
+    record(
+        "case.view",
+        actor,
+        case,
+        case_code=case.case_code,
+        via_referral=",".join(through),
+        shared=",".join(sorted(groups)),
+    )
+    return SharedCase(case, frozenset(groups), tuple(through))
