@@ -5,11 +5,13 @@ rules are in `services.py` and `cases/consent.py`."""
 from __future__ import annotations
 
 from collections.abc import Iterable
+from datetime import datetime
 from typing import Any
 
 from flask import Blueprint, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
+from flask_babel import ngettext
 from flask_login import current_user
 from sqlalchemy import select
 
@@ -34,6 +36,7 @@ from ..labels import (
     SECTOR_LABELS,
     message,
 )
+from ..models_base import utcnow
 from . import printing, services
 from .forms import AnswerForm, AssignForm, ConsentForm, MandatoryReportForm, ReferralForm
 from .models import DECLINE_REASONS, OPEN_STATES, PRIORITIES
@@ -272,7 +275,32 @@ def index() -> Any:
     box = request.args.get("box", "inbox")
     rows = services.listing(db.session, _actor(), box)
     parties = {r.from_organization_id for r in rows} | {r.to_organization_id for r in rows}
-    return render_template("referrals/index.html", box=box, referrals=rows, organizations=_organizations(parties))
+    return render_template(
+        "referrals/index.html",
+        box=box,
+        referrals=rows,
+        organizations=_organizations(parties),
+        time_left=time_left,
+    )
+
+
+def time_left(referral: Any, now: datetime | None = None) -> tuple[str, str]:
+    """How long the receiving side has left to answer (or how late it is), and a style: only
+    while the referral waits for an answer. Overdue is derived from the clock, never stored."""
+    if referral.state != "sent" or referral.due_at is None:
+        return "—", ""
+    left = referral.due_at - (now or utcnow())
+    hours = int(abs(left).total_seconds() // 3600)
+    days, rest = divmod(hours, 24)
+    span = (
+        ngettext("%(num)d day", "%(num)d days", days)
+        + (" " + ngettext("%(num)d hour", "%(num)d hours", rest) if rest else "")
+        if days
+        else ngettext("%(num)d hour", "%(num)d hours", hours)
+    )
+    if left.total_seconds() < 0:
+        return _("Overdue by %(span)s", span=span), "text-danger fw-bold"
+    return _("%(span)s left", span=span), "text-warning-emphasis" if left.total_seconds() < 6 * 3600 else ""
 
 
 def _render(referral: Any, answer: AnswerForm | None = None, status: int = 200) -> Any:

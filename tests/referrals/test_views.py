@@ -263,3 +263,29 @@ def test_a_service_of_another_organisation_is_refused(client: FlaskClient, app: 
             else:
                 raise AssertionError("a wrong service was accepted")
             db.session.rollback()
+
+
+def test_the_inbox_shows_time_left_and_overdue(client: FlaskClient, app: Flask, world: World) -> None:
+    from datetime import timedelta
+
+    from flask_babel import force_locale
+
+    from referral.models_base import utcnow
+    from referral.referrals.views import time_left
+    from tests.referrals.test_services import _consent, _refer
+
+    case_id = open_case(app, world)
+    referral_id = _refer(app, world, case_id, _consent(app, world, case_id), priority="emergency")
+    with app.app_context():
+        referral = db.session.get(Referral, referral_id)
+        sent = referral.sent_at
+        with app.test_request_context(), force_locale("en"):
+            assert time_left(referral, sent)[0] == "1 day left"
+            assert time_left(referral, sent + timedelta(hours=20))[0] == "4 hours left"
+            late, style = time_left(referral, sent + timedelta(days=2, hours=1))
+            assert late == "Overdue by 1 day 1 hour" and "danger" in style
+        referral.due_at = utcnow() - timedelta(hours=3)
+        db.session.commit()
+    sign_in(client, app, world.other.supervisor)
+    inbox = client.get("/referrals?box=inbox").get_data(as_text=True)
+    assert 'data-testid="time-left">' in inbox and ("3" in inbox)
