@@ -48,22 +48,36 @@ def purge_closed_cases() -> int:
 
 @celery.task(name="workers.sweep_reminders")
 def sweep_reminders() -> int:
-    """Every minute, from the beat: claim the due reminder rungs and publish one delivery each,
-    after commit. A second beat's sweep in the same minute finds nothing to do."""
+    """Every minute, from the beat: claim the due reminder rungs and publish their deliveries, a
+    batch per task, after commit. A sweep that claimed a full batch publishes the next sweep, so
+    a backlog drains at the workers' pace, not a batch a minute. A second beat's sweep in the
+    same minute finds nothing to do."""
     from referral.dispatch import enqueue
     from referral.extensions import db
     from referral.followups import clocks
 
     ids = clocks.sweep(db.session)
-    for step_id in ids:
-        enqueue("workers.deliver_reminder", step_id)
+    for first in range(0, len(ids), clocks.DELIVERY_BATCH):
+        enqueue("workers.deliver_reminders", *ids[first : first + clocks.DELIVERY_BATCH])
+    if len(ids) == clocks.SWEEP_BATCH:
+        enqueue("workers.sweep_reminders")
     clocks.alert_if_late(db.session)
     return len(ids)
 
 
+@celery.task(name="workers.deliver_reminders")
+def deliver_reminders(*step_ids: str) -> int:
+    """Deliver a batch of rungs; a repeat (redelivery, a second sweep) is a no-op for each."""
+    from referral.extensions import db
+    from referral.followups import clocks
+
+    return clocks.deliver_many(db.session, step_ids)
+
+
 @celery.task(name="workers.deliver_reminder")
 def deliver_reminder(step_id: str) -> bool:
-    """Deliver one rung; a repeat (redelivery, a second sweep) is a no-op."""
+    """Deliver one rung; a repeat (redelivery, a second sweep) is a no-op. (Still accepted for
+    messages published before deliveries went out in batches.)"""
     from referral.extensions import db
     from referral.followups import clocks
 
