@@ -46,10 +46,12 @@ translations: install
 	$(PY) scripts/i18n.py update
 	$(PY) scripts/i18n.py compile
 
-# Benchmarks (measurements, not tests): the field cipher, and the case list with and without it.
-# BENCH_DATABASE_URL=postgresql://... runs the case list on PostgreSQL; results in bench/results/.
+# Benchmarks (measurements, not tests): the field cipher, the case list with and without it, and
+# the reminder sweep. BENCH_DATABASE_URL=postgresql://... runs the case list and the sweep on
+# PostgreSQL; BENCH_REDIS_URL=redis://.../13 (flushed) adds the reminder delivery by a real worker.
+# Results in bench/results/.
 bench: install
-	$(PY) bench/crypto_fields.py && $(PY) bench/case_list.py && $(PY) bench/referrals.py
+	$(PY) bench/crypto_fields.py && $(PY) bench/case_list.py && $(PY) bench/referrals.py && $(PY) bench/reminders.py
 
 # Refresh the front-end files served by the app from the npm registry (needs npm).
 vendor:

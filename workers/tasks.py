@@ -48,16 +48,20 @@ def purge_closed_cases() -> int:
 
 @celery.task(name="workers.sweep_reminders")
 def sweep_reminders() -> int:
-    """Every minute, from the beat: claim the due reminder rungs and publish one delivery each,
-    after commit. A second beat's sweep in the same minute finds nothing to do."""
+    """Every minute, from the beat: claim the due reminder rungs and publish their deliveries, a
+    batch per task, after commit. A sweep that claimed a full batch publishes the next sweep, so
+    a backlog drains at the workers' pace, not a batch a minute. A second beat's sweep in the
+    same minute finds nothing to do."""
     from referral.dispatch import enqueue
     from referral.extensions import db
     from referral.followups import clocks, mail
     from referral.models_base import utcnow
 
     ids = clocks.sweep(db.session)
-    for step_id in ids:
-        enqueue("workers.deliver_reminder", step_id)
+    for first in range(0, len(ids), clocks.DELIVERY_BATCH):
+        enqueue("workers.deliver_reminders", *ids[first : first + clocks.DELIVERY_BATCH])
+    if len(ids) == clocks.SWEEP_BATCH:
+        enqueue("workers.sweep_reminders")
     clocks.alert_if_late(db.session)
     stuck = mail.pending_ids(db.session, utcnow() - mail.STALE_AFTER)
     if stuck:
@@ -65,9 +69,39 @@ def sweep_reminders() -> int:
     return len(ids)
 
 
+@celery.task(name="workers.deliver_reminders")
+def deliver_reminders(*step_ids: str) -> int:
+    """Deliver a batch of rungs; a repeat (redelivery, a second sweep) is a no-op for each."""
+    from referral.extensions import db
+    from referral.followups import clocks, mail
+    from referral.models_base import utcnow
+    from referral.transaction import after_commit
+
+    delivered = clocks.deliver_many(db.session, step_ids)
+    if delivered and runtime_mail_enabled():
+
+        def send_after_commit() -> None:  # the e-mails these deliveries queued, once durable
+            from sqlalchemy.orm import Session
+
+            with Session(bind=db.engine) as fresh:
+                queued = mail.pending_ids(fresh, utcnow() + timedelta(seconds=1))
+            if queued:
+                _send(queued)
+
+        after_commit(send_after_commit)
+    return delivered
+
+
+def runtime_mail_enabled() -> bool:
+    from referral.runtime import runtime
+
+    return bool(runtime().settings.mail_enabled)
+
+
 @celery.task(name="workers.deliver_reminder")
 def deliver_reminder(step_id: str) -> bool:
-    """Deliver one rung; a repeat (redelivery, a second sweep) is a no-op."""
+    """Deliver one rung; a repeat (redelivery, a second sweep) is a no-op. (Still accepted for
+    messages published before deliveries went out in batches.)"""
     from referral.extensions import db
     from referral.followups import clocks
     from referral.transaction import after_commit

@@ -21,12 +21,12 @@ Ladders:
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import func, or_, select, update
+from sqlalchemy import func, literal_column, or_, select, update
 
 from ..accounts.models import User
 from ..directory.models import NetworkMembership
@@ -41,6 +41,10 @@ FOLLOWUP_ESCALATION = timedelta(hours=48)  # working time after the due time
 CLAIM_STALE = timedelta(minutes=2)  # a claimed rung not delivered by then is published again
 ALERT_LATE = timedelta(minutes=5)  # a due rung later than this alerts the system administrators
 SWEEP_BATCH = 500
+DELIVERY_BATCH = 50  # rungs per delivery task: a task's own cost is paid once per batch
+# The predicate of the partial index `ix_reminder_step_pending_due`, written as a literal: with
+# `state = $1` a prepared statement's generic plan could not prove it and would scan the table.
+PENDING = ReminderStep.state == literal_column("'pending'")
 
 # (clock, step) -> notification kind
 KINDS = {
@@ -167,7 +171,7 @@ def sweep(session: DbSession, now: datetime | None = None, limit: int = SWEEP_BA
     now = now or utcnow()
     due = (
         select(ReminderStep.id)
-        .where(ReminderStep.state == "pending", ReminderStep.due_at <= now)
+        .where(PENDING, ReminderStep.due_at <= now)
         .where(or_(ReminderStep.claimed_at.is_(None), ReminderStep.claimed_at < now - CLAIM_STALE))
         .order_by(ReminderStep.due_at)
         .limit(limit)
@@ -271,6 +275,26 @@ def deliver(session: DbSession, step_id: str, now: datetime | None = None) -> De
     return Delivery(step.id, True, tuple(n.id for n in told), tuple(outbox))
 
 
+def deliver_many(session: DbSession, step_ids: Sequence[str], now: datetime | None = None) -> int:
+    """Deliver several rungs in one transaction (one task for a batch of a sweep). Should one
+    fail, the batch is undone and delivered again rung by rung, each in a savepoint: the failing
+    rung is logged and left claimed, so the sweep retries it once the claim goes stale, and the
+    others still go. Returns how many were delivered."""
+    try:
+        with session.begin_nested():
+            return sum(deliver(session, step_id, now).delivered for step_id in step_ids)
+    except Exception:
+        log.warning("a batch of %d reminder rungs failed; delivering them one by one", len(step_ids))
+    delivered = 0
+    for step_id in step_ids:
+        try:
+            with session.begin_nested():
+                delivered += deliver(session, step_id, now).delivered
+        except Exception:
+            log.exception("reminder rung %s could not be delivered", step_id)
+    return delivered
+
+
 def _still_running(session: DbSession, step: ReminderStep) -> bool:
     if step.clock == "followup":
         followup = session.get(FollowUp, step.target_id)
@@ -295,9 +319,7 @@ class Status:
 def status(session: DbSession, now: datetime | None = None) -> Status:
     now = now or utcnow()
     count, oldest = session.execute(
-        select(func.count(), func.min(ReminderStep.due_at)).where(
-            ReminderStep.state == "pending", ReminderStep.due_at <= now
-        )
+        select(func.count(), func.min(ReminderStep.due_at)).where(PENDING, ReminderStep.due_at <= now)
     ).one()
     run = session.get(SweepRun, 1)
     return Status(

@@ -129,6 +129,34 @@ def test_a_rung_is_delivered_once_however_often_it_is_run(app: Flask, world: Wor
     assert [n.kind for n in _told(app, world.other.supervisor)].count("referral.reminder") == 1
 
 
+def test_a_batch_delivers_each_rung_once_and_one_failure_holds_back_only_its_own_rung(
+    app: Flask, world: World, monkeypatch: Any
+) -> None:
+    referral_ids = [_sent(app, world) for _ in range(3)]
+    with app.app_context():
+        later = max(db.session.get(Referral, r).sent_at for r in referral_ids) + timedelta(hours=13)
+        ids = clocks.sweep(db.session, later)
+        db.session.commit()
+        assert len(ids) == 3
+        broken, real = ids[1], clocks.deliver
+
+        def fails_after_writing(session: Any, step_id: str, now: datetime | None = None) -> clocks.Delivery:
+            delivery = real(session, step_id, now)
+            if step_id == broken:
+                raise RuntimeError("the database went away mid-delivery")
+            return delivery
+
+        monkeypatch.setattr(clocks, "deliver", fails_after_writing)
+        assert clocks.deliver_many(db.session, ids, later) == 2
+        db.session.commit()
+        monkeypatch.undo()
+        states = {i: db.session.get(ReminderStep, i).state for i in ids}
+        assert states == {ids[0]: "sent", broken: "pending", ids[2]: "sent"}  # its half-done write undone
+        assert clocks.deliver_many(db.session, ids, later) == 1  # the retry: the others are no-ops
+        db.session.commit()
+    assert [n.kind for n in _told(app, world.other.supervisor)].count("referral.reminder") == 3
+
+
 def test_a_claim_that_was_never_delivered_is_claimed_again_after_it_goes_stale(app: Flask, world: World) -> None:
     referral_id = _sent(app, world)
     with app.app_context():

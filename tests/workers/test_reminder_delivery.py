@@ -25,7 +25,7 @@ from referral import dispatch
 from referral.extensions import db
 from referral.followups import clocks
 from referral.followups.models import Notification, ReminderStep
-from referral.models_base import utcnow
+from referral.models_base import new_id, utcnow
 from tests.cases.conftest import World, open_case
 from tests.cases.conftest import world as world
 from tests.conftest import REDIS_URL
@@ -373,3 +373,39 @@ def test_a_follow_up_due_soon_gives_one_notification_and_one_email(
     with app.app_context():
         code = db.session.get(FollowUpModel, followup_id).case_code
     assert code in body
+
+
+@pytest.mark.parametrize("broker", BROKERS)
+def test_one_sweep_drains_a_backlog_larger_than_its_batch(
+    app: Flask,
+    world: World,
+    settings: Settings,
+    tmp_path: Path,
+    worker_env: dict[str, str],
+    use_broker: None,
+    broker: str,
+) -> None:
+    step_id = _due_rung(app, world)
+    due = utcnow() - timedelta(minutes=1)
+    with app.app_context():  # rungs whose referral is gone: each is settled as cancelled
+        for i in range(clocks.SWEEP_BATCH + 20):
+            db.session.add(
+                ReminderStep(clock="referral_response", target_id=new_id(), step="half", case_code=f"X{i}", due_at=due)
+            )
+        db.session.commit()
+    url = _broker_url(broker, tmp_path)
+    _point_at(app, settings, url)
+    _publish(app, "workers.sweep_reminders")  # one beat; the full sweep publishes the next
+    worker = _start_worker({**worker_env, "CELERY_BROKER_URL": url}, tmp_path / "worker.log")
+    try:
+        assert _wait(lambda: _due_unsent(app) == 0, 90), (tmp_path / "worker.log").read_text()[-3000:]
+    finally:
+        _stop(worker)
+    assert _delivered(app, step_id) == ("sent", 1)
+
+
+def _due_unsent(app: Flask) -> int:
+    with app.app_context():
+        count = clocks.status(db.session).due_unsent
+        db.session.rollback()
+        return count
