@@ -29,6 +29,7 @@ from typing import Any
 from sqlalchemy import func, or_, select, update
 
 from ..accounts.models import User
+from ..audit.services import record
 from ..directory.models import NetworkMembership
 from ..models_base import DbSession, new_id, utcnow
 from . import notifications
@@ -264,11 +265,34 @@ def deliver(session: DbSession, step_id: str, now: datetime | None = None) -> De
     step.sent_at = now
     step.recipients = len(set(users))
     session.flush()
+    record(
+        "followup.reminder",
+        None,
+        step,
+        case_code=step.case_code,
+        organization_id=_owning_organization(session, step),
+        session=session,
+        clock=step.clock,
+        rung=step.step,
+        target_id=step.target_id,
+        recipients=step.recipients,
+    )
     told = notifications.delivered(session, users, message.key or "")
     from . import mail
 
     outbox = mail.queue_for(session, told)
     return Delivery(step.id, True, tuple(n.id for n in told), tuple(outbox))
+
+
+def _owning_organization(session: DbSession, step: ReminderStep) -> str | None:
+    """The organisation that owns the case a rung is about (whose auditors see its event)."""
+    if step.clock == "followup":
+        followup = session.get(FollowUp, step.target_id)
+        return followup.organization_id if followup is not None else None
+    from ..referrals.models import Referral
+
+    referral = session.get(Referral, step.target_id)
+    return referral.from_organization_id if referral is not None else None
 
 
 def _still_running(session: DbSession, step: ReminderStep) -> bool:
