@@ -209,7 +209,9 @@ def my_active_grants(session: DbSession, actor: Any) -> list[BreakGlassGrant]:
         )
         .order_by(BreakGlassGrant.expires_at)
     )
-    return list(session.scalars(stmt))
+    rows = list(session.scalars(stmt))
+    record("breakglass.list", actor, None, organization_id=actor.organization_id, session=session, count=len(rows))
+    return rows
 
 
 def grants_on_our_cases(session: DbSession, actor: Any, *, limit: int = 100) -> list[BreakGlassGrant]:

@@ -48,6 +48,7 @@ ACTIONS: frozenset[str] = frozenset(
         # case files
         "case.create",
         "case.view",
+        "case.list",
         "case.reveal",
         "case.update",
         "case.note",
@@ -60,6 +61,7 @@ ACTIONS: frozenset[str] = frozenset(
         "case.mandatory_report",
         "case.transfer_request",
         "case.transfer_view",
+        "case.transfer_list",
         "case.transfer",
         "case.transfer_decline",
         "case.transfer_cancel",
@@ -68,6 +70,7 @@ ACTIONS: frozenset[str] = frozenset(
         "consent.override",
         "referral.create",
         "referral.view",
+        "referral.list",
         "referral.send",
         "referral.accept",
         "referral.decline",
@@ -83,6 +86,8 @@ ACTIONS: frozenset[str] = frozenset(
         # follow-up tasks
         "followup.create",
         "followup.view",
+        "followup.list",
+        "followup.reminder",
         "followup.update",
         "followup.complete",
         "followup.cancel",

@@ -26,6 +26,7 @@ from ..errors import DomainError, NotFound
 from ..extensions import db
 from ..labels import message
 from ..storage import init_app as init_storage
+from ..transaction import keep_on_error
 from . import documents
 from .models import FIELD_GROUPS, Case
 
@@ -163,8 +164,11 @@ def upload(case_id: str) -> Any:
     except NotFound:
         raise
     except DomainError as error:
-        # The request edge rolls back: no row, and the written file (if any) is deleted.
-        case = documents.visible_case(db.session, actor, case_id)
+        # Undo the upload (no row, and the written file, if any, is deleted); the page shown
+        # again lists the case's documents, so it is a view and stays recorded.
+        db.session.rollback()
+        case = documents.open_case(db.session, actor, case_id)
+        keep_on_error()
         errors = {name: _message(code) for name, code in error.fields.items()}
         if not errors:
             errors["form"] = _message(error.message)

@@ -264,11 +264,6 @@ def open_case(session: DbSession, actor: Any, case_id: str) -> Case:
     return case
 
 
-def visible_case(session: DbSession, actor: Any, case_id: str) -> Case:
-    """The case if the actor may see it (not audited: for re-showing a refused upload form)."""
-    return _case(session, actor, case_id)
-
-
 def download(session: DbSession, actor: Any, document_id: str, *, storage: Storage | None = None) -> DocumentDownload:
     """The plaintext of a document, for whoever may view its case; audited.
 

@@ -344,6 +344,16 @@ def list_cases(
     rows = list(session.scalars(stmt.order_by(Case.opened_at.desc(), Case.id.desc()).limit(limit + 1)))
     more = len(rows) > limit
     rows = rows[:limit]
+    record(
+        "case.list",
+        actor,
+        None,
+        organization_id=actor.organization_id,
+        count=len(rows),
+        status=status,
+        risk_level=risk_level,
+        page=bool(cursor),
+    )
     return Page(rows, _encode_cursor(rows[-1]) if more and rows else None)
 
 
@@ -592,8 +602,9 @@ def move(session: DbSession, actor: Any, case_id: str, to_status: str, reason: s
     return case
 
 
-def approval_queue(session: DbSession, actor: Any) -> list[Case]:
-    """Cases of the supervisor's organisation waiting for her approval (not her own requests)."""
+def approval_queue(session: DbSession, actor: Any, *, audited: bool = False) -> list[Case]:
+    """Cases of the supervisor's organisation waiting for her approval (not her own requests).
+    `audited`: the list is shown (its reading is recorded), not only counted."""
     if not can(actor, "case.approve_any"):
         return []
     stmt = scope_cases(actor, select(Case)).where(
@@ -605,7 +616,10 @@ def approval_queue(session: DbSession, actor: Any) -> list[Case]:
         )
         | ((Case.status == "closure_pending") & (Case.closure_requested_by != actor.id))
     )
-    return list(session.scalars(stmt.order_by(Case.updated_at)))
+    rows = list(session.scalars(stmt.order_by(Case.updated_at)))
+    if audited:
+        record("case.list", actor, None, organization_id=actor.organization_id, count=len(rows), queue="approvals")
+    return rows
 
 
 def count_cases(session: DbSession, actor: Any) -> int:

@@ -486,5 +486,5 @@ def approvals() -> Any:
     actor = _actor()
     if not can(actor, "case.approve_any"):
         raise NotFound("page")
-    queue = services.approval_queue(db.session, actor)
+    queue = services.approval_queue(db.session, actor, audited=True)
     return render_template("cases/approvals.html", queue=queue, masked_name=services.masked_name)

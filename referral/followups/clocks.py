@@ -29,6 +29,7 @@ from typing import Any
 from sqlalchemy import func, literal_column, or_, select, update
 
 from ..accounts.models import User
+from ..audit.services import record
 from ..directory.models import NetworkMembership
 from ..models_base import DbSession, new_id, utcnow
 from . import notifications
@@ -268,6 +269,18 @@ def deliver(session: DbSession, step_id: str, now: datetime | None = None) -> De
     step.sent_at = now
     step.recipients = len(set(users))
     session.flush()
+    record(
+        "followup.reminder",
+        None,
+        step,
+        case_code=step.case_code,
+        organization_id=_owning_organization(session, step),
+        session=session,
+        clock=step.clock,
+        rung=step.step,
+        target_id=step.target_id,
+        recipients=step.recipients,
+    )
     told = notifications.delivered(session, users, message.key or "")
     from . import mail
 
@@ -293,6 +306,17 @@ def deliver_many(session: DbSession, step_ids: Sequence[str], now: datetime | No
         except Exception:
             log.exception("reminder rung %s could not be delivered", step_id)
     return delivered
+
+
+def _owning_organization(session: DbSession, step: ReminderStep) -> str | None:
+    """The organisation that owns the case a rung is about (whose auditors see its event)."""
+    if step.clock == "followup":
+        followup = session.get(FollowUp, step.target_id)
+        return followup.organization_id if followup is not None else None
+    from ..referrals.models import Referral
+
+    referral = session.get(Referral, step.target_id)
+    return referral.from_organization_id if referral is not None else None
 
 
 def _still_running(session: DbSession, step: ReminderStep) -> bool:

@@ -22,6 +22,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import Select, select, update
 from sqlalchemy import case as sql_case
 
+from ..access.breakglass import audit_mark
 from ..access.policy import can, scope_cases
 from ..accounts.models import User
 from ..audit.services import record, record_denial
@@ -265,8 +266,11 @@ def create(session: DbSession, actor: Any, case_id: str, data: FollowUpInput) ->
 
 
 def case_for_followups(session: DbSession, actor: Any, case_id: str) -> Case:
-    """The case whose follow-ups are asked for, if the actor may see it (not found otherwise)."""
-    return visible_case(session, actor, case_id)
+    """The case whose follow-ups are shown, if the actor may see it (not found otherwise);
+    the page shows the case, so it is recorded as a view."""
+    case = visible_case(session, actor, case_id)
+    record("case.view", actor, case, case_code=case.case_code, **audit_mark(session, actor, case))
+    return case
 
 
 def visible(session: DbSession, actor: Any, followup_id: str) -> FollowUp:
@@ -417,6 +421,7 @@ def listing(
     rows = list(session.scalars(stmt.order_by(FollowUp.due_at, FollowUp.id).limit(limit + 1)))
     more = len(rows) > limit
     rows = rows[:limit]
+    record("followup.list", actor, None, organization_id=actor.organization_id, due=due, count=len(rows))
     return Page(rows, _encode_cursor(rows[-1]) if more and rows else None)
 
 
@@ -427,6 +432,7 @@ def my_day(session: DbSession, actor: Any) -> MyDay:
     midnight = start_of_day(now, zone, 1)
     stmt = _mine(actor).where(FollowUp.due_at < start_of_day(now, zone, 7))
     rows = list(session.scalars(stmt.order_by(FollowUp.due_at, FollowUp.id).limit(TEAM_LIMIT)))
+    record("followup.list", actor, None, organization_id=actor.organization_id, view="day", count=len(rows))
     return MyDay(
         overdue=[f for f in rows if f.due_at < now],
         today=[f for f in rows if now <= f.due_at < midnight],
@@ -449,6 +455,7 @@ def team_overdue(session: DbSession, actor: Any) -> list[TeamMember]:
         .limit(TEAM_LIMIT)
     )
     rows = list(session.scalars(stmt))
+    record("followup.list", actor, None, organization_id=actor.organization_id, view="team", count=len(rows))
     names = usernames(session, {f.assignee_id for f in rows})
     grouped: dict[str, list[FollowUp]] = {}
     for followup in rows:

@@ -543,7 +543,9 @@ def listing(session: DbSession, actor: Any, box: str) -> list[Referral]:
 
         mine = select(CaseMember.case_id).where(CaseMember.user_id == actor.id)
         stmt = stmt.where(or_(Referral.case_id.in_(mine), Referral.created_by == actor.id))
-    return list(session.scalars(stmt.order_by(Referral.created_at.desc()).limit(200)))
+    rows = list(session.scalars(stmt.order_by(Referral.created_at.desc()).limit(200)))
+    record("referral.list", actor, None, organization_id=actor.organization_id, box=box, count=len(rows))
+    return rows
 
 
 def assign(session: DbSession, actor: Any, referral_id: str, user_id: str) -> Referral:

@@ -330,7 +330,9 @@ def listing(session: DbSession, actor: Any, box: str) -> list[CaseTransfer]:
     if box not in ("incoming", "outgoing") or not can(actor, "referral.list"):
         raise NotFound("box")
     stmt = scope(actor, box).order_by(CaseTransfer.requested_at.desc()).limit(200)
-    return list(session.scalars(stmt))
+    rows = list(session.scalars(stmt))
+    record("case.transfer_list", actor, None, organization_id=actor.organization_id, box=box, count=len(rows))
+    return rows
 
 
 def history_only(referral: Referral) -> bool:
