@@ -23,12 +23,14 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
+import queue
+import threading
 from collections.abc import Callable, Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Row, bindparam, func, select, text, update
+from sqlalchemy import Engine, bindparam, func, literal_column, select, text, update
 
 from ..models_base import DbSession, utcnow
 from .models import AuditCheckpoint, AuditEvent
@@ -59,10 +61,9 @@ _CONTENT = tuple(name for name in HASHED_FIELDS if name != "chain_position")
 _TEXT = tuple(name for name in _CONTENT if name not in ("details", "occurred_at"))
 _T = AuditEvent.__table__
 _SEAL_COLUMNS = (_T.c.chain_position, _T.c.prev_hash, _T.c.event_hash)
-_CONTENT_COLUMNS = tuple(_T.c[name] for name in _CONTENT)
 _ADVISORY_LOCK = 0x5348424B41554454  # "SHBKAUDT": the sealer's PostgreSQL advisory lock
 SEAL_BATCH = 1000
-VERIFY_PAGE = 20000
+VERIFY_PAGE = 5000
 
 _dumps = json.JSONEncoder(ensure_ascii=False, sort_keys=True, separators=(",", ":"), allow_nan=False).encode
 
@@ -95,11 +96,81 @@ def link(prev_hash: bytes, encoded: bytes) -> bytes:
     return hashlib.sha256(prev_hash + encoded).digest()
 
 
+# The sealer and the verifier do not build `canonical`'s dictionary for every event: the
+# database hands over each hashed field as its canonical text (PostgreSQL: UUIDs with dashes;
+# both: the UTC timestamp, empty text as NULL), and `_encode_row` quotes each with the JSON
+# encoder's own C function into a fixed template (on SQLite it also puts the dashes into the
+# UUIDs, stored there as 32 hex digits). The bytes are `canonical`'s: tests check it on tricky
+# values on each backend.
+_UUIDS = ("actor_id", "actor_organization_id", "organization_id", "event_id")
+_TEMPLATE = "{" + ",".join(f'"{name}":%s' for name in HASHED_FIELDS) + "}"
+_AT_POSITION = HASHED_FIELDS.index("chain_position")
+_AT_DETAILS = _CONTENT.index("details")
+_AT_UUIDS = tuple(_CONTENT.index(name) for name in _UUIDS)
+_quote = json.encoder.encode_basestring  # a JSON string, exactly as the encoder above writes it
+
+
+def _normalised_columns(dialect: str) -> list[Any]:
+    """SQL for each of `_CONTENT` as canonical text (details: the stored JSON text)."""
+    columns: list[Any] = []
+    for name in _CONTENT:
+        if name in _UUIDS:
+            sql = f"CAST({name} AS TEXT)" if dialect == "postgresql" else name
+        elif name == "occurred_at":
+            if dialect == "postgresql":
+                sql = f"""to_char({name} AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')"""
+            else:  # stored as 'YYYY-MM-DD HH:MM:SS.ffffff' in UTC
+                sql = f"replace({name}, ' ', 'T') || 'Z'"
+        elif name == "details":
+            sql = f"CAST({name} AS TEXT)" if dialect == "postgresql" else name
+        else:
+            sql = f"NULLIF({name}, '')"
+        columns.append(literal_column(sql).label(name))
+    return columns
+
+
+def _details(stored: str | None) -> str:
+    """The canonical JSON of the stored details (a flat object of scalars, as `record` writes)."""
+    if stored is None:
+        return "null"
+    if stored == "{}":
+        return stored
+    value = json.loads(stored)
+    if type(value) is not dict:
+        return _dumps(value)
+    parts = []
+    for key in sorted(value):
+        item = value[key]
+        kind = type(item)
+        if kind is str:
+            parts.append(f"{_quote(key)}:{_quote(item)}")
+        elif kind is int:
+            parts.append(f"{_quote(key)}:{int.__repr__(item)}")
+        else:  # anything else as the encoder writes it
+            return _dumps(value)
+    return "{" + ",".join(parts) + "}"
+
+
 def _encode_row(position: int, content: Sequence[Any]) -> bytes:
-    """`canonical` for a row selected as `_CONTENT_COLUMNS` (the verifier's hot path)."""
-    values = dict(zip(_CONTENT, content, strict=True))
-    values["chain_position"] = position
-    return canonical(values)
+    """`canonical` from a row's `_normalised_columns` on PostgreSQL."""
+    parts = ["null" if value is None else _quote(value) for value in content]
+    parts[_AT_DETAILS] = _details(content[_AT_DETAILS])
+    parts.insert(_AT_POSITION, str(position))
+    return (_TEMPLATE % tuple(parts)).encode()
+
+
+def _encode_sqlite_row(position: int, content: Sequence[Any]) -> bytes:
+    """`canonical` from a row's `_normalised_columns` on SQLite (UUIDs without dashes)."""
+    values = list(content)
+    for at in _AT_UUIDS:
+        value = values[at]
+        if value is not None and len(value) == 32:
+            values[at] = f"{value[:8]}-{value[8:12]}-{value[12:16]}-{value[16:20]}-{value[20:]}".lower()
+    return _encode_row(position, values)
+
+
+def _encoder(session: DbSession) -> Callable[[int, Sequence[Any]], bytes]:
+    return _encode_row if _dialect(session) == "postgresql" else _encode_sqlite_row
 
 
 # ------------------------------------------------------------------------------------ sealing
@@ -140,19 +211,25 @@ def seal(
             return result
         position, head = _head(session)
         rows = session.execute(
-            select(_T.c.id, *_CONTENT_COLUMNS).where(_T.c.chain_position.is_(None)).order_by(_T.c.id).limit(batch)
+            select(_T.c.id, *_normalised_columns(_dialect(session)))
+            .where(_T.c.chain_position.is_(None))
+            .order_by(_T.c.id)
+            .limit(batch)
         ).all()
         updates = []
+        encode = _encoder(session)
         for row in rows:
             position += 1
-            event_hash = link(head, _encode_row(position, row[1:]))
+            event_hash = link(head, encode(position, row[1:]))
             updates.append({"_id": row[0], "_position": position, "_prev": head, "_hash": event_hash})
             head = event_hash
         if updates:
             session.execute(
                 update(_T)
                 .where(_T.c.id == bindparam("_id"), _T.c.chain_position.is_(None))
-                .values(chain_position=bindparam("_position"), prev_hash=bindparam("_prev"), event_hash=bindparam("_hash")),
+                .values(
+                    chain_position=bindparam("_position"), prev_hash=bindparam("_prev"), event_hash=bindparam("_hash")
+                ),
                 updates,
                 execution_options={"synchronize_session": False},
             )
@@ -170,9 +247,13 @@ def seal(
             return result
 
 
+def _dialect(session: DbSession) -> str:
+    return session.get_bind().dialect.name
+
+
 def _lock(session: DbSession, wait: bool) -> bool:
     """Take the sealer's lock for the current transaction."""
-    if session.get_bind().dialect.name == "postgresql":
+    if _dialect(session) == "postgresql":
         if wait:
             session.execute(select(func.pg_advisory_xact_lock(_ADVISORY_LOCK)))
             return True
@@ -223,14 +304,15 @@ class VerifyResult:
     ok: bool
     checked: int
     first_bad_position: int | None = None
-    problem: str | None = None  # gap | link | hash | checkpoint_hash | checkpoint_signature | checkpoint_key | truncated
+    problem: str | None = (
+        None  # gap | link | hash | checkpoint_hash | checkpoint_signature | checkpoint_key | truncated
+    )
     head_position: int = 0
     head_hash: bytes | None = None
     checkpoints_checked: int = 0
     checkpoint: CheckpointInfo | None = None  # the last checkpoint
     keys_pinned: bool = False  # checkpoints checked against the published keys, not stored ones
     unsealed: int = 0
-    problems: list[str] = field(default_factory=list)
 
     def as_dict(self) -> dict[str, Any]:
         """The JSON form (the API's `GET /audit/verify` and `audit verify --json`)."""
@@ -262,7 +344,7 @@ def verify(session: DbSession, trusted_keys: dict[str, bytes] | None = None) -> 
     head_position, head_hash = _head(session)
     unsealed = unsealed_count(session)
     marks = checkpoints.stream(session, upto=head_position)
-    state = _Walk(keys)
+    state = _Walk(keys, _encoder(session))
     state.next_mark = next(marks, None)
     for page in _pages(session, head_position):
         if not state.walk(page, marks):
@@ -285,28 +367,72 @@ def verify(session: DbSession, trusted_keys: dict[str, bytes] | None = None) -> 
     )
 
 
-def _pages(session: DbSession, upto: int) -> Iterator[Sequence[Row[Any]]]:
-    """The sealed events up to `upto`, in position order, a page at a time (keyset paging)."""
-    after = 0
-    stmt = (
-        select(*_SEAL_COLUMNS, *_CONTENT_COLUMNS)
-        .where(_T.c.chain_position > bindparam("after"), _T.c.chain_position <= upto)
-        .order_by(_T.c.chain_position)
-        .limit(VERIFY_PAGE)
+def _pages(session: DbSession, upto: int) -> Iterator[Sequence[Any]]:
+    """The sealed events up to `upto` in position order, a page at a time, as plain tuples.
+
+    A helper thread reads them on a connection of its own (a server-side cursor on
+    PostgreSQL) while the caller hashes the page before: the database's work and Python's
+    overlap. The events up to `upto` never change (sealed rows are append-only), so the
+    other connection sees what this session would.
+    """
+    bind = session.get_bind()
+    engine = bind if isinstance(bind, Engine) else bind.engine
+    dialect = engine.dialect.name
+    columns = ", ".join(str(column.element) for column in _normalised_columns(dialect))
+    # Only our own column expressions and an integer: nothing from outside reaches this text.
+    sql = (
+        f"SELECT chain_position, prev_hash, event_hash, {columns} FROM audit_event "  # noqa: S608
+        f"WHERE chain_position BETWEEN 1 AND {int(upto)} ORDER BY chain_position"
     )
-    while True:
-        rows = session.execute(stmt, {"after": after}).all()
-        if not rows:
+    pages: queue.Queue[Any] = queue.Queue(maxsize=2)
+    stop = threading.Event()
+
+    def read() -> None:
+        try:
+            with engine.connect() as connection:
+                raw: Any = connection.connection.driver_connection
+                cursor = raw.cursor(name="shabaka_audit_verify") if dialect == "postgresql" else raw.cursor()
+                try:
+                    cursor.execute(sql)
+                    while not stop.is_set():
+                        rows = cursor.fetchmany(VERIFY_PAGE)
+                        if not rows:
+                            break
+                        while not stop.is_set():
+                            try:
+                                pages.put(rows, timeout=0.1)
+                                break
+                            except queue.Full:
+                                continue
+                finally:
+                    cursor.close()
+                    connection.rollback()
+        except BaseException as error:  # handed to the caller
+            pages.put(error)
             return
-        yield rows
-        after = rows[-1][0]
+        pages.put(None)
+
+    reader = threading.Thread(target=read, name="audit-verify-reader", daemon=True)
+    reader.start()
+    try:
+        while True:
+            page = pages.get()
+            if page is None:
+                return
+            if isinstance(page, BaseException):
+                raise page
+            yield page
+    finally:
+        stop.set()
+        reader.join()
 
 
 class _Walk:
     """The verifier's running state across pages."""
 
-    def __init__(self, keys: dict[str, bytes]) -> None:
+    def __init__(self, keys: dict[str, bytes], encode: Callable[[int, Sequence[Any]], bytes]) -> None:
         self.keys = keys
+        self.encode = encode
         self.expected = 1
         self.prev = GENESIS
         self.checked = 0
@@ -319,12 +445,12 @@ class _Walk:
         if self.bad is None or position < self.bad:
             self.bad, self.problem = position, problem
 
-    def walk(self, rows: Sequence[Row[Any]], marks: Iterator[Any]) -> bool:
+    def walk(self, rows: Sequence[Sequence[Any]], marks: Iterator[Any]) -> bool:
         """Check these rows; False once a bad position is found."""
         from . import checkpoints
 
         expected, prev = self.expected, self.prev
-        sha256, encode = hashlib.sha256, _encode_row
+        sha256, encode = hashlib.sha256, self.encode
         mark = self.next_mark
         mark_at = mark.chain_position if mark is not None else -1
         for row in rows:

@@ -161,9 +161,7 @@ def test_a_rewritten_history_is_caught_by_the_signed_checkpoint(sealed: Flask) -
         for pos in (8, 9, 10):
             row = db.session.execute(select(T).where(T.c.chain_position == pos)).one()._asdict()
             new_hash = chain.link(prev, chain.canonical(row))
-            db.session.execute(
-                update(T).where(T.c.chain_position == pos).values(prev_hash=prev, event_hash=new_hash)
-            )
+            db.session.execute(update(T).where(T.c.chain_position == pos).values(prev_hash=prev, event_hash=new_hash))
             prev = new_hash
     db.session.commit()
     result = chain.verify(db.session)
@@ -241,9 +239,7 @@ def test_an_unsealed_event_may_only_be_sealed(ctx: Flask) -> None:
     db.session.rollback()
 
 
-def test_a_rolled_back_request_leaves_no_event_and_no_gap(
-    make_app: Any, settings: Settings, factory: Factory
-) -> None:
+def test_a_rolled_back_request_leaves_no_event_and_no_gap(make_app: Any, settings: Settings, factory: Factory) -> None:
     """A request that recorded an event and then failed (the edge rolls it back) leaves nothing."""
     web = make_app(settings)
 
@@ -310,7 +306,9 @@ def test_eight_concurrent_writers_make_one_valid_chain_without_gaps(app: Flask, 
         try:
             with app.app_context():
                 while not done.is_set():
-                    chain.seal(db.session, db.session.commit, signer=checkpoints.signer(), checkpoint_every=None, batch=7)
+                    chain.seal(
+                        db.session, db.session.commit, signer=checkpoints.signer(), checkpoint_every=None, batch=7
+                    )
                 db.session.remove()
         except BaseException as error:
             errors.append(error)
@@ -349,13 +347,16 @@ def test_the_canonical_encoding_is_fixed() -> None:
         "details": {"z": 1, "a": "ح"},
         "chain_position": 42,
     }
-    assert chain.canonical(event) == (
-        '{"action":"case.view","actor_id":null,"actor_organization_id":null,"actor_role":"caseworker",'
-        '"case_code":"NBL-2026-000042","chain_position":42,"details":{"a":"ح","z":1},'
-        '"event_id":"0b6e1d2c-1111-4222-8333-444455556666","object_id":null,"object_type":null,'
-        '"occurred_at":"2026-11-29T10:00:00.000005Z","organization_id":null,"outcome":"success",'
-        '"reason":null,"request_id":null,"route":null}'
-    ).encode()
+    assert (
+        chain.canonical(event)
+        == (
+            '{"action":"case.view","actor_id":null,"actor_organization_id":null,"actor_role":"caseworker",'
+            '"case_code":"NBL-2026-000042","chain_position":42,"details":{"a":"ح","z":1},'
+            '"event_id":"0b6e1d2c-1111-4222-8333-444455556666","object_id":null,"object_type":null,'
+            '"occurred_at":"2026-11-29T10:00:00.000005Z","organization_id":null,"outcome":"success",'
+            '"reason":null,"request_id":null,"route":null}'
+        ).encode()
+    )
 
 
 def test_the_postgresql_sealer_lock_is_per_transaction(ctx: Flask) -> None:
@@ -371,3 +372,29 @@ def test_the_postgresql_sealer_lock_is_per_transaction(ctx: Flask) -> None:
         other.rollback()
         other.close()
     assert chain.seal(db.session, db.session.commit, wait=False).sealed == 1
+
+
+def test_the_database_path_hashes_the_same_bytes_as_the_canonical_encoding(ctx: Flask) -> None:
+    """The sealer and verifier let the database format the fields; on tricky values the hash
+    must still be the one `canonical` (and the auditors' script) gives."""
+    tricky = ['quote " and \\ backslash', "line\nbreak\ttab\x01\x1f\x7f", "حالة 😀 \u2028", "", "a/b"]
+    for i, reason in enumerate(tricky):
+        record(
+            "case.view",
+            None,
+            reason=reason,
+            case_code=f"NBL-2026-{i:06d}",
+            text=reason,
+            flag=bool(i % 2),
+            share=0.1 * i,
+            nothing=None,
+            count=-i,
+            **{"ك": "مفتاح", "B": "upper"},
+        )
+    record("access.denied", None, outcome="denied")
+    db.session.commit()
+    _seal()
+    for row in db.session.execute(select(T).order_by(T.c.chain_position)):
+        values = row._asdict()
+        assert values["event_hash"] == chain.link(values["prev_hash"], chain.canonical(values)), values["reason"]
+    assert chain.verify(db.session).ok
