@@ -49,7 +49,7 @@ translations: install
 # Benchmarks (measurements, not tests): the field cipher, and the case list with and without it.
 # BENCH_DATABASE_URL=postgresql://... runs the case list on PostgreSQL; results in bench/results/.
 bench: install
-	$(PY) bench/crypto_fields.py && $(PY) bench/case_list.py && $(PY) bench/referrals.py
+	$(PY) bench/crypto_fields.py && $(PY) bench/case_list.py && $(PY) bench/referrals.py && $(PY) bench/audit_verify.py
 
 # Refresh the front-end files served by the app from the npm registry (needs npm).
 vendor:
