@@ -51,7 +51,7 @@ translations: install
 # PostgreSQL; BENCH_REDIS_URL=redis://.../13 (flushed) adds the reminder delivery by a real worker.
 # Results in bench/results/.
 bench: install
-	$(PY) bench/crypto_fields.py && $(PY) bench/case_list.py && $(PY) bench/referrals.py && $(PY) bench/reminders.py
+	$(PY) bench/crypto_fields.py && $(PY) bench/case_list.py && $(PY) bench/referrals.py && $(PY) bench/reminders.py && $(PY) bench/audit_verify.py
 
 # Refresh the front-end files served by the app from the npm registry (needs npm).
 vendor:

@@ -61,6 +61,12 @@ class Settings:
     smtp_password: str = field(default="", repr=False)
     mail_from: str = ""
     base_url: str = ""  # the public address; e-mails link to its /notifications page only
+    # Audit trail: the worker's Ed25519 key that signs checkpoints (the web process runs
+    # without it), the public keys auditors pinned, and how often the beat seals.
+    audit_signing_key: bytes | None = field(default=None, repr=False)
+    audit_public_keys: tuple[bytes, ...] = ()
+    audit_seal_seconds: int = 5
+    audit_checkpoint_seconds: int = 60
     extra: dict[str, object] = field(default_factory=dict)
 
     @property
@@ -111,6 +117,7 @@ class Settings:
             instance_path=instance,
             port=_port(environ),
             session_backend="redis",
+            audit_signing_key=_audit_signing_key(environ),
             **_tunables(environ),
             **_mail(environ, production=True),
         )
@@ -135,6 +142,8 @@ class Settings:
             instance_path=instance,
             port=_port(environ),
             session_backend=environ.get("SESSION_BACKEND", "database"),
+            audit_signing_key=_audit_signing_key(environ)
+            or base64.b64decode(_dev_secret(instance / "audit_signing_key", 32)),
             **_tunables(environ),
             **_mail(environ, production=False, port=_port(environ)),
         )
@@ -152,6 +161,7 @@ class Settings:
             instance_path=instance_path,
             argon2_time_cost=2,
             argon2_memory_kib=256,
+            audit_signing_key=secrets.token_bytes(32),
         )
         return replace(base, **overrides)  # type: ignore[arg-type]
 
@@ -182,6 +192,39 @@ def _root_key_from(environ: dict[str, str]) -> bytes | None:
         raise ConfigError(f"{source} must be base64 of 32 random bytes") from None
     if len(key) != 32:
         raise ConfigError(f"{source} must be base64 of 32 random bytes")
+    return key
+
+
+def _audit_signing_key(environ: dict[str, str]) -> bytes | None:
+    """The worker's checkpoint signing key (an Ed25519 private key: base64 of 32 bytes), from
+    AUDIT_SIGNING_KEY or the file AUDIT_SIGNING_KEY_FILE; None where neither is set (the web)."""
+    raw = environ.get("AUDIT_SIGNING_KEY", "").strip()
+    source = "AUDIT_SIGNING_KEY"
+    if not raw and environ.get("AUDIT_SIGNING_KEY_FILE"):
+        source = "AUDIT_SIGNING_KEY_FILE"
+        try:
+            raw = Path(environ["AUDIT_SIGNING_KEY_FILE"]).read_text().strip()
+        except OSError as exc:
+            raise ConfigError(f"AUDIT_SIGNING_KEY_FILE cannot be read: {exc.strerror}") from None
+    if not raw:
+        return None
+    return _key32(raw, source)
+
+
+def _audit_public_keys(environ: dict[str, str]) -> tuple[bytes, ...]:
+    """AUDIT_PUBLIC_KEY: comma-separated base64 Ed25519 public keys that verification trusts."""
+    return tuple(
+        _key32(raw.strip(), "AUDIT_PUBLIC_KEY") for raw in environ.get("AUDIT_PUBLIC_KEY", "").split(",") if raw.strip()
+    )
+
+
+def _key32(raw: str, source: str) -> bytes:
+    try:
+        key = base64.b64decode(raw, validate=True)
+    except (binascii.Error, ValueError):
+        raise ConfigError(f"{source} must be base64 of 32 bytes") from None
+    if len(key) != 32:
+        raise ConfigError(f"{source} must be base64 of 32 bytes")
     return key
 
 
@@ -240,6 +283,9 @@ def _tunables(environ: dict[str, str]) -> dict[str, Any]:
         "breakglass_hours": _int(environ, "BREAKGLASS_HOURS", 3),
         "referral_completion_days": _int(environ, "REFERRAL_COMPLETION_DAYS", 30),
         "reminder_sweep_seconds": _int(environ, "REMINDER_SWEEP_SECONDS", 60),
+        "audit_public_keys": _audit_public_keys(environ),
+        "audit_seal_seconds": _int(environ, "AUDIT_SEAL_SECONDS", 5),
+        "audit_checkpoint_seconds": _int(environ, "AUDIT_CHECKPOINT_SECONDS", 60),
     }
 
 

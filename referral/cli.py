@@ -156,6 +156,7 @@ def register(app: Flask) -> None:
 
     register_key_commands(app)
     register_reminder_commands(app)
+    register_audit_commands(app)
 
     @app.cli.command("issue-token")
     @click.argument("username")
@@ -305,3 +306,88 @@ def register_reminder_commands(app: Flask) -> None:
         click.echo(f"delivered {len(ids)}")
 
     app.cli.add_command(reminders)
+
+
+def register_audit_commands(app: Flask) -> None:
+    import json
+    from pathlib import Path
+
+    from .audit import chain, checkpoints, roles
+    from .security import signing
+
+    audit = AppGroup("audit", help="The audit trail's hash chain: seal, verify, checkpoints, keys.")
+
+    @audit.command("seal")
+    @click.option("--batch", default=chain.SEAL_BATCH, show_default=True)
+    def seal(batch: int) -> None:
+        """Chain the events not yet sealed, and sign a checkpoint if this process holds the key."""
+        signer = checkpoints.signer()
+        done = chain.seal(db.session, db.session.commit, signer=signer, checkpoint_every=None, batch=batch)
+        click.echo(f"sealed {done.sealed} events; the chain ends at position {done.head_position}")
+        if done.checkpoint_position is not None:
+            click.echo(f"signed a checkpoint at position {done.checkpoint_position}")
+        elif signer is None:
+            click.echo("no checkpoint: AUDIT_SIGNING_KEY is not set in this process (the worker signs)")
+
+    @audit.command("verify")
+    @click.option("--json", "as_json", is_flag=True, help="Print the result as JSON.")
+    def verify(as_json: bool) -> None:
+        """Recompute the whole chain and its checkpoints; exit status 1 when it does not hold."""
+        result = chain.verify(db.session)
+        db.session.rollback()
+        audit_record("audit.verify", None, outcome="success" if result.ok else "failure", checked=result.checked)
+        db.session.commit()
+        if as_json:
+            click.echo(json.dumps(result.as_dict(), indent=2))
+        elif result.ok:
+            click.echo(f"ok: {result.checked} events, {result.checkpoints_checked} checkpoints verified")
+        else:
+            click.echo(f"BROKEN at position {result.first_bad_position} ({result.problem}); {result.checked} read")
+        if not as_json and not result.keys_pinned:
+            click.echo("warning: no published key (AUDIT_PUBLIC_KEY); checkpoints checked against stored keys")
+        if not as_json and result.unsealed:
+            click.echo(f"{result.unsealed} events are not sealed yet")
+        if not result.ok:
+            raise SystemExit(1)
+
+    @audit.command("checkpoints")
+    @click.option("--out", "out", required=True, type=click.Path(dir_okay=False, writable=True))
+    def export_checkpoints(out: str) -> None:
+        """Write every checkpoint and the public keys to FILE, for scripts/verify_audit.py."""
+        document = checkpoints.document(db.session)
+        Path(out).write_text(json.dumps(document, indent=1) + "\n")
+        audit_record("audit.checkpoints", None, count=len(document["checkpoints"]))
+        db.session.commit()
+        click.echo(f"wrote {len(document['checkpoints'])} checkpoints to {out}")
+
+    @audit.command("public-key")
+    def public_key() -> None:
+        """Print the public key of this process's AUDIT_SIGNING_KEY, to publish to auditors."""
+        signer = checkpoints.signer()
+        if signer is None:
+            _fail("AUDIT_SIGNING_KEY is not set in this process")
+            return
+        click.echo(f"{signing.encode_key(signer.public_key)}  (key id {signer.key_id})")
+
+    @audit.command("new-signing-key")
+    def new_signing_key() -> None:
+        """Print a new Ed25519 key pair: the private key for the worker, the public one for auditors."""
+        private = signing.new_private_key()
+        public = signing.public_key_of(private)
+        click.echo(f"AUDIT_SIGNING_KEY={signing.encode_key(private)}")
+        click.echo(f"AUDIT_PUBLIC_KEY={signing.encode_key(public)}")
+        click.echo(f"key id: {signing.key_id(public)}")
+
+    @audit.command("grant-app-role")
+    @click.argument("role")
+    def grant_app_role(role: str) -> None:
+        """PostgreSQL: give ROLE what the application needs (audit tables: read, insert, seal)."""
+        try:
+            roles.grant_app_role(db.session, role)
+        except (ValueError, RuntimeError) as error:
+            _fail(str(error))
+            return
+        db.session.commit()
+        click.echo(f"granted the application's privileges to {role}")
+
+    app.cli.add_command(audit)

@@ -10,6 +10,7 @@ from datetime import timedelta
 from typing import Any
 
 from celery import Celery, Task
+from celery.schedules import crontab
 from flask import Flask
 
 from config import Settings
@@ -68,6 +69,8 @@ def make_celery(settings: Settings) -> Celery:
                 "task": "workers.sweep_reminders",
                 "schedule": timedelta(seconds=settings.reminder_sweep_seconds),
             },
+            "seal-audit": {"task": "workers.seal_audit", "schedule": timedelta(seconds=settings.audit_seal_seconds)},
+            "verify-audit": {"task": "workers.verify_audit", "schedule": crontab(hour=2, minute=30)},
         },
         timezone="UTC",
         imports=("workers.tasks",),

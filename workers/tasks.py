@@ -134,3 +134,25 @@ def _send(outbox_ids: list[str]) -> int:
     if not settings.mail_enabled:
         return 0
     return mail.send_pending(lambda: Session(bind=db.engine), outbox_ids, settings)
+
+
+@celery.task(name="workers.seal_audit")
+def seal_audit() -> int:
+    """Every few seconds, from the beat: chain the new audit events and sign a checkpoint when
+    one is due. A run that finds another sealer at work returns at once."""
+    from referral.audit import chain, checkpoints
+    from referral.extensions import db
+    from referral.runtime import runtime
+
+    every = timedelta(seconds=runtime().settings.audit_checkpoint_seconds)
+    done = chain.seal(db.session, db.session.commit, signer=checkpoints.signer(), checkpoint_every=every, wait=False)
+    return done.sealed
+
+
+@celery.task(name="workers.verify_audit")
+def verify_audit() -> bool:
+    """Nightly: verify the whole audit chain; on failure the auditors are told in the app."""
+    from referral.extensions import db
+    from referral.followups.audit_alerts import verify_nightly
+
+    return verify_nightly(db.session).ok

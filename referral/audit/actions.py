@@ -91,6 +91,9 @@ ACTIONS: frozenset[str] = frozenset(
         "followup.update",
         "followup.complete",
         "followup.cancel",
+        # the audit trail itself
+        "audit.verify",
+        "audit.checkpoints",
         # access
         "access.denied",
         "breakglass.open",

@@ -1,14 +1,16 @@
-"""The audit event table.
+"""The audit event table and the checkpoints of its hash chain.
 
 Rows are only ever inserted. The seal columns (`chain_position`, `prev_hash`, `event_hash`)
-are empty when written and filled once by the sealer that chains events for tamper evidence.
+are empty when written and filled once by the sealer that chains events for tamper evidence
+(see `chain.py`); on PostgreSQL a trigger refuses any other UPDATE and every DELETE. A
+checkpoint is the chain's head at one moment, signed with the worker's Ed25519 key.
 """
 
 from __future__ import annotations
 
 from datetime import datetime
 
-from sqlalchemy import JSON, BigInteger, Index, Integer, LargeBinary, String, Uuid
+from sqlalchemy import JSON, BigInteger, Index, Integer, LargeBinary, String, Uuid, text
 from sqlalchemy.orm import Mapped, mapped_column
 
 from ..extensions import db
@@ -23,6 +25,13 @@ class AuditEvent(db.Model):  # type: ignore[name-defined, misc]
         Index("ix_audit_event_actor_time", "actor_id", "occurred_at"),
         Index("ix_audit_event_case_time", "case_code", "occurred_at"),
         Index("ix_audit_event_org_time", "organization_id", "occurred_at"),
+        # The sealer's queue: only events not yet chained (a handful at any time).
+        Index(
+            "ix_audit_event_unsealed",
+            "id",
+            postgresql_where=text("chain_position IS NULL"),
+            sqlite_where=text("chain_position IS NULL"),
+        ),
     )
 
     id: Mapped[int] = mapped_column(_BIGINT, primary_key=True, autoincrement=True)
@@ -46,3 +55,17 @@ class AuditEvent(db.Model):  # type: ignore[name-defined, misc]
     chain_position: Mapped[int | None] = mapped_column(_BIGINT, unique=True, nullable=True)
     prev_hash: Mapped[bytes | None] = mapped_column(LargeBinary(32), nullable=True)
     event_hash: Mapped[bytes | None] = mapped_column(LargeBinary(32), nullable=True)
+
+
+class AuditCheckpoint(db.Model):  # type: ignore[name-defined, misc]
+    """The chain's head hash at `chain_position`, signed by the sealer's key. Append-only."""
+
+    __tablename__ = "audit_checkpoint"
+
+    id: Mapped[int] = mapped_column(_BIGINT, primary_key=True, autoincrement=True)
+    chain_position: Mapped[int] = mapped_column(_BIGINT, unique=True)
+    head_hash: Mapped[bytes] = mapped_column(LargeBinary(32))
+    signed_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    key_id: Mapped[str] = mapped_column(String(16))
+    public_key: Mapped[bytes] = mapped_column(LargeBinary(32))
+    signature: Mapped[bytes] = mapped_column(LargeBinary(64))

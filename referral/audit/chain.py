@@ -1,0 +1,513 @@
+"""The audit trail's hash chain: canonical encoding, the sealer, and the verifier.
+
+Requests insert events unsealed (a plain insert, no lock). The sealer, alone under one lock,
+takes committed unsealed events in id order and gives each the next chain position, the
+previous event's hash, and its own hash:
+
+    event_hash = SHA-256(prev_hash || canonical(event))       prev_hash of position 1 = 32 zero bytes
+
+`canonical(event)` is the UTF-8 of sorted-key JSON without spaces (`ensure_ascii=False`) of the
+fields in `HASHED_FIELDS`: ids as lowercase UUID text, `occurred_at` as UTC to the microsecond
+(`2026-11-29T10:00:00.000000Z`), `details` as its JSON object (keys sorted too), absent values
+and empty text as null, and `chain_position` as a number. scripts/verify_audit.py repeats this, for auditors, offline.
+
+Positions are given in sealing order, not occurrence order: an event committed late by a slow
+transaction is sealed by a later run. A rolled-back request leaves nothing to seal, so no gap.
+The verifier reads the chain in position order and reports the first position that does not
+hold: a missing position (deleted event), a link or hash that does not match (edited,
+inserted or reordered events), or a checkpoint that disagrees (see `checkpoints.py`).
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import logging
+import queue
+import threading
+from collections.abc import Callable, Iterator, Sequence
+from dataclasses import dataclass
+from datetime import UTC, datetime, timedelta
+from typing import Any
+
+from sqlalchemy import Engine, bindparam, func, literal_column, select, text, update
+
+from ..models_base import DbSession, utcnow
+from .models import AuditCheckpoint, AuditEvent
+
+log = logging.getLogger(__name__)
+
+GENESIS = bytes(32)
+HASHED_FIELDS: tuple[str, ...] = (
+    "action",
+    "actor_id",
+    "actor_organization_id",
+    "actor_role",
+    "case_code",
+    "chain_position",
+    "details",
+    "event_id",
+    "object_id",
+    "object_type",
+    "occurred_at",
+    "organization_id",
+    "outcome",
+    "reason",
+    "request_id",
+    "route",
+)
+# What the sealer and the verifier select: the seal first, then every hashed field but the position.
+_CONTENT = tuple(name for name in HASHED_FIELDS if name != "chain_position")
+_TEXT = tuple(name for name in _CONTENT if name not in ("details", "occurred_at"))
+_T = AuditEvent.__table__
+_SEAL_COLUMNS = (_T.c.chain_position, _T.c.prev_hash, _T.c.event_hash)
+_ADVISORY_LOCK = 0x5348424B41554454  # "SHBKAUDT": the sealer's PostgreSQL advisory lock
+SEAL_BATCH = 1000
+VERIFY_PAGE = 5000
+
+_dumps = json.JSONEncoder(ensure_ascii=False, sort_keys=True, separators=(",", ":"), allow_nan=False).encode
+
+
+def timestamp(value: datetime) -> str:
+    """The canonical text of a time: UTC, to the microsecond, with a Z."""
+    if value.tzinfo is None:
+        raise ValueError("naive datetime in the audit trail")
+    if value.utcoffset():
+        value = value.astimezone(UTC)
+    return f"{value:%Y-%m-%dT%H:%M:%S.%fZ}"
+
+
+def canonical(event: dict[str, Any]) -> bytes:
+    """The bytes an event's hash covers; `event` maps every name in HASHED_FIELDS to its value."""
+    values = {name: event.get(name) for name in HASHED_FIELDS}
+    for name in _TEXT:
+        if values[name] == "":
+            values[name] = None  # empty text is null, so that a CSV export round-trips
+    when = values["occurred_at"]
+    if isinstance(when, datetime):
+        values["occurred_at"] = timestamp(when)
+    for name in ("actor_id", "actor_organization_id", "organization_id", "event_id"):
+        if values[name] is not None:
+            values[name] = str(values[name]).lower()
+    return _dumps(values).encode()
+
+
+def link(prev_hash: bytes, encoded: bytes) -> bytes:
+    return hashlib.sha256(prev_hash + encoded).digest()
+
+
+# The sealer and the verifier do not build `canonical`'s dictionary for every event: the
+# database hands over each hashed field as its canonical text (PostgreSQL: UUIDs with dashes;
+# both: the UTC timestamp, empty text as NULL), and `_encode_row` quotes each with the JSON
+# encoder's own C function into a fixed template (on SQLite it also puts the dashes into the
+# UUIDs, stored there as 32 hex digits). The bytes are `canonical`'s: tests check it on tricky
+# values on each backend.
+_UUIDS = ("actor_id", "actor_organization_id", "organization_id", "event_id")
+_TEMPLATE = "{" + ",".join(f'"{name}":%s' for name in HASHED_FIELDS) + "}"
+_AT_POSITION = HASHED_FIELDS.index("chain_position")
+_AT_DETAILS = _CONTENT.index("details")
+_AT_UUIDS = tuple(_CONTENT.index(name) for name in _UUIDS)
+_quote = json.encoder.encode_basestring  # a JSON string, exactly as the encoder above writes it
+
+
+def _normalised_columns(dialect: str) -> list[Any]:
+    """SQL for each of `_CONTENT` as canonical text (details: the stored JSON text)."""
+    columns: list[Any] = []
+    for name in _CONTENT:
+        if name in _UUIDS:
+            sql = f"CAST({name} AS TEXT)" if dialect == "postgresql" else name
+        elif name == "occurred_at":
+            if dialect == "postgresql":
+                sql = f"""to_char({name} AT TIME ZONE 'UTC', 'YYYY-MM-DD"T"HH24:MI:SS.US"Z"')"""
+            else:  # stored as 'YYYY-MM-DD HH:MM:SS.ffffff' in UTC
+                sql = f"replace({name}, ' ', 'T') || 'Z'"
+        elif name == "details":
+            sql = f"CAST({name} AS TEXT)" if dialect == "postgresql" else name
+        else:
+            sql = f"NULLIF({name}, '')"
+        columns.append(literal_column(sql).label(name))
+    return columns
+
+
+def _details(stored: str | None) -> str:
+    """The canonical JSON of the stored details (a flat object of scalars, as `record` writes)."""
+    if stored is None:
+        return "null"
+    if stored == "{}":
+        return stored
+    value = json.loads(stored)
+    if type(value) is not dict:
+        return _dumps(value)
+    parts = []
+    for key in sorted(value):
+        item = value[key]
+        kind = type(item)
+        if kind is str:
+            parts.append(f"{_quote(key)}:{_quote(item)}")
+        elif kind is int:
+            parts.append(f"{_quote(key)}:{int.__repr__(item)}")
+        else:  # anything else as the encoder writes it
+            return _dumps(value)
+    return "{" + ",".join(parts) + "}"
+
+
+def _encode_row(position: int, content: Sequence[Any]) -> bytes:
+    """`canonical` from a row's `_normalised_columns` on PostgreSQL."""
+    parts = ["null" if value is None else _quote(value) for value in content]
+    parts[_AT_DETAILS] = _details(content[_AT_DETAILS])
+    parts.insert(_AT_POSITION, str(position))
+    return (_TEMPLATE % tuple(parts)).encode()
+
+
+def _encode_sqlite_row(position: int, content: Sequence[Any]) -> bytes:
+    """`canonical` from a row's `_normalised_columns` on SQLite (UUIDs without dashes)."""
+    values = list(content)
+    for at in _AT_UUIDS:
+        value = values[at]
+        if value is not None and len(value) == 32:
+            values[at] = f"{value[:8]}-{value[8:12]}-{value[12:16]}-{value[16:20]}-{value[20:]}".lower()
+    return _encode_row(position, values)
+
+
+def _encoder(session: DbSession) -> Callable[[int, Sequence[Any]], bytes]:
+    return _encode_row if _dialect(session) == "postgresql" else _encode_sqlite_row
+
+
+# ------------------------------------------------------------------------------------ sealing
+@dataclass
+class SealResult:
+    sealed: int = 0
+    head_position: int = 0
+    head_hash: bytes | None = None
+    checkpoint_position: int | None = None  # the checkpoint written by this run, if any
+    busy: bool = False  # another sealer held the lock (only when not waiting for it)
+
+
+def seal(
+    session: DbSession,
+    commit: Callable[[], None],
+    *,
+    signer: Any | None = None,
+    checkpoint_every: timedelta | None = timedelta(seconds=60),
+    batch: int = SEAL_BATCH,
+    wait: bool = True,
+    now: Callable[[], datetime] = utcnow,
+) -> SealResult:
+    """Chain every committed unsealed event, `batch` per transaction (each ends with `commit`).
+
+    One sealer at a time: on PostgreSQL an advisory lock held for each batch's transaction (with
+    `wait=False`, a run that finds it taken returns at once with `busy`); on SQLite the
+    database's single writer. With a `signer` (see `checkpoints.Signer`), the head is signed
+    into a checkpoint when it moved and the last checkpoint is older than `checkpoint_every`
+    (`None`: whenever it moved). Returns what was done; safe to run at any time, and twice.
+    """
+    from . import checkpoints
+
+    result = SealResult()
+    while True:
+        if not _lock(session, wait):
+            session.rollback()
+            result.busy = True
+            return result
+        position, head = _head(session)
+        rows = session.execute(
+            select(_T.c.id, *_normalised_columns(_dialect(session)))
+            .where(_T.c.chain_position.is_(None))
+            .order_by(_T.c.id)
+            .limit(batch)
+        ).all()
+        updates = []
+        encode = _encoder(session)
+        for row in rows:
+            position += 1
+            event_hash = link(head, encode(position, row[1:]))
+            updates.append({"_id": row[0], "_position": position, "_prev": head, "_hash": event_hash})
+            head = event_hash
+        if updates:
+            session.execute(
+                update(_T)
+                .where(_T.c.id == bindparam("_id"), _T.c.chain_position.is_(None))
+                .values(
+                    chain_position=bindparam("_position"), prev_hash=bindparam("_prev"), event_hash=bindparam("_hash")
+                ),
+                updates,
+                execution_options={"synchronize_session": False},
+            )
+        result.sealed += len(updates)
+        result.head_position, result.head_hash = position, head if position else None
+        last_batch = len(rows) < batch
+        if last_batch and signer is not None and position:
+            written = checkpoints.write_if_due(session, signer, position, head, now(), checkpoint_every)
+            if written is not None:
+                result.checkpoint_position = written.chain_position
+        commit()
+        if last_batch:
+            if result.sealed:
+                log.info("audit: sealed %d events, head at %d", result.sealed, position)
+            return result
+
+
+def _dialect(session: DbSession) -> str:
+    return session.get_bind().dialect.name
+
+
+def _lock(session: DbSession, wait: bool) -> bool:
+    """Take the sealer's lock for the current transaction."""
+    if _dialect(session) == "postgresql":
+        if wait:
+            session.execute(select(func.pg_advisory_xact_lock(_ADVISORY_LOCK)))
+            return True
+        return bool(session.scalar(select(func.pg_try_advisory_xact_lock(_ADVISORY_LOCK))))
+    # SQLite: a write that changes nothing takes the database's one write lock now, before the
+    # head is read, so a second sealer waits here instead of chaining from a stale head.
+    session.execute(text("UPDATE audit_event SET chain_position = NULL WHERE 0 = 1"))
+    return True
+
+
+def _head(session: DbSession) -> tuple[int, bytes]:
+    """The last sealed position and its hash (0 and the genesis hash for an empty chain)."""
+    row = session.execute(
+        select(_T.c.chain_position, _T.c.event_hash).where(
+            _T.c.chain_position == select(func.max(_T.c.chain_position)).scalar_subquery()
+        )
+    ).first()
+    if row is None:
+        return 0, GENESIS
+    return int(row[0]), bytes(row[1])
+
+
+def unsealed_count(session: DbSession) -> int:
+    return int(session.scalar(select(func.count()).select_from(_T).where(_T.c.chain_position.is_(None))) or 0)
+
+
+# ---------------------------------------------------------------------------------- verifying
+@dataclass(frozen=True)
+class CheckpointInfo:
+    position: int
+    head_hash: str  # hex
+    signed_at: datetime
+    key_id: str
+
+    def as_dict(self) -> dict[str, Any]:
+        return {
+            "position": self.position,
+            "head_hash": self.head_hash,
+            "signed_at": timestamp(self.signed_at),
+            "key_id": self.key_id,
+        }
+
+
+@dataclass(frozen=True)
+class VerifyResult:
+    """What the verifier found. `checked` counts the events read (all of them when `ok`)."""
+
+    ok: bool
+    checked: int
+    first_bad_position: int | None = None
+    problem: str | None = (
+        None  # gap | link | hash | checkpoint_hash | checkpoint_signature | checkpoint_key | truncated
+    )
+    head_position: int = 0
+    head_hash: bytes | None = None
+    checkpoints_checked: int = 0
+    checkpoint: CheckpointInfo | None = None  # the last checkpoint
+    keys_pinned: bool = False  # checkpoints checked against the published keys, not stored ones
+    unsealed: int = 0
+
+    def as_dict(self) -> dict[str, Any]:
+        """The JSON form (the API's `GET /audit/verify` and `audit verify --json`)."""
+        return {
+            "ok": self.ok,
+            "checked": self.checked,
+            "first_bad_position": self.first_bad_position,
+            "problem": self.problem,
+            "head_position": self.head_position,
+            "head_hash": self.head_hash.hex() if self.head_hash else None,
+            "unsealed": self.unsealed,
+            "keys_pinned": self.keys_pinned,
+            "checkpoint": self.checkpoint.as_dict() if self.checkpoint else None,
+        }
+
+
+def verify(session: DbSession, trusted_keys: dict[str, bytes] | None = None) -> VerifyResult:
+    """Recompute the whole chain and check every checkpoint; stop at the first bad position.
+
+    Reads what is committed (the events on a second connection). Costs about 10 µs an event:
+    call it on demand, not on every page load.
+
+    `trusted_keys` maps key ids to the public keys auditors pinned (default: the installation's,
+    see `checkpoints.trusted_keys`); when there are none, each checkpoint is checked against the
+    public key stored beside it, which proves less, and the result says so (`keys_pinned`).
+    """
+    from . import checkpoints
+
+    keys = checkpoints.trusted_keys() if trusted_keys is None else trusted_keys
+    # Read the checkpoints' end before the chain's: a sealer commits a checkpoint with its events.
+    last_checkpoint = checkpoints.last(session)
+    head_position, head_hash = _head(session)
+    unsealed = unsealed_count(session)
+    marks = checkpoints.stream(session, upto=head_position)
+    state = _Walk(keys, _encoder(session))
+    state.next_mark = next(marks, None)
+    for page in _pages(session, head_position):
+        if not state.walk(page, marks):
+            break
+    else:
+        state.finish(head_position)
+    if state.bad is None and last_checkpoint is not None and last_checkpoint.chain_position > head_position:
+        state.fail(head_position + 1, "truncated")  # events after the head were removed
+    return VerifyResult(
+        ok=state.bad is None,
+        checked=state.checked,
+        first_bad_position=state.bad,
+        problem=state.problem,
+        head_position=head_position,
+        head_hash=head_hash if head_position else None,
+        checkpoints_checked=state.marks_checked,
+        checkpoint=checkpoints.info(last_checkpoint),
+        keys_pinned=bool(keys),
+        unsealed=unsealed,
+    )
+
+
+def _pages(session: DbSession, upto: int) -> Iterator[Sequence[Any]]:
+    """The sealed events up to `upto` in position order, a page at a time, as plain tuples.
+
+    A helper thread reads them on a connection of its own (a server-side cursor on
+    PostgreSQL) while the caller hashes the page before: the database's work and Python's
+    overlap. The events up to `upto` never change (sealed rows are append-only), so the
+    other connection sees what this session would.
+    """
+    bind = session.get_bind()
+    engine = bind if isinstance(bind, Engine) else bind.engine
+    dialect = engine.dialect.name
+    columns = ", ".join(str(column.element) for column in _normalised_columns(dialect))
+    # Only our own column expressions and an integer: nothing from outside reaches this text.
+    sql = (
+        f"SELECT chain_position, prev_hash, event_hash, {columns} FROM audit_event "  # noqa: S608
+        f"WHERE chain_position BETWEEN 1 AND {int(upto)} ORDER BY chain_position"
+    )
+    pages: queue.Queue[Any] = queue.Queue(maxsize=2)
+    stop = threading.Event()
+
+    def read() -> None:
+        try:
+            with engine.connect() as connection:
+                raw: Any = connection.connection.driver_connection
+                cursor = raw.cursor(name="shabaka_audit_verify") if dialect == "postgresql" else raw.cursor()
+                try:
+                    cursor.execute(sql)
+                    while not stop.is_set():
+                        rows = cursor.fetchmany(VERIFY_PAGE)
+                        if not rows:
+                            break
+                        while not stop.is_set():
+                            try:
+                                pages.put(rows, timeout=0.1)
+                                break
+                            except queue.Full:
+                                continue
+                finally:
+                    cursor.close()
+                    connection.rollback()
+        except BaseException as error:  # handed to the caller
+            pages.put(error)
+            return
+        pages.put(None)
+
+    reader = threading.Thread(target=read, name="audit-verify-reader", daemon=True)
+    reader.start()
+    try:
+        while True:
+            page = pages.get()
+            if page is None:
+                return
+            if isinstance(page, BaseException):
+                raise page
+            yield page
+    finally:
+        stop.set()
+        reader.join()
+
+
+class _Walk:
+    """The verifier's running state across pages."""
+
+    def __init__(self, keys: dict[str, bytes], encode: Callable[[int, Sequence[Any]], bytes]) -> None:
+        self.keys = keys
+        self.encode = encode
+        self.expected = 1
+        self.prev = GENESIS
+        self.checked = 0
+        self.bad: int | None = None
+        self.problem: str | None = None
+        self.next_mark: Any | None = None
+        self.marks_checked = 0
+
+    def fail(self, position: int, problem: str) -> None:
+        if self.bad is None or position < self.bad:
+            self.bad, self.problem = position, problem
+
+    def walk(self, rows: Sequence[Sequence[Any]], marks: Iterator[Any]) -> bool:
+        """Check these rows; False once a bad position is found."""
+        from . import checkpoints
+
+        expected, prev = self.expected, self.prev
+        sha256, encode = hashlib.sha256, self.encode
+        mark = self.next_mark
+        mark_at = mark.chain_position if mark is not None else -1
+        for row in rows:
+            position = row[0]
+            self.checked += 1
+            if position != expected:
+                self.fail(expected, "gap")
+                return False
+            if row[1] != prev:
+                self.fail(position, "link")
+                return False
+            prev = sha256(prev + encode(position, row[3:])).digest()
+            if prev != row[2]:
+                self.fail(position, "hash")
+                return False
+            if position == mark_at:
+                problem = checkpoints.check(mark, prev, self.keys)
+                if problem is not None:
+                    self.fail(position, problem)
+                    return False
+                self.marks_checked += 1
+                mark = next(marks, None)
+                mark_at = mark.chain_position if mark is not None else -1
+            expected += 1
+        self.expected, self.prev, self.next_mark = expected, prev, mark
+        return True
+
+    def finish(self, head_position: int) -> None:
+        if self.bad is None and self.expected <= head_position:
+            self.fail(self.expected, "gap")  # positions missing up to the head
+        if self.bad is None and self.next_mark is not None:
+            # a checkpoint at a position the chain never reached, or out of order
+            self.fail(self.next_mark.chain_position, "checkpoint_hash")
+
+
+def verification_status(session: DbSession) -> dict[str, Any]:
+    """The chain's verification as JSON-ready data: `{ok, checked, first_bad_position, problem,
+    head_position, head_hash, unsealed, keys_pinned, checkpoint: {position, head_hash,
+    signed_at, key_id} | null}` (what `GET /api/v1/audit/verify` answers)."""
+    return verify(session).as_dict()
+
+
+__all__ = [
+    "GENESIS",
+    "HASHED_FIELDS",
+    "AuditCheckpoint",
+    "CheckpointInfo",
+    "SealResult",
+    "VerifyResult",
+    "canonical",
+    "link",
+    "seal",
+    "timestamp",
+    "unsealed_count",
+    "verification_status",
+    "verify",
+]
