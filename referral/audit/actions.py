@@ -86,6 +86,12 @@ ACTIONS: frozenset[str] = frozenset(
         "followup.update",
         "followup.complete",
         "followup.cancel",
+        # the audit trail itself (the auditors' workspace and the chain's verification)
+        "audit.search",
+        "audit.case_history",
+        "audit.user_history",
+        "audit.export",
+        "audit.verify",
         # access
         "access.denied",
         "breakglass.open",
