@@ -143,6 +143,7 @@ def _register_blueprints(app: Flask) -> None:
     from .access.views import breakglass_bp
     from .accounts.views import account_bp, admin_bp, auth_bp
     from .api import api_bp
+    from .audit.views import audit_bp
     from .cases.views import cases_bp
     from .directory.views import directory_bp
     from .followups.followup_views import followups_bp
@@ -162,6 +163,7 @@ def _register_blueprints(app: Flask) -> None:
         notifications_bp,
         breakglass_bp,
         transfers_bp,
+        audit_bp,
     ):
         app.register_blueprint(bp)
     app.register_blueprint(followups_bp)

@@ -50,6 +50,14 @@ _NAV: dict[str, tuple[NavItem, ...]] = {
         NavItem("directory.organizations", _l("Organisations")),
         NavItem("directory.service_directory", _l("Services")),
     ),
+    "auditor": (
+        NavItem("audit.index", _l("Audit trail")),
+        NavItem("audit.flags", _l("Flags")),
+        NavItem("audit.verify", _l("Verification")),
+        NavItem("directory.networks", _l("Networks")),
+        NavItem("directory.organizations", _l("Organisations")),
+        NavItem("directory.service_directory", _l("Services")),
+    ),
     "caseworker": (
         NavItem("followups.my_day", _l("My day")),
         NavItem("cases.index", _l("Cases")),

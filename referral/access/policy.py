@@ -93,7 +93,17 @@ def _user_grant_role(actor: Any, grant: Any) -> bool:
 
 @rule("audit.read")
 def _audit_read(actor: Any, obj: Any) -> bool:
+    """The whole audit trail (event metadata, never case content): auditors."""
     return actor.role == "auditor"
+
+
+@rule("audit.case_history")
+def _audit_case_history(actor: Any, case: Any) -> bool:
+    """Who opened a case file: auditors (any case code), and the supervisors of the
+    organisation the case belongs to now."""
+    if actor.role == "auditor":
+        return True
+    return actor.role == "supervisor" and case is not None and case.organization_id == actor.organization_id
 
 
 # ------------------------------------------------------------------------------ case files

@@ -91,7 +91,11 @@ ACTIONS: frozenset[str] = frozenset(
         "followup.update",
         "followup.complete",
         "followup.cancel",
-        # the audit trail itself
+        # the audit trail itself (the auditors' workspace and the chain's verification)
+        "audit.search",
+        "audit.case_history",
+        "audit.user_history",
+        "audit.export",
         "audit.verify",
         "audit.checkpoints",
         # access

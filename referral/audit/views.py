@@ -1,0 +1,314 @@
+"""The auditors' workspace on the web: search, a case's access history, a user's timeline, the
+flags, the CSV export and the chain's verification. Thin: the rules are in `search.py`.
+
+Every page but the case history is for auditors only; anyone else gets "not found" (and the
+attempt is recorded). The case history is also open to the supervisors of the case's own
+organisation, from the case page's "Access history" link. Names shown here are usernames and
+organisation names, never anything from a case.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import UTC, datetime
+from typing import Any
+
+from flask import Blueprint, Response, flash, redirect, render_template, request, stream_with_context, url_for
+from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
+from flask_login import current_user
+from sqlalchemy import select
+from werkzeug.datastructures import MultiDict
+
+from ..access.policy import can
+from ..accounts.models import User
+from ..directory.models import Organization
+from ..errors import Forbidden, InvalidInput, NotFound, error_response
+from ..extensions import db
+from ..i18n import current_locale_code
+from ..labels import message
+from ..models_base import get_by_id
+from . import search
+from .actions import ACTIONS, OUTCOMES
+
+audit_bp = Blueprint("audit", __name__, url_prefix="/audit")
+
+OUTCOME_LABELS = {"success": _l("Success"), "failure": _l("Failure"), "denied": _l("Denied")}
+FLAG_LABELS = {
+    "breakglass": _l("Emergency access (break-the-glass)"),
+    "consent_override": _l("Shared without consent (override)"),
+    "denied": _l("Refused access attempts"),
+    "high_rate": _l("Reveals and identifier searches above the normal rate"),
+    "out_of_hours": _l("Case data opened outside working hours"),
+    "export": _l("Exports and printouts"),
+}
+_MESSAGES = {
+    "before_since": _l("The end must come after the start."),
+    "window_too_long": _l("Choose a period of at most 31 days."),
+    "no_such_user": _l("No user has this username."),
+}
+
+
+def _actor() -> Any:
+    return current_user._get_current_object()
+
+
+def _text(code: str) -> str:
+    return str(_MESSAGES[code]) if code in _MESSAGES else message(code)
+
+
+@audit_bp.errorhandler(Forbidden)
+def _not_for_you(error: Forbidden) -> Response:
+    """Pages of the trail answer "not found" to anyone who may not read it (the service has
+    recorded the attempt)."""
+    return error_response(404)
+
+
+@audit_bp.record_once
+def _install(state: Any) -> None:
+    state.app.jinja_env.filters["audit_time"] = audit_time
+    state.app.jinja_env.globals.update(
+        outcome_label=lambda code: str(OUTCOME_LABELS.get(code, code)),
+        flag_label=lambda code: str(FLAG_LABELS.get(code, code)),
+    )
+
+
+def audit_time(value: datetime | None) -> str:
+    """An event's time on the network's clock (Asia/Hebron), to the second."""
+    if value is None:
+        return "—"
+    return value.astimezone(search.WORK_ZONE).strftime("%Y-%m-%d %H:%M:%S")
+
+
+def _require_auditor() -> Any:
+    actor = _actor()
+    if not can(actor, "audit.read"):
+        from .services import record_denial
+
+        record_denial(actor, "audit_trail", request.endpoint or "audit", session=db.session)
+        raise NotFound("page")
+    return actor
+
+
+# ---------------------------------------------------------------------------------- names
+def _names(events: Iterable[Any]) -> dict[str, dict[str, str]]:
+    """Usernames and organisation names of the actors and organisations on the page."""
+    events = list(events)
+    users = {e.actor_id for e in events if e.actor_id}
+    orgs = {o for e in events for o in (e.organization_id, e.actor_organization_id) if o}
+    locale = current_locale_code()
+    names: dict[str, dict[str, str]] = {"users": {}, "orgs": {}}
+    if users:
+        rows = db.session.execute(select(User.id, User.username).where(User.id.in_(users)))
+        names["users"] = {str(uid): name for uid, name in rows}
+    if orgs:
+        found = db.session.scalars(select(Organization).where(Organization.id.in_(orgs)))
+        names["orgs"] = {o.id: o.name(locale) for o in found}
+    return names
+
+
+def _organisations() -> list[tuple[str, str]]:
+    locale = current_locale_code()
+    rows = db.session.scalars(select(Organization).order_by(Organization.name_en))
+    return sorted(((o.id, o.name(locale)) for o in rows), key=lambda r: r[1])
+
+
+def _action_choices() -> list[str]:
+    domains = sorted({name.split(".", 1)[0] for name in ACTIONS})
+    return [f"{d}.*" for d in domains] + sorted(ACTIONS)
+
+
+def _form_filters(args: MultiDict[str, str]) -> tuple[search.Filters, dict[str, str], dict[str, str]]:
+    """Filters from the search form (a username for the user), the values to show back in the
+    form, and the problems by field."""
+    shown = {k: (args.get(k) or "").strip() for k in ("user", *search.Filters.__dataclass_fields__) if k != "user_id"}
+    values: dict[str, Any] = {k: v for k, v in shown.items() if k != "user" and v}
+    problems: dict[str, str] = {}
+    if shown["user"]:
+        user_id = db.session.scalar(select(User.id).where(User.username == shown["user"].lower()))
+        if user_id is None:
+            problems["user"] = _text("no_such_user")
+        else:
+            values["user_id"] = user_id
+    elif args.get("user_id"):
+        values["user_id"] = args["user_id"]
+        user = get_by_id(db.session, User, args["user_id"])
+        shown["user"] = user.username if user is not None else ""
+    try:
+        filters = search.parse_filters(values)
+    except InvalidInput as error:
+        problems.update({name: _text(code) for name, code in error.fields.items()})
+        filters = search.Filters()
+    return filters, shown, problems
+
+
+def _limit() -> int:
+    try:
+        return min(max(int(request.args.get("limit", search.DEFAULT_LIMIT)), 1), search.MAX_LIMIT)
+    except ValueError:
+        return search.DEFAULT_LIMIT
+
+
+def _cursor() -> str | None:
+    return request.args.get("cursor") or None
+
+
+# ---------------------------------------------------------------------------------- pages
+@audit_bp.get("")
+def index() -> Any:
+    """Search the trail by user, organisation, case code, action, outcome, time and flag."""
+    actor = _require_auditor()
+    filters, shown, problems = _form_filters(request.args)
+    page = None
+    status = 200
+    if problems:
+        status = 400
+    else:
+        try:
+            page = search.search(db.session, actor, filters, limit=_limit(), cursor=_cursor())
+        except InvalidInput as error:
+            problems.update({name: _text(code) for name, code in error.fields.items()})
+            status = 400
+    return render_template(
+        "audit/index.html",
+        filters=filters,
+        shown=shown,
+        problems=problems,
+        page=page,
+        names=_names(page.items if page else []),
+        organisations=_organisations(),
+        actions=_action_choices(),
+        outcomes=OUTCOMES,
+        flag_kinds=search.LISTED_FLAGS,
+        read_actions=search.READ_ACTIONS,
+    ), status
+
+
+@audit_bp.post("/export")
+def export_csv() -> Any:
+    """The events matching the posted filters as CSV (every column, as stored), streamed; the
+    export is recorded with its filters and row count before the first byte."""
+    actor = _require_auditor()
+    filters, shown, problems = _form_filters(request.form)
+    if problems:
+        flash(_("The export was not made: check the filters."), "danger")
+        args: dict[str, Any] = {k: v for k, v in shown.items() if v}
+        return redirect(url_for("audit.index", **args), 303)
+    job = search.export(db.session, actor, filters)
+    response = Response(
+        stream_with_context(search.csv_lines(db.session, job)),
+        content_type="text/csv; charset=utf-8",
+        headers={
+            "Content-Disposition": f'attachment; filename="{search.export_filename()}"',
+            "Cache-Control": "no-store",
+            "X-Audit-Rows": str(job.rows),
+        },
+    )
+    return response
+
+
+@audit_bp.get("/cases/<case_code>")
+def case_history(case_code: str) -> Any:
+    """Who opened or changed this case (auditors; supervisors of the case's organisation)."""
+    history = search.case_history(db.session, _actor(), case_code, limit=_limit(), cursor=_cursor())
+    case_id = None
+    if history.organization_id is not None:  # a supervisor: link back to her case
+        from ..cases.models import Case
+
+        case_id = db.session.scalar(select(Case.id).where(Case.case_code == history.case_code))
+    return render_template(
+        "audit/case_history.html",
+        history=history,
+        case_id=case_id,
+        names=_names([*history.page.items, *history.denied]),
+        read_actions=search.READ_ACTIONS,
+        auditor=can(_actor(), "audit.read"),
+    )
+
+
+@audit_bp.get("/users/<user_id>")
+def user_history(user_id: str) -> Any:
+    """One user's activity, newest first (auditors)."""
+    actor = _require_auditor()
+    user = get_by_id(db.session, User, user_id)
+    try:
+        filters = search.parse_filters({k: v for k, v in request.args.items() if k in ("action", "since", "until")})
+    except InvalidInput:
+        filters = search.Filters()
+    page = search.user_history(db.session, actor, user_id, filters, limit=_limit(), cursor=_cursor())
+    return render_template(
+        "audit/user_history.html",
+        user=user,
+        user_id=user_id,
+        filters=filters,
+        page=page,
+        names=_names(page.items),
+        read_actions=search.READ_ACTIONS,
+    )
+
+
+@audit_bp.get("/flags")
+def flags() -> Any:
+    """What calls for a look in a period (default: the last 7 days)."""
+    actor = _require_auditor()
+    problems: dict[str, str] = {}
+    since = until = None
+    shown = {k: (request.args.get(k) or "").strip() for k in ("since", "until")}
+    try:
+        parsed = search.parse_filters({k: v for k, v in shown.items() if v})
+        since, until = parsed.since, parsed.until
+        report = search.flags(db.session, actor, since, until)
+    except InvalidInput as error:
+        problems = {name: _text(code) for name, code in error.fields.items()}
+        report = search.flags(db.session, actor)
+    events = [e for f in report.lists.values() for e in f.events]
+    names = _names(events)
+    rate_users = {r.actor_id for r in report.rates} - set(names["users"])
+    if rate_users:
+        rows = db.session.execute(select(User.id, User.username).where(User.id.in_(rate_users)))
+        names["users"].update({str(uid): name for uid, name in rows})
+    return render_template(
+        "audit/flags.html",
+        report=report,
+        names=names,
+        shown=shown,
+        problems=problems,
+        window_since=report.since.astimezone(search.WORK_ZONE).date().isoformat(),
+        window_until=report.until.astimezone(search.WORK_ZONE).date().isoformat(),
+        timestamp=search.timestamp,
+        rate_per_hour=search.RATE_PER_HOUR,
+    ), (400 if problems else 200)
+
+
+@audit_bp.route("/verify", methods=["GET", "POST"])
+def verify() -> Any:
+    """The chain's verification status with its last checkpoint; POST runs the verifier now."""
+    actor = _require_auditor()
+    if request.method == "POST":
+        status = search.verify_now(db.session)
+        if status is not None:
+            search.record_verification(db.session, actor, status)
+    else:
+        status = search.verification(db.session)
+        if status is not None:
+            search.record_verification(db.session, actor, status)
+    return render_template(
+        "audit/verify.html",
+        status=status,
+        ran_now=request.method == "POST",
+        checked_at=datetime.now(UTC),
+        signed_at=_signed_at(status),
+    )
+
+
+def _signed_at(status: dict[str, Any] | None) -> datetime | None:
+    checkpoint = (status or {}).get("checkpoint") or None
+    value = checkpoint.get("signed_at") if isinstance(checkpoint, dict) else None
+    if isinstance(value, datetime):
+        return value
+    if isinstance(value, str):
+        try:
+            return datetime.fromisoformat(value.replace("Z", "+00:00"))
+        except ValueError:
+            return None
+    return None
