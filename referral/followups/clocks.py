@@ -42,6 +42,8 @@ FOLLOWUP_ESCALATION = timedelta(hours=48)  # working time after the due time
 CLAIM_STALE = timedelta(minutes=2)  # a claimed rung not delivered by then is published again
 ALERT_LATE = timedelta(minutes=5)  # a due rung later than this alerts the system administrators
 SWEEP_BATCH = 500
+# The referral states in which each referral clock runs (an answer or an ending stops it).
+LIVE_STATES = {"referral_response": ("sent",), "referral_completion": ("accepted", "in_progress")}
 DELIVERY_BATCH = 50  # rungs per delivery task: a task's own cost is paid once per batch
 # The predicate of the partial index `ix_reminder_step_pending_due`, written as a literal: with
 # `state = $1` a prepared statement's generic plan could not prove it and would scan the table.
@@ -234,8 +236,7 @@ def _recipients(session: DbSession, step: ReminderStep) -> tuple[list[str], str,
     from ..referrals.models import Referral
 
     referral = session.get(Referral, step.target_id)
-    live = ("sent",) if step.clock == "referral_response" else ("accepted", "in_progress")
-    if referral is None or referral.state not in live:
+    if referral is None or referral.state not in LIVE_STATES[step.clock]:
         return [], "referral", step.target_id
     receiver = referral.to_organization_id
     if step.step == "twice":  # the coordinator sees the escalation list, not the referral
@@ -326,8 +327,7 @@ def _still_running(session: DbSession, step: ReminderStep) -> bool:
     from ..referrals.models import Referral
 
     referral = session.get(Referral, step.target_id)
-    live = ("sent",) if step.clock == "referral_response" else ("accepted", "in_progress")
-    return referral is not None and referral.state in live
+    return referral is not None and referral.state in LIVE_STATES[step.clock]
 
 
 # ------------------------------------------------------------------------------- operations

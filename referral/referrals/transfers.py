@@ -30,11 +30,11 @@ from ..cases.models import FIELD_GROUPS, Case, CaseMember, Consent
 from ..cases.services import _visible as visible_case
 from ..directory.models import Organization
 from ..errors import Conflict, Forbidden, InvalidInput, NotFound
-from ..followups import clocks, notifications
+from ..followups import notifications
 from ..models_base import DbSession, get_by_id, new_id, utcnow
 from ..storage import Storage
-from .models import DECLINE_REASONS, OPEN_STATES, CaseTransfer, Referral, ReferralTransition
-from .services import LEGAL_BASES, ConsentRequired, InvalidTransition
+from .models import DECLINE_REASONS, OPEN_STATES, CaseTransfer, Referral
+from .services import LEGAL_BASES, ConsentRequired, InvalidTransition, _move_clocks, _record_transition, _tell
 
 WITHDRAWN_BY_TRANSFER = "transferred"  # the coded reason on referrals a transfer withdraws
 CLOSED_CASE_STATUSES = ("closed", "transferred")
@@ -256,20 +256,9 @@ def _withdraw_open_referrals(session: DbSession, actor: Any, case: Case, transfe
     now = utcnow()
     for referral in ended:
         previous = referral.state
-        session.add(
-            ReferralTransition(
-                id=new_id(),
-                referral_id=referral.id,
-                from_state=previous,
-                to_state="withdrawn",
-                actor_id=actor.id,
-                organization_id=actor.organization_id,
-                reason=WITHDRAWN_BY_TRANSFER,
-            )
-        )
-        referral.state, referral.closed_at = "withdrawn", now
-        clocks.stop(session, "referral_response", referral.id)
-        clocks.stop(session, "referral_completion", referral.id)
+        _record_transition(session, actor, referral, "withdrawn", WITHDRAWN_BY_TRANSFER)
+        referral.closed_at = now
+        _move_clocks(session, referral, previous, "withdrawn", now)
         record(
             "referral.withdraw",
             actor,
@@ -280,15 +269,7 @@ def _withdraw_open_referrals(session: DbSession, actor: Any, case: Case, transfe
         )
         if previous != "draft" and referral.to_organization_id is not None:  # outside the network: no one to tell
             told = notifications.focal_points(session, referral.to_organization_id)
-            told += [referral.assigned_to] if referral.assigned_to else []
-            message = notifications.Message(
-                "referral.withdrawn",
-                referral.case_code,
-                "referral",
-                referral.id,
-                key=f"referral:{referral.id}:withdrawn",
-            )
-            notifications.notify(told, message, session)
+            _tell(session, referral, "withdrawn", told + ([referral.assigned_to] if referral.assigned_to else []))
     return ended
 
 
