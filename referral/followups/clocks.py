@@ -85,11 +85,12 @@ def _receiving_time(session: DbSession, referral: Any) -> AddWorking:
 
 
 def network_of(session: DbSession, organization_id: str) -> str | None:
-    """The network whose calendar an organisation's clocks run on: its first membership."""
+    """The network whose calendar an organisation's clocks run on: the one it joined first (the
+    same rule as a referral's receiving side, `referrals.services.receiving_network_id`)."""
     stmt = (
         select(NetworkMembership.network_id)
         .where(NetworkMembership.organization_id == organization_id)
-        .order_by(NetworkMembership.network_id)
+        .order_by(NetworkMembership.joined_at, NetworkMembership.network_id)
         .limit(1)
     )
     return session.scalar(stmt)
