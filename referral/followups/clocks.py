@@ -209,95 +209,154 @@ def _note_sweep(session: DbSession, now: datetime, claimed: int) -> None:
 class Delivery:
     step_id: str
     delivered: bool  # False: already sent, cancelled or gone (a repeat is a no-op)
-    notification_ids: tuple[str, ...] = ()
     outbox_ids: tuple[str, ...] = ()  # e-mails to send once this delivery has committed
 
 
-def _supervisors(session: DbSession, organization_id: str | None) -> list[str]:
-    return notifications.focal_points(session, organization_id) if organization_id else []
+@dataclass(frozen=True)
+class Batch:
+    sent: tuple[str, ...]  # the rungs this call delivered (a repeat delivers none)
+    outbox_ids: tuple[str, ...]  # e-mails to send once the batch has committed
 
 
-def _coordinators(session: DbSession, organization_id: str | None) -> list[str]:
-    if organization_id is None:
-        return []
-    networks = select(NetworkMembership.network_id).where(NetworkMembership.organization_id == organization_id)
-    stmt = select(User.id).where(User.role == "coordinator", User.active.is_(True), User.network_id.in_(networks))
-    return list(session.scalars(stmt))
+@dataclass(frozen=True)
+class _Target:
+    """What a rung is about, read as plain columns (nothing is decrypted to deliver)."""
+
+    live: bool  # the clock still runs (follow-up open, referral in a live state)
+    owner_id: str  # the organisation owning the case (whose auditors see the event)
+    receiver_id: str | None  # whose supervisors are told: the follow-up's or receiving organisation
+    assignee_id: str | None
+    link: tuple[str, str]  # (target type, id) the notification points at
 
 
-def _recipients(session: DbSession, step: ReminderStep) -> tuple[list[str], str, str]:
-    """Who a rung tells, and what the notification points at (type, id)."""
-    if step.clock == "followup":
-        followup = session.get(FollowUp, step.target_id)
-        if followup is None or followup.state != "open":
-            return [], "case", step.target_id
-        if step.step == "escalate":
-            return _supervisors(session, followup.organization_id), "case", followup.case_id
-        return [followup.assignee_id], "case", followup.case_id
+def _targets(session: DbSession, steps: Sequence[ReminderStep]) -> dict[tuple[str, str], _Target]:
+    """The follow-ups and referrals of a batch of rungs, one query each."""
     from ..referrals.models import Referral
 
-    referral = session.get(Referral, step.target_id)
-    if referral is None or referral.state not in LIVE_STATES[step.clock]:
-        return [], "referral", step.target_id
-    receiver = referral.to_organization_id
+    found: dict[tuple[str, str], _Target] = {}
+    followup_ids = {s.target_id for s in steps if s.clock == "followup"}
+    if followup_ids:
+        rows = session.execute(
+            select(FollowUp.id, FollowUp.state, FollowUp.organization_id, FollowUp.assignee_id, FollowUp.case_id).where(
+                FollowUp.id.in_(followup_ids)
+            )
+        )
+        for fid, state, org, assignee, case_id in rows:
+            found[("followup", fid)] = _Target(state == "open", org, org, assignee, ("case", case_id))
+    referral_ids = {s.target_id for s in steps if s.clock != "followup"}
+    if referral_ids:
+        rows = session.execute(
+            select(
+                Referral.id,
+                Referral.state,
+                Referral.from_organization_id,
+                Referral.to_organization_id,
+                Referral.assigned_to,
+            ).where(Referral.id.in_(referral_ids))
+        )
+        for rid, state, sender, receiver, assigned in rows:
+            for clock, states in LIVE_STATES.items():
+                found[(clock, rid)] = _Target(state in states, sender, receiver, assigned, ("referral", rid))
+    return found
+
+
+def _coordinators_of(session: DbSession, organization_ids: set[str]) -> dict[str, list[str]]:
+    """The active coordinators of the networks each organisation belongs to."""
+    found: dict[str, list[str]] = {}
+    if not organization_ids:
+        return found
+    stmt = (
+        select(User.id, NetworkMembership.organization_id)
+        .join(NetworkMembership, NetworkMembership.network_id == User.network_id)
+        .where(NetworkMembership.organization_id.in_(organization_ids))
+        .where(User.role == "coordinator", User.active.is_(True))
+    )
+    for user_id, organization_id in session.execute(stmt):
+        found.setdefault(organization_id, []).append(user_id)
+    return found
+
+
+def _recipients(
+    step: ReminderStep, target: _Target, supervisors: dict[str, list[str]], coordinators: dict[str, list[str]]
+) -> tuple[list[str], str, str]:
+    """Who a rung tells, and what the notification points at (type, id)."""
+    receiver = target.receiver_id or ""
+    if step.clock == "followup":
+        if step.step == "escalate":
+            return supervisors.get(receiver, []), *target.link
+        return [target.assignee_id] if target.assignee_id else [], *target.link
     if step.step == "twice":  # the coordinator sees the escalation list, not the referral
-        return _coordinators(session, receiver), "escalation", referral.id
+        return coordinators.get(receiver, []), "escalation", step.target_id
     if step.step == "target":
-        return _supervisors(session, receiver), "referral", referral.id
-    assigned = [referral.assigned_to] if referral.assigned_to else []
-    return _supervisors(session, receiver) + assigned, "referral", referral.id
+        return supervisors.get(receiver, []), *target.link
+    assigned = [target.assignee_id] if target.assignee_id else []
+    return supervisors.get(receiver, []) + assigned, *target.link
+
+
+def deliver_batch(session: DbSession, step_ids: Sequence[str], now: datetime | None = None) -> Batch:
+    """Deliver these rungs together: the in-app notifications, once each, with a handful of
+    queries for the whole batch (the rungs locked, their targets and recipients read, the
+    notifications, events and e-mails written in one flush). Safe to run twice or concurrently:
+    the rungs are locked in a fixed order, and a rung already sent or cancelled is left alone."""
+    from . import mail
+
+    now = now or utcnow()
+    stmt = select(ReminderStep).where(ReminderStep.id.in_(list(step_ids)), PENDING).order_by(ReminderStep.id)
+    if session.get_bind().dialect.name == "postgresql":
+        stmt = stmt.with_for_update()
+    steps = list(session.scalars(stmt))
+    if not steps:
+        return Batch((), ())
+    targets = _targets(session, steps)
+    receivers = {t.receiver_id for t in targets.values() if t.live and t.receiver_id}
+    supervisors = notifications.focal_points_of(session, receivers)
+    coordinators = _coordinators_of(session, receivers) if any(s.step == "twice" for s in steps) else {}
+    messages: list[tuple[list[str], notifications.Message]] = []
+    sent: list[str] = []
+    for step in steps:
+        target = targets.get((step.clock, step.target_id))
+        if target is None or not target.live:
+            step.state = "cancelled"  # the clock stopped by a path that did not cancel it: nothing to say
+            continue
+        users, target_type, target_id = _recipients(step, target, supervisors, coordinators)
+        kind = KINDS[(step.clock, step.step)]
+        messages.append(
+            (users, notifications.Message(kind, step.case_code, target_type, target_id, key=f"step:{step.id}"))
+        )
+        step.state, step.sent_at, step.recipients = "sent", now, len(set(users))
+        sent.append(step.id)
+        record(
+            "followup.reminder",
+            None,
+            step,
+            case_code=step.case_code,
+            organization_id=target.owner_id,
+            session=session,
+            clock=step.clock,
+            rung=step.step,
+            target_id=step.target_id,
+            recipients=step.recipients,
+        )
+    told = notifications.write_many(session, messages)
+    outbox = mail.queue_for(session, told)
+    session.flush()
+    return Batch(tuple(sent), tuple(outbox))
 
 
 def deliver(session: DbSession, step_id: str, now: datetime | None = None) -> Delivery:
-    """Deliver one rung: the in-app notifications, once. Safe to run twice or concurrently: the
-    rung is locked, and a rung already sent or cancelled is left alone."""
-    now = now or utcnow()
-    stmt = select(ReminderStep).where(ReminderStep.id == step_id)
-    if session.get_bind().dialect.name == "postgresql":
-        stmt = stmt.with_for_update()
-    step = session.scalars(stmt).first()
-    if step is None or step.state != "pending":
-        return Delivery(step_id, False)
-    users, target_type, target_id = _recipients(session, step)
-    if not users and not _still_running(session, step):
-        step.state = "cancelled"  # the clock stopped by a path that did not cancel it: nothing to say
-        session.flush()
-        return Delivery(step.id, False)
-    message = notifications.Message(
-        KINDS[(step.clock, step.step)], step.case_code, target_type, target_id, key=f"step:{step.id}"
-    )
-    notifications.deliver(session, users, message)
-    step.state = "sent"
-    step.sent_at = now
-    step.recipients = len(set(users))
-    session.flush()
-    record(
-        "followup.reminder",
-        None,
-        step,
-        case_code=step.case_code,
-        organization_id=_owning_organization(session, step),
-        session=session,
-        clock=step.clock,
-        rung=step.step,
-        target_id=step.target_id,
-        recipients=step.recipients,
-    )
-    told = notifications.delivered(session, users, message.key or "")
-    from . import mail
-
-    outbox = mail.queue_for(session, told)
-    return Delivery(step.id, True, tuple(n.id for n in told), tuple(outbox))
+    """Deliver one rung (a batch of one)."""
+    batch = deliver_batch(session, [step_id], now)
+    return Delivery(step_id, step_id in batch.sent, batch.outbox_ids)
 
 
 def deliver_many(session: DbSession, step_ids: Sequence[str], now: datetime | None = None) -> int:
-    """Deliver several rungs in one transaction (one task for a batch of a sweep). Should one
-    fail, the batch is undone and delivered again rung by rung, each in a savepoint: the failing
+    """Deliver several rungs in one transaction (one task for a batch of a sweep). Should the
+    batch fail, it is undone and delivered again rung by rung, each in a savepoint: a failing
     rung is logged and left claimed, so the sweep retries it once the claim goes stale, and the
     others still go. Returns how many were delivered."""
     try:
         with session.begin_nested():
-            return sum(deliver(session, step_id, now).delivered for step_id in step_ids)
+            return len(deliver_batch(session, step_ids, now).sent)
     except Exception:
         log.warning("a batch of %d reminder rungs failed; delivering them one by one", len(step_ids))
     delivered = 0
@@ -308,27 +367,6 @@ def deliver_many(session: DbSession, step_ids: Sequence[str], now: datetime | No
         except Exception:
             log.exception("reminder rung %s could not be delivered", step_id)
     return delivered
-
-
-def _owning_organization(session: DbSession, step: ReminderStep) -> str | None:
-    """The organisation that owns the case a rung is about (whose auditors see its event)."""
-    if step.clock == "followup":
-        followup = session.get(FollowUp, step.target_id)
-        return followup.organization_id if followup is not None else None
-    from ..referrals.models import Referral
-
-    referral = session.get(Referral, step.target_id)
-    return referral.from_organization_id if referral is not None else None
-
-
-def _still_running(session: DbSession, step: ReminderStep) -> bool:
-    if step.clock == "followup":
-        followup = session.get(FollowUp, step.target_id)
-        return followup is not None and followup.state == "open"
-    from ..referrals.models import Referral
-
-    referral = session.get(Referral, step.target_id)
-    return referral is not None and referral.state in LIVE_STATES[step.clock]
 
 
 # ------------------------------------------------------------------------------- operations

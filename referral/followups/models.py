@@ -93,7 +93,7 @@ class FollowUp(db.Model):  # type: ignore[name-defined, misc]
     state: Mapped[str] = mapped_column(String(10), default="open")
     # The follow-up this one was created after ("done, and the next one is ..."), if any.
     follows_id: Mapped[str | None] = mapped_column(
-        Uuid(as_uuid=False), ForeignKey("followup.id", ondelete="SET NULL"), nullable=True
+        Uuid(as_uuid=False), ForeignKey("followup.id", ondelete="SET NULL"), nullable=True, index=True
     )
     created_by: Mapped[str] = mapped_column(Uuid(as_uuid=False))
     created_at: Mapped[datetime] = created_column()

@@ -66,26 +66,49 @@ def text(notification: Notification | Message) -> str:
 
 def focal_points(session: DbSession, organization_id: str) -> list[str]:
     """Who receives an organisation's referrals: its active supervisors."""
-    stmt = select(User.id).where(
-        User.organization_id == organization_id, User.role == "supervisor", User.active.is_(True)
+    return focal_points_of(session, [organization_id]).get(organization_id, [])
+
+
+def focal_points_of(session: DbSession, organization_ids: Iterable[str]) -> dict[str, list[str]]:
+    """The focal points of several organisations at once, by organisation."""
+    wanted = sorted(set(organization_ids))
+    found: dict[str, list[str]] = {}
+    if not wanted:
+        return found
+    stmt = select(User.id, User.organization_id).where(
+        User.organization_id.in_(wanted), User.role == "supervisor", User.active.is_(True)
     )
-    return list(session.scalars(stmt))
+    for user_id, organization_id in session.execute(stmt):
+        found.setdefault(organization_id, []).append(user_id)
+    return found
 
 
 def deliver(session: DbSession, user_ids: Iterable[str], message: Message) -> int:
     """Write the notifications now, in `session`'s transaction; returns how many were new.
     With a key, a user already told about this cause is not told twice."""
-    wanted = sorted(set(user_ids))
-    if not wanted:
-        return 0
-    keys = {uid: f"{message.key}:{uid}" if message.key else None for uid in wanted}
-    if message.key:
-        known = set(
-            session.scalars(select(Notification.dedupe_key).where(Notification.dedupe_key.in_(list(keys.values()))))
-        )
-        wanted = [uid for uid in wanted if keys[uid] not in known]
-    for uid in wanted:
-        session.add(
+    return len(write_many(session, [(user_ids, message)]))
+
+
+def write_many(session: DbSession, deliveries: Iterable[tuple[Iterable[str], Message]]) -> list[Notification]:
+    """Write several messages' notifications in `session`'s transaction with one look-up of the
+    keys already used and one flush; returns the new notifications. A (cause, user) told before
+    (same key) is not told again."""
+    wanted: list[tuple[str, Message, str | None]] = []
+    for user_ids, message in deliveries:
+        for uid in sorted(set(user_ids)):
+            wanted.append((uid, message, f"{message.key}:{uid}" if message.key else None))
+    keys = [key for _uid, _message, key in wanted if key is not None]
+    known: set[str] = set()
+    for first in range(0, len(keys), 500):
+        chunk = keys[first : first + 500]
+        known.update(session.scalars(select(Notification.dedupe_key).where(Notification.dedupe_key.in_(chunk))))
+    written = []
+    for uid, message, key in wanted:
+        if key is not None:
+            if key in known:
+                continue
+            known.add(key)
+        written.append(
             Notification(
                 id=new_id(),
                 user_id=uid,
@@ -93,11 +116,12 @@ def deliver(session: DbSession, user_ids: Iterable[str], message: Message) -> in
                 case_code=message.case_code,
                 target_type=message.target_type,
                 target_id=message.target_id,
-                dedupe_key=keys[uid],
+                dedupe_key=key,
             )
         )
+    session.add_all(written)
     session.flush()
-    return len(wanted)
+    return written
 
 
 def notify(user_ids: Iterable[str], message: Message, session: DbSession | None = None) -> None:
@@ -113,8 +137,7 @@ def notify(user_ids: Iterable[str], message: Message, session: DbSession | None 
         outbox: list[str] = []
         with Session(bind=engine) as fresh:
             try:
-                deliver(fresh, recipients, message)
-                outbox = mail.queue_for(fresh, delivered(fresh, recipients, message.key) if message.key else [])
+                outbox = mail.queue_for(fresh, write_many(fresh, [(recipients, message)]))
                 fresh.commit()
             except IntegrityError:  # delivered meanwhile by someone else: already told
                 fresh.rollback()
@@ -163,11 +186,3 @@ def mark_all_read(session: DbSession, user: Any) -> None:
         .where(Notification.user_id == user.id, Notification.read_at.is_(None))
         .values(read_at=utcnow())
     )
-
-
-def delivered(session: DbSession, user_ids: Iterable[str], key: str) -> list[Notification]:
-    """The notifications one cause (its key) wrote for these users."""
-    keys = [f"{key}:{uid}" for uid in set(user_ids)]
-    if not keys:
-        return []
-    return list(session.scalars(select(Notification).where(Notification.dedupe_key.in_(keys))))

@@ -14,7 +14,7 @@ from flask.testing import FlaskClient
 from sqlalchemy import select
 
 from referral.extensions import db
-from referral.followups import clocks
+from referral.followups import clocks, notifications
 from referral.followups import services as followups
 from referral.followups.models import Notification, ReminderStep
 from referral.models_base import utcnow
@@ -35,9 +35,8 @@ def _sweep_and_deliver(app: Flask, now: datetime) -> list[str]:
     with app.app_context():
         ids = clocks.sweep(db.session, now)
         db.session.commit()
-        for step_id in ids:
-            clocks.deliver(db.session, step_id, now)
-            db.session.commit()
+        clocks.deliver_many(db.session, ids, now)  # one batch, as a worker's task delivers them
+        db.session.commit()
         return ids
 
 
@@ -107,6 +106,36 @@ def test_the_ladder_climbs_focal_points_then_supervisors_then_the_coordinator(ap
     assert _sweep_and_deliver(app, sent + timedelta(days=5)) == []  # every rung delivered once
 
 
+def test_one_batch_tells_each_rung_its_own_people_and_skips_a_stopped_clock(app: Flask, world: World) -> None:
+    """A whole ladder falling due at once (a worker back after a long outage) goes out in one
+    batch, each rung to its own people; a rung whose clock stopped without cancelling it (the
+    referral withdrawn by a path that did not stop the clock) is cancelled, telling nobody."""
+    live, stopped = _sent(app, world), _sent(app, world)
+    with app.app_context():
+        sent = max(db.session.get(Referral, r).sent_at for r in (live, stopped))
+        referrals_assign(live, world)
+        db.session.get(Referral, stopped).state = "withdrawn"  # behind the clock's back
+        db.session.commit()
+    assert len(_sweep_and_deliver(app, sent + timedelta(days=3))) == 6
+    rungs = {**_rungs(app, live), **{("stopped", s): v for (_c, s), v in _rungs(app, stopped).items()}}
+    assert {k: v[0] for k, v in rungs.items()} == {
+        ("referral_response", "half"): "sent",
+        ("referral_response", "target"): "sent",
+        ("referral_response", "twice"): "sent",
+        ("stopped", "half"): "cancelled",
+        ("stopped", "target"): "cancelled",
+        ("stopped", "twice"): "cancelled",
+    }
+
+    def kinds(account: Account) -> list[tuple[str, str | None]]:
+        return sorted((n.kind, n.target_id) for n in _told(app, account) if n.kind in clocks.KINDS.values())
+
+    assert kinds(world.other.supervisor) == [("referral.escalation", live), ("referral.reminder", live)]
+    assert kinds(world.other.caseworker) == [("referral.reminder", live)]  # assigned: told at half only
+    assert kinds(world.coordinator) == [("referral.escalation", live)]
+    assert kinds(world.mine.supervisor) == [] and kinds(world.mine.caseworker) == []
+
+
 def referrals_assign(referral_id: str, world: World) -> None:
     from referral.referrals import services as referrals
 
@@ -138,15 +167,16 @@ def test_a_batch_delivers_each_rung_once_and_one_failure_holds_back_only_its_own
         ids = clocks.sweep(db.session, later)
         db.session.commit()
         assert len(ids) == 3
-        broken, real = ids[1], clocks.deliver
+        broken, real = ids[1], notifications.write_many
 
-        def fails_after_writing(session: Any, step_id: str, now: datetime | None = None) -> clocks.Delivery:
-            delivery = real(session, step_id, now)
-            if step_id == broken:
+        def fails_after_writing(session: Any, deliveries: Any) -> list[Notification]:
+            deliveries = list(deliveries)
+            written = real(session, deliveries)
+            if any(message.key == f"step:{broken}" for _users, message in deliveries):
                 raise RuntimeError("the database went away mid-delivery")
-            return delivery
+            return written
 
-        monkeypatch.setattr(clocks, "deliver", fails_after_writing)
+        monkeypatch.setattr(notifications, "write_many", fails_after_writing)
         assert clocks.deliver_many(db.session, ids, later) == 2
         db.session.commit()
         monkeypatch.undo()
