@@ -46,12 +46,13 @@ translations: install
 	$(PY) scripts/i18n.py update
 	$(PY) scripts/i18n.py compile
 
-# Benchmarks (measurements, not tests): the field cipher, the case list with and without it, and
-# the reminder sweep. BENCH_DATABASE_URL=postgresql://... runs the case list and the sweep on
-# PostgreSQL; BENCH_REDIS_URL=redis://.../13 (flushed) adds the reminder delivery by a real worker.
+# Benchmarks (measurements, not tests): the field cipher, the case list with and without it, the
+# referral send and accept, the reminder sweep, audit verification and the audit write's cost.
+# BENCH_DATABASE_URL=postgresql://... runs them on PostgreSQL (the audit cost runs only there);
+# BENCH_REDIS_URL=redis://.../13 (flushed) adds the reminder delivery by a real worker.
 # Results in bench/results/.
 bench: install
-	$(PY) bench/crypto_fields.py && $(PY) bench/case_list.py && $(PY) bench/referrals.py && $(PY) bench/reminders.py && $(PY) bench/audit_verify.py
+	$(PY) bench/crypto_fields.py && $(PY) bench/case_list.py && $(PY) bench/referrals.py && $(PY) bench/reminders.py && $(PY) bench/audit_verify.py && $(PY) bench/audit_cost.py
 
 # Refresh the front-end files served by the app from the npm registry (needs npm).
 vendor:

@@ -112,3 +112,32 @@ def us(ns: float) -> str:
 
 def ms(ns: float) -> str:
     return f"{ns / 1e6:.2f} ms"
+
+
+def bench_schema(url: str, prefix: str) -> tuple[str, str]:
+    """A fresh schema in the bench database `url` (created if absent): the demo seeds only into
+    an empty schema. Returns the URL that uses it, and the schema's name."""
+    import secrets
+    from urllib.parse import quote
+
+    import psycopg
+    from psycopg import sql
+
+    ensure_database(url)
+    schema = f"{prefix}_{secrets.token_hex(4)}"
+    with psycopg.connect(_libpq(url), autocommit=True) as conn:
+        conn.execute(sql.SQL("CREATE SCHEMA {}").format(sql.Identifier(schema)))
+    joiner = "&" if "?" in url else "?"
+    return f"{url}{joiner}options={quote(f'-csearch_path={schema}')}", schema
+
+
+def drop_schema(url: str, schema: str) -> None:
+    import psycopg
+    from psycopg import sql
+
+    with psycopg.connect(_libpq(url), autocommit=True) as conn:
+        conn.execute(sql.SQL("DROP SCHEMA {} CASCADE").format(sql.Identifier(schema)))
+
+
+def _libpq(url: str) -> str:
+    return url.replace("postgresql+psycopg://", "postgresql://", 1)

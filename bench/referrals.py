@@ -27,7 +27,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import secrets
 import shutil
 import statistics
 import tempfile
@@ -35,12 +34,11 @@ import time
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
-from urllib.parse import quote
 
-from _common import ensure_database, summary, table, write_results
+from _common import bench_schema, drop_schema, summary, table, write_results
 from flask import Flask
 from flask.testing import FlaskClient
-from sqlalchemy import create_engine, select, text
+from sqlalchemy import select
 
 from config import Settings
 from referral import create_app
@@ -149,25 +147,6 @@ def _ms(ns: float) -> str:
 
 
 # ---------------------------------------------------------------------------------- setup
-def _bench_schema(url: str) -> tuple[str, str]:
-    """A fresh schema in the (created if absent) bench database; returns (url using it, schema)."""
-    ensure_database(url)
-    schema = f"bench_referrals_{secrets.token_hex(4)}"
-    engine = create_engine(Settings.for_tests(url, Path(tempfile.gettempdir())).database_url)
-    with engine.begin() as conn:
-        conn.execute(text(f'CREATE SCHEMA "{schema}"'))
-    engine.dispose()
-    joiner = "&" if "?" in url else "?"
-    return f"{url}{joiner}options={quote(f'-csearch_path={schema}')}", schema
-
-
-def _drop_schema(url: str, schema: str) -> None:
-    engine = create_engine(Settings.for_tests(url, Path(tempfile.gettempdir())).database_url)
-    with engine.begin() as conn:
-        conn.execute(text(f'DROP SCHEMA "{schema}" CASCADE'))
-    engine.dispose()
-
-
 def _tokens(app: Flask) -> tuple[dict[str, str], dict[str, str], str, float]:
     """Seed the demo; returns the sender's and receiver's headers, the receiving org, seed time."""
     with app.app_context():
@@ -202,7 +181,7 @@ def main() -> None:
     workdir = Path(tempfile.mkdtemp(prefix="shabaka-bench-"))
     schema = None
     if url:
-        database_url, schema = _bench_schema(url)
+        database_url, schema = bench_schema(url, "bench_referrals")
     else:
         database_url = f"sqlite:///{workdir / 'bench.db'}"
     settings = Settings.for_tests(database_url, workdir, log_level="WARNING")
@@ -227,7 +206,7 @@ def main() -> None:
             db.session.remove()
             db.engine.dispose()
         if url and schema and not args.keep:
-            _drop_schema(url, schema)
+            drop_schema(url, schema)
         shutil.rmtree(workdir, ignore_errors=True)
 
     figures = {
