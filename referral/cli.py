@@ -335,7 +335,7 @@ def register_audit_commands(app: Flask) -> None:
         """Recompute the whole chain and its checkpoints; exit status 1 when it does not hold."""
         result = chain.verify(db.session)
         db.session.rollback()
-        audit_record("audit.verify", None, outcome="success" if result.ok else "failure", checked=result.checked)
+        chain.record_verification(db.session, None, result)
         db.session.commit()
         if as_json:
             click.echo(json.dumps(result.as_dict(), indent=2))

@@ -101,7 +101,7 @@ def verify_audit() -> Response:
     _auditor_only()
     query_params(request.args, NO_QUERY)
     result = chain.verify(db.session)
-    record("audit.verify", g.api_user, outcome="success" if result.ok else "failure", checked=result.checked)
+    chain.record_verification(db.session, g.api_user, result)
     return jsonify(result.as_dict())
 
 

@@ -489,11 +489,21 @@ class _Walk:
             self.fail(self.next_mark.chain_position, "checkpoint_hash")
 
 
-def verification_status(session: DbSession) -> dict[str, Any]:
-    """The chain's verification as JSON-ready data: `{ok, checked, first_bad_position, problem,
-    head_position, head_hash, unsealed, keys_pinned, checkpoint: {position, head_hash,
-    signed_at, key_id} | null}` (what `GET /api/v1/audit/verify` answers)."""
-    return verify(session).as_dict()
+def record_verification(session: DbSession, actor: Any | None, result: VerifyResult) -> None:
+    """The verification's own event (`audit.verify`): who asked (None: the nightly run or an
+    operator's command), how many events were read, and where and why the chain broke. The
+    auditors' verification page shows the latest one."""
+    from .services import record
+
+    record(
+        "audit.verify",
+        actor,
+        outcome="success" if result.ok else "failure",
+        session=session,
+        checked=result.checked,
+        first_bad_position=result.first_bad_position,
+        problem=result.problem,
+    )
 
 
 __all__ = [
@@ -505,9 +515,9 @@ __all__ = [
     "VerifyResult",
     "canonical",
     "link",
+    "record_verification",
     "seal",
     "timestamp",
     "unsealed_count",
-    "verification_status",
     "verify",
 ]

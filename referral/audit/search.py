@@ -17,7 +17,6 @@ from __future__ import annotations
 import base64
 import binascii
 import csv
-import importlib
 import io
 import json
 import re
@@ -25,7 +24,6 @@ import uuid
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, time, timedelta
-from types import ModuleType
 from typing import Any
 from zoneinfo import ZoneInfo
 
@@ -604,47 +602,47 @@ def export_filename(now: datetime | None = None) -> str:
 
 
 # ---------------------------------------------------------------------------------- verification
-def _chain() -> ModuleType | None:
-    """The hash chain's module (referral/audit/chain.py), when this installation has it."""
-    try:
-        return importlib.import_module("referral.audit.chain")
-    except ImportError:
+@dataclass(frozen=True)
+class LastVerification:
+    """The latest run of the verifier, from its own `audit.verify` event."""
+
+    at: datetime
+    ok: bool
+    checked: int
+    first_bad_position: int | None
+    problem: str | None
+    actor_id: str | None  # the auditor who asked; None: the nightly run or an operator's command
+
+
+@dataclass(frozen=True)
+class ChainState:
+    """What the chain holds now, read cheaply (no event is rehashed)."""
+
+    head_position: int
+    unsealed: int
+    checkpoint: Any  # chain.CheckpointInfo | None
+
+
+def last_verification(session: DbSession) -> LastVerification | None:
+    event = session.scalars(
+        select(AuditEvent).where(AuditEvent.action == "audit.verify").order_by(AuditEvent.id.desc()).limit(1)
+    ).first()
+    if event is None:
         return None
-
-
-def verification_available() -> bool:
-    return _chain() is not None
-
-
-def verification(session: DbSession) -> dict[str, Any] | None:
-    """The chain's verification status `{ok, checked, first_bad_position, checkpoint: {position,
-    head_hash, signed_at} | None, ...}`, or None when verification is not available here."""
-    chain = _chain()
-    if chain is None:
-        return None
-    return _as_dict(chain.verification_status(session))
-
-
-def verify_now(session: DbSession) -> dict[str, Any] | None:
-    """Run the verifier now; the same shape as `verification`, or None when not available."""
-    chain = _chain()
-    if chain is None:
-        return None
-    return _as_dict(chain.verify(session))
-
-
-def _as_dict(result: Any) -> dict[str, Any]:
-    if hasattr(result, "as_dict"):
-        result = result.as_dict()
-    return dict(result)
-
-
-def record_verification(session: DbSession, actor: Any, status: dict[str, Any]) -> None:
-    record(
-        "audit.verify",
-        actor,
-        None,
-        session=session,
-        outcome="success" if status.get("ok") else "failure",
-        checked=int(status.get("checked") or 0),
+    details = event.details or {}
+    bad = details.get("first_bad_position")
+    return LastVerification(
+        at=event.occurred_at,
+        ok=event.outcome == "success",
+        checked=int(details.get("checked") or 0),  # type: ignore[call-overload]
+        first_bad_position=int(bad) if bad is not None else None,  # type: ignore[call-overload]
+        problem=str(details["problem"]) if details.get("problem") else None,
+        actor_id=event.actor_id,
     )
+
+
+def chain_state(session: DbSession) -> ChainState:
+    from . import chain, checkpoints
+
+    head = session.scalar(select(func.max(AuditEvent.chain_position)))
+    return ChainState(int(head or 0), chain.unsealed_count(session), checkpoints.info(checkpoints.last(session)))

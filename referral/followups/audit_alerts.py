@@ -9,7 +9,6 @@ from sqlalchemy import select
 
 from ..accounts.models import User
 from ..audit import chain
-from ..audit.services import record
 from ..models_base import DbSession, utcnow
 from . import notifications
 
@@ -22,7 +21,7 @@ def verify_nightly(session: DbSession, now: datetime | None = None) -> chain.Ver
     now = now or utcnow()
     result = chain.verify(session)
     session.rollback()  # the verifier only read; what follows is one short transaction
-    record("audit.verify", None, outcome="success" if result.ok else "failure", checked=result.checked, session=session)
+    chain.record_verification(session, None, result)
     if result.ok:
         log.info("audit chain verified: %d events, %d checkpoints", result.checked, result.checkpoints_checked)
         return result

@@ -1,14 +1,11 @@
 """The auditors' workspace on the web: only auditors open it (the case's own supervisors open its
 access history from the case page); auditors never see case content; the CSV export downloads
-and is recorded; the verification panel works with or without the chain module."""
+and is recorded; the verification page shows the last verification and runs one on demand."""
 
 from __future__ import annotations
 
 import csv
 import io
-import sys
-import types
-from typing import Any
 
 import pytest
 from flask import Flask
@@ -16,11 +13,12 @@ from flask.testing import FlaskClient
 from sqlalchemy import select
 
 from referral.accounts.models import User
-from referral.audit import search
+from referral.audit import chain, checkpoints, search
 from referral.audit.models import AuditEvent
 from referral.cases import services as cases
 from referral.cases.models import Case
 from referral.extensions import db
+from referral.followups.audit_alerts import verify_nightly
 from tests.cases.conftest import MARKER_ID, MARKER_NAME, MARKER_PHONE, World, open_case, user
 from tests.cases.conftest import world as world
 from tests.conftest import Account, csrf, sign_in
@@ -159,52 +157,33 @@ def test_the_export_downloads_every_matching_event_and_is_recorded(
         assert secret not in response.get_data(as_text=True)
 
 
-def test_verification_says_so_when_the_chain_is_not_installed(
-    client: FlaskClient, app: Flask, world: World, monkeypatch: pytest.MonkeyPatch
+def test_the_verification_page_shows_the_last_run_and_the_chain_and_verifies_on_demand(
+    client: FlaskClient, app: Flask, world: World
 ) -> None:
-    monkeypatch.setattr(search, "_chain", lambda: None)
+    """Opening the page rehashes nothing: it shows the last verification (the nightly one, or
+    one an auditor asked for) from its own event; "Verify now" runs the verifier and records it."""
+    _seen_case(app, world)
     _signed_in(client, app, world.auditor)
     body = client.get("/audit/verify").get_data(as_text=True)
-    assert 'data-testid="verification-unavailable"' in body
-    assert not _events(app, "audit.verify")
-
-
-class _Result:
-    def __init__(self, data: dict[str, Any]) -> None:
-        self.data = data
-
-    def as_dict(self) -> dict[str, Any]:
-        return self.data
-
-
-def test_verification_shows_the_chain_and_the_last_checkpoint_and_verifies_on_demand(
-    client: FlaskClient, app: Flask, world: World, monkeypatch: pytest.MonkeyPatch
-) -> None:
-    checkpoint = {"position": 40, "head_hash": "ab" * 32, "signed_at": "2026-11-29T06:00:00.000000Z"}
-    calls: list[str] = []
-    chain = types.ModuleType("referral.audit.chain")
-    chain.verification_status = lambda session: (
-        calls.append("status")
-        or {  # type: ignore[attr-defined]
-            "ok": True,
-            "checked": 42,
-            "first_bad_position": None,
-            "checkpoint": checkpoint,
-        }
-    )
-    chain.verify = lambda session: (
-        calls.append("verify")
-        or _Result(  # type: ignore[attr-defined]
-            {"ok": False, "checked": 7, "first_bad_position": 7, "checkpoint": checkpoint}
-        )
-    )
-    monkeypatch.setitem(sys.modules, "referral.audit.chain", chain)
-    _signed_in(client, app, world.auditor)
+    assert "Not verified yet" in body and "No checkpoint signed yet." in body
+    assert not _events(app, "audit.verify")  # looking is not verifying
+    with app.app_context():
+        chain.seal(db.session, db.session.commit, signer=checkpoints.signer(), checkpoint_every=None)
+        verify_nightly(db.session)
+        db.session.commit()
+        sealed = chain.verify(db.session).checked
+        checkpoint = checkpoints.info(checkpoints.last(db.session))
     body = client.get("/audit/verify").get_data(as_text=True)
-    assert "The chain holds: 42 events checked." in body
-    assert "position 40" in body and "ab" * 32 in body
+    assert f"The chain holds: {sealed} events checked." in body and "by the nightly check" in body
+    assert f"position {checkpoint.position}" in body and checkpoint.head_hash in body
     response = client.post("/audit/verify", data={"csrf_token": csrf(client, "/account/")})
-    assert "The chain is broken at position 7." in response.get_data(as_text=True)
-    assert calls == ["status", "verify"]
-    outcomes = sorted((e.outcome, e.details["checked"]) for e in _events(app, "audit.verify"))
-    assert outcomes == [("failure", 7), ("success", 42)]
+    body = response.get_data(as_text=True)
+    assert response.status_code == 200 and "just now, at your request" in body
+    asked = _events(app, "audit.verify")[-1]
+    assert (asked.actor_id, asked.outcome) == (world.auditor.id, "success")
+    with app.app_context():  # a run that found the chain broken (as the nightly check records it)
+        broken = chain.VerifyResult(ok=False, checked=7, first_bad_position=7, problem="hash")
+        chain.record_verification(db.session, None, broken)
+        db.session.commit()
+    body = client.get("/audit/verify").get_data(as_text=True)
+    assert "The chain is broken at position 7. (an event was changed)" in body

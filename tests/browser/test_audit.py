@@ -91,6 +91,6 @@ def test_an_auditor_finds_who_viewed_a_case_sees_the_emergency_access_exports_an
     page.wait_for_url("**/audit/verify")
     check_a11y(page, "audit-verify-ar")
     page.get_by_test_id("verify-now").click()
-    expect(page.get_by_test_id("verification-result")).to_be_visible()
+    expect(page.get_by_test_id("verification-result")).to_have_class(re.compile(r"\balert-success\b"))
     expect(page.get_by_test_id("checkpoint")).to_be_visible()
     check_a11y(page, "audit-verified-ar")
