@@ -58,13 +58,13 @@ def _drop_hooks(session: DbSession, previous_transaction: SessionTransaction) ->
 
 def finish_request(response: Response) -> Response:
     """Commit or roll back the request's transaction; a failed commit becomes a 500."""
-    from .audit.services import take_denials
+    from .audit.services import take_denials, write
 
     keep = g.get("keep_on_error", False)
     denials = take_denials(db.session)
     if response.status_code < 400 or keep:
-        db.session.add_all(denials)
         try:
+            write(db.session, denials)
             db.session.commit()
         except StaleDataError:  # someone else saved the same record first
             db.session.rollback()
@@ -80,6 +80,6 @@ def finish_request(response: Response) -> Response:
     else:
         db.session.rollback()
         if denials:  # refusals are recorded even though the request changed nothing
-            db.session.add_all(denials)
+            write(db.session, denials)
             db.session.commit()
     return response

@@ -29,7 +29,7 @@ from typing import Any
 from sqlalchemy import func, literal_column, or_, select, update
 
 from ..accounts.models import User
-from ..audit.services import record
+from ..audit import services as audit
 from ..directory.models import NetworkMembership
 from ..models_base import DbSession, new_id, utcnow
 from . import notifications
@@ -312,6 +312,7 @@ def deliver_batch(session: DbSession, step_ids: Sequence[str], now: datetime | N
     supervisors = notifications.focal_points_of(session, receivers)
     coordinators = _coordinators_of(session, receivers) if any(s.step == "twice" for s in steps) else {}
     messages: list[tuple[list[str], notifications.Message]] = []
+    events: list[audit.Event] = []
     sent: list[str] = []
     for step in steps:
         target = targets.get((step.clock, step.target_id))
@@ -325,18 +326,20 @@ def deliver_batch(session: DbSession, step_ids: Sequence[str], now: datetime | N
         )
         step.state, step.sent_at, step.recipients = "sent", now, len(set(users))
         sent.append(step.id)
-        record(
-            "followup.reminder",
-            None,
-            step,
-            case_code=step.case_code,
-            organization_id=target.owner_id,
-            session=session,
-            clock=step.clock,
-            rung=step.step,
-            target_id=step.target_id,
-            recipients=step.recipients,
+        events.append(
+            audit.event(
+                "followup.reminder",
+                None,
+                step,
+                case_code=step.case_code,
+                organization_id=target.owner_id,
+                clock=step.clock,
+                rung=step.step,
+                target_id=step.target_id,
+                recipients=step.recipients,
+            )
         )
+    audit.write(session, events)
     told = notifications.write_many(session, messages)
     outbox = mail.queue_for(session, told)
     session.flush()

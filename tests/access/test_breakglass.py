@@ -119,7 +119,7 @@ def test_an_unknown_case_code_is_not_found_and_the_attempt_is_recorded(
         with pytest.raises(NotFound):
             breakglass.open_grant(db.session, user(world.other.supervisor), "XXX-2026-999999", REASON)
         [denial] = take_denials(db.session)
-        assert (denial.action, denial.object_type, denial.object_id) == (
+        assert (denial["action"], denial["object_type"], denial["object_id"]) == (
             "access.denied",
             "case_file",
             "XXX-2026-999999",

@@ -18,7 +18,7 @@ from sqlalchemy import select
 from referral.access import breakglass
 from referral.audit import search
 from referral.audit.models import AuditEvent
-from referral.audit.services import take_denials
+from referral.audit.services import take_denials, write
 from referral.cases import services as cases
 from referral.cases.models import Case
 from referral.errors import Forbidden, InvalidInput, NotFound
@@ -181,7 +181,7 @@ def test_only_auditors_search_the_trail(app: Flask, world: World, role: str) -> 
             with pytest.raises(Forbidden):
                 call()
         denials = take_denials(db.session)
-        assert [(d.action, d.object_type) for d in denials] == [("access.denied", "audit_trail")] * 4
+        assert [(d["action"], d["object_type"]) for d in denials] == [("access.denied", "audit_trail")] * 4
 
 
 # ------------------------------------------------------------------------------ case history
@@ -195,7 +195,7 @@ def test_the_case_history_shows_who_opened_the_file_and_who_was_refused(app: Fla
         with pytest.raises(NotFound):
             cases.view_case(db.session, user(world.other.caseworker), case_id)
         db.session.rollback()
-        db.session.add_all(take_denials(db.session))
+        write(db.session, take_denials(db.session))
         db.session.commit()
     _add(app, case_code="ZZZ-2026-000009", actor_id=world.mine.caseworker.id)  # another case
 
@@ -235,7 +235,7 @@ def test_supervisors_read_the_history_of_their_own_organisations_cases_only(app:
         with app.app_context():
             with pytest.raises(NotFound):
                 search.case_history(db.session, user(account), _code(app, case_id))
-            assert [d.object_type for d in take_denials(db.session)] == ["case_file"]
+            assert [d["object_type"] for d in take_denials(db.session)] == ["case_file"]
     with app.app_context(), pytest.raises(NotFound):  # an unknown code says nothing more
         search.case_history(db.session, user(world.mine.supervisor), "NOPE-2026-000001")
 

@@ -284,7 +284,7 @@ def test_refused_access_is_recorded(app: Flask, world: World, client: object) ->
         from referral.audit.services import take_denials
 
         denials = take_denials(db.session)
-        assert [(d.action, d.object_id, d.actor_id) for d in denials] == [
+        assert [(d["action"], d["object_id"], d["actor_id"]) for d in denials] == [
             ("access.denied", case_id, world.other.supervisor.id)
         ]
 
