@@ -10,10 +10,10 @@ twice with gunicorn as `make run` does (2 workers x 4 threads each), from the sa
 
 - audited:   the application as it is: each request writes its audit event (`case.list`,
              `case.view`) in its own transaction and commits it;
-- no audit:  the same application with the audit events dropped from the session just before
-             the flush (`bench/_audit_cost_app.py`): the same queries, no audit write;
+- no audit:  the same application with the audit write (`audit.services.write`) made a no-op
+             (`bench/_audit_cost_app.py`): the same queries and commit, no audit write;
 
-while the sealer chains the new events every 5 seconds as the worker does in production. In
+while a sealer process chains the new events every 5 seconds as the worker does in production. In
 each round, for each request (`GET /api/v1/cases?limit=50`, the newest 50 of her cases, and
 `GET /api/v1/cases/{id}`, one of them), --clients threads with keep-alive connections send
 --requests requests each to one server and then to the other (the order alternates by
@@ -124,20 +124,26 @@ class Server:
     process: subprocess.Popen[bytes]
 
 
-def start_server(mode: str, settings: Settings, workdir: Path) -> Server:
-    port = free_port()
+def server_env(settings: Settings, instance: Path) -> dict[str, str]:
+    """The environment of a process serving (or sealing for) the benchmark's database."""
     env = {k: v for k, v in os.environ.items() if not k.startswith(("REFERRAL_", "CELERY_", "BENCH_"))}
     env.pop("REDIS_URL", None)
     env.update(
         REFERRAL_ENV="development",
-        REFERRAL_INSTANCE_PATH=str(workdir / f"instance-{port}"),
+        REFERRAL_INSTANCE_PATH=str(instance),
         DATABASE_URL=settings.database_url,
         SECRET_KEY=settings.secret_key,
         REFERRAL_ROOT_KEY=base64.b64encode(settings.root_key).decode(),
         LOG_LEVEL="WARNING",
         PYTHONPATH=os.pathsep.join([str(ROOT), str(ROOT / "bench")]),
-        BENCH_AUDIT_OFF="1" if mode == "no audit" else "0",
     )
+    return env
+
+
+def start_server(mode: str, settings: Settings, workdir: Path) -> Server:
+    port = free_port()
+    env = server_env(settings, workdir / f"instance-{port}")
+    env["BENCH_AUDIT_OFF"] = "1" if mode == "no audit" else "0"
     log = (workdir / f"server-{port}.log").open("wb")
     process = subprocess.Popen(
         [
@@ -225,22 +231,32 @@ def paths_for(route: str, case_ids: list[str], clients: int, requests: int, offs
     ]
 
 
-class Sealer(threading.Thread):
-    """Chains the new audit events every few seconds, as the worker's `workers.seal_audit` does."""
+def start_sealer(settings: Settings, workdir: Path) -> subprocess.Popen[bytes]:
+    """A process of its own that chains the new audit events every few seconds, as the worker's
+    `workers.seal_audit` does in production (not a thread here: it would take the clients' GIL)."""
+    env = server_env(settings, workdir / "sealer-instance")
+    log = (workdir / "sealer.log").open("wb")
+    return subprocess.Popen(
+        [sys.executable, str(Path(__file__).resolve()), "--sealer"],
+        cwd=ROOT,
+        env=env,
+        stdout=log,
+        stderr=subprocess.STDOUT,
+        start_new_session=True,
+    )
 
-    def __init__(self, settings: Settings) -> None:
-        super().__init__(daemon=True)
-        self.app = create_app(settings)
-        self.stopping = threading.Event()
-        self.sealed = 0
 
-    def run(self) -> None:
-        with self.app.app_context():
-            while not self.stopping.wait(SEAL_EVERY):
-                self.sealed += chain.seal(db.session, db.session.commit, wait=False).sealed
-            self.sealed += chain.seal(db.session, db.session.commit, wait=False).sealed
-            db.session.remove()
-            db.engine.dispose()
+def seal_until_stopped() -> None:
+    """The sealer process: seal every SEAL_EVERY seconds until SIGTERM, then once more."""
+    stopping = threading.Event()
+    signal.signal(signal.SIGTERM, lambda *_: stopping.set())
+    app = create_app()
+    sealed = 0
+    with app.app_context():
+        while not stopping.wait(SEAL_EVERY):
+            sealed += chain.seal(db.session, db.session.commit, wait=False).sealed
+        sealed += chain.seal(db.session, db.session.commit, wait=False).sealed
+    print(f"sealed {sealed}", flush=True)
 
 
 def audit_events(settings: Settings) -> int:
@@ -260,7 +276,11 @@ def main() -> None:
     parser.add_argument("--rounds", type=int, default=5, help="rounds (the median of each figure is reported)")
     parser.add_argument("--cases", type=int, default=60, help="case files the caseworker opens")
     parser.add_argument("--keep", action="store_true", help="keep the benchmark's schema")
+    parser.add_argument("--sealer", action="store_true", help=argparse.SUPPRESS)  # the sealer process
     args = parser.parse_args()
+    if args.sealer:
+        seal_until_stopped()
+        return
 
     url = os.environ.get("BENCH_DATABASE_URL", "")
     if not url.startswith("postgresql"):
@@ -271,14 +291,13 @@ def main() -> None:
     database_url, schema = bench_schema(url, "bench_audit_cost")
     settings = Settings.for_tests(database_url, workdir, log_level="WARNING")
     servers: list[Server] = []
-    sealer: Sealer | None = None
+    sealer: subprocess.Popen[bytes] | None = None
     figures: dict[str, dict[str, list[dict[str, float]]]] = {r: {m: [] for m in MODES} for r in ROUTES}
     try:
         token, case_ids = prepare(settings, args.cases)
         print(f"seeded the demo and {len(case_ids)} cases of {USER}; serving both modes with gunicorn (2 x 4)")
         servers = [start_server(mode, settings, workdir) for mode in MODES]
-        sealer = Sealer(settings)
-        sealer.start()
+        sealer = start_sealer(settings, workdir)
         before = audit_events(settings)
         for server in servers:  # warm both: connections, key caches, prepared statements
             for route in ROUTES:
@@ -300,8 +319,8 @@ def main() -> None:
         for server in servers:
             stop_server(server)
         if sealer is not None:
-            sealer.stopping.set()
-            sealer.join(timeout=60)
+            sealer.terminate()
+            sealer.wait(timeout=120)
         if not args.keep:
             drop_schema(url, schema)
         shutil.rmtree(workdir, ignore_errors=True)
@@ -313,7 +332,6 @@ def main() -> None:
         "rounds": args.rounds,
         "server": "gunicorn --workers 2 --threads 4",
         "audit_events_written": written,
-        "sealed_by_the_sealer": sealer.sealed if sealer else 0,
         "goal_ratio": GOAL,
         "routes": {},
     }
