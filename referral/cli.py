@@ -223,12 +223,11 @@ def register_key_commands(app: Flask) -> None:
     @keys.command("reencrypt")
     @click.option("--batch", default=200, show_default=True)
     def reencrypt(batch: int) -> None:
-        """Move every value to its organisation's current data key (resumable, idempotent)."""
+        """Move every value to its organisation's current data key (resumable, idempotent); each
+        batch is recorded as it commits."""
         total = rotation.pending(db.session)
         with click.progressbar(length=total, label="re-encrypting") as bar:
             done = rotation.reencrypt(db.session, db.session.commit, batch=batch, progress=bar.update)
-        audit_record("keys.reencrypt", None, values=done)
-        db.session.commit()
         click.echo(f"re-encrypted {done} values")
 
     @keys.command("rotate-root")

@@ -27,14 +27,12 @@ def purge_expired_sessions() -> dict[str, int]:
 
 @celery.task(name="workers.reencrypt_keys")
 def reencrypt_keys() -> int:
-    """Move values to their organisation's current data key, a batch per commit (resumable)."""
-    from referral.audit.services import record
+    """Move values to their organisation's current data key, a batch per commit, each recorded
+    with it (resumable)."""
     from referral.extensions import db
     from referral.security.rotation import reencrypt
 
-    done = reencrypt(db.session, db.session.commit)
-    record("keys.reencrypt", None, values=done)
-    return done
+    return reencrypt(db.session, db.session.commit)
 
 
 @celery.task(name="workers.purge_closed_cases")

@@ -7,7 +7,7 @@ import uuid
 from datetime import UTC
 from typing import Any
 
-from flask import jsonify, request
+from flask import g, jsonify, request
 from werkzeug.wrappers import Response
 
 from ..directory import hsds
@@ -83,5 +83,5 @@ def directory_services() -> Response:
 @api_bp.get("/directory/hsds")
 def directory_hsds() -> Response:
     query_params(request.args, {"type": "object", "additionalProperties": False})
-    organizations, services = directory.directory_export(db.session)
+    organizations, services = directory.directory_export(db.session, g.api_user)
     return jsonify(hsds.document(organizations, services, directory.networks(db.session), utcnow()))

@@ -40,6 +40,7 @@ ACTIONS: frozenset[str] = frozenset(
         "organization.delete",
         "service.create",
         "service.update",
+        "directory.export",
         # keys
         "keys.rotate",
         "keys.reencrypt",

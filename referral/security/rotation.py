@@ -15,6 +15,7 @@ from sqlalchemy import LargeBinary, delete, func, select
 from sqlalchemy.orm import Mapper
 from sqlalchemy.orm.attributes import flag_modified
 
+from ..audit.services import record
 from ..extensions import db
 from ..models_base import DbSession, utcnow
 from .crypto import FieldCipher
@@ -30,7 +31,9 @@ class KeyInUse(Exception):
 @dataclass(frozen=True)
 class SealedStore:
     """Encrypted data kept outside the encrypted columns (document files, say), so that key
-    status, re-encryption and retirement account for it too. Registered by its owner."""
+    status, re-encryption and retirement account for it too. Registered by its owner.
+
+    Its `reencrypt` calls the `commit` it is given once per value moved, right after moving it."""
 
     name: str
     count: Callable[[DbSession], Counter[int]]  # values per key id
@@ -149,6 +152,8 @@ def reencrypt(
 ) -> int:
     """Move every value to its scope's current data key, committing each batch.
 
+    Each batch is recorded (`keys.reencrypt` with how many values it moved, and the store for
+    files) in the transaction that moves it: a batch whose event cannot be written is not moved.
     Resumable and idempotent: values already current are skipped, so a stopped run simply
     starts again. Returns how many values were re-encrypted.
     """
@@ -156,19 +161,28 @@ def reencrypt(
     current = _current_ids(session)
     work = list(_scan(session, current))
     for start in range(0, len(work), batch):
+        moved = 0
         for model, pk, stale in work[start : start + batch]:
             obj = session.get(model.mapper.class_, pk)
             if obj is None:
                 continue
             for attribute in stale:
                 flag_modified(obj, attribute)
-            done += len(stale)
+            moved += len(stale)
+        if moved:
+            record("keys.reencrypt", None, session=session, values=moved)
         session.flush()
         commit()
+        done += moved
         if progress:
             progress(min(batch, len(work) - start))
     for store in _STORES.values():
-        moved = store.reencrypt(session, commit)
+
+        def commit_one(name: str = store.name) -> None:
+            record("keys.reencrypt", None, session=session, values=1, store=name)
+            commit()
+
+        moved = store.reencrypt(session, commit_one)
         done += moved
         if progress and moved:
             progress(moved)

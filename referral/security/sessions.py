@@ -4,6 +4,7 @@ The cookie carries a random session id; the store keeps only its SHA-256, so a c
 store cannot be replayed. Idle and absolute timeouts are enforced on the server. Two stores:
 the database (embedded default) and Redis (production). Ending a user's sessions from a
 service happens with the service's transaction (database) or right after it commits (Redis).
+A request that fails (5xx) changes no session.
 """
 
 from __future__ import annotations
@@ -304,6 +305,10 @@ class ServerSessionInterface(SessionInterface):
     def save_session(self, app: Flask, session: SessionMixin, response: Response) -> None:
         assert isinstance(session, ServerSession)
         if not session.persist:
+            return
+        if response.status_code >= 500:
+            # The request failed and its transaction rolled back (an audit event that could not
+            # be written, say): the session stays as it was, so a sign-in is not half made.
             return
         name, secure = self.policy.cookie_name, self.policy.secure
         if session.ended or (session.record is not None and not session and session.modified):
