@@ -20,7 +20,7 @@ import pyotp
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
-from sqlalchemy import event, func, select
+from sqlalchemy import func, select
 
 from config import Settings
 from referral.accounts import services as accounts
@@ -33,6 +33,7 @@ from referral.extensions import db
 from referral.runtime import runtime
 from referral.security import rotation
 from referral.security.models import DataKey
+from tests.audit.refusal import refuse_audit_inserts
 from tests.audit.test_coverage import case_data_routes
 from tests.cases.conftest import World, user
 from tests.cases.conftest import world as world
@@ -666,17 +667,6 @@ def _count(app: Flask, model: Any, *where: Any) -> int:
         return int(db.session.scalar(select(func.count()).select_from(model).where(*where)) or 0)
 
 
-def _refuse_events(refused: list[str]) -> Callable[[], None]:
-    """From now on inserting an audit event fails (its action is noted); returns the undo."""
-
-    def fail(mapper: Any, connection: Any, target: AuditEvent) -> None:
-        refused.append(target.action)
-        raise RuntimeError("the audit store refused the insert")
-
-    event.listen(AuditEvent, "before_insert", fail)
-    return lambda: event.remove(AuditEvent, "before_insert", fail)
-
-
 def test_if_the_event_cannot_be_written_the_change_is_not_made(scene: Scene) -> None:
     s, app = scene, scene.app
     # everyone signed in, holding tokens, and every target made before the store goes down
@@ -696,7 +686,7 @@ def test_if_the_event_cannot_be_written_the_change_is_not_made(scene: Scene) -> 
         "holidays": _count(app, NetworkHoliday),
     }
     refused: list[str] = []
-    restore = _refuse_events(refused)
+    restore = refuse_audit_inserts(refused)
     try:
         answers = {
             "sign-in": half.post("/login/mfa", data={"csrf_token": mfa_token, "code": s.accounts[signing].totp()}),
@@ -831,7 +821,7 @@ def test_a_key_command_whose_event_cannot_be_written_changes_nothing(
     keys_before = _data_keys(app, org.id)
     refused: list[str] = []
 
-    restore = _refuse_events(refused)
+    restore = refuse_audit_inserts(refused)
     try:
         assert _cli(app, "keys", "rotate", "--org", org.id).exit_code != 0
     finally:
@@ -840,7 +830,7 @@ def test_a_key_command_whose_event_cannot_be_written_changes_nothing(
 
     assert _cli(app, "keys", "rotate", "--org", org.id).exit_code == 0
     [(old_key, _), _current] = _data_keys(app, org.id)
-    restore = _refuse_events(refused)
+    restore = refuse_audit_inserts(refused)
     try:
         assert _cli(app, "keys", "reencrypt", "--batch", "2").exit_code != 0
     finally:
@@ -848,7 +838,7 @@ def test_a_key_command_whose_event_cannot_be_written_changes_nothing(
     assert _pending(app) == 3  # not one batch moved
 
     assert _cli(app, "keys", "reencrypt").exit_code == 0
-    restore = _refuse_events(refused)
+    restore = refuse_audit_inserts(refused)
     try:
         assert _cli(app, "keys", "retire", str(old_key)).exit_code != 0
     finally:
@@ -857,7 +847,7 @@ def test_a_key_command_whose_event_cannot_be_written_changes_nothing(
 
     wrapped = _data_keys(app, org.id)
     rotating = make_app(replace(settings, root_key=b"\x07" * 32, previous_root_keys=(settings.root_key,)))
-    restore = _refuse_events(refused)
+    restore = refuse_audit_inserts(refused)
     try:
         assert _cli(rotating, "keys", "rotate-root").exit_code != 0
     finally:

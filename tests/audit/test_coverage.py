@@ -18,7 +18,7 @@ from typing import Any
 import pytest
 from flask import Flask
 from flask.testing import FlaskClient
-from sqlalchemy import event, func, select
+from sqlalchemy import func, select
 from werkzeug.datastructures import FileStorage
 
 from referral.access import breakglass
@@ -35,6 +35,7 @@ from referral.models_base import utcnow
 from referral.referrals import services as referrals
 from referral.referrals import transfers
 from referral.referrals.models import Referral
+from tests.audit.refusal import refuse_audit_inserts
 from tests.cases.conftest import MARKER_ID, MARKER_NAME, MARKER_PHONE, World, intake, user
 from tests.cases.conftest import world as world
 from tests.conftest import Account, Factory, csrf, sign_in
@@ -992,15 +993,7 @@ def test_if_the_event_cannot_be_written_the_action_fails(scene: Scene, app: Flas
     fixtures_before = {"cases": _count(app, Case), "events": _count(app, AuditEvent)}
     refused: list[str] = []
 
-    def fail(conn: Any, cursor: Any, statement: str, parameters: Any, context: Any, many: bool) -> None:
-        if statement.lstrip().upper().startswith("INSERT INTO AUDIT_EVENT"):
-            rows = parameters if many else [parameters]
-            refused.extend(_actions_in(rows))
-            raise RuntimeError("the audit store refused the insert")
-
-    with app.app_context():
-        engine = db.engine
-    event.listen(engine, "before_cursor_execute", fail)
+    undo = refuse_audit_inserts(refused)
     try:
         edit = scene.perform(
             Call("owner", f"/cases/{scene.case_id}/edit", (), method="POST", form=_case_form(scene, risk_level="high"))
@@ -1010,7 +1003,7 @@ def test_if_the_event_cannot_be_written_the_action_fails(scene: Scene, app: Flas
         )
         created = scene.perform(Call("owner", "/api/v1/cases", (), method="POST", body=intake(scene.world)))
     finally:
-        event.remove(engine, "before_cursor_execute", fail)
+        undo()
     assert edit.status_code == 500 and accept.status_code == 500 and created.status_code == 500
     assert {"referral.accept", "case.create"} <= set(refused)  # the edit failed on its first event, the view
     with app.app_context():
@@ -1020,14 +1013,6 @@ def test_if_the_event_cannot_be_written_the_action_fails(scene: Scene, app: Flas
         assert [t.to_state for t in referral.transitions] == ["draft", "sent"]
     assert _count(app, Case) == fixtures_before["cases"]
     assert _count(app, AuditEvent) == fixtures_before["events"]
-
-
-def _actions_in(rows: Any) -> list[str]:
-    """The action names among the bound values of audit inserts (positional or named)."""
-    values: list[Any] = []
-    for row in rows:
-        values.extend(row.values() if isinstance(row, dict) else row)
-    return [v for v in values if isinstance(v, str) and v in ACTIONS]
 
 
 def _count(app: Flask, model: Any) -> int:
