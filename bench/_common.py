@@ -141,3 +141,29 @@ def drop_schema(url: str, schema: str) -> None:
 
 def _libpq(url: str) -> str:
     return url.replace("postgresql+psycopg://", "postgresql://", 1)
+
+
+def case_body(i: int) -> dict[str, Any]:
+    """A fictional case file for `POST /api/v1/cases`, every identifying field filled (number i)."""
+    return {
+        "full_name": f"سلمى تجريبية {i}",
+        "national_id": f"8{i:08d}",
+        "date_of_birth": "1990-05-17",
+        "phone": f"+970 59 {i % 1000:03d} {i % 10000:04d}",
+        "address": "عنوان تجريبي – حي تجريبي، نابلس",
+        "safe_contact": {
+            "safe_to_call": True,
+            "safe_to_text": False,
+            "safe_voicemail": False,
+            "safe_hours": "10:00-13:00",
+            "instructions": "اسألي عن أم محمد",
+        },
+        "narrative": "رواية تجريبية لحالة متخيّلة في بيانات القياس.",
+        "governorate": "nablus",
+        "age_group": "25-59",
+        "sex": "female",
+        "disability": False,
+        "gbv_type": "psychological_abuse",
+        "perpetrator_relationship": "intimate_partner",
+        "risk_level": "medium",
+    }

@@ -45,7 +45,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from _common import ROOT, bench_schema, drop_schema, table, write_results
+from _common import ROOT, bench_schema, case_body, drop_schema, table, write_results
 from sqlalchemy import func, select
 
 from config import Settings
@@ -66,25 +66,6 @@ SEAL_EVERY = 5.0
 
 
 # ---------------------------------------------------------------------------------- setup
-def _case_body(i: int) -> dict[str, Any]:
-    return {
-        "full_name": f"سلمى تجريبية {i}",
-        "national_id": f"7{i:08d}",
-        "date_of_birth": "1991-04-12",
-        "phone": f"+970 59 {i % 1000:03d} {(i * 7) % 10000:04d}",
-        "address": "عنوان تجريبي – حي تجريبي، نابلس",
-        "safe_contact": {"safe_to_call": True, "safe_to_text": False, "safe_hours": "10:00-13:00"},
-        "narrative": "رواية تجريبية لحالة متخيّلة في بيانات القياس، لا تخص أحدًا.",
-        "governorate": "nablus",
-        "age_group": "25-59",
-        "sex": "female",
-        "disability": False,
-        "gbv_type": "psychological_abuse",
-        "perpetrator_relationship": "intimate_partner",
-        "risk_level": "medium",
-    }
-
-
 def prepare(settings: Settings, cases: int) -> tuple[str, list[str]]:
     """Migrate, seed the demo, open the cases; returns the caseworker's token and the case ids."""
     app = create_app(settings)
@@ -101,7 +82,7 @@ def prepare(settings: Settings, cases: int) -> tuple[str, list[str]]:
         headers = {"Authorization": f"Bearer {token}"}
         ids = []
         for i in range(cases):
-            response = client.post("/api/v1/cases", json=_case_body(i), headers=headers)
+            response = client.post("/api/v1/cases", json=case_body(i), headers=headers)
             if response.status_code != 201:
                 answer = response.get_data(as_text=True)[:300]
                 raise SystemExit(f"could not open a case: {response.status_code} {answer}")

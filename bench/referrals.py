@@ -35,7 +35,7 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
-from _common import bench_schema, drop_schema, summary, table, write_results
+from _common import bench_schema, case_body, drop_schema, summary, table, write_results
 from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import select
@@ -57,31 +57,6 @@ OPERATIONS = {
 
 
 # ---------------------------------------------------------------------------------- the work
-def _case_body(i: int) -> dict[str, Any]:
-    return {
-        "full_name": f"سلمى تجريبية {i}",
-        "national_id": f"8{i:08d}",
-        "date_of_birth": "1990-05-17",
-        "phone": f"+970 59 {i % 1000:03d} {i % 10000:04d}",
-        "address": "عنوان تجريبي – حي تجريبي، نابلس",
-        "safe_contact": {
-            "safe_to_call": True,
-            "safe_to_text": False,
-            "safe_voicemail": False,
-            "safe_hours": "10:00-13:00",
-            "instructions": "اسألي عن أم محمد",
-        },
-        "narrative": "رواية تجريبية لحالة متخيّلة في بيانات القياس.",
-        "governorate": "nablus",
-        "age_group": "25-59",
-        "sex": "female",
-        "disability": False,
-        "gbv_type": "psychological_abuse",
-        "perpetrator_relationship": "intimate_partner",
-        "risk_level": "medium",
-    }
-
-
 def _post(client: FlaskClient, path: str, body: dict[str, Any], headers: dict[str, str], status: int) -> Any:
     response = client.post(path, json=body, headers=headers)
     if response.status_code != status:
@@ -101,7 +76,7 @@ def one_round(
     """N cases and consents (untimed), then N referrals sent and N accepted, each request timed."""
     prepared = []
     for i in range(first, first + n):
-        case = _post(client, "/api/v1/cases", _case_body(i), sender, 201)
+        case = _post(client, "/api/v1/cases", case_body(i), sender, 201)
         consent = _post(
             client,
             f"/api/v1/cases/{case['id']}/consents",

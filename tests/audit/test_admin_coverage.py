@@ -33,7 +33,7 @@ from referral.extensions import db
 from referral.runtime import runtime
 from referral.security import rotation
 from referral.security.models import DataKey
-from tests.audit.refusal import refuse_audit_inserts
+from tests.audit.helpers import refuse_audit_inserts, request_events
 from tests.audit.test_coverage import case_data_routes
 from tests.cases.conftest import World, user
 from tests.cases.conftest import world as world
@@ -166,10 +166,7 @@ class Scene:
         return web.open(call.path, method=call.method, data={"csrf_token": token, **(call.form or {})})
 
     def events(self, request_id: str) -> list[AuditEvent]:
-        with self.app.app_context():
-            rows = list(db.session.scalars(select(AuditEvent).where(AuditEvent.request_id == request_id)))
-            db.session.expunge_all()
-            return rows
+        return request_events(self.app, request_id)
 
 
 # ---------------------------------------------------------------------------------- the table

@@ -35,7 +35,7 @@ from referral.models_base import utcnow
 from referral.referrals import services as referrals
 from referral.referrals import transfers
 from referral.referrals.models import Referral
-from tests.audit.refusal import refuse_audit_inserts
+from tests.audit.helpers import refuse_audit_inserts, request_events
 from tests.cases.conftest import MARKER_ID, MARKER_NAME, MARKER_PHONE, World, intake, user
 from tests.cases.conftest import world as world
 from tests.conftest import Account, Factory, csrf, sign_in
@@ -273,10 +273,7 @@ class Scene:
         return web.open(call.path, method=call.method, data=data)
 
     def events(self, request_id: str) -> list[AuditEvent]:
-        with self.app.app_context():
-            rows = list(db.session.scalars(select(AuditEvent).where(AuditEvent.request_id == request_id)))
-            db.session.expunge_all()
-            return rows
+        return request_events(self.app, request_id)
 
 
 # ---------------------------------------------------------------------------------- the table

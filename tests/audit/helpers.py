@@ -1,17 +1,21 @@
-"""Make the database refuse every audit insert, as a full disk or a revoked grant would."""
+"""Helpers of the audit tests: the events one request wrote, and a database refusing audit inserts."""
 
 from __future__ import annotations
 
 from collections.abc import Callable
 from typing import Any
 
-from sqlalchemy import Engine, event
+from flask import Flask
+from sqlalchemy import Engine, event, select
 
 from referral.audit.actions import ACTIONS
+from referral.audit.models import AuditEvent
+from referral.extensions import db
 
 
 def refuse_audit_inserts(refused: list[str]) -> Callable[[], None]:
-    """From now on an INSERT into the audit table fails on every engine (its action names are
+    """From now on an INSERT into the audit table fails on every engine, as a full disk or a
+    revoked grant would (its action names are
     noted in `refused`); returns the undo."""
 
     def fail(conn: Any, cursor: Any, statement: str, parameters: Any, context: Any, many: bool) -> None:
@@ -23,3 +27,11 @@ def refuse_audit_inserts(refused: list[str]) -> Callable[[], None]:
 
     event.listen(Engine, "before_cursor_execute", fail)
     return lambda: event.remove(Engine, "before_cursor_execute", fail)
+
+
+def request_events(app: Flask, request_id: str) -> list[AuditEvent]:
+    """The events one request wrote (by its request id), detached."""
+    with app.app_context():
+        rows = list(db.session.scalars(select(AuditEvent).where(AuditEvent.request_id == request_id)))
+        db.session.expunge_all()
+        return rows
