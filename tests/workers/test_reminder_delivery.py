@@ -86,6 +86,17 @@ def _stop(worker: subprocess.Popen[bytes], sig: int = signal.SIGTERM) -> None:
     worker.wait(timeout=30)
 
 
+def _worker_until_sent(app: Flask, step_id: str, env: dict[str, str], log: Path, linger: float = 0) -> None:
+    """Start a worker, wait until the rung is sent (failing with the worker's log if it is not),
+    let it run `linger` seconds more so that any duplicate run finishes too, and stop it."""
+    worker = _start_worker(env, log)
+    try:
+        assert _wait(lambda: _delivered(app, step_id)[0] == "sent"), log.read_text(errors="replace")[-3000:]
+        time.sleep(linger)
+    finally:
+        _stop(worker)
+
+
 @pytest.mark.parametrize("broker", BROKERS)
 def test_two_beats_sweeping_at_once_deliver_each_rung_once(
     app: Flask,
@@ -101,12 +112,8 @@ def test_two_beats_sweeping_at_once_deliver_each_rung_once(
     _point_at(app, settings, url)
     _publish(app, "workers.sweep_reminders")
     _publish(app, "workers.sweep_reminders")  # a second beat, the same minute
-    worker = _start_worker({**worker_env, "CELERY_BROKER_URL": url}, tmp_path / "worker.log")
-    try:
-        assert _wait(lambda: _delivered(app, step_id)[0] == "sent"), (tmp_path / "worker.log").read_text()[-3000:]
-        time.sleep(2)  # let any duplicate run finish
-    finally:
-        _stop(worker)
+    # linger: let any duplicate run finish
+    _worker_until_sent(app, step_id, {**worker_env, "CELERY_BROKER_URL": url}, tmp_path / "worker.log", linger=2)
     state, told = _delivered(app, step_id)
     assert state == "sent" and told == 1  # the one focal point of the receiving organisation, once
 
@@ -135,11 +142,7 @@ def test_a_broker_restarted_empty_loses_no_reminder(
         )
         db.session.commit()
     _publish(app, "workers.sweep_reminders")  # the next minute's sweep
-    worker = _start_worker({**worker_env, "CELERY_BROKER_URL": url}, tmp_path / "worker.log")
-    try:
-        assert _wait(lambda: _delivered(app, step_id)[0] == "sent"), (tmp_path / "worker.log").read_text()[-3000:]
-    finally:
-        _stop(worker)
+    _worker_until_sent(app, step_id, {**worker_env, "CELERY_BROKER_URL": url}, tmp_path / "worker.log")
     assert _delivered(app, step_id) == ("sent", 1)
 
 
@@ -209,12 +212,8 @@ def test_a_worker_killed_mid_delivery_loses_nothing_and_repeats_nothing(
         )
         db.session.commit()
     _publish(app, "workers.sweep_reminders")
-    worker = _start_worker(env, tmp_path / "worker2.log")
-    try:
-        assert _wait(lambda: _delivered(app, step_id)[0] == "sent"), (tmp_path / "worker2.log").read_text()[-3000:]
-        time.sleep(2)  # a redelivered copy of the killed task, if any, runs too
-    finally:
-        _stop(worker)
+    # linger: a redelivered copy of the killed task, if any, runs too
+    _worker_until_sent(app, step_id, env, tmp_path / "worker2.log", linger=2)
     assert _delivered(app, step_id) == ("sent", 1)
 
 
@@ -291,11 +290,7 @@ def test_the_database_unreachable_during_a_sweep_and_back_loses_nothing(
         )
         db.session.commit()
     _publish(app, "workers.sweep_reminders")
-    worker = _start_worker({**worker_env, "CELERY_BROKER_URL": url}, tmp_path / "up.log")
-    try:
-        assert _wait(lambda: _delivered(app, step_id)[0] == "sent"), (tmp_path / "up.log").read_text()[-3000:]
-    finally:
-        _stop(worker)
+    _worker_until_sent(app, step_id, {**worker_env, "CELERY_BROKER_URL": url}, tmp_path / "up.log")
     assert _delivered(app, step_id) == ("sent", 1)
 
 
