@@ -16,10 +16,10 @@ from ..directory.models import Service
 from ..errors import InvalidInput
 from ..extensions import db
 from ..models_base import utcnow
+from ..pagination import pack, unpack
 from . import api_bp
 from .schemas import SERVICE_LIST_QUERY
 from .validation import NOT_VALID, query_params
-from .views import _cursor_decode, _cursor_encode
 
 
 def _iso(service: Service) -> str:
@@ -70,12 +70,12 @@ def directory_services() -> Response:
         if "organization_id" in params
         else "",
     )
-    after = _uuid(_cursor_decode(params["cursor"]), "cursor", "invalid cursor") if "cursor" in params else None
+    after = _uuid(unpack(params["cursor"]), "cursor", "invalid cursor") if "cursor" in params else None
     rows, more = directory.service_page(db.session, filters, limit=params.get("limit", 50), after=after)
     return jsonify(
         {
             "items": [service_item(s) for s in rows],
-            "next_cursor": _cursor_encode(rows[-1].id) if more and rows else None,
+            "next_cursor": pack(rows[-1].id) if more and rows else None,
         }
     )
 

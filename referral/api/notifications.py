@@ -10,11 +10,11 @@ from werkzeug.wrappers import Response
 from ..extensions import db
 from ..followups import notifications
 from ..followups.models import Notification
+from ..pagination import pack, unpack
 from . import api_bp
 from .openapi import _errors, _json, _query, _ref, describe
 from .schemas import LIST_QUERY, UUID, page_of
 from .validation import query_params
-from .views import _cursor_decode, _cursor_encode
 
 NOTIFICATION: dict[str, Any] = {
     "type": "object",
@@ -52,13 +52,11 @@ def _item(row: Notification) -> dict[str, Any]:
 def list_notifications() -> Response:
     params = query_params(request.args, LIST_QUERY)
     limit = params.get("limit", 50)
-    before = _cursor_decode(params["cursor"]) if "cursor" in params else None
+    before = unpack(params["cursor"]) if "cursor" in params else None
     rows = notifications.listing(db.session, g.api_user, limit=limit + 1, before=before)
     more = len(rows) > limit
     rows = rows[:limit]
-    return jsonify(
-        {"items": [_item(r) for r in rows], "next_cursor": _cursor_encode(rows[-1].id) if more and rows else None}
-    )
+    return jsonify({"items": [_item(r) for r in rows], "next_cursor": pack(rows[-1].id) if more and rows else None})
 
 
 describe(

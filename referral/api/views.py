@@ -2,8 +2,6 @@
 
 from __future__ import annotations
 
-import base64
-import binascii
 from typing import Any
 
 from flask import g, jsonify, request
@@ -11,23 +9,12 @@ from sqlalchemy import select
 from werkzeug.wrappers import Response
 
 from ..directory.models import Organization
-from ..errors import InvalidInput
 from ..extensions import db
+from ..pagination import pack, unpack
 from . import api_bp
 from .openapi import document
 from .schemas import LIST_QUERY
 from .validation import query_params
-
-
-def _cursor_encode(value: str) -> str:
-    return base64.urlsafe_b64encode(value.encode()).decode().rstrip("=")
-
-
-def _cursor_decode(cursor: str) -> str:
-    try:
-        return base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
-    except (binascii.Error, UnicodeDecodeError):
-        raise InvalidInput("The request is not valid.", fields={"cursor": "invalid cursor"}) from None
 
 
 def _organization(org: Organization) -> dict[str, Any]:
@@ -67,14 +54,14 @@ def organizations() -> Response:
     limit = params.get("limit", 50)
     stmt = select(Organization).where(Organization.active.is_(True)).order_by(Organization.id).limit(limit + 1)
     if "cursor" in params:
-        stmt = stmt.where(Organization.id > _cursor_decode(params["cursor"]))
+        stmt = stmt.where(Organization.id > unpack(params["cursor"]))
     rows = list(db.session.scalars(stmt))
     more = len(rows) > limit
     rows = rows[:limit]
     return jsonify(
         {
             "items": [_organization(o) for o in rows],
-            "next_cursor": _cursor_encode(rows[-1].id) if more and rows else None,
+            "next_cursor": pack(rows[-1].id) if more and rows else None,
         }
     )
 

@@ -14,8 +14,6 @@ indexes.
 
 from __future__ import annotations
 
-import base64
-import binascii
 import csv
 import io
 import json
@@ -32,6 +30,7 @@ from sqlalchemy import ColumnElement, Select, and_, false, func, literal_column,
 from ..access.policy import can
 from ..errors import Forbidden, InvalidInput, NotFound
 from ..models_base import DbSession, utcnow
+from ..pagination import decode_cursor, encode_cursor
 from .actions import ACTIONS, OUTCOMES
 from .models import AuditEvent
 from .services import record, record_denial
@@ -295,30 +294,16 @@ class Page:
     next_cursor: str | None
 
 
-def encode_cursor(event: Any) -> str:
-    raw = f"{timestamp(event.occurred_at)}|{event.id}"
-    return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
-
-
-def decode_cursor(cursor: str) -> tuple[datetime, int]:
-    try:
-        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
-        when, _, ident = raw.partition("|")
-        return datetime.fromisoformat(when.replace("Z", "+00:00")).astimezone(UTC), int(ident)
-    except (binascii.Error, UnicodeDecodeError, ValueError):
-        raise InvalidInput("invalid_cursor", fields={"cursor": "invalid"}) from None
-
-
 def _page(session: DbSession, stmt: Select[Any], limit: int, cursor: str | None) -> Page:
     if not isinstance(limit, int) or not 1 <= limit <= MAX_LIMIT:
         raise InvalidInput("invalid_limit", fields={"limit": "invalid"})
     if cursor:
-        at, ident = decode_cursor(cursor)
+        at, ident = decode_cursor(cursor, int)
         stmt = stmt.where(or_(AuditEvent.occurred_at < at, and_(AuditEvent.occurred_at == at, AuditEvent.id < ident)))
     rows = list(session.scalars(stmt.order_by(AuditEvent.occurred_at.desc(), AuditEvent.id.desc()).limit(limit + 1)))
     more = len(rows) > limit
     rows = rows[:limit]
-    return Page(rows, encode_cursor(rows[-1]) if more and rows else None)
+    return Page(rows, encode_cursor(rows[-1].occurred_at, rows[-1].id) if more and rows else None)
 
 
 def require_reader(session: DbSession, actor: Any, what: str) -> None:

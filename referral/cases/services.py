@@ -7,9 +7,6 @@ Services flush and never commit; views and the API commit at the request edge.
 
 from __future__ import annotations
 
-import base64
-import binascii
-import uuid
 from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
@@ -23,6 +20,7 @@ from ..audit.services import record, record_denial
 from ..directory.models import Network
 from ..errors import Conflict, Forbidden, InvalidInput, NotFound
 from ..models_base import DbSession, get_by_id, new_id, utcnow
+from ..pagination import decode_cursor, encode_cursor, uuid_text
 from ..runtime import runtime
 from ..security.crypto import blind_index
 from .classification import classify
@@ -338,7 +336,7 @@ def list_cases(
             stmt = stmt.where(_identifier_condition(actor, q))
             record("case.search_identifier", actor, None, organization_id=actor.organization_id)
     if cursor:
-        opened_at, case_id = _decode_cursor(cursor)
+        opened_at, case_id = decode_cursor(cursor, uuid_text)
         stmt = stmt.where((Case.opened_at < opened_at) | ((Case.opened_at == opened_at) & (Case.id < case_id)))
     stmt = stmt.options(load_only(*LIST_COLUMNS))  # a list decrypts the name only, for its initials
     rows = list(session.scalars(stmt.order_by(Case.opened_at.desc(), Case.id.desc()).limit(limit + 1)))
@@ -354,7 +352,7 @@ def list_cases(
         risk_level=risk_level,
         page=bool(cursor),
     )
-    return Page(rows, _encode_cursor(rows[-1]) if more and rows else None)
+    return Page(rows, encode_cursor(rows[-1].opened_at, rows[-1].id) if more and rows else None)
 
 
 def _looks_like_case_code(q: str) -> bool:
@@ -367,26 +365,6 @@ def _identifier_condition(actor: Any, q: str) -> Any:
     by_id = blind_index(key, "national_id", q, "national_id")
     by_phone = blind_index(key, "phone", q, "phone")
     return (Case.national_id_index == by_id) | (Case.phone_index == by_phone)
-
-
-def _encode_cursor(case: Case) -> str:
-    raw = f"{case.opened_at.isoformat()}|{case.id}"
-    return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
-
-
-def _decode_cursor(cursor: str) -> tuple[Any, str]:
-    """A cursor this service handed out: an aware time and a case id; anything else is refused."""
-    from datetime import datetime
-
-    try:
-        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
-        stamp, case_id = raw.split("|", 1)
-        opened_at = datetime.fromisoformat(stamp)
-        if opened_at.tzinfo is None:
-            raise ValueError("naive time")
-        return opened_at, str(uuid.UUID(case_id))
-    except (binascii.Error, UnicodeDecodeError, ValueError):
-        raise InvalidInput("invalid_cursor", fields={"cursor": "invalid cursor"}) from None
 
 
 def masked_name(case: Case) -> str:

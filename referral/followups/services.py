@@ -11,9 +11,6 @@ shows a note is audited as `followup.view`. Services flush and never commit.
 
 from __future__ import annotations
 
-import base64
-import binascii
-import uuid
 from dataclasses import dataclass, replace
 from datetime import UTC, datetime, time, timedelta
 from typing import Any
@@ -31,6 +28,7 @@ from ..cases.retention import on_purge
 from ..cases.services import _visible as visible_case
 from ..errors import Conflict, Forbidden, InvalidInput, NotFound
 from ..models_base import DbSession, get_by_id, new_id, utcnow
+from ..pagination import decode_cursor, encode_cursor, uuid_text
 from ..referrals.models import Referral
 from . import clocks, notifications
 from .models import KINDS, FollowUp
@@ -416,13 +414,13 @@ def listing(
             stmt = stmt.where(FollowUp.due_at >= lower)
         stmt = stmt.where(FollowUp.due_at < upper)
     if cursor:
-        due_at, followup_id = _decode_cursor(cursor)
+        due_at, followup_id = decode_cursor(cursor, uuid_text)
         stmt = stmt.where((FollowUp.due_at > due_at) | ((FollowUp.due_at == due_at) & (FollowUp.id > followup_id)))
     rows = list(session.scalars(stmt.order_by(FollowUp.due_at, FollowUp.id).limit(limit + 1)))
     more = len(rows) > limit
     rows = rows[:limit]
     record("followup.list", actor, None, organization_id=actor.organization_id, due=due, count=len(rows))
-    return Page(rows, _encode_cursor(rows[-1]) if more and rows else None)
+    return Page(rows, encode_cursor(rows[-1].due_at, rows[-1].id) if more and rows else None)
 
 
 def my_day(session: DbSession, actor: Any) -> MyDay:
@@ -503,24 +501,6 @@ def usernames(session: DbSession, ids: set[str]) -> dict[str, str]:
     if not ids:
         return {}
     return {uid: name for uid, name in session.execute(select(User.id, User.username).where(User.id.in_(ids)))}
-
-
-# ---------------------------------------------------------------------------------- cursors
-def _encode_cursor(followup: FollowUp) -> str:
-    raw = f"{followup.due_at.isoformat()}|{followup.id}"
-    return base64.urlsafe_b64encode(raw.encode()).decode().rstrip("=")
-
-
-def _decode_cursor(cursor: str) -> tuple[datetime, str]:
-    try:
-        raw = base64.urlsafe_b64decode(cursor + "=" * (-len(cursor) % 4)).decode()
-        stamp, followup_id = raw.split("|", 1)
-        due_at = datetime.fromisoformat(stamp)
-        if due_at.tzinfo is None:
-            raise ValueError("naive time")
-        return due_at, str(uuid.UUID(followup_id))
-    except (binascii.Error, UnicodeDecodeError, ValueError):
-        raise InvalidInput("invalid_cursor", fields={"cursor": "invalid cursor"}) from None
 
 
 # ---------------------------------------------------------------------------------- retention
