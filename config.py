@@ -176,39 +176,26 @@ def _required(environ: dict[str, str], name: str) -> str:
 
 def _root_key_from(environ: dict[str, str]) -> bytes | None:
     """The root key: base64 of 32 bytes, from REFERRAL_ROOT_KEY or the file REFERRAL_ROOT_KEY_FILE."""
-    raw = environ.get("REFERRAL_ROOT_KEY", "").strip()
-    source = "REFERRAL_ROOT_KEY"
-    if not raw and environ.get("REFERRAL_ROOT_KEY_FILE"):
-        source = "REFERRAL_ROOT_KEY_FILE"
-        try:
-            raw = Path(environ["REFERRAL_ROOT_KEY_FILE"]).read_text().strip()
-        except OSError as exc:
-            raise ConfigError(f"REFERRAL_ROOT_KEY_FILE cannot be read: {exc.strerror}") from None
-    if not raw:
-        return None
-    try:
-        key = base64.b64decode(raw, validate=True)
-    except (binascii.Error, ValueError):
-        raise ConfigError(f"{source} must be base64 of 32 random bytes") from None
-    if len(key) != 32:
-        raise ConfigError(f"{source} must be base64 of 32 random bytes")
-    return key
+    return _key_setting(environ, "REFERRAL_ROOT_KEY")
 
 
 def _audit_signing_key(environ: dict[str, str]) -> bytes | None:
     """The worker's checkpoint signing key (an Ed25519 private key: base64 of 32 bytes), from
     AUDIT_SIGNING_KEY or the file AUDIT_SIGNING_KEY_FILE; None where neither is set (the web)."""
-    raw = environ.get("AUDIT_SIGNING_KEY", "").strip()
-    source = "AUDIT_SIGNING_KEY"
-    if not raw and environ.get("AUDIT_SIGNING_KEY_FILE"):
-        source = "AUDIT_SIGNING_KEY_FILE"
+    return _key_setting(environ, "AUDIT_SIGNING_KEY")
+
+
+def _key_setting(environ: dict[str, str], name: str) -> bytes | None:
+    """A 32-byte key given as base64 in `name`, or in the file named by `name`_FILE; None
+    when neither is set."""
+    raw, source = environ.get(name, "").strip(), name
+    if not raw and environ.get(f"{name}_FILE"):
+        source = f"{name}_FILE"
         try:
-            raw = Path(environ["AUDIT_SIGNING_KEY_FILE"]).read_text().strip()
+            raw = Path(environ[source]).read_text().strip()
         except OSError as exc:
-            raise ConfigError(f"AUDIT_SIGNING_KEY_FILE cannot be read: {exc.strerror}") from None
-    if not raw:
-        return None
-    return _key32(raw, source)
+            raise ConfigError(f"{source} cannot be read: {exc.strerror}") from None
+    return _key32(raw, source) if raw else None
 
 
 def _audit_public_keys(environ: dict[str, str]) -> tuple[bytes, ...]:
@@ -230,17 +217,11 @@ def _key32(raw: str, source: str) -> bytes:
 
 def _previous_root_keys(environ: dict[str, str]) -> tuple[bytes, ...]:
     """REFERRAL_PREVIOUS_ROOT_KEYS: comma-separated base64 keys still accepted for unwrapping."""
-    keys = []
-    for raw in environ.get("REFERRAL_PREVIOUS_ROOT_KEYS", "").split(","):
-        if raw.strip():
-            try:
-                key = base64.b64decode(raw.strip(), validate=True)
-            except (binascii.Error, ValueError):
-                raise ConfigError("REFERRAL_PREVIOUS_ROOT_KEYS must hold base64 keys of 32 bytes") from None
-            if len(key) != 32:
-                raise ConfigError("REFERRAL_PREVIOUS_ROOT_KEYS must hold base64 keys of 32 bytes")
-            keys.append(key)
-    return tuple(keys)
+    return tuple(
+        _key32(raw.strip(), "REFERRAL_PREVIOUS_ROOT_KEYS")
+        for raw in environ.get("REFERRAL_PREVIOUS_ROOT_KEYS", "").split(",")
+        if raw.strip()
+    )
 
 
 def _dev_secret(path: Path, nbytes: int) -> str:
