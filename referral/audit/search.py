@@ -31,7 +31,9 @@ from ..access.policy import can
 from ..errors import Forbidden, InvalidInput, NotFound
 from ..models_base import DbSession, utcnow
 from ..pagination import decode_cursor, encode_cursor
+from . import chain, checkpoints
 from .actions import ACTIONS, OUTCOMES
+from .chain import timestamp  # the trail's own time format, also the export's
 from .models import AuditEvent
 from .services import record, record_denial
 
@@ -200,11 +202,6 @@ def _moment(raw: str | None, name: str, problems: dict[str, str]) -> datetime | 
 
 def _local(day: date, at: time) -> datetime:
     return datetime.combine(day, at, tzinfo=WORK_ZONE).astimezone(UTC)
-
-
-def timestamp(value: datetime) -> str:
-    """UTC to the microsecond with a Z: the trail's own time format (also the export's)."""
-    return f"{value.astimezone(UTC):%Y-%m-%dT%H:%M:%S.%fZ}"
 
 
 # ---------------------------------------------------------------------------------- conditions
@@ -627,7 +624,5 @@ def last_verification(session: DbSession) -> LastVerification | None:
 
 
 def chain_state(session: DbSession) -> ChainState:
-    from . import chain, checkpoints
-
     head = session.scalar(select(func.max(AuditEvent.chain_position)))
     return ChainState(int(head or 0), chain.unsealed_count(session), checkpoints.info(checkpoints.last(session)))
