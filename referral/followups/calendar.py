@@ -142,11 +142,14 @@ DEFAULT_CALENDAR = WorkCalendar()
 
 def make_calendar(weekend: Iterable[int], holidays: Iterable[date], time_zone: str) -> WorkCalendar:
     """A calendar from stored values; an unknown zone falls back to the default one."""
+    return WorkCalendar(frozenset(int(d) for d in weekend), frozenset(holidays), _stored_zone(time_zone))
+
+
+def _stored_zone(time_zone: str) -> ZoneInfo:
     try:
-        tz = zone(time_zone)
+        return zone(time_zone)
     except ValueError:
-        tz = ZoneInfo(DEFAULT_TIME_ZONE)
-    return WorkCalendar(frozenset(int(d) for d in weekend), frozenset(holidays), tz)
+        return ZoneInfo(DEFAULT_TIME_ZONE)
 
 
 def calendar_for(session: DbSession, network_id: str | None) -> WorkCalendar:
@@ -159,3 +162,11 @@ def calendar_for(session: DbSession, network_id: str | None) -> WorkCalendar:
         return DEFAULT_CALENDAR
     days = session.scalars(select(NetworkHoliday.day).where(NetworkHoliday.network_id == net.id))
     return make_calendar(net.weekend_days or (), days, net.time_zone)
+
+
+def zone_for(session: DbSession, network_id: str | None) -> ZoneInfo:
+    """A network's time zone alone (its calendar without reading the holidays)."""
+    from ..directory.models import Network
+
+    net = get_by_id(session, Network, network_id) if network_id else None
+    return _stored_zone(net.time_zone) if net is not None else DEFAULT_CALENDAR.tz

@@ -79,16 +79,24 @@ class TeamMember:
 # ---------------------------------------------------------------------------------- time
 def local_zone(actor: Any = None) -> ZoneInfo:
     """The time zone that draws the actor's day boundaries and reads the times she types: her
-    organisation's network's (the coordinator's own network's), else the default."""
+    organisation's network's (the coordinator's own network's), else the default. Looked up
+    once per request (a page draws many times)."""
     if actor is None or not getattr(actor, "organization_id", None):
         return DEFAULT_ZONE
+    from flask import g, has_request_context
+
     from ..extensions import db
-    from .calendar import calendar_for
+    from .calendar import zone_for
     from .clocks import network_of
 
-    session = db.session
-    network_id = getattr(actor, "network_id", None) or network_of(session, actor.organization_id)
-    return calendar_for(session, network_id).tz
+    remembered = g.get("shabaka_local_zone") if has_request_context() else None
+    if remembered is not None and remembered[0] == actor.id:
+        return remembered[1]  # type: ignore[no-any-return]
+    network_id = getattr(actor, "network_id", None) or network_of(db.session, actor.organization_id)
+    found = zone_for(db.session, network_id)
+    if has_request_context():
+        g.shabaka_local_zone = (actor.id, found)
+    return found
 
 
 def start_of_day(moment: datetime, zone: ZoneInfo, days_later: int = 0) -> datetime:
