@@ -35,6 +35,7 @@ from sqlalchemy import Engine, bindparam, func, literal_column, select, text, up
 
 from ..models_base import DbSession, utcnow
 from .models import AuditCheckpoint, AuditEvent
+from .services import record
 
 if TYPE_CHECKING:
     from .sqlite_pages import Page
@@ -590,8 +591,6 @@ def record_verification(session: DbSession, actor: Any | None, result: VerifyRes
     """The verification's own event (`audit.verify`): who asked (None: the nightly run or an
     operator's command), how many events were read, and where and why the chain broke. The
     auditors' verification page shows the latest one."""
-    from .services import record
-
     record(
         "audit.verify",
         actor,
