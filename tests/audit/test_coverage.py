@@ -187,7 +187,10 @@ class Scene:
         return referral_id
 
     def followup(self, case_id: str) -> str:
-        data = followups.FollowUpInput(due_at=utcnow() - timedelta(hours=2), kind="call", note=f"Call her {PLANT}")
+        # overdue, yet due today in the network's zone (a follow-up may not be due before today)
+        now = utcnow()
+        due = max(now - timedelta(hours=2), followups.start_of_day(now, followups.DEFAULT_ZONE))
+        data = followups.FollowUpInput(due_at=due, kind="call", note=f"Call her {PLANT}")
         return str(self.run(lambda: followups.create(db.session, user(self.world.mine.caseworker), case_id, data).id))
 
     def followup_version(self, followup_id: str) -> int:
