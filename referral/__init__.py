@@ -213,8 +213,10 @@ def _register_error_handlers(app: Flask) -> None:
 
     @app.errorhandler(DomainError)
     def domain_error(error: DomainError) -> Response:
-        from .errors import api_error, wants_json
+        from .errors import NotFound, api_error, wants_json
 
+        if isinstance(error, NotFound):  # which object was not found would tell that another one exists
+            return error_response(404)
         if wants_json():
             return api_error(error.status, error.code, error.message, error.fields if error.status == 400 else None)
         return error_response(error.status)
