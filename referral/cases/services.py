@@ -23,6 +23,7 @@ from ..models_base import DbSession, get_by_id, new_id, utcnow
 from ..pagination import decode_cursor, encode_cursor, uuid_text
 from ..runtime import runtime
 from ..security.crypto import blind_index
+from ..security.fields import Unreadable
 from .classification import classify
 from .models import (
     AGE_GROUPS,
@@ -367,8 +368,11 @@ def _identifier_condition(actor: Any, q: str) -> Any:
     return (Case.national_id_index == by_id) | (Case.phone_index == by_phone)
 
 
-def masked_name(case: Case) -> str:
-    """Initials only: what lists and masked views show instead of a name."""
+def masked_name(case: Case) -> Any:
+    """Initials only: what lists and masked views show instead of a name (or, for a name that
+    failed its integrity check, its marker: a page marks it, an API answer refuses it)."""
+    if isinstance(case.full_name, Unreadable):
+        return case.full_name
     words = (case.full_name or "").split()
     return " ".join(w[0] + "." for w in words[:3]) if words else "—"
 

@@ -31,6 +31,7 @@ from tests.cases.conftest import world as world
 from tests.conftest import Factory
 
 _UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
+_CSRF = re.compile(rb'name="csrf_token" value="[^"]*"')
 _CASE_CODE = re.compile(r"/([A-Z]{3})-(\d{4})-(\d{6})(?=/|$)")
 
 # Routes with a path parameter that name no object another organisation could own, each with why.
@@ -176,9 +177,11 @@ def routes_with_parameters(app: Flask) -> dict[tuple[str, str], str]:
 
 def _answer(response: Any, path: str) -> tuple[int, bytes, list[tuple[str, str]]]:
     """Status, body and headers; a page that repeats its own address (the language switch's
-    `next`) has the address taken out, since the asker typed it."""
+    `next`) has the address taken out, since the asker typed it, and so have CSRF tokens, which
+    carry the second they were signed in."""
     headers = sorted((k, v) for k, v in response.headers.items() if k != "X-Request-ID")
-    return response.status_code, response.get_data().replace(path.encode(), b"{path}"), headers
+    body = _CSRF.sub(b'name="csrf_token" value="{csrf}"', response.get_data().replace(path.encode(), b"{path}"))
+    return response.status_code, body, headers
 
 
 def _calls(s: Scene, key: tuple[str, str]) -> Iterator[tuple[Call, str]]:
