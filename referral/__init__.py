@@ -25,7 +25,7 @@ from .errors import DomainError, error_response
 from .extensions import babel, csrf, db, login_manager, migrate, use_sqlite_properly
 from .runtime import build_runtime
 from .security import headers
-from .security.crypto import DecryptionError
+from .security.crypto import TamperedValue
 from .security.fields import Unreadable
 from .security.sessions import ServerSessionInterface, SessionPolicy
 from .transaction import finish_request
@@ -264,9 +264,9 @@ def _register_error_handlers(app: Flask) -> None:
     def http_error(error: HTTPException) -> Response:
         return error_response(error.code or 500)
 
-    @app.errorhandler(DecryptionError)
-    def stored_value_failed(error: DecryptionError) -> Response:
-        """A stored value or file that does not authenticate: not a fault of the request."""
+    @app.errorhandler(TamperedValue)
+    def stored_value_failed(error: TamperedValue) -> Response:
+        """A stored value that does not authenticate: not a fault of the request."""
         from .errors import integrity_response
 
         log.error("integrity check failed on %s: %s", request.endpoint, error)

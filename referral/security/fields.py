@@ -30,7 +30,7 @@ from sqlalchemy.orm import Mapper, Session, mapped_column, scoped_session
 from sqlalchemy.orm.attributes import set_committed_value
 
 from ..models_base import new_id
-from .crypto import Context, CryptoError, DecryptionError, FieldCipher, UnknownKey, associated_data
+from .crypto import Context, CryptoError, FieldCipher, TamperedValue, associated_data
 
 
 class PlaintextRefused(CryptoError):
@@ -209,7 +209,7 @@ def _encrypt_before_flush(session: Session, flush_context: Any, instances: Any) 
                 continue
             if state.pending or owner_moved or state.attrs[attribute].history.has_changes():
                 if isinstance(value, Unreadable):
-                    raise DecryptionError("a value that failed its integrity check cannot be sealed again")
+                    raise TamperedValue("a value that failed its integrity check cannot be sealed again")
                 setattr(obj, attribute, seal(obj, attribute, value))
                 restore.append((obj, attribute, value))
 
@@ -242,7 +242,7 @@ def _decrypt_loaded(target: Any, *_: Any) -> None:
         bound = associated_data(table, attribute, row_id, organization)
         try:
             state_dict[attribute] = _decode(kind, cipher.decrypt_bound(value.blob, bound))
-        except (DecryptionError, UnknownKey):
+        except TamperedValue:  # a missing or unwrappable key is an operations failure: it propagates
             code = state_dict.get("case_code")
             marker = Unreadable(table, attribute, row_id, organization, code if isinstance(code, str) else None)
             state_dict[attribute] = marker
@@ -270,6 +270,6 @@ def move_owner(obj: Any, organization_id: str) -> int:
     if any(isinstance(value, Sealed) for value in values.values()):
         raise CryptoError("a value is still sealed")  # never expected: loading decrypts
     if any(isinstance(value, Unreadable) for value in values.values()):
-        raise DecryptionError("a value that failed its integrity check cannot move to another owner")
+        raise TamperedValue("a value that failed its integrity check cannot move to another owner")
     setattr(obj, owner, organization_id)
     return sum(1 for value in values.values() if value is not None)
