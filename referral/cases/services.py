@@ -388,7 +388,7 @@ def update_case(session: DbSession, actor: Any, case_id: str, data: CaseInput) -
     if incident_fields:  # never silently dropped: incidents are recorded on their own
         raise InvalidInput("invalid_case", fields=dict.fromkeys(sorted(incident_fields), "record_as_incident"))
     values = _validate(dict(data.values), creating=False, session=session)
-    changed = sorted(k for k, v in values.items() if getattr(case, k) != v)
+    changed = sorted(k for k, v in values.items() if getattr(case, k) != v and not _keeps_unreadable(case, k, v))
     for name in changed:
         setattr(case, name, values[name])
     if "national_id" in changed:
@@ -398,6 +398,13 @@ def update_case(session: DbSession, actor: Any, case_id: str, data: CaseInput) -
     if changed:
         record("case.update", actor, case, case_code=case.case_code, fields=",".join(changed))
     return case
+
+
+def _keeps_unreadable(case: Case, name: str, value: Any) -> bool:
+    """A value that failed its integrity check stays as stored when the edit leaves its field
+    empty (the form could not show it); a value typed into the field replaces it."""
+    empty = not value or (isinstance(value, dict) and not any(value.values()))
+    return empty and isinstance(getattr(case, name), Unreadable)
 
 
 def add_note(session: DbSession, actor: Any, case_id: str, body: str) -> CaseNote:

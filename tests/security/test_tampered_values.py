@@ -165,3 +165,25 @@ def test_a_value_that_failed_is_never_sealed_again(app: Flask, world: World, tam
         with pytest.raises(Exception, match="integrity check"):
             move_owner(db.session.get(Case, tampered["broken"]), world.other.id)
         db.session.rollback()
+
+
+def test_an_edit_keeps_the_broken_value_until_a_new_one_is_typed(
+    app: Flask, world: World, tampered: dict[str, str]
+) -> None:
+    web, token = _web(app, world.mine.caseworker)
+    page = web.get(f"/cases/{tampered['broken']}/edit")
+    assert page.status_code == 200 and MARKER_ID in page.get_data(as_text=True)
+    values = intake(world)
+    form = {k: v for k, v in values.items() if isinstance(v, str)}
+    form.update({"safe_to_call": "y", "safe_hours": "09:00-12:00", "instructions": "x", "disability": "no"})
+    form.update(csrf_token=token, full_name="", risk_level="high")  # the name's field shows empty
+    assert web.post(f"/cases/{tampered['broken']}/edit", data=form).status_code == 303
+    with app.app_context():
+        case = db.session.get(Case, tampered["broken"])
+        assert isinstance(case.full_name, Unreadable) and case.risk_level == "high"
+
+    form["full_name"] = "Restored Name"
+    assert web.post(f"/cases/{tampered['broken']}/edit", data=form).status_code == 303
+    with app.app_context():
+        assert db.session.get(Case, tampered["broken"]).full_name == "Restored Name"
+    assert "integrity-banner" not in web.get(f"/cases/{tampered['broken']}").get_data(as_text=True)
