@@ -10,6 +10,7 @@ from typing import Any
 
 from flask import Flask, Response, g, request
 from flask.helpers import get_debug_flag
+from flask.json.provider import DefaultJSONProvider
 from flask_login import current_user
 from flask_wtf.csrf import CSRFError
 from sqlalchemy.exc import OperationalError
@@ -24,6 +25,8 @@ from .errors import DomainError, error_response
 from .extensions import babel, csrf, db, login_manager, migrate, use_sqlite_properly
 from .runtime import build_runtime
 from .security import headers
+from .security.crypto import TamperedValue
+from .security.fields import Unreadable
 from .security.sessions import ServerSessionInterface, SessionPolicy
 from .transaction import finish_request
 
@@ -41,6 +44,7 @@ def create_app(settings: Settings | None = None) -> Flask:
         instance_path=str(settings.instance_path),
         instance_relative_config=False,
     )
+    app.json = IntegrityCheckedJSON(app)
     app.config.update(
         SECRET_KEY=settings.secret_key,
         SQLALCHEMY_DATABASE_URI=settings.database_url,
@@ -100,6 +104,19 @@ def create_app(settings: Settings | None = None) -> Flask:
     return app
 
 
+class IntegrityCheckedJSON(DefaultJSONProvider):
+    """Flask's JSON, except that a value which failed its integrity check is never encoded (the
+    default would write its HTML marker): the answer becomes the API error `integrity_error`."""
+
+    @staticmethod
+    def default(o: Any) -> Any:
+        if isinstance(o, Unreadable):
+            from .errors import INTEGRITY_MESSAGE, IntegrityFailure
+
+            raise IntegrityFailure(INTEGRITY_MESSAGE, fields={o.column: "integrity_error"})
+        return DefaultJSONProvider.default(o)
+
+
 def _assign_request_id() -> None:
     g.request_id = uuid.uuid4().hex[:16]
 
@@ -137,6 +154,7 @@ def _register_templates(app: Flask) -> None:
         can=lambda action, obj=None: can(current_user, action, obj),
     )
     app.jinja_env.filters["sector_label"] = lambda code: SECTOR_LABELS.get(code, code)
+    app.jinja_env.tests["unreadable"] = lambda value: isinstance(value, Unreadable)  # failed its integrity check
 
 
 def _register_blueprints(app: Flask) -> None:
@@ -196,6 +214,7 @@ def _register_request_hooks(app: Flask, settings: Settings) -> None:
         from .followups.notifications import unread_count
         from .home import navigation
         from .i18n import current_direction, current_locale_code
+        from .security.fields import unreadable_values
 
         signed_in = getattr(current_user, "is_authenticated", False)
         return {
@@ -203,6 +222,7 @@ def _register_request_hooks(app: Flask, settings: Settings) -> None:
             "direction": current_direction(),
             "navigation": navigation(current_user),
             "unread_notifications": unread_count(db.session, current_user) if signed_in else 0,
+            "integrity_failures": unreadable_values(db.session),
         }
 
 
@@ -213,8 +233,12 @@ def _register_error_handlers(app: Flask) -> None:
 
     @app.errorhandler(DomainError)
     def domain_error(error: DomainError) -> Response:
-        from .errors import api_error, wants_json
+        from .errors import IntegrityFailure, NotFound, api_error, integrity_response, wants_json
 
+        if isinstance(error, NotFound):  # which object was not found would tell that another one exists
+            return error_response(404)
+        if isinstance(error, IntegrityFailure):
+            return integrity_response({**_unreadable_fields(), **error.fields})
         if wants_json():
             return api_error(error.status, error.code, error.message, error.fields if error.status == 400 else None)
         return error_response(error.status)
@@ -240,7 +264,27 @@ def _register_error_handlers(app: Flask) -> None:
     def http_error(error: HTTPException) -> Response:
         return error_response(error.code or 500)
 
+    @app.errorhandler(TamperedValue)
+    def stored_value_failed(error: TamperedValue) -> Response:
+        """A stored value that does not authenticate: not a fault of the request."""
+        from .errors import integrity_response
+
+        log.error("integrity check failed on %s: %s", request.endpoint, error)
+        return integrity_response(_unreadable_fields())
+
     @app.errorhandler(Exception)
     def unexpected(error: Exception) -> Response:
+        if _unreadable_fields():  # code that met a value which failed its integrity check
+            from .errors import integrity_response
+
+            log.error("integrity check failed on %s (%s)", request.endpoint, type(error).__name__)
+            return integrity_response(_unreadable_fields())
         log.exception("unhandled error on %s", request.endpoint)
         return error_response(500)
+
+
+def _unreadable_fields() -> dict[str, str]:
+    """{column: "integrity_error"} of the values this request met that failed their check."""
+    from .security.fields import unreadable_values
+
+    return {marker.column: "integrity_error" for marker in unreadable_values(db.session)}

@@ -41,6 +41,17 @@ class InvalidCredentials(DomainError):
     status, code = 401, "invalid_credentials"
 
 
+class IntegrityFailure(DomainError):
+    """A stored value the request needed failed its integrity check (altered or moved). 409: the
+    request was valid, the record's stored state is what refuses it, and trying again will not
+    help until an administrator restores the value. `fields` names the columns, never values."""
+
+    status, code = 409, "integrity_error"
+
+
+INTEGRITY_MESSAGE = "Part of this record failed its integrity check; the administrators have been told."
+
+
 def wants_json() -> bool:
     return request.path.startswith("/api/")
 
@@ -66,6 +77,20 @@ _API_MESSAGES = {
     429: ("rate_limited", "Too many requests; wait and try again."),
     500: ("server_error", "Something went wrong; nothing was saved."),
 }
+
+
+def integrity_response(fields: dict[str, str]) -> Response:
+    """The answer to a request that needed a stored value which failed its integrity check: the
+    API error `integrity_error` naming the columns, or a page saying so (both 409)."""
+    if wants_json():
+        return api_error(IntegrityFailure.status, IntegrityFailure.code, INTEGRITY_MESSAGE, fields)
+    from .extensions import db
+
+    db.session.rollback()  # as for a 500: the page reads (the navigation) and the request failed
+    return Response(
+        render_template("errors/error.html", status=IntegrityFailure.status, integrity=True),
+        status=IntegrityFailure.status,
+    )
 
 
 def error_response(status: int) -> Response:

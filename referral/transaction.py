@@ -59,12 +59,15 @@ def _drop_hooks(session: DbSession, previous_transaction: SessionTransaction) ->
 def finish_request(response: Response) -> Response:
     """Commit or roll back the request's transaction; a failed commit becomes a 500."""
     from .audit.services import take_denials, write
+    from .followups.audit_alerts import integrity_failures
+    from .security.fields import take_unreadable
 
     keep = g.get("keep_on_error", False)
     denials = take_denials(db.session)
+    failures = take_unreadable(db.session)
     if response.status_code < 400 or keep:
         try:
-            write(db.session, denials)
+            write(db.session, denials + integrity_failures(db.session, _actor(), failures))
             db.session.commit()
         except StaleDataError:  # someone else saved the same record first
             db.session.rollback()
@@ -79,7 +82,19 @@ def finish_request(response: Response) -> Response:
             return error_response(500)
     else:
         db.session.rollback()
-        if denials:  # refusals are recorded even though the request changed nothing
-            write(db.session, denials)
+        # refusals and integrity failures are recorded even though the request changed nothing
+        kept = denials + integrity_failures(db.session, _actor(), failures)
+        if kept:
+            write(db.session, kept)
             db.session.commit()
     return response
+
+
+def _actor() -> object | None:
+    """Who made the request: the API token's user or the signed-in user (None if neither)."""
+    from flask_login import current_user
+
+    api_user = g.get("api_user")
+    if api_user is not None:
+        return api_user
+    return current_user if getattr(current_user, "is_authenticated", False) else None

@@ -105,6 +105,8 @@ ACTIONS: frozenset[str] = frozenset(
         "breakglass.end",
         "breakglass.revoke",
         "breakglass.list",
+        # stored data
+        "security.integrity_failure",
     }
 )
 

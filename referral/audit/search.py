@@ -56,7 +56,7 @@ WEEKEND = frozenset({4, 5})  # Python weekday numbers: Friday, Saturday
 # Exports: the audit export, the printed referral, and any future `*.export` action.
 EXPORT_ACTIONS = ("audit.export", "referral.print")
 
-FLAG_KINDS = ("breakglass", "consent_override", "denied", "high_rate", "out_of_hours", "export")
+FLAG_KINDS = ("breakglass", "consent_override", "denied", "high_rate", "out_of_hours", "export", "integrity")
 LISTED_FLAGS = tuple(k for k in FLAG_KINDS if k != "high_rate")  # the ones that are lists of events
 FLAG_WINDOW = timedelta(days=7)  # the flags page's default window
 MAX_FLAG_WINDOW = timedelta(days=31)  # the out-of-hours flag is built from one range per day
@@ -240,6 +240,8 @@ def flag_condition(kind: str, since: datetime, until: datetime) -> ColumnElement
         return AuditEvent.action == "consent.override"
     if kind == "denied":
         return AuditEvent.action == "access.denied"
+    if kind == "integrity":
+        return AuditEvent.action == "security.integrity_failure"
     if kind == "export":
         return or_(AuditEvent.action.in_(EXPORT_ACTIONS), AuditEvent.action.endswith(".export"))
     if kind == "out_of_hours":

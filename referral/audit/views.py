@@ -51,6 +51,7 @@ FLAG_LABELS = {
     "high_rate": _l("Reveals and identifier searches above the normal rate"),
     "out_of_hours": _l("Case data opened outside working hours"),
     "export": _l("Exports and printouts"),
+    "integrity": _l("Stored values that failed their integrity check"),
 }
 _MESSAGES = {
     "before_since": _l("The end must come after the start."),

@@ -31,6 +31,7 @@ from ..labels import (
     RISK_LABELS,
     SEX_LABELS,
 )
+from ..security.fields import readable
 from .classification import QUESTIONS
 from .models import (
     AGE_GROUPS,
@@ -118,11 +119,11 @@ class CaseForm(FlaskForm):
     def fill_from(self, case: Any) -> None:
         """Show a case's current values (the edit page)."""
         for name in ("full_name", "national_id", "date_of_birth", "phone", "address", "governorate"):
-            getattr(self, name).data = getattr(case, name) or ""
+            getattr(self, name).data = readable(case, name) or ""  # a value that failed its check: empty
         for name in ("age_group", "sex", "marital_status", "gbv_type", "perpetrator_relationship", "risk_level"):
             getattr(self, name).data = getattr(case, name) or ""
         self.disability.data = "" if case.disability is None else ("yes" if case.disability else "no")
-        contact = case.safe_contact or {}
+        contact = readable(case, "safe_contact") or {}
         for key in SAFE_CONTACT_KEYS:
             field = getattr(self, key)
             field.data = bool(contact.get(key)) if isinstance(field, BooleanField) else contact.get(key) or ""

@@ -23,6 +23,7 @@ from ..models_base import DbSession, get_by_id, new_id, utcnow
 from ..pagination import decode_cursor, encode_cursor, uuid_text
 from ..runtime import runtime
 from ..security.crypto import blind_index
+from ..security.fields import Unreadable
 from .classification import classify
 from .models import (
     AGE_GROUPS,
@@ -367,8 +368,11 @@ def _identifier_condition(actor: Any, q: str) -> Any:
     return (Case.national_id_index == by_id) | (Case.phone_index == by_phone)
 
 
-def masked_name(case: Case) -> str:
-    """Initials only: what lists and masked views show instead of a name."""
+def masked_name(case: Case) -> Any:
+    """Initials only: what lists and masked views show instead of a name (or, for a name that
+    failed its integrity check, its marker: a page marks it, an API answer refuses it)."""
+    if isinstance(case.full_name, Unreadable):
+        return case.full_name
     words = (case.full_name or "").split()
     return " ".join(w[0] + "." for w in words[:3]) if words else "—"
 
@@ -384,7 +388,7 @@ def update_case(session: DbSession, actor: Any, case_id: str, data: CaseInput) -
     if incident_fields:  # never silently dropped: incidents are recorded on their own
         raise InvalidInput("invalid_case", fields=dict.fromkeys(sorted(incident_fields), "record_as_incident"))
     values = _validate(dict(data.values), creating=False, session=session)
-    changed = sorted(k for k, v in values.items() if getattr(case, k) != v)
+    changed = sorted(k for k, v in values.items() if getattr(case, k) != v and not _keeps_unreadable(case, k, v))
     for name in changed:
         setattr(case, name, values[name])
     if "national_id" in changed:
@@ -394,6 +398,13 @@ def update_case(session: DbSession, actor: Any, case_id: str, data: CaseInput) -
     if changed:
         record("case.update", actor, case, case_code=case.case_code, fields=",".join(changed))
     return case
+
+
+def _keeps_unreadable(case: Case, name: str, value: Any) -> bool:
+    """A value that failed its integrity check stays as stored when the edit leaves its field
+    empty (the form could not show it); a value typed into the field replaces it."""
+    empty = not value or (isinstance(value, dict) and not any(value.values()))
+    return empty and isinstance(getattr(case, name), Unreadable)
 
 
 def add_note(session: DbSession, actor: Any, case_id: str, body: str) -> CaseNote:

@@ -42,6 +42,7 @@ from ..labels import (
     message,
     step_requirement,
 )
+from ..security.fields import readable
 from ..transaction import keep_on_error
 from . import services
 from .forms import (
@@ -233,24 +234,26 @@ def _step_forms(case: Case, override: dict[str, Any]) -> dict[str, Any]:
             forms[part] = override[part]
             continue
         form = _FORM_CLASSES[part](prefix=part, formdata=None)
-        if part == "consent_for_services" and case.consent_for_services:
-            consent = case.consent_for_services
-            form.given.data = consent.get("given")
-            form.limits_explained.data = consent.get("limits_explained")
-            form.method.data = consent.get("method")
-        elif part == "assessment" and case.assessment:
-            form.needs.data = "\n".join(case.assessment.get("needs") or [])
-            form.immediate_danger.data = case.assessment.get("immediate_danger")
-            form.notes.data = case.assessment.get("notes")
+        recorded: Any = readable(case, part)  # None: nothing recorded, or it failed its integrity check
+        if recorded is None:
+            pass
+        elif part == "consent_for_services":
+            form.given.data = recorded.get("given")
+            form.limits_explained.data = recorded.get("limits_explained")
+            form.method.data = recorded.get("method")
+        elif part == "assessment":
+            form.needs.data = "\n".join(recorded.get("needs") or [])
+            form.immediate_danger.data = recorded.get("immediate_danger")
+            form.notes.data = recorded.get("notes")
             form.risk_level.data = case.risk_level
-        elif part == "action_plan" and case.action_plan:
-            form.actions.data = "\n".join(case.action_plan.get("actions") or [])
+        elif part == "action_plan":
+            form.actions.data = "\n".join(recorded.get("actions") or [])
         elif part == "safety_plan":
-            form.safety_plan.data = case.safety_plan or ""
-        elif part == "closure" and case.closure:
-            form.reason.data = case.closure.get("reason")
-            form.survivor_told_can_return.data = case.closure.get("survivor_told_can_return")
-            form.notes.data = case.closure.get("notes")
+            form.safety_plan.data = recorded
+        elif part == "closure":
+            form.reason.data = recorded.get("reason")
+            form.survivor_told_can_return.data = recorded.get("survivor_told_can_return")
+            form.notes.data = recorded.get("notes")
         forms[part] = form
     return forms
 

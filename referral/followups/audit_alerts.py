@@ -1,15 +1,20 @@
-"""The nightly verification of the audit trail, and who is told when it fails: the auditors."""
+"""The nightly verification of the audit trail, and who is told when it fails: the auditors.
+Stored values that fail their integrity check: the event auditors see flagged, and the system
+administrators told."""
 
 from __future__ import annotations
 
 import logging
 from datetime import datetime
+from typing import Any
 
 from sqlalchemy import select
 
 from ..accounts.models import User
 from ..audit import chain
+from ..audit.services import Event, event
 from ..models_base import DbSession, utcnow
+from ..security.fields import Unreadable
 from . import notifications
 
 log = logging.getLogger(__name__)
@@ -37,3 +42,29 @@ def verify_nightly(session: DbSession, now: datetime | None = None) -> chain.Ver
     )
     notifications.deliver(session, list(auditors), message)
     return result
+
+
+def integrity_failures(session: DbSession, actor: Any | None, failures: list[Unreadable]) -> list[Event]:
+    """The audit events of values that failed their integrity check (their place: table, column,
+    row and owner; never a value), for the caller to write; and every active system
+    administrator told in the app once the events are durable, once per broken value."""
+    events: list[Event] = []
+    for failure in failures:
+        found = event(
+            "security.integrity_failure",
+            actor,
+            outcome="failure",
+            case_code=failure.case_code,
+            organization_id=failure.organization_id or None,
+            table=failure.table,
+            column=failure.column,
+        )
+        found.update(object_type=failure.table, object_id=failure.row_id[:64])
+        events.append(found)
+    if failures:
+        admins = list(session.scalars(select(User.id).where(User.role == "sysadmin", User.active.is_(True))))
+        for failure in failures:
+            key = f"integrity:{failure.table}:{failure.column}:{failure.row_id}"
+            message = notifications.Message("security.integrity_failure", None, "system", None, key=key)
+            notifications.notify(admins, message, session)
+    return events

@@ -39,6 +39,7 @@ KINDS: dict[str, Any] = {
     "followup.escalation": _l("A follow-up on case %(code)s is overdue. Log in to review."),
     "system.alert": _l("Reminders are running late. Log in to review."),
     "audit.verification_failed": _l("The audit trail failed verification. Log in to review."),
+    "security.integrity_failure": _l("A stored value failed its integrity check. Log in to review."),
 }
 TARGET_TYPES = ("referral", "case", "followup", "transfer", "system", "escalation")
 

@@ -39,6 +39,11 @@ class DecryptionError(CryptoError):
     """The value was altered, moved to another place, or the key is gone."""
 
 
+class TamperedValue(DecryptionError):
+    """The stored value itself does not authenticate under its key in this place: altered, cut,
+    or moved from another row, column or organisation (not a missing or unwrappable key)."""
+
+
 class UnknownKey(CryptoError):
     """The key id in a stored value is not known to the keyring."""
 
@@ -100,17 +105,17 @@ class FieldCipher:
     def decrypt_bound(self, blob: bytes, associated: bytes) -> bytes:
         """Decrypt with the associated data already encoded (the ORM's hot path on loading rows)."""
         if len(blob) < _HEADER.size + _NONCE_BYTES + 16:
-            raise DecryptionError("stored value is too short")
+            raise TamperedValue("stored value is too short")
         version, key_id = _HEADER.unpack_from(blob)
         if version != FORMAT_VERSION:
-            raise DecryptionError(f"unknown format version {version}")
+            raise TamperedValue(f"unknown format version {version}")
         nonce = blob[_HEADER.size : _HEADER.size + _NONCE_BYTES]
         try:
             return self._cipher_for(key_id, self._keyring.key(key_id)).decrypt(
                 nonce, blob[_HEADER.size + _NONCE_BYTES :], associated
             )
         except InvalidTag:
-            raise DecryptionError("value does not authenticate in this place") from None
+            raise TamperedValue("value does not authenticate in this place") from None
 
     def decrypt_text(self, blob: bytes, context: Context) -> str:
         return self.decrypt(blob, context).decode()

@@ -2,9 +2,14 @@
 
 In Python the attribute holds the plain value. When the ORM flushes, each new or changed value
 is encrypted with the context of its place (table, column, row id, owning organisation); when a
-row loads, its values are decrypted. A failure to decrypt raises `DecryptionError`: a value is
-never silently missing. Values can only be written through the ORM; a raw string reaching the
-column is refused.
+row loads, its values are decrypted; a value is never silently missing (see below). Values
+can only be written through the ORM; a raw string reaching the column is refused.
+
+A value that does not authenticate in its place (altered, or moved from another row, column
+or organisation) does not stop the row from loading: the attribute holds an `Unreadable` marker
+instead (truthy, shown as a marked blank on a page, which no JSON encoder accepts), and the
+failure is noted on the session for the request edge to audit and report (`take_unreadable`).
+The rest of the row, which still authenticates, stays readable. A marker is never sealed again.
 
 A model opts in by naming its owning organisation column: ``__encryption_owner__ =
 "organization_id"``. When that column changes (a case moves to another organisation), every
@@ -21,11 +26,11 @@ from flask import current_app
 from flask.globals import _cv_app
 from sqlalchemy import LargeBinary, TypeDecorator, event, inspect
 from sqlalchemy.engine import Dialect
-from sqlalchemy.orm import Mapper, Session, mapped_column
+from sqlalchemy.orm import Mapper, Session, mapped_column, scoped_session
 from sqlalchemy.orm.attributes import set_committed_value
 
 from ..models_base import new_id
-from .crypto import Context, CryptoError, FieldCipher, associated_data
+from .crypto import Context, CryptoError, FieldCipher, TamperedValue, associated_data
 
 
 class PlaintextRefused(CryptoError):
@@ -41,6 +46,69 @@ class Sealed:
     @property
     def key_id(self) -> int:
         return FieldCipher.key_id_of(self.blob)
+
+
+class Unreadable:
+    """What an encrypted attribute holds when its stored value failed its integrity check: the
+    place of the value (ids only), never the value. Truthy, so that a page shows it rather than
+    "none"; rendered as a marked blank; as text, empty. Not a dataclass or a tuple, so that no
+    JSON encoder turns it into an object or a list: an API answer that meets it fails."""
+
+    __slots__ = ("case_code", "column", "organization_id", "row_id", "table")
+
+    def __init__(
+        self, table: str, column: str, row_id: str, organization_id: str = "", case_code: str | None = None
+    ) -> None:
+        self.table, self.column, self.row_id = table, column, row_id
+        self.organization_id, self.case_code = organization_id, case_code
+
+    def _place(self) -> tuple[str, str, str, str, str | None]:
+        return (self.table, self.column, self.row_id, self.organization_id, self.case_code)
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Unreadable) and self._place() == other._place()
+
+    def __hash__(self) -> int:
+        return hash(self._place())
+
+    def __repr__(self) -> str:
+        return f"Unreadable({self.table}.{self.column}, row {self.row_id})"
+
+    def __str__(self) -> str:
+        return ""
+
+    def __html__(self) -> str:
+        from flask_babel import gettext
+        from markupsafe import escape
+
+        label = escape(gettext("Failed its integrity check"))
+        return f'<span class="badge text-bg-danger" data-testid="integrity-failure">{label}</span>'
+
+
+def readable(obj: Any, attribute: str) -> Any:
+    """The attribute's value, or None when it is empty or failed its integrity check: for code
+    that works with the value (fills a form, reads a key of a JSON value) rather than shows it."""
+    value = getattr(obj, attribute)
+    return None if isinstance(value, Unreadable) or not value else value
+
+
+_UNREADABLE = "shabaka.unreadable"
+
+
+def note_unreadable(session: Session | None, marker: Unreadable) -> None:
+    """Keep a failure aside on the session (once per place) for the request edge."""
+    if session is not None:
+        session.info.setdefault(_UNREADABLE, {})[(marker.table, marker.column, marker.row_id)] = marker
+
+
+def unreadable_values(session: Session | scoped_session[Any]) -> list[Unreadable]:
+    """The failures met by this session so far (kept for `take_unreadable`)."""
+    return list(session.info.get(_UNREADABLE, {}).values())
+
+
+def take_unreadable(session: Session | scoped_session[Any]) -> list[Unreadable]:
+    """The failures met by this session, handed over once."""
+    return list(session.info.pop(_UNREADABLE, {}).values())
 
 
 class Encrypted(TypeDecorator[Any]):
@@ -140,6 +208,8 @@ def _encrypt_before_flush(session: Session, flush_context: Any, instances: Any) 
             if value is None or isinstance(value, Sealed):
                 continue
             if state.pending or owner_moved or state.attrs[attribute].history.has_changes():
+                if isinstance(value, Unreadable):
+                    raise TamperedValue("a value that failed its integrity check cannot be sealed again")
                 setattr(obj, attribute, seal(obj, attribute, value))
                 restore.append((obj, attribute, value))
 
@@ -170,7 +240,13 @@ def _decrypt_loaded(target: Any, *_: Any) -> None:
     table, row_id = target.__tablename__, str(target.id)
     for attribute, kind, value in sealed:
         bound = associated_data(table, attribute, row_id, organization)
-        state_dict[attribute] = _decode(kind, cipher.decrypt_bound(value.blob, bound))
+        try:
+            state_dict[attribute] = _decode(kind, cipher.decrypt_bound(value.blob, bound))
+        except TamperedValue:  # a missing or unwrappable key is an operations failure: it propagates
+            code = state_dict.get("case_code")
+            marker = Unreadable(table, attribute, row_id, organization, code if isinstance(code, str) else None)
+            state_dict[attribute] = marker
+            note_unreadable(state.session, marker)
 
 
 def register_model(cls: type) -> None:
@@ -193,5 +269,7 @@ def move_owner(obj: Any, organization_id: str) -> int:
     values = {attribute: getattr(obj, attribute) for attribute in mapper_attrs}
     if any(isinstance(value, Sealed) for value in values.values()):
         raise CryptoError("a value is still sealed")  # never expected: loading decrypts
+    if any(isinstance(value, Unreadable) for value in values.values()):
+        raise TamperedValue("a value that failed its integrity check cannot move to another owner")
     setattr(obj, owner, organization_id)
     return sum(1 for value in values.values() if value is not None)

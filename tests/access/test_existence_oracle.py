@@ -1,0 +1,233 @@
+"""No existence oracle: every route with a path parameter answers another organisation's real
+object exactly as it answers an unknown id of the same shape (status, body, and every header but
+X-Request-ID), so a stranger cannot learn that an id, a case code or a session exists.
+
+The walk goes through the URL map, API and HTML, every method. The case-data routes reuse the
+requests of the audit coverage walk (tests/audit/test_coverage.py), made by the same role in a
+third organisation; the other routes are listed in `OTHERS` below, and a route in neither
+fails the suite, naming it.
+"""
+
+from __future__ import annotations
+
+import re
+import uuid
+from collections.abc import Callable, Iterator
+from typing import Any
+
+import pytest
+from flask import Flask
+from sqlalchemy import select
+
+from referral.accounts import services as accounts
+from referral.directory import services as directory
+from referral.directory.models import Network
+from referral.extensions import db
+from referral.followups import notifications
+from referral.runtime import runtime
+from tests.audit.test_coverage import TABLE, Call, Scene, _stranger
+from tests.cases.conftest import World, user
+from tests.cases.conftest import world as world
+from tests.conftest import Factory
+
+_UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
+_CSRF = re.compile(rb'name="csrf_token" value="[^"]*"')
+_CASE_CODE = re.compile(r"/([A-Z]{3})-(\d{4})-(\d{6})(?=/|$)")
+
+# Routes with a path parameter that name no object another organisation could own, each with why.
+NOT_OBJECTS: dict[tuple[str, str], str] = {
+    ("static", "GET"): "the app's own files",
+    ("directory.service_detail", "GET"): "the service directory is public to every signed-in user",
+    ("directory.network", "GET"): "networks and their members are the public directory (listed at /networks)",
+    ("directory.network", "POST"): "to anyone who may not manage members, the same public page as GET",
+    (
+        "directory.network_calendar",
+        "GET",
+    ): "a network's working days and holidays are public to its directory's readers",
+}
+
+
+def unknown(path: str) -> str:
+    """The same path with every id replaced by a fresh one, and a case code by an unused one."""
+    path = _UUID.sub(lambda _m: str(uuid.uuid4()), path)
+    return _CASE_CODE.sub(lambda m: f"/{m.group(1)}-{m.group(2)}-9{m.group(3)[1:]}", path)
+
+
+def _network_id(s: Scene) -> str:
+    with s.app.app_context():
+        return str(db.session.scalar(select(Network.id).where(Network.governorate == s.world.governorate)))
+
+
+def _token_of_owner(s: Scene) -> str:
+    def work() -> str:
+        token, _raw = accounts.issue_token(db.session, user(s.world.mine.caseworker), days=1)
+        db.session.flush()
+        return str(token.id)
+
+    return str(s.run(work))
+
+
+def _session_of_owner(s: Scene) -> str:
+    s.client("owner")  # signed in: she has a session
+    with s.app.app_context():
+        return runtime().sessions.for_user(s.world.mine.caseworker.id)[0].handle
+
+
+def _notification_of_owner(s: Scene) -> str:
+    message = notifications.Message("followup.due", s.code, "case", s.case_id)
+    return str(s.run(lambda: notifications.write_many(db.session, [([s.world.mine.caseworker.id], message)])[0].id))
+
+
+def _holiday(s: Scene) -> str:
+    from datetime import date
+
+    def work() -> str:
+        net = db.session.get(Network, _network_id(s))
+        found = directory.add_holiday(
+            db.session, user(s.world.coordinator), net, day=date(2027, 5, 1), name_ar="عيد العمال", name_en="Labour Day"
+        )
+        return str(found.id)
+
+    return str(s.run(work))
+
+
+def _service(s: Scene) -> str:
+    from referral.directory.models import Organization
+
+    data = directory.ServiceInput(
+        name_ar="استشارة قانونية",
+        name_en="Legal advice",
+        sector="legal_aid",
+        governorates=[s.world.governorate],
+        languages=["ar"],
+    )
+    return str(
+        s.run(
+            lambda: (
+                directory.create_service(
+                    db.session, user(s.world.mine.org_admin), db.session.get(Organization, s.world.mine.id), data
+                ).id
+            )
+        )
+    )
+
+
+# (endpoint, method) -> a request for a real object of the world's network, made by a stranger
+# (an account of a third organisation, in another network, with the role the route is for).
+OTHERS: dict[tuple[str, str], Callable[[Scene], Call]] = {
+    ("account.end_session", "POST"): lambda s: Call(
+        "third", f"/account/sessions/{_session_of_owner(s)}/end", (), method="POST"
+    ),
+    ("account.revoke_token", "POST"): lambda s: Call(
+        "third", f"/account/tokens/{_token_of_owner(s)}/revoke", (), method="POST"
+    ),
+    ("admin.user_detail", "GET"): lambda s: Call("third_admin", f"/admin/users/{s.world.mine.caseworker.id}", ()),
+    ("admin.user_detail", "POST"): lambda s: Call(
+        "third_admin", f"/admin/users/{s.world.mine.caseworker.id}", (), method="POST", form={"role": "supervisor"}
+    ),
+    ("admin.user_action", "POST"): lambda s: Call(
+        "third_admin", f"/admin/users/{s.world.mine.caseworker.id}/deactivate", (), method="POST"
+    ),
+    ("audit.case_history", "GET"): lambda s: Call("third_supervisor", f"/audit/cases/{s.code}", ()),
+    ("audit.user_history", "GET"): lambda s: Call("third_supervisor", f"/audit/users/{s.world.mine.caseworker.id}", ()),
+    ("directory.network_calendar", "POST"): lambda s: Call(
+        "third_coordinator",
+        f"/networks/{_network_id(s)}/calendar",
+        (),
+        method="POST",
+        form={"time_zone": "Asia/Hebron"},
+    ),
+    ("directory.edit_network", "GET"): lambda s: Call("third_coordinator", f"/networks/{_network_id(s)}/edit", ()),
+    ("directory.edit_network", "POST"): lambda s: Call(
+        "third_coordinator", f"/networks/{_network_id(s)}/edit", (), method="POST", form={"name_en": "Renamed"}
+    ),
+    ("directory.add_holiday", "POST"): lambda s: Call(
+        "third_coordinator",
+        f"/networks/{_network_id(s)}/holidays",
+        (),
+        method="POST",
+        form={"day": "2027-06-01", "name_ar": "عطلة", "name_en": "Holiday"},
+    ),
+    ("directory.remove_holiday", "POST"): lambda s: Call(
+        "third_coordinator", f"/networks/{_network_id(s)}/holidays/{_holiday(s)}/remove", (), method="POST"
+    ),
+    ("directory.remove_member", "POST"): lambda s: Call(
+        "third_coordinator", f"/networks/{_network_id(s)}/members/{s.world.mine.id}/remove", (), method="POST"
+    ),
+    ("notifications.follow", "GET"): lambda s: Call("third", f"/notifications/{_notification_of_owner(s)}", ()),
+    ("directory.edit_organization", "GET"): lambda s: Call("third_admin", f"/organizations/{s.world.mine.id}/edit", ()),
+    ("directory.edit_organization", "POST"): lambda s: Call(
+        "third_admin", f"/organizations/{s.world.mine.id}/edit", (), method="POST", form={"name_en": "Renamed"}
+    ),
+    ("directory.edit_service", "GET"): lambda s: Call("third_admin", f"/services/{_service(s)}/edit", ()),
+    ("directory.edit_service", "POST"): lambda s: Call(
+        "third_admin", f"/services/{_service(s)}/edit", (), method="POST", form={"name_en": "Renamed"}
+    ),
+}
+
+
+def routes_with_parameters(app: Flask) -> dict[tuple[str, str], str]:
+    found: dict[tuple[str, str], str] = {}
+    for rule in app.url_map.iter_rules():
+        if rule.arguments:
+            for method in sorted((rule.methods or set()) - {"HEAD", "OPTIONS"}):
+                found[(rule.endpoint, method)] = rule.rule
+    return found
+
+
+def _answer(response: Any, path: str) -> tuple[int, bytes, list[tuple[str, str]]]:
+    """Status, body and headers; a page that repeats its own address (the language switch's
+    `next`) has the address taken out, since the asker typed it, and so have CSRF tokens, which
+    carry the second they were signed in."""
+    headers = sorted((k, v) for k, v in response.headers.items() if k != "X-Request-ID")
+    body = _CSRF.sub(b'name="csrf_token" value="{csrf}"', response.get_data().replace(path.encode(), b"{path}"))
+    return response.status_code, body, headers
+
+
+def _calls(s: Scene, key: tuple[str, str]) -> Iterator[tuple[Call, str]]:
+    """The requests of one route, each with the stranger who makes it."""
+    if key in OTHERS:
+        call = OTHERS[key](s)
+        yield call, call.who
+        return
+    for build in TABLE[key]:
+        call = build(s)
+        yield call, _stranger(call.who)
+
+
+@pytest.fixture
+def scene(app: Flask, world: World, factory: Factory) -> Iterator[Scene]:
+    s = Scene(app, world, factory)
+    net = factory.network()
+    elsewhere = factory.organization(net)
+    s.accounts["third_admin"] = factory.user("org_admin", elsewhere)
+    s.accounts["third_coordinator"] = factory.user("coordinator", elsewhere, network=net)
+    yield s
+
+
+def test_every_route_with_a_path_parameter_is_walked(app: Flask) -> None:
+    routes = routes_with_parameters(app)
+    missing = sorted(
+        f"{m} {e}" for e, m in routes if (e, m) not in TABLE and (e, m) not in OTHERS and (e, m) not in NOT_OBJECTS
+    )
+    assert not missing, f"add it to OTHERS in tests/access/test_existence_oracle.py: {missing}"
+
+
+def test_a_foreign_object_and_an_unknown_id_get_the_same_answer(scene: Scene) -> None:
+    problems: list[str] = []
+    for key in sorted(routes_with_parameters(scene.app)):
+        if key in NOT_OBJECTS:
+            continue
+        for call, stranger in _calls(scene, key):
+            foreign = _answer(scene.perform(call, stranger), call.path)
+            missing_call = Call(call.who, unknown(call.path), (), method=call.method, form=call.form, body=call.body)
+            assert missing_call.path != call.path, call.path
+            missing = _answer(scene.perform(missing_call, stranger), missing_call.path)
+            if foreign != missing:
+                label = f"{key[1]} {key[0]} ({call.path}, {stranger})"
+                problems.append(
+                    f"{label}: foreign {foreign[0]} {foreign[1][:160]!r} != unknown {missing[0]} {missing[1][:160]!r}"
+                )
+                if foreign[2] != missing[2]:
+                    problems.append(f"{label}: headers {foreign[2]} != {missing[2]}")
+    assert not problems, "\n".join(problems)
