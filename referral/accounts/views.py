@@ -20,6 +20,7 @@ from ..forms_base import attach_errors, submit
 from ..labels import message
 from ..runtime import runtime
 from ..security import mfa
+from ..security.redirects import safe_next
 from ..security.sessions import ServerSession
 from ..transaction import keep_on_error
 from . import services
@@ -53,9 +54,7 @@ def _client() -> services.Client:
 
 
 def _safe_next(target: str | None) -> str:
-    if target and target.startswith("/") and not target.startswith("//") and "\\" not in target:
-        return target
-    return url_for("home.index")
+    return safe_next(target, url_for("home.index"))
 
 
 def _pending_user() -> User:

@@ -12,7 +12,6 @@ from __future__ import annotations
 
 import io
 from typing import Any
-from urllib.parse import urlsplit
 
 from flask import Blueprint, Response, current_app, flash, redirect, render_template_string, request, url_for
 from flask.blueprints import BlueprintSetupState
@@ -25,6 +24,7 @@ from ..access.policy import can
 from ..errors import DomainError, NotFound
 from ..extensions import db
 from ..labels import message
+from ..security.redirects import is_same_site_path
 from ..storage import init_app as init_storage
 from ..transaction import keep_on_error
 from . import documents
@@ -131,12 +131,7 @@ def _page(
 
 def _local(target: str | None) -> str | None:
     """`target` if it is a path on this site (a redirect elsewhere would be an open redirect)."""
-    if not target:
-        return None
-    parts = urlsplit(target)
-    if parts.scheme or parts.netloc or not target.startswith("/") or target.startswith(("//", "/\\")):
-        return None
-    return target
+    return target if is_same_site_path(target) else None
 
 
 # ---------------------------------------------------------------------------------- routes
