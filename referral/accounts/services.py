@@ -12,7 +12,7 @@ import secrets
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-from sqlalchemy import select, update
+from sqlalchemy import delete, select, update
 
 from ..access.policy import can
 from ..audit.services import record
@@ -195,6 +195,7 @@ def change_password(
     user.password_changed_at = utcnow()
     user.must_change_password = False
     rt.sessions.end_for_user(session, user.id, keep_session)
+    _revoke_all_tokens(session, user)
     record("auth.password_changed", user, user)
 
 
@@ -275,6 +276,7 @@ def set_role(session: DbSession, actor: User, target: User, role: str) -> None:
     if target.role == role:
         return
     previous, target.role = target.role, role
+    _revoke_all_tokens(session, target)  # a token must not carry on under a role it was not issued for
     record("user.role_change", actor, target, previous_role=previous, role=role)
 
 
@@ -303,8 +305,21 @@ def reset_password(session: DbSession, rt: Runtime, actor: User, target: User) -
     target.password_changed_at = utcnow()
     target.must_change_password = True
     rt.sessions.end_for_user(session, target.id)
+    _revoke_all_tokens(session, target)
     record("user.password_reset", actor, target)
     return password
+
+
+def reset_second_factor(session: DbSession, rt: Runtime, actor: User, target: User) -> None:
+    """Forget the user's authenticator and recovery codes (a lost phone): she enrols again at her
+    next sign-in. Her sessions end and her API tokens are revoked, as after a password reset."""
+    target.totp_secret = None
+    target.totp_enrolled_at = None
+    target.totp_last_step = None
+    session.execute(delete(RecoveryCode).where(RecoveryCode.user_id == target.id))
+    rt.sessions.end_for_user(session, target.id)
+    _revoke_all_tokens(session, target)
+    record("user.mfa_reset", actor, target)
 
 
 def end_sessions(session: DbSession, rt: Runtime, actor: User, target: User) -> None:

@@ -395,6 +395,9 @@ def user_action(user_id: str, action: str) -> Any:
     elif action == "reset-password":
         one_time = services.reset_password(db.session, rt, actor, target)
         return render_template("accounts/one_time_password.html", user=target, password=one_time, created=False)
+    elif action == "reset-mfa":
+        services.reset_second_factor(db.session, rt, actor, target)
+        flash(_("Two-step sign-in was reset: this user sets up an authenticator again at the next sign-in."), "success")
     else:
         raise NotFound("action")
     return redirect(url_for("admin.user_detail", user_id=target.id))

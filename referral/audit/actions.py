@@ -21,6 +21,7 @@ ACTIONS: frozenset[str] = frozenset(
         "user.deactivate",
         "user.reactivate",
         "user.password_reset",
+        "user.mfa_reset",
         "user.sessions_ended",
         "user.locale_change",
         "user.notification_preference",

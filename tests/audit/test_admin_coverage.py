@@ -472,6 +472,7 @@ TABLE: dict[tuple[str, str], list[Builder]] = {
         _user_action("reactivate", "user.reactivate", inactive=True),
         _user_action("end-sessions", "user.sessions_ended"),
         _user_action("reset-password", "user.password_reset"),
+        _user_action("reset-mfa", "user.mfa_reset"),
     ],
     # ---- networks, calendars, organisations, membership, the directory's services
     ("directory.new_network", "POST"): [
