@@ -46,6 +46,9 @@ MESSAGES = {
     "invalid_code": _l("The code is not valid. Enter the current code from your app, or a recovery code."),
     "invalid_credentials": _l("Invalid username or password."),
     "too_many_attempts": _l("Too many attempts. Wait a minute and try again."),
+    "identifier_in_url": _l(
+        "A national ID or phone number may not be put in a page address. Type it in the search box instead."
+    ),
     "mismatch": _l("The two passwords do not match."),
     "wrong_password": _l("The current password is not correct."),
     "too_short": _l("Use at least 12 characters."),

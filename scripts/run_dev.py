@@ -18,6 +18,24 @@ ACCESS_LOG_FORMAT = '%(h)s %(t)s "%(m)s %(U)s %(H)s" %(s)s %(b)s %(L)ss'
 BIN = Path(sys.executable).parent
 
 
+def gunicorn_command(port: str, access_log: str = "-") -> list[str]:
+    """The web server of `make run` (the test of the access log starts exactly this)."""
+    return [
+        str(BIN / "gunicorn"),
+        "--bind",
+        f"127.0.0.1:{port}",
+        "--workers",
+        "2",
+        "--threads",
+        "4",
+        "--access-logfile",
+        access_log,
+        "--access-logformat",
+        ACCESS_LOG_FORMAT,
+        "referral:create_app()",
+    ]
+
+
 def main() -> int:
     env = dict(os.environ)
     env.setdefault("REFERRAL_ENV", "development")
@@ -49,22 +67,7 @@ def main() -> int:
             cwd=ROOT,
             env=env,
         ),
-        subprocess.Popen(  # noqa: S603
-            [
-                str(BIN / "gunicorn"),
-                "--bind",
-                f"127.0.0.1:{port}",
-                "--workers",
-                "2",
-                "--threads",
-                "4",
-                "--access-logfile",
-                "-",
-                "referral:create_app()",
-            ],
-            cwd=ROOT,
-            env=env,
-        ),
+        subprocess.Popen(gunicorn_command(port), cwd=ROOT, env=env),  # noqa: S603
     ]
     time.sleep(2)
     print(f"\nShabaka is running at http://127.0.0.1:{port}  (Ctrl-C stops it)\n", flush=True)

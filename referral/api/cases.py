@@ -21,7 +21,7 @@ from ..extensions import db
 from ..models_base import get_by_id
 from ..referrals import services as referrals
 from . import api_bp
-from .schemas import CASE_CREATE, CASE_LIST_QUERY, CASE_UPDATE, CASE_VIEW_QUERY
+from .schemas import CASE_CREATE, CASE_LIST_QUERY, CASE_SEARCH, CASE_UPDATE, CASE_VIEW_QUERY
 from .validation import NOT_VALID, query_params, validate
 
 
@@ -129,13 +129,28 @@ def create_case() -> Response:
 
 @api_bp.get("/cases")
 def list_cases() -> Response:
+    """The list; `q` matches a case code only (an identifier in a URL is refused)."""
     params = query_params(request.args, CASE_LIST_QUERY)
+    return _case_page(params, q=params.get("q"))
+
+
+@api_bp.post("/cases/search")
+def search_cases() -> Response:
+    """The same list, searched by a case code or an exact national id / phone sent in the body."""
+    query_params(request.args, {"type": "object", "additionalProperties": False})
+    body = _body()
+    validate(body, CASE_SEARCH)
+    return _case_page(body, identifier=body["q"])
+
+
+def _case_page(params: dict[str, Any], *, q: str | None = None, identifier: str | None = None) -> Response:
     page = services.list_cases(
         db.session,
         g.api_user,
         status=params.get("status"),
         risk_level=params.get("risk_level"),
-        q=params.get("q") or None,
+        q=q,
+        identifier=identifier,
         limit=params.get("limit", 50),
         cursor=params.get("cursor"),
     )

@@ -65,6 +65,15 @@ def _case_paths() -> dict[str, Any]:
                 "responses": {"200": _json(_ref("CasePage"), "A page"), **_errors(400, 401)},
             },
         },
+        "/cases/search": {
+            "post": {
+                "summary": "Search the cases you may see by a case code, or an exact national id or phone "
+                "(by blind index; audited as an identifier search). Same answer as GET /cases; the "
+                "identifier travels in the body, never in a URL",
+                "requestBody": _body("CaseSearch", "What to search for, with the list's filters and paging"),
+                "responses": {"200": _json(_ref("CasePage"), "A page"), **_errors(400, 401)},
+            }
+        },
         "/cases/{id}": {
             "get": {
                 "summary": (

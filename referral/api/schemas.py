@@ -294,8 +294,27 @@ CASE_LIST_QUERY = {
         "q": {
             "type": "string",
             "maxLength": 64,
-            "description": "A case code, or an exact national id or phone (matched by blind index; audited).",
+            "description": "A case code only. A value that looks like a national id or phone is refused with "
+            "400 `identifier_in_url`: identifiers never travel in a URL (use POST /cases/search).",
         },
+    },
+}
+
+CASE_SEARCH = {
+    "type": "object",
+    "additionalProperties": False,
+    "required": ["q"],
+    "properties": {
+        "q": {
+            "type": "string",
+            "minLength": 1,
+            "maxLength": 64,
+            "description": "A case code, or an exact national id or phone (matched by blind index; audited as an "
+            "identifier search). A value with no digits matches no case.",
+        },
+        "status": _enum(STATUSES),
+        "risk_level": _enum(RISK_LEVELS),
+        **LIST_QUERY["properties"],
     },
 }
 
@@ -323,6 +342,7 @@ SCHEMAS: dict[str, dict[str, Any]] = {
     "CaseCreated": CASE_CREATED,
     "CaseListItem": CASE_LIST_ITEM,
     "CasePage": page_of({"$ref": "#/components/schemas/CaseListItem"}),
+    "CaseSearch": CASE_SEARCH,
     "Incident": INCIDENT,
     "Case": CASE,
     "SharedCase": {

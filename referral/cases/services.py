@@ -7,11 +7,12 @@ Services flush and never commit; views and the API commit at the request edge.
 
 from __future__ import annotations
 
+import unicodedata
 from dataclasses import dataclass, field
 from datetime import date
 from typing import Any
 
-from sqlalchemy import Select, func, select, update
+from sqlalchemy import Select, false, func, or_, select, update
 from sqlalchemy.orm import load_only
 
 from ..access.breakglass import audit_mark
@@ -97,6 +98,18 @@ TRANSITIONS: dict[tuple[str, str], str] = {
 
 class InvalidTransition(Conflict):
     code = "invalid_transition"
+
+
+class IdentifierInUrl(InvalidInput):
+    """A national id or phone sent in a URL: URLs end up in access logs, proxies and histories."""
+
+    code = "identifier_in_url"
+
+    def __init__(self) -> None:
+        super().__init__(
+            "An identifier may not be sent in a URL: search by national id or phone with POST /api/v1/cases/search.",
+            fields={"q": "identifier_in_url"},
+        )
 
 
 class StepRequirement(InvalidInput):
@@ -317,11 +330,16 @@ def list_cases(
     risk_level: str | None = None,
     assigned_to_me: bool = False,
     q: str | None = None,
+    identifier: str | None = None,
     limit: int = 50,
     cursor: str | None = None,
 ) -> Page:
-    """The cases the actor may see, newest first, filtered; `q` is a case code or an exact
-    national id / phone (by blind index, audited as an identifier search)."""
+    """The cases the actor may see, newest first, filtered.
+
+    `q` comes from a URL, so it may only be a case code: a value that looks like an identifier
+    is refused (IdentifierInUrl) before anything is searched, and anything else matches no case.
+    `identifier` comes from a request body: a case code, or an exact national id / phone matched
+    by blind index (audited as an identifier search)."""
     stmt: Select[Any] = scope_cases(actor, select(Case))
     if status:
         stmt = stmt.where(Case.status == status)
@@ -329,12 +347,20 @@ def list_cases(
         stmt = stmt.where(Case.risk_level == risk_level)
     if assigned_to_me:
         stmt = stmt.where(Case.id.in_(select(CaseMember.case_id).where(CaseMember.user_id == actor.id)))
-    if q:
+    if q is not None and q.strip():
         q = q.strip()
         if _looks_like_case_code(q):
             stmt = stmt.where(Case.case_code == q.upper())
+        elif looks_like_identifier(q):
+            raise IdentifierInUrl()
         else:
-            stmt = stmt.where(_identifier_condition(actor, q))
+            stmt = stmt.where(false())
+    if identifier is not None and identifier.strip():
+        identifier = identifier.strip()
+        if _looks_like_case_code(identifier):
+            stmt = stmt.where(Case.case_code == identifier.upper())
+        else:
+            stmt = stmt.where(_identifier_condition(actor, identifier))
             record("case.search_identifier", actor, None, organization_id=actor.organization_id)
     if cursor:
         opened_at, case_id = decode_cursor(cursor, uuid_text)
@@ -361,11 +387,27 @@ def _looks_like_case_code(q: str) -> bool:
     return len(parts) == 3 and parts[0].isalpha() and parts[1].isdigit() and parts[2].isdigit()
 
 
+# Digits enough to be (part of) a national id or a phone number: such a value never travels in a URL.
+IDENTIFIER_DIGITS = 6
+
+
+def looks_like_identifier(value: str) -> bool:
+    """True when `value` (not a case code) holds enough digits, in any script, to be an identifier."""
+    return sum(1 for ch in value if unicodedata.digit(ch, None) is not None) >= IDENTIFIER_DIGITS
+
+
 def _identifier_condition(actor: Any, q: str) -> Any:
+    """Exact match by blind index; a value that normalises to nothing (no digits) matches no case,
+    never the cases whose identifier is empty."""
     key = runtime().keyring.index_key(actor.organization_id)
     by_id = blind_index(key, "national_id", q, "national_id")
     by_phone = blind_index(key, "phone", q, "phone")
-    return (Case.national_id_index == by_id) | (Case.phone_index == by_phone)
+    conditions = []
+    if by_id is not None:
+        conditions.append(Case.national_id_index == by_id)
+    if by_phone is not None:
+        conditions.append(Case.phone_index == by_phone)
+    return or_(*conditions) if conditions else false()
 
 
 def masked_name(case: Case) -> Any:

@@ -159,6 +159,7 @@ def index() -> Any:
     search = SearchForm()
     status = 200
     query: str | None = None
+    code: str | None = None  # from the URL: a case code only, never an identifier
     if request.method == "POST":
         filters = _list_filters(request.form)
         if search.validate_on_submit():
@@ -170,17 +171,25 @@ def index() -> Any:
         search.status.data = filters["status"] or ""
         search.risk_level.data = filters["risk_level"] or ""
         search.mine.data = "1" if filters["mine"] else ""
+        code = request.args.get("q", "").strip() or None
     page = services.Page([], None)
     if status == 200:
-        page = services.list_cases(
-            db.session,
-            actor,
-            status=filters["status"],
-            risk_level=filters["risk_level"],
-            assigned_to_me=filters["mine"],
-            q=query,
-            cursor=filters["cursor"],
-        )
+        try:
+            page = services.list_cases(
+                db.session,
+                actor,
+                status=filters["status"],
+                risk_level=filters["risk_level"],
+                assigned_to_me=filters["mine"],
+                q=code,
+                identifier=query,
+                cursor=filters["cursor"],
+            )
+        except services.IdentifierInUrl:
+            search.q.errors = [message("identifier_in_url")]
+            status = 400
+        else:
+            query = query or code
     return render_template(
         "cases/index.html",
         page=page,

@@ -192,14 +192,24 @@ def test_list_is_masked_scoped_and_filtered(client: FlaskClient, app: Flask, wor
     assert ids("risk_level=high") == [high]
     assert ids("risk_level=low") == []
     assert ids("status=intake") == [high, mine] and ids("status=closed") == []
+
+    def searched(q: str) -> list[str]:
+        found = client.post("/api/v1/cases/search", json={"q": q}, headers=headers)
+        assert found.status_code == 200, found.get_data(as_text=True)[:300]
+        _validator("CasePage").validate(found.get_json())
+        return [i["id"] for i in found.get_json()["items"]]
+
     assert ids(f"q={item['case_code']}") == [mine]
     assert ids(f"q={item['case_code'].lower()}") == [mine]
-    assert ids("q=1122334455") == [high]  # exact national id, by blind index
-    assert ids("q=%2B970%2059%20111%202233") == [mine]  # exact phone
-    assert ids(f"q={MARKER_NAME}") == []  # names are not searchable
+    assert searched(item["case_code"]) == [mine]
+    assert not _actions(app, "case.search_identifier")  # a case code is no identifier search
+    assert searched("1122334455") == [high]  # exact national id, by blind index
+    assert searched("+970 59 111 2233") == [mine]  # exact phone
+    assert searched(MARKER_NAME) == []  # names are not searchable
+    assert ids(f"q={MARKER_NAME}") == []
     with app.app_context():
         assert db.session.get(Case, theirs).national_id == MARKER_ID  # the same person elsewhere: not found
-    assert ids(f"q={MARKER_ID}") == [mine]
+    assert searched(MARKER_ID) == [mine]
     assert _actions(app, "case.search_identifier")
     # the caseworker sees her own cases; her colleague none of them
     assert len(client.get("/api/v1/cases", headers=_headers(app, world.mine.caseworker)).get_json()["items"]) == 2
@@ -350,7 +360,7 @@ def test_patch_changes_fields_and_audits_their_names_only(client: FlaskClient, a
     events = _actions(app, "case.update")
     assert events[-1].details == {"fields": "disability,phone,safe_contact"}
     assert "0599" not in str(events[-1].details)
-    found = client.get("/api/v1/cases?q=0599000111", headers=headers).get_json()["items"]
+    found = client.post("/api/v1/cases/search", json={"q": "0599000111"}, headers=headers).get_json()["items"]
     assert [i["id"] for i in found] == [case_id]  # the blind index follows the new phone
     with app.app_context():
         assert db.session.get(Case, case_id).risk_level == "high"

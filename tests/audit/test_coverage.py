@@ -609,7 +609,15 @@ TABLE: dict[tuple[str, str], list[Builder]] = {
     ],
     ("api.list_cases", "GET"): [
         lambda s: Call("owner", "/api/v1/cases", ("case.list",)),
-        lambda s: Call("owner", f"/api/v1/cases?q={MARKER_ID}", ("case.search_identifier",)),
+    ],
+    ("api.search_cases", "POST"): [
+        lambda s: Call(
+            "owner",
+            "/api/v1/cases/search",
+            ("case.list", "case.search_identifier"),
+            method="POST",
+            body={"q": MARKER_ID},
+        ),
     ],
     ("api.get_case", "GET"): [
         lambda s: Call("owner", f"/api/v1/cases/{s.case_id}", ("case.view",)),
@@ -722,6 +730,7 @@ LISTS = {
     "breakglass.index",
     "breakglass.ours",
     "api.list_cases",
+    "api.search_cases",
     "api.list_referrals",
     "api.list_followups",
 }

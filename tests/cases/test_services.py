@@ -99,12 +99,12 @@ def test_blind_index_search_finds_within_the_organisation_only(app: Flask, world
     mine = open_case(app, world)
     theirs = open_case(app, world, by=world.other.caseworker)
     with app.app_context():
-        found = services.list_cases(db.session, user(world.mine.supervisor), q="987-654-321")
+        found = services.list_cases(db.session, user(world.mine.supervisor), identifier="987-654-321")
         assert [c.id for c in found.items] == [mine]
-        by_phone = services.list_cases(db.session, user(world.mine.supervisor), q="00970591112233")
+        by_phone = services.list_cases(db.session, user(world.mine.supervisor), identifier="00970591112233")
         assert [c.id for c in by_phone.items] == [mine]
         assert theirs not in {
-            c.id for c in services.list_cases(db.session, user(world.mine.supervisor), q=MARKER_ID).items
+            c.id for c in services.list_cases(db.session, user(world.mine.supervisor), identifier=MARKER_ID).items
         }
         assert "case.search_identifier" in db.session.scalars(select(AuditEvent.action)).all()
 

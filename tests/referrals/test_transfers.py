@@ -322,9 +322,9 @@ def test_after_acceptance_the_new_organisation_owns_and_reads_everything(
         assert [d.title for d in documents.list_documents(db.session, case)] == ["Medical report Qx7"]
         assert [(m.user_id, m.role) for m in case.members] == [(new_owner.id, "owner")]
         assert [t.reason for t in cases.transitions(db.session, case)][-1] == "transferred"
-        found = cases.list_cases(db.session, new_owner, q=MARKER_ID)  # the blind index follows the owner
+        found = cases.list_cases(db.session, new_owner, identifier=MARKER_ID)  # the blind index follows the owner
         assert [c.id for c in found.items] == [ids["case"]]
-        assert cases.list_cases(db.session, user(world.mine.supervisor), q=MARKER_ID).items == []
+        assert cases.list_cases(db.session, user(world.mine.supervisor), identifier=MARKER_ID).items == []
         transfer = db.session.get(CaseTransfer, transfer_id)
         assert transfer.state == "accepted" and transfer.new_owner_id == new_owner.id
         event = db.session.scalar(select(AuditEvent).where(AuditEvent.action == "case.transfer"))

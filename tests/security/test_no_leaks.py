@@ -178,7 +178,7 @@ def test_planted_values_stay_out_of_files_dumps_and_logs(
         case, _ = services.create_case(db.session, worker, services.CaseInput(values))
         services.record_step_content(db.session, worker, case.id, "safety_plan", SAFETY_PLAN)
         services.add_note(db.session, worker, case.id, NOTE)
-        assert services.list_cases(db.session, worker, q=MARKER_ID).items == [case]  # a blind-index search
+        assert services.list_cases(db.session, worker, identifier=MARKER_ID).items == [case]  # a blind-index search
         db.session.commit()
         case_id = case.id
 
@@ -224,7 +224,7 @@ def test_planted_values_stay_out_of_files_dumps_and_logs(
         assert old_key not in rotation.rows_per_key(db.session)
         assert db.session.scalar(select(CaseNote.id).where(CaseNote.case_id == case_id)) is not None
         worker = user(world.mine.caseworker)
-        found = services.list_cases(db.session, worker, q=EDITED_PHONE).items
+        found = services.list_cases(db.session, worker, identifier=EDITED_PHONE).items
         assert [c.id for c in found] == [case_id]  # blind indexes survive the rotation
 
 
