@@ -33,6 +33,12 @@ class Conflict(DomainError):
     status, code = 409, "conflict"
 
 
+class PreconditionFailed(Conflict):
+    """The client named the version it read (`If-Match`, a form's version) and the object has moved on."""
+
+    status, code = 412, "precondition_failed"
+
+
 class Throttled(DomainError):
     status, code = 429, "rate_limited"
 
@@ -72,6 +78,7 @@ _API_MESSAGES = {
     404: ("not_found", "Not found."),
     405: ("method_not_allowed", "Method not allowed."),
     409: ("conflict", "The object changed; reload and try again."),
+    412: ("precondition_failed", "The object changed since you read it; read it again and retry."),
     413: ("too_large", "The request is too large."),
     422: ("rule_refused", "A rule refused the request."),
     429: ("rate_limited", "Too many requests; wait and try again."),

@@ -8,9 +8,44 @@ from typing import Any
 
 from flask import request
 from flask_wtf import FlaskForm
+from wtforms import Field, PasswordField
 
 from .errors import DomainError
 from .labels import message
+from .text import IDENTIFYING_FIELDS, fold_digits, text_problem
+
+
+class CheckedForm(FlaskForm):
+    """Every page's form: besides its own validators, each text field refuses what its kind of
+    field refuses (referral/text.py: controls and direction overrides in names and identifiers,
+    controls other than tab and line breaks in free text), naming the field, input kept."""
+
+    def validate(self, extra_validators: Any = None) -> bool:
+        valid = super().validate(extra_validators)
+        for field in self._text_fields():
+            problem = text_problem(field.data, identifying=field.short_name in IDENTIFYING_FIELDS)
+            if problem:
+                field.errors = [*list(field.errors), message(problem)]
+                valid = False
+        return valid
+
+    def _text_fields(self) -> list[Field]:
+        found: list[Field] = []
+        stack: list[Any] = list(self)
+        while stack:
+            field = stack.pop()
+            if hasattr(field, "entries"):  # a FieldList
+                stack.extend(field.entries)
+            elif hasattr(field, "form") and hasattr(field.form, "_fields"):  # a FormField
+                stack.extend(field.form)
+            elif isinstance(field.data, str) and not isinstance(field, PasswordField):
+                found.append(field)
+        return found
+
+
+def digits(value: Any) -> Any:
+    """A form filter: numbers typed in Arabic-Indic, Extended Arabic-Indic or fullwidth digits read as ASCII."""
+    return fold_digits(value) if isinstance(value, str) else value
 
 
 def attach_errors(form: FlaskForm, error: DomainError) -> None:

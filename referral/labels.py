@@ -46,6 +46,10 @@ MESSAGES = {
     "invalid_code": _l("The code is not valid. Enter the current code from your app, or a recovery code."),
     "invalid_credentials": _l("Invalid username or password."),
     "too_many_attempts": _l("Too many attempts. Wait a minute and try again."),
+    "invalid_characters": _l(
+        "This holds characters that are not allowed here: control characters, or characters that change "
+        "the direction of the text."
+    ),
     "identifier_in_url": _l(
         "A national ID or phone number may not be put in a page address. Type it in the search box instead."
     ),

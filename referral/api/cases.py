@@ -22,15 +22,12 @@ from ..models_base import get_by_id
 from ..referrals import services as referrals
 from . import api_bp
 from .schemas import CASE_CREATE, CASE_LIST_QUERY, CASE_SEARCH, CASE_UPDATE, CASE_VIEW_QUERY
-from .validation import NOT_VALID, query_params, validate
+from .validation import NOT_VALID, check_version, expected_version, json_body, query_params, validate
 
 
 # ---------------------------------------------------------------------------------- input
 def _body() -> dict[str, Any]:
-    body = request.get_json(silent=True)
-    if not isinstance(body, dict):
-        raise InvalidInput(NOT_VALID, fields={"_": "a JSON object is required"})
-    return body
+    return json_body()
 
 
 # ---------------------------------------------------------------------------------- output
@@ -192,13 +189,13 @@ def _shared_answer(shared: Any) -> Response:
 def update_case(case_id: uuid.UUID) -> Response:
     actor = g.api_user
     query_params(request.args, {"type": "object", "additionalProperties": False})
+    expected = expected_version()  # a malformed If-Match is refused before anything changes
     body = _body()
     if "narrative" in body:
         raise InvalidInput(NOT_VALID, fields={"narrative": "not changed here: incidents are recorded separately"})
     validate(body, CASE_UPDATE)
     case = services.update_case(db.session, actor, str(case_id), services.CaseInput(body))
-    if request.if_match and not request.if_match.contains(str(case.version)):
-        raise Conflict("The case changed since you read it; reload and try again.")
+    check_version(expected, case.version)
     try:
         db.session.flush()
     except StaleDataError:

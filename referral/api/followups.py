@@ -12,14 +12,13 @@ from typing import Any
 from flask import g, jsonify, request
 from werkzeug.wrappers import Response
 
-from ..errors import InvalidInput
 from ..extensions import db
 from ..followups import services
 from ..followups.models import KINDS, STATES, FollowUp
 from . import api_bp
 from .openapi import _errors, _json, _query, _ref, describe
 from .schemas import LIST_QUERY, page_of
-from .validation import NOT_VALID, query_params, validate
+from .validation import expected_version, json_body, query_params
 
 UUID = {"type": "string", "format": "uuid", "pattern": "^[0-9a-fA-F-]{36}$"}
 TIME = {
@@ -120,13 +119,7 @@ def _time(value: str | None) -> datetime | None:
 
 
 def _body(schema: dict[str, Any]) -> dict[str, Any]:
-    body = request.get_json(silent=True)
-    if body is None and not request.data:
-        body = {}
-    if not isinstance(body, dict):
-        raise InvalidInput(NOT_VALID, fields={"_": "a JSON object is required"})
-    validate(body, schema)
-    return body
+    return json_body(schema, empty_is_object=True)
 
 
 def _input(body: dict[str, Any]) -> services.FollowUpInput:
@@ -137,13 +130,6 @@ def _input(body: dict[str, Any]) -> services.FollowUpInput:
         note=body.get("note"),
         referral_id=body.get("referral_id"),
     )
-
-
-def _expected_version() -> int | None:
-    if request.if_match and not request.if_match.star_tag:
-        tags = list(request.if_match)
-        return int(tags[0]) if tags and tags[0].isdigit() else -1
-    return None
 
 
 def _item(followup: FollowUp, *, notes: bool = False) -> dict[str, Any]:
@@ -214,7 +200,7 @@ def complete_followup(followup_id: uuid.UUID) -> Response:
         str(followup_id),
         note=body.get("note"),
         next_followup=_input(body["next"]) if "next" in body else None,
-        expected_version=_expected_version(),
+        expected_version=expected_version(),
     )
     return _answer({**_item(done), "next": _item(following) if following else None}, done)
 
@@ -222,7 +208,7 @@ def complete_followup(followup_id: uuid.UUID) -> Response:
 @api_bp.post("/followups/<uuid:followup_id>/cancel")
 def cancel_followup(followup_id: uuid.UUID) -> Response:
     _body(FOLLOWUP_CANCEL)
-    followup = services.cancel(db.session, g.api_user, str(followup_id), expected_version=_expected_version())
+    followup = services.cancel(db.session, g.api_user, str(followup_id), expected_version=expected_version())
     return _answer(_item(followup), followup)
 
 
@@ -235,7 +221,7 @@ def update_followup(followup_id: uuid.UUID) -> Response:
         str(followup_id),
         due_at=_time(body.get("due_at")),
         assignee_id=body.get("assignee_id"),
-        expected_version=_expected_version(),
+        expected_version=expected_version(),
     )
     return _answer(_item(followup), followup)
 

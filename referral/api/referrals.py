@@ -21,7 +21,7 @@ from ..referrals import services as referrals
 from ..referrals.models import DECLINE_REASONS, PRIORITIES, STATES, Referral
 from ..referrals.transfers import history_only
 from . import api_bp
-from .validation import NOT_VALID, query_params, validate
+from .validation import NOT_VALID, expected_version, json_body, query_params, validate
 
 UUID = {"type": "string", "format": "uuid", "pattern": "^[0-9a-fA-F-]{36}$"}
 TIME = {"type": "string", "pattern": r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z$"}
@@ -201,13 +201,7 @@ def _iso(value: datetime | None) -> str | None:
 
 
 def _body(schema: dict[str, Any]) -> dict[str, Any]:
-    body = request.get_json(silent=True)
-    if body is None and not request.data:
-        body = {}
-    if not isinstance(body, dict):
-        raise InvalidInput(NOT_VALID, fields={"_": "a JSON object is required"})
-    validate(body, schema)
-    return body
+    return json_body(schema, empty_is_object=True)
 
 
 def _consent(consent: Any) -> dict[str, Any]:
@@ -350,10 +344,10 @@ def _receiver_problem(body: dict[str, Any]) -> dict[str, str]:
 
 @api_bp.post("/referrals")
 def send_referral() -> Response:
-    raw = request.get_json(silent=True)
-    receiver = _receiver_problem(raw if isinstance(raw, dict) else {})
+    body = json_body(empty_is_object=True)
+    receiver = _receiver_problem(body)
     try:
-        body = _body(REFERRAL_CREATE)
+        validate(body, REFERRAL_CREATE)
     except InvalidInput as error:
         error.fields = {**receiver, **error.fields}
         raise
@@ -404,10 +398,7 @@ def move_referral(referral_id: uuid.UUID, action: str) -> Response:
 
         raise NotFound("action")
     body = _body(TRANSITION_BODIES[action])
-    expected = None
-    if request.if_match and not request.if_match.star_tag:
-        tags = list(request.if_match)
-        expected = int(tags[0]) if tags and tags[0].isdigit() else -1
+    expected = expected_version()
     referral = referrals.transition(
         db.session,
         g.api_user,

@@ -7,13 +7,35 @@ bodies can end up in logs and proxies.
 
 from __future__ import annotations
 
+import json
+from datetime import date, datetime
 from typing import Any
 
-from jsonschema import Draft202012Validator
+from flask import request
+from jsonschema import Draft202012Validator, FormatChecker
 
-from ..errors import InvalidInput
+from ..errors import InvalidInput, PreconditionFailed
+from ..text import depth_of, problems_in
 
 NOT_VALID = "The request is not valid."
+MAX_DEPTH = 32  # the deepest published schema nests four levels
+CHARACTERS = "holds characters that are not allowed (control or direction-override characters, or unpaired surrogates)"
+
+# Dates and times that match their pattern must also exist (2027-02-30, T24:00 and year 0 do not).
+FORMATS = FormatChecker(formats=())
+
+
+@FORMATS.checks("date", raises=ValueError)
+def _is_date(value: object) -> bool:
+    return not isinstance(value, str) or bool(date.fromisoformat(value))
+
+
+@FORMATS.checks("date-time", raises=ValueError)
+def _is_time(value: object) -> bool:
+    if not isinstance(value, str):
+        return True
+    datetime.fromisoformat(value.replace("Z", "+00:00").replace("z", "+00:00"))
+    return True
 
 
 def _problem(error: Any) -> tuple[str, str]:
@@ -35,6 +57,8 @@ def _problem(error: Any) -> tuple[str, str]:
         return path or "_", f"out of range ({kind} {error.validator_value})"
     if kind == "minProperties":
         return "_", "no field to change"
+    if kind == "format":
+        return path or "_", f"not a valid {error.validator_value}"
     return path or "_", "invalid"
 
 
@@ -42,8 +66,9 @@ def validate(instance: Any, schema: dict[str, Any]) -> None:
     """Validate against a published schema; raise InvalidInput naming each bad field.
 
     Unknown fields (also inside `safe_contact`) are named one by one as "unknown field"."""
-    fields: dict[str, str] = {}
-    for error in sorted(Draft202012Validator(schema).iter_errors(instance), key=lambda e: list(e.absolute_path)):
+    fields: dict[str, str] = {name: CHARACTERS for name in problems_in(instance)}
+    validator = Draft202012Validator(schema, format_checker=FORMATS)
+    for error in sorted(validator.iter_errors(instance), key=lambda e: list(e.absolute_path)):
         if error.validator == "additionalProperties" and isinstance(error.instance, dict):
             prefix = ".".join(str(p) for p in error.absolute_path)
             known = set(error.schema.get("properties", {}))
@@ -77,3 +102,65 @@ def query_params(args: Any, schema: dict[str, Any]) -> dict[str, Any]:
             values[name] = raw
     validate(values, schema)
     return values
+
+
+def json_body(schema: dict[str, Any] | None = None, *, empty_is_object: bool = False) -> dict[str, Any]:
+    """The request's JSON object, checked: anything else is a field-level 400, never a 500.
+
+    Malformed JSON, a body that is not an object, nesting deeper than any published schema,
+    unpaired surrogates and controls in strings are refused before the schema is applied (a
+    body over the configured size is a 413 before this runs). `empty_is_object`: a route whose
+    fields are all optional takes an empty body as `{}`."""
+    raw = request.get_data(cache=True)
+    if not raw.strip():
+        if not empty_is_object:
+            raise InvalidInput(NOT_VALID, fields={"_": "a JSON object is required"})
+        body: Any = {}
+    elif not request.is_json:
+        raise InvalidInput(NOT_VALID, fields={"_": "a JSON object is required (Content-Type: application/json)"})
+    else:
+        try:
+            body = json.loads(raw, parse_constant=_refuse_constant)
+        except (ValueError, RecursionError):
+            raise InvalidInput(NOT_VALID, fields={"_": "not valid JSON"}) from None
+    if not isinstance(body, dict):
+        raise InvalidInput(NOT_VALID, fields={"_": "a JSON object is required"})
+    if depth_of(body, MAX_DEPTH) > MAX_DEPTH:
+        raise InvalidInput(NOT_VALID, fields={"_": f"nested too deeply (at most {MAX_DEPTH} levels)"})
+    if schema is not None:
+        validate(body, schema)
+    else:
+        problems = problems_in(body)
+        if problems:
+            raise InvalidInput(NOT_VALID, fields=dict.fromkeys(problems, CHARACTERS))
+    return body
+
+
+def _refuse_constant(name: str) -> None:
+    raise ValueError(f"{name} is not JSON")
+
+
+def expected_version() -> int | None:
+    """The version named by `If-Match`, for a change that must not overwrite a newer one.
+
+    None without the header or with `*`; the header must otherwise hold exactly one strong ETag
+    of digits (what the API sends as `ETag`), or it is a 400 naming `If-Match`."""
+    header = request.headers.get("If-Match")
+    if header is None:
+        return None
+    value = header.strip()
+    if value == "*":
+        return None
+    if value.startswith('"') and value.endswith('"') and len(value) >= 2:
+        value = value[1:-1]
+    if not (value.isascii() and value.isdigit() and len(value) <= 18):
+        raise InvalidInput(
+            NOT_VALID, fields={"If-Match": "must be the ETag of the version you read (one strong ETag, digits)"}
+        )
+    return int(value)
+
+
+def check_version(expected: int | None, current: int) -> None:
+    """412 when the object is no longer at the version the client read."""
+    if expected is not None and expected != current:
+        raise PreconditionFailed("The object changed since you read it; read it again and retry.")

@@ -5,7 +5,6 @@ from __future__ import annotations
 from typing import Any
 
 from flask_babel import lazy_gettext as _l
-from flask_wtf import FlaskForm
 from wtforms import (
     BooleanField,
     HiddenField,
@@ -19,6 +18,7 @@ from wtforms.fields.choices import SelectChoice
 from wtforms.validators import InputRequired, Length, Optional
 from wtforms.widgets import CheckboxInput, ListWidget
 
+from ..forms_base import CheckedForm
 from ..labels import (
     CASE_STATUS_LABELS,
     CLOSURE_REASON_LABELS,
@@ -76,7 +76,7 @@ class RequiredByService:
 
 
 # ------------------------------------------------------------------------------ the case file
-class CaseForm(FlaskForm):
+class CaseForm(CheckedForm):
     """Intake and edit: identifiers, safe contact, the narrative (intake only) and statistics."""
 
     full_name = StringField(_l("Full name"), validators=[RequiredByService(), Length(max=200)])
@@ -151,7 +151,7 @@ class CaseForm(FlaskForm):
 
 
 # ------------------------------------------------------------------------------ the list
-class SearchForm(FlaskForm):
+class SearchForm(CheckedForm):
     """The search box: posted, so that an identifier typed here never lands in a URL."""
 
     q = StringField(_l("Case code, national ID or phone"), validators=[InputRequired(), Length(max=64)])
@@ -169,7 +169,7 @@ def risk_choices() -> list[tuple[str, str]]:
 
 
 # ------------------------------------------------------------------------------ the steps
-class CasePageForm(FlaskForm):
+class CasePageForm(CheckedForm):
     """One of the several forms of the case page. Each has its own field prefix; the CSRF token
     is the app-wide one (checked for every POST by CSRFProtect), posted as plain `csrf_token`."""
 
@@ -261,7 +261,7 @@ class MemberForm(CasePageForm):
 _YES_NO = [SelectChoice("yes", _l("Yes")), SelectChoice("no", _l("No"))]
 
 
-class IncidentForm(FlaskForm):
+class IncidentForm(CheckedForm):
     """The GBVIMS guided questions in their order of precedence, then contexts and the narrative."""
 
     contexts = CheckboxesField(_l("Contexts (flags, not types)"))

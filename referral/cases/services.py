@@ -25,6 +25,7 @@ from ..pagination import decode_cursor, encode_cursor, uuid_text
 from ..runtime import runtime
 from ..security.crypto import blind_index
 from ..security.fields import Unreadable
+from ..text import text_problem
 from .classification import classify
 from .models import (
     AGE_GROUPS,
@@ -140,6 +141,8 @@ def _validate(values: dict[str, Any], creating: bool, session: DbSession) -> dic
                 clean[name] = None
             elif not isinstance(value, str) or len(value) > _LIMITS[name]:
                 fields[name] = "invalid"
+            elif problem := text_problem(value, identifying=name != "address"):
+                fields[name] = problem
             else:
                 clean[name] = value.strip()
         elif name == "date_of_birth":
@@ -167,6 +170,8 @@ def _validate(values: dict[str, Any], creating: bool, session: DbSession) -> dic
         elif name == "narrative":
             if value is not None and (not isinstance(value, str) or len(value) > 20000):
                 fields[name] = "invalid"
+            elif value is not None and (problem := text_problem(value, identifying=False)):
+                fields[name] = problem
             else:
                 clean[name] = value
         elif name == "governorate":

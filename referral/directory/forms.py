@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from flask_babel import lazy_gettext as _l
-from flask_wtf import FlaskForm
 from wtforms import (
     BooleanField,
     DateField,
@@ -18,39 +17,41 @@ from wtforms import (
 from wtforms.validators import DataRequired, Length, Optional
 from wtforms.widgets import CheckboxInput, ListWidget
 
+from ..forms_base import CheckedForm
+
 
 class CheckboxesField(SelectMultipleField):
     widget = ListWidget(prefix_label=False)
     option_widget = CheckboxInput()
 
 
-class NetworkForm(FlaskForm):
+class NetworkForm(CheckedForm):
     governorate = StringField(_l("Governorate code (latin letters)"), validators=[DataRequired(), Length(max=32)])
     case_prefix = StringField(_l("Case code prefix (three letters)"), validators=[DataRequired(), Length(max=3)])
     name_ar = StringField(_l("Name in Arabic"), validators=[DataRequired(), Length(max=120)])
     name_en = StringField(_l("Name in English"), validators=[DataRequired(), Length(max=120)])
 
 
-class NetworkEditForm(FlaskForm):
+class NetworkEditForm(CheckedForm):
     name_ar = StringField(_l("Name in Arabic"), validators=[DataRequired(), Length(max=120)])
     name_en = StringField(_l("Name in English"), validators=[DataRequired(), Length(max=120)])
     active = BooleanField(_l("Active"))
 
 
-class CalendarForm(FlaskForm):
+class CalendarForm(CheckedForm):
     """A network's weekend days and time zone (the choices are set by the view)."""
 
     weekend_days = CheckboxesField(_l("Weekend days"), coerce=int)
     time_zone = StringField(_l("Time zone"), validators=[DataRequired(), Length(max=64)])
 
 
-class HolidayForm(FlaskForm):
+class HolidayForm(CheckedForm):
     day = DateField(_l("Date"), validators=[DataRequired()])
     name_ar = StringField(_l("Name in Arabic"), validators=[DataRequired(), Length(max=120)])
     name_en = StringField(_l("Name in English"), validators=[DataRequired(), Length(max=120)])
 
 
-class OrganizationForm(FlaskForm):
+class OrganizationForm(CheckedForm):
     name_ar = StringField(_l("Name in Arabic"), validators=[DataRequired(), Length(max=200)])
     name_en = StringField(_l("Name in English"), validators=[DataRequired(), Length(max=200)])
     kind = SelectField(_l("Kind"), validators=[DataRequired()])
@@ -60,7 +61,7 @@ class OrganizationForm(FlaskForm):
     active = BooleanField(_l("Active"), default=True)
 
 
-class MemberForm(FlaskForm):
+class MemberForm(CheckedForm):
     organization_id = SelectField(_l("Organisation"), validators=[DataRequired()])
 
 
@@ -73,7 +74,7 @@ class FocalPointForm(Form):
     email = StringField(_l("E-mail"), validators=[Optional(), Length(max=200)])
 
 
-class ServiceForm(FlaskForm):
+class ServiceForm(CheckedForm):
     organization_id = SelectField(_l("Organisation"), validators=[DataRequired()])
     name_ar = StringField(_l("Name in Arabic"), validators=[DataRequired(), Length(max=200)])
     name_en = StringField(_l("Name in English"), validators=[DataRequired(), Length(max=200)])

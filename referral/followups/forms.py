@@ -8,10 +8,10 @@ from __future__ import annotations
 from typing import Any
 
 from flask_babel import lazy_gettext as _l
-from flask_wtf import FlaskForm
 from wtforms import DateTimeLocalField, HiddenField, SelectField, TextAreaField
 from wtforms.validators import InputRequired, Length, Optional
 
+from ..forms_base import CheckedForm
 from .models import KINDS
 
 KIND_LABELS = {
@@ -42,7 +42,7 @@ def kind_choices(blank: Any = None) -> list[tuple[str, str]]:
     return [("", str(blank)), *options] if blank is not None else options
 
 
-class PageForm(FlaskForm):
+class PageForm(CheckedForm):
     """One of several forms on a page, each with its own field prefix; the CSRF token is the
     app-wide one (checked for every POST by CSRFProtect), posted as plain `csrf_token`."""
 

@@ -26,7 +26,7 @@ from ..audit.services import record, record_denial
 from ..cases.models import Case
 from ..cases.retention import on_purge
 from ..cases.services import _visible as visible_case
-from ..errors import Conflict, Forbidden, InvalidInput, NotFound
+from ..errors import Conflict, Forbidden, InvalidInput, NotFound, PreconditionFailed
 from ..models_base import DbSession, get_by_id, new_id, utcnow
 from ..pagination import decode_cursor, encode_cursor, uuid_text
 from ..referrals.models import Referral
@@ -208,7 +208,7 @@ def _check(
 
 def _expect(followup: FollowUp, expected_version: int | None) -> None:
     if expected_version is not None and followup.version != expected_version:
-        raise Conflict("changed_meanwhile")
+        raise PreconditionFailed("changed_meanwhile")
 
 
 def _require_open(followup: FollowUp) -> None:

@@ -3,15 +3,15 @@
 from __future__ import annotations
 
 from flask_babel import lazy_gettext as _l
-from flask_wtf import FlaskForm
 from wtforms import BooleanField, HiddenField, RadioField, SelectField, StringField, TextAreaField
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import InputRequired, Length, Optional
 
 from ..directory.forms import CheckboxesField
+from ..forms_base import CheckedForm
 
 
-class ConsentForm(FlaskForm):
+class ConsentForm(CheckedForm):
     given_by = SelectField(_l("Given by"), validators=[InputRequired()])
     method = SelectField(_l("How it was given"), validators=[InputRequired()])
     organization_ids = CheckboxesField(_l("Organisations it covers"))
@@ -24,7 +24,7 @@ class ConsentForm(FlaskForm):
     )
 
 
-class ReferralForm(FlaskForm):
+class ReferralForm(CheckedForm):
     receiver_kind = RadioField(
         _l("Refer to"),
         choices=[
@@ -44,7 +44,7 @@ class ReferralForm(FlaskForm):
     reason = TextAreaField(_l("Reason for the referral"), validators=[InputRequired(), Length(max=5000)])
 
 
-class AnswerForm(FlaskForm):
+class AnswerForm(CheckedForm):
     """The receiving or sending side moves a referral: a coded reason, an outcome or a note (for a
     referral outside the network, the note says what the provider answered or did)."""
 
@@ -54,27 +54,27 @@ class AnswerForm(FlaskForm):
     note = TextAreaField(_l("Note"), validators=[Optional(), Length(max=5000)])
 
 
-class AssignForm(FlaskForm):
+class AssignForm(CheckedForm):
     user_id = SelectField(_l("Caseworker"), validators=[InputRequired()])
 
 
-class MandatoryReportForm(FlaskForm):
+class MandatoryReportForm(CheckedForm):
     authority = StringField(_l("Reported to (authority)"), validators=[InputRequired(), Length(max=200)])
     reported_on = StringField(_l("Date of the report"), validators=[InputRequired(), Length(max=10)])
     told_first = SelectField(_l("Who was told before the report"), validators=[InputRequired()])
     notes = TextAreaField(_l("Notes"), validators=[Optional(), Length(max=5000)])
 
 
-class TransferForm(FlaskForm):
+class TransferForm(CheckedForm):
     to_organization_id = SelectField(_l("Transfer to"), validators=[InputRequired()])
     consent_id = SelectField(_l("Consent relied on"), validators=[Optional()])
     override_legal_basis = SelectField(_l("Or, without consent, the legal basis"), validators=[Optional()])
     reason = TextAreaField(_l("Reason for the transfer"), validators=[InputRequired(), Length(max=5000)])
 
 
-class TransferAcceptForm(FlaskForm):
+class TransferAcceptForm(CheckedForm):
     new_owner_id = SelectField(_l("New case manager"), validators=[InputRequired()])
 
 
-class TransferDeclineForm(FlaskForm):
+class TransferDeclineForm(CheckedForm):
     reason_code = SelectField(_l("Reason"), validators=[InputRequired()])

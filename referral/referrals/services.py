@@ -27,7 +27,7 @@ from ..cases.models import FIELD_GROUPS, Case, Consent
 from ..cases.services import _visible as visible_case
 from ..directory.models import Network, NetworkMembership, Organization
 from ..enums import SECTORS
-from ..errors import Conflict, Forbidden, InvalidInput, NotFound
+from ..errors import Conflict, Forbidden, InvalidInput, NotFound, PreconditionFailed
 from ..followups import clocks, notifications
 from ..followups.calendar import WorkCalendar, calendar_for
 from ..models_base import DbSession, get_by_id, new_id, utcnow
@@ -412,7 +412,7 @@ def transition(
     outside the network the sending side records each step, with a note (what the provider said)."""
     referral = visible(session, actor, referral_id)
     if expected_version is not None and referral.version != expected_version:
-        raise Conflict("changed_meanwhile")
+        raise PreconditionFailed("changed_meanwhile")
     _allowed(actor, referral, to_state)
     previous = referral.state
     fields: dict[str, str] = {}

@@ -26,6 +26,8 @@ from cryptography.hazmat.primitives import hashes
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.kdf.hkdf import HKDF
 
+from ..text import fold_digits
+
 FORMAT_VERSION = 1
 _HEADER = struct.Struct(">BI")
 _NONCE_BYTES = 12
@@ -157,7 +159,7 @@ def normalise_for_index(value: str, kind: str) -> str:
     """Digits only for phone numbers and national ids (phones in the national 0-prefixed form);
     trimmed, case-folded text otherwise."""
     if kind in ("phone", "national_id"):
-        digits = _NON_DIGITS.sub("", value.translate(_ARABIC_DIGITS))
+        digits = _NON_DIGITS.sub("", fold_digits(value))
         if kind == "phone":
             if digits.startswith("00"):
                 digits = digits[2:]
@@ -165,9 +167,6 @@ def normalise_for_index(value: str, kind: str) -> str:
                 digits = "0" + digits[3:]  # +970 59x xxx xxx and 059x xxx xxx are one number
         return digits
     return " ".join(value.split()).casefold()
-
-
-_ARABIC_DIGITS = str.maketrans("٠١٢٣٤٥٦٧٨٩۰۱۲۳۴۵۶۷۸۹", "01234567890123456789")
 
 
 def blind_index(index_key: bytes, column: str, value: str, kind: str = "text") -> str | None:

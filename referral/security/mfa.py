@@ -10,6 +10,8 @@ from datetime import datetime
 import pyotp
 import segno
 
+from ..text import fold_digits
+
 STEP_SECONDS = 30
 DRIFT_STEPS = 1
 RECOVERY_CODE_COUNT = 10
@@ -31,8 +33,8 @@ def qr_svg(uri: str) -> str:
 
 def match_step(secret: str, code: str, now: datetime, last_step: int | None) -> int | None:
     """The time step the code belongs to, if it is valid now and newer than the last one used."""
-    code = code.strip().replace(" ", "")
-    if not (code.isdigit() and len(code) == 6):
+    code = fold_digits(code).strip().replace(" ", "")  # an Arabic keyboard types ٠١٢…
+    if not (code.isascii() and code.isdigit() and len(code) == 6):
         return None
     totp = pyotp.TOTP(secret)
     current = int(now.timestamp()) // STEP_SECONDS
@@ -52,7 +54,7 @@ def new_recovery_codes() -> list[str]:
 
 
 def normalise_recovery_code(code: str) -> str:
-    cleaned = "".join(ch for ch in code.lower() if ch in _RECOVERY_ALPHABET)
+    cleaned = "".join(ch for ch in fold_digits(code).lower() if ch in _RECOVERY_ALPHABET)
     return f"{cleaned[:5]}-{cleaned[5:]}" if len(cleaned) == 10 else ""
 
 

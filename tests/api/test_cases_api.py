@@ -388,14 +388,14 @@ def test_patch_refuses_bad_values_and_unknown_fields(client: FlaskClient, app: F
     assert not _actions(app, "case.update")
 
 
-def test_patch_with_a_stale_version_is_a_conflict(client: FlaskClient, app: Flask, world: World) -> None:
+def test_patch_with_a_stale_version_is_a_failed_precondition(client: FlaskClient, app: Flask, world: World) -> None:
     case_id = open_case(app, world)
     headers = _headers(app, world.mine.caseworker)
     url = f"/api/v1/cases/{case_id}"
     etag = client.get(url, headers=headers).headers["ETag"]
     assert client.patch(url, json={"risk_level": "low"}, headers={**headers, "If-Match": etag}).status_code == 200
     stale = client.patch(url, json={"risk_level": "high"}, headers={**headers, "If-Match": etag})
-    _error(stale, 409, "conflict")
+    _error(stale, 412, "precondition_failed")
     with app.app_context():
         assert db.session.get(Case, case_id).risk_level == "low"
 

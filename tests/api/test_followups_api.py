@@ -156,7 +156,7 @@ def test_only_assignee_or_team_completes_and_versions_are_checked(
     )
     assert moved.status_code == 200 and moved.get_json()["version"] == 2
     stale = client.post(f"/api/v1/followups/{first['id']}/complete", json={}, headers={**supervisor, "If-Match": '"1"'})
-    assert stale.status_code == 409
+    assert stale.status_code == 412
     done = client.post(f"/api/v1/followups/{first['id']}/complete", json={}, headers={**supervisor, "If-Match": '"2"'})
     assert done.status_code == 200 and done.get_json()["next"] is None
 

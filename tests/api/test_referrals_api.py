@@ -73,7 +73,7 @@ def test_closed_loop_through_the_api(client: FlaskClient, app: Flask, world: Wor
         json={"reason_code": "duplicate"},
         headers={**receiver, "If-Match": etag},
     )
-    assert stale.status_code == 409
+    assert stale.status_code == 412
     assert client.post(f"/api/v1/referrals/{referral['id']}/start", json={}, headers=receiver).status_code == 200
     done = client.post(
         f"/api/v1/referrals/{referral['id']}/complete", json={"outcome": "represented in court"}, headers=receiver

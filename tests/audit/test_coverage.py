@@ -963,7 +963,7 @@ def test_a_refused_request_leaves_no_event(scene: Scene) -> None:
             headers={"If-Match": '"999"'},
         )
     )
-    assert stale.status_code == 409 and written(stale) == []
+    assert stale.status_code == 412 and written(stale) == []
     with scene.app.app_context():
         assert db.session.get(Case, scene.case_id).risk_level == "medium"
 
@@ -977,7 +977,7 @@ def test_a_refused_request_leaves_no_event(scene: Scene) -> None:
             headers={"If-Match": '"999"'},
         )
     )
-    assert late.status_code == 409 and written(late) == []
+    assert late.status_code == 412 and written(late) == []
 
     # a decline without its reason: the page comes back (a view of the referral), nothing declined
     page = scene.perform(Call("receiver", f"/referrals/{scene.referral_id}/decline", (), method="POST", form={}))

@@ -1,0 +1,114 @@
+"""What text the application accepts, in one place: digits folded, controls refused.
+
+An Arabic keyboard types Arabic-Indic digits (٠١٢…), a Persian or Urdu one Extended Arabic-Indic
+digits (۰۱۲…), and a phone's wide layout fullwidth ones (０１２…): every number typed in is folded
+to ASCII digits before it is read, compared or indexed.
+
+Names and identifiers (a survivor's name, national id, phone, a username, an organisation's
+name) refuse every control character and the bidirectional formatting characters, which can
+make one name display as another. Free text (notes, narratives, reasons) keeps tabs and line
+breaks and refuses the other controls, NUL first. Lone surrogates (half of a UTF-16 pair, which
+JSON can spell as "\\ud800") are no text at all and are refused everywhere.
+"""
+
+from __future__ import annotations
+
+from typing import Any
+
+_DIGITS = "0123456789"
+DIGIT_FOLDING = str.maketrans(
+    "٠١٢٣٤٥٦٧٨٩۰۱۲۳۴۵۶۷۸۹０１２３４５６７８９",
+    _DIGITS * 3,
+)
+
+# Embeddings, overrides and isolates (U+202A-U+202E, U+2066-U+2069) and the direction marks
+# (U+200E, U+200F, U+061C): they change how the text around them is drawn.
+BIDI_CONTROLS = frozenset("\u202a\u202b\u202c\u202d\u202e\u2066\u2067\u2068\u2069\u200e\u200f\u061c")
+_FREE_TEXT_CONTROLS_ALLOWED = frozenset("\t\n\r")
+
+INVALID_CHARACTERS = "invalid_characters"
+
+
+def fold_digits(value: str) -> str:
+    """Arabic-Indic, Extended Arabic-Indic and fullwidth digits as ASCII digits; the rest unchanged."""
+    return value.translate(DIGIT_FOLDING)
+
+
+def _is_control(ch: str) -> bool:
+    code = ord(ch)
+    return code < 0x20 or 0x7F <= code < 0xA0
+
+
+def _is_surrogate(ch: str) -> bool:
+    return 0xD800 <= ord(ch) <= 0xDFFF
+
+
+def text_problem(value: str, *, identifying: bool) -> str | None:
+    """`invalid_characters` when `value` holds what its kind of field refuses, else None."""
+    for ch in value:
+        if _is_surrogate(ch):
+            return INVALID_CHARACTERS
+        if _is_control(ch):
+            if identifying or ch not in _FREE_TEXT_CONTROLS_ALLOWED:
+                return INVALID_CHARACTERS
+        elif identifying and ch in BIDI_CONTROLS:
+            return INVALID_CHARACTERS
+    return None
+
+
+# The names of the fields, in forms and in the API, that hold a name or an identifier.
+IDENTIFYING_FIELDS = frozenset(
+    {
+        "full_name",
+        "national_id",
+        "phone",
+        "username",
+        "name",
+        "name_ar",
+        "name_en",
+        "email",
+        "representative",
+        "external_provider",
+        "caregiver_name",
+    }
+)
+
+
+def problems_in(data: Any, path: str = "") -> dict[str, str]:
+    """Every string inside a decoded JSON value checked by its field's kind: {path: problem}.
+
+    Iterative, so a deeply nested value cannot exhaust the stack."""
+    found: dict[str, str] = {}
+    stack: list[tuple[str, str, Any]] = [(path, "", data)]
+    while stack:
+        where, key, value = stack.pop()
+        if isinstance(value, str):
+            problem = text_problem(value, identifying=key in IDENTIFYING_FIELDS)
+            if problem:
+                found.setdefault(where or "_", problem)
+        elif isinstance(value, dict):
+            for name, item in value.items():
+                name_text = str(name)
+                if text_problem(name_text, identifying=True):
+                    found.setdefault(where or "_", INVALID_CHARACTERS)
+                    continue
+                stack.append((f"{where}.{name_text}" if where else name_text, name_text, item))
+        elif isinstance(value, list):
+            for index, item in enumerate(value):
+                stack.append((f"{where}.{index}" if where else str(index), key, item))
+    return found
+
+
+def depth_of(data: Any, limit: int) -> int:
+    """How deeply `data` nests, counted without recursion and no further than `limit` + 1."""
+    deepest = 0
+    stack: list[tuple[Any, int]] = [(data, 1)]
+    while stack:
+        value, depth = stack.pop()
+        if isinstance(value, dict | list):
+            deepest = max(deepest, depth)
+            if deepest > limit:
+                return deepest
+            items = value.values() if isinstance(value, dict) else value
+            stack.extend((item, depth + 1) for item in items)
+    return deepest
