@@ -262,7 +262,11 @@ def _register_error_handlers(app: Flask) -> None:
 
     @app.errorhandler(HTTPException)
     def http_error(error: HTTPException) -> Response:
-        return error_response(error.code or 500)
+        response = error_response(error.code or 500)
+        for name, value in error.get_headers():  # a 405 says what is allowed (Allow), a 429 when to retry
+            if name in ("Allow", "Retry-After"):
+                response.headers[name] = value
+        return response
 
     @app.errorhandler(TamperedValue)
     def stored_value_failed(error: TamperedValue) -> Response:
