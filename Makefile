@@ -47,12 +47,13 @@ translations: install
 	$(PY) scripts/i18n.py compile
 
 # Benchmarks (measurements, not tests): the field cipher, the case list with and without it, the
-# referral send and accept, the reminder sweep, audit verification and the audit write's cost.
+# referral send and accept, the reminder sweep, audit verification, the audit write's cost and make run's
+# stack under eight clients (embedded_load, SQLite).
 # BENCH_DATABASE_URL=postgresql://... runs them on PostgreSQL (the audit cost runs only there);
 # BENCH_REDIS_URL=redis://.../13 (flushed) adds the reminder delivery by a real worker.
 # Results in bench/results/.
 bench: install
-	$(PY) bench/crypto_fields.py && $(PY) bench/case_list.py && $(PY) bench/referrals.py && $(PY) bench/reminders.py && $(PY) bench/audit_verify.py && $(PY) bench/audit_cost.py
+	$(PY) bench/crypto_fields.py && $(PY) bench/case_list.py && $(PY) bench/referrals.py && $(PY) bench/reminders.py && $(PY) bench/audit_verify.py && $(PY) bench/audit_cost.py && $(PY) bench/embedded_load.py
 
 # Refresh the front-end files served by the app from the npm registry (needs npm).
 vendor:

@@ -67,6 +67,8 @@ class Settings:
     audit_public_keys: tuple[bytes, ...] = ()
     audit_seal_seconds: int = 5
     audit_checkpoint_seconds: int = 60
+    # SQLite (the embedded default): how long a transaction waits for the one write lock.
+    sqlite_busy_seconds: int = 30
     extra: dict[str, object] = field(default_factory=dict)
 
     @property
@@ -162,6 +164,7 @@ class Settings:
             argon2_time_cost=2,
             argon2_memory_kib=256,
             audit_signing_key=secrets.token_bytes(32),
+            sqlite_busy_seconds=3,  # a test that waits on its own open transaction fails fast
         )
         return replace(base, **overrides)  # type: ignore[arg-type]
 
@@ -267,6 +270,7 @@ def _tunables(environ: dict[str, str]) -> dict[str, Any]:
         "audit_public_keys": _audit_public_keys(environ),
         "audit_seal_seconds": _int(environ, "AUDIT_SEAL_SECONDS", 5),
         "audit_checkpoint_seconds": _int(environ, "AUDIT_CHECKPOINT_SECONDS", 60),
+        "sqlite_busy_seconds": _int(environ, "SQLITE_BUSY_SECONDS", 30),
     }
 
 

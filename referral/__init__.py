@@ -48,7 +48,7 @@ def create_app(settings: Settings | None = None) -> Flask:
     app.config.update(
         SECRET_KEY=settings.secret_key,
         SQLALCHEMY_DATABASE_URI=settings.database_url,
-        SQLALCHEMY_ENGINE_OPTIONS=_engine_options(settings.database_url),
+        SQLALCHEMY_ENGINE_OPTIONS=_engine_options(settings.database_url, settings.sqlite_busy_seconds),
         DEBUG=False,
         TESTING=settings.env == "test",
         PROPAGATE_EXCEPTIONS=False,
@@ -121,9 +121,9 @@ def _assign_request_id() -> None:
     g.request_id = uuid.uuid4().hex[:16]
 
 
-def _engine_options(url: str) -> dict[str, Any]:
+def _engine_options(url: str, busy_seconds: int = 30) -> dict[str, Any]:
     if url.startswith("sqlite"):
-        return {"connect_args": {"timeout": 30}}
+        return {"connect_args": {"timeout": busy_seconds}}
     return {"pool_pre_ping": True, "pool_size": 10, "max_overflow": 5}
 
 
@@ -252,12 +252,14 @@ def _register_error_handlers(app: Flask) -> None:
 
     @app.errorhandler(OperationalError)
     def database_busy(error: OperationalError) -> Response:
-        """SQLite (the embedded default) lets one writer at a time: a request that read before
-        another one wrote is refused by the database. That is a concurrent change, not a fault."""
+        """SQLite (the embedded default) has one writer: a transaction waits for the write lock up
+        to the busy timeout. Still locked after that, the server is too busy: say so and when to
+        retry (503), rather than pretending the record changed. Nothing was written."""
         if "database is locked" in str(error.orig):
-            from .errors import Conflict
-
-            return domain_error(Conflict("The record changed while you were editing it; reload and try again."))
+            log.warning("database still locked after the busy timeout on %s", request.endpoint)
+            response = error_response(503)
+            response.headers["Retry-After"] = "5"
+            return response
         return unexpected(error)
 
     @app.errorhandler(HTTPException)

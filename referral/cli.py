@@ -110,6 +110,7 @@ def register(app: Flask) -> None:
     @click.option("--network", "network_ref", default=None, help="A coordinator's network (governorate code).")
     def create_user(username: str, org_ref: str, role: str, email: str | None, network_ref: str | None) -> None:
         """Create an account and print its one-time password (changed at first sign-in)."""
+        prepared = accounts.NewPassword.make(runtime())  # hashed before the transaction opens
         org = directory.find_organization(db.session, org_ref)
         if org is None:
             _fail(f"no organisation {org_ref!r}")
@@ -130,6 +131,7 @@ def register(app: Flask) -> None:
                 role=role,
                 email=email,
                 network_id=network_id,
+                new_password=prepared,
             )
         except DomainError as error:
             _fail(_describe(error))

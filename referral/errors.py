@@ -83,6 +83,7 @@ _API_MESSAGES = {
     422: ("rule_refused", "A rule refused the request."),
     429: ("rate_limited", "Too many requests; wait and try again."),
     500: ("server_error", "Something went wrong; nothing was saved."),
+    503: ("busy", "The server is busy; nothing was saved. Try again in a few seconds."),
 }
 
 

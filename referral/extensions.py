@@ -38,6 +38,13 @@ def use_sqlite_properly(engine: Engine) -> None:
 
     pysqlite delays BEGIN until the first write and would let a SAVEPOINT commit on its own;
     taking over BEGIN (SQLAlchemy's documented recipe) makes rollbacks and savepoints exact.
+
+    Every transaction begins IMMEDIATE: it takes the database's one write lock up front, waiting
+    for it up to the busy timeout (the connection's `timeout`, SQLITE_BUSY_SECONDS). A deferred
+    transaction that read first and wrote later fails at once ("database is locked") whenever
+    another connection committed in between, and no timeout can help it, since its snapshot is
+    stale; nearly every transaction here writes (views and lists are audited), so all of them
+    take the lock first. WAL readers outside a transaction are never blocked.
     """
 
     @event.listens_for(engine, "connect")
@@ -51,4 +58,4 @@ def use_sqlite_properly(engine: Engine) -> None:
 
     @event.listens_for(engine, "begin")
     def _begin(connection: Any) -> None:
-        connection.exec_driver_sql("BEGIN")
+        connection.exec_driver_sql("BEGIN IMMEDIATE")

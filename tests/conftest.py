@@ -174,6 +174,22 @@ def _clean_database(request: pytest.FixtureRequest) -> Iterator[None]:
         runtime().keyring.forget()
 
 
+@contextmanager
+def within(app: Flask) -> Iterator[None]:
+    """`app.app_context()`, unless one of `app` is already open: then its session is reused.
+
+    On SQLite every transaction takes the one write lock when it begins, so a helper that opened
+    a second context (a second session) while the test's own transaction is open would wait on
+    the test itself."""
+    from flask import current_app, has_app_context
+
+    if has_app_context() and current_app._get_current_object() is app:  # type: ignore[attr-defined]
+        yield
+        return
+    with app.app_context():
+        yield
+
+
 @pytest.fixture
 def ctx(app: Flask) -> Iterator[Flask]:
     """An application context for calling services directly."""

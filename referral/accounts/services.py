@@ -9,7 +9,7 @@ from __future__ import annotations
 import hashlib
 import re
 import secrets
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
 from sqlalchemy import delete, select, update
@@ -207,6 +207,20 @@ def _organization(session: DbSession, organization_id: str) -> Organization:
     return org
 
 
+@dataclass(frozen=True)
+class NewPassword:
+    """A one-time password and its hash. Hashing is slow on purpose (argon2id), so a caller that
+    can makes it before its transaction opens: on SQLite a transaction holds the one write lock."""
+
+    clear: str = field(repr=False)
+    hashed: str = field(repr=False)
+
+    @classmethod
+    def make(cls, rt: Runtime) -> NewPassword:
+        clear = one_time_password()
+        return cls(clear, rt.passwords.hash(clear))
+
+
 def create_user(
     session: DbSession,
     rt: Runtime,
@@ -218,6 +232,7 @@ def create_user(
     email: str | None = None,
     network_id: str | None = None,
     locale: str = "ar",
+    new_password: NewPassword | None = None,
 ) -> tuple[User, str]:
     """A new account with a one-time password (to hand over; it must be changed at first sign-in).
 
@@ -242,7 +257,7 @@ def create_user(
         raise Forbidden("may_not_grant_role")
     if network_id is not None and session.get(Network, network_id) is None:
         raise InvalidInput("unknown_network", fields={"network_id": "unknown"})
-    password = one_time_password()
+    new_password = new_password or NewPassword.make(rt)
     user = User(
         id=new_id(),
         organization_id=org.id,
@@ -251,13 +266,13 @@ def create_user(
         username=username,
         email=email or None,
         locale=locale if locale in LOCALES else "ar",
-        password_hash=rt.passwords.hash(password),
+        password_hash=new_password.hashed,
         must_change_password=True,
     )
     session.add(user)
     session.flush()
     record("user.create", actor, user, role=role)
-    return user, password
+    return user, new_password.clear
 
 
 def managed_user(session: DbSession, actor: User, user_id: str) -> User:

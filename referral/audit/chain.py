@@ -68,6 +68,7 @@ _T = AuditEvent.__table__
 _SEAL_COLUMNS = (_T.c.chain_position, _T.c.prev_hash, _T.c.event_hash)
 _ADVISORY_LOCK = 0x5348424B41554454  # "SHBKAUDT": the sealer's PostgreSQL advisory lock
 SEAL_BATCH = 1000
+SQLITE_SEAL_BATCH = 200  # SQLite has one writer: each batch's transaction holds it, so keep it short
 VERIFY_PAGE = 5000
 
 _dumps = json.JSONEncoder(ensure_ascii=False, sort_keys=True, separators=(",", ":"), allow_nan=False).encode
@@ -221,6 +222,8 @@ def seal(
     from . import checkpoints
 
     result = SealResult()
+    if _dialect(session) == "sqlite":
+        batch = min(batch, SQLITE_SEAL_BATCH)
     while True:
         if not _lock(session, wait):
             session.rollback()

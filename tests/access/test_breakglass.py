@@ -32,38 +32,38 @@ from referral.referrals import services as referrals
 from tests.cases.conftest import MARKER_ID, MARKER_NAME, World, open_case, user
 from tests.cases.conftest import world as world
 from tests.cases.test_documents import download, pdf, upload
-from tests.conftest import Account, Factory, csrf, sign_in
+from tests.conftest import Account, Factory, csrf, sign_in, within
 
 REASON = "Police call: Reason-Marker-Qx9 may be at the shelter tonight"
 
 
 def _code(app: Flask, case_id: str) -> str:
-    with app.app_context():
+    with within(app):
         return str(db.session.get(Case, case_id).case_code)
 
 
 def _open(app: Flask, account: Account, case_id: str, reason: str = REASON, hours: int | None = None) -> str:
-    with app.app_context():
+    with within(app):
         grant = breakglass.open_grant(db.session, user(account), _code(app, case_id), reason, hours)
         db.session.commit()
         return grant.id
 
 
 def _events(app: Flask, action: str) -> list[AuditEvent]:
-    with app.app_context():
+    with within(app):
         rows = list(db.session.scalars(select(AuditEvent).where(AuditEvent.action == action)))
         db.session.expunge_all()
         return rows
 
 
 def _view(app: Flask, account: Account, case_id: str) -> None:
-    with app.app_context():
+    with within(app):
         cases.view_case(db.session, user(account), case_id)
         db.session.commit()
 
 
 def _english(app: Flask, *accounts: Account) -> None:
-    with app.app_context():
+    with within(app):
         for account in accounts:
             db.session.get(User, account.id).locale = "en"
         db.session.commit()
@@ -86,28 +86,28 @@ def test_only_a_supervisor_may_open_emergency_access(client: FlaskClient, app: F
     account = {"caseworker": world.other.caseworker, "org_admin": world.other.org_admin}.get(role) or getattr(
         world, role
     )
-    with app.app_context(), pytest.raises(Forbidden):
+    with within(app), pytest.raises(Forbidden):
         breakglass.open_grant(db.session, user(account), _code(app, case_id), REASON)
     _signed_in(client, app, account)
     assert client.get("/breakglass").status_code == 404
     assert _post(client, "/breakglass", {"case_code": _code(app, case_id), "reason": REASON}).status_code == 404
     assert client.get("/breakglass/ours").status_code == 404
     assert client.get(f"/cases/{case_id}").status_code == 404
-    with app.app_context():
+    with within(app):
         assert db.session.scalars(select(BreakGlassGrant)).all() == []
 
 
 def test_a_stated_reason_and_a_listed_duration_are_required(app: Flask, world: World) -> None:
     case_id = open_case(app, world)
     for reason, code in (("", "required"), ("   ", "required"), ("urgent", "reason_too_short")):
-        with app.app_context(), pytest.raises(InvalidInput) as refused:
+        with within(app), pytest.raises(InvalidInput) as refused:
             breakglass.open_grant(db.session, user(world.other.supervisor), _code(app, case_id), reason)
         assert refused.value.fields == {"reason": code}
     for hours in (0, 4, 48):  # the setting (3 by default) is also the longest allowed
-        with app.app_context(), pytest.raises(InvalidInput) as refused:
+        with within(app), pytest.raises(InvalidInput) as refused:
             breakglass.open_grant(db.session, user(world.other.supervisor), _code(app, case_id), REASON, hours)
         assert refused.value.fields == {"hours": "invalid_hours"}
-    with app.app_context():
+    with within(app):
         assert db.session.scalars(select(BreakGlassGrant)).all() == []
     assert not _events(app, "breakglass.open")
 
@@ -115,7 +115,7 @@ def test_a_stated_reason_and_a_listed_duration_are_required(app: Flask, world: W
 def test_an_unknown_case_code_is_not_found_and_the_attempt_is_recorded(
     client: FlaskClient, app: Flask, world: World
 ) -> None:
-    with app.app_context():
+    with within(app):
         with pytest.raises(NotFound):
             breakglass.open_grant(db.session, user(world.other.supervisor), "XXX-2026-999999", REASON)
         [denial] = take_denials(db.session)
@@ -138,11 +138,11 @@ def test_an_unknown_case_code_is_not_found_and_the_attempt_is_recorded(
 
 def test_a_supervisor_does_not_break_the_glass_on_her_own_organisations_case(app: Flask, world: World) -> None:
     case_id = open_case(app, world)
-    with app.app_context(), pytest.raises(InvalidInput) as refused:
+    with within(app), pytest.raises(InvalidInput) as refused:
         breakglass.open_grant(db.session, user(world.mine.supervisor), _code(app, case_id), REASON)
     assert refused.value.fields == {"case_code": "own_case"}
     _open(app, world.other.supervisor, case_id)
-    with app.app_context(), pytest.raises(Conflict):  # one access in force at a time
+    with within(app), pytest.raises(Conflict):  # one access in force at a time
         breakglass.open_grant(db.session, user(world.other.supervisor), _code(app, case_id), REASON)
 
 
@@ -160,7 +160,7 @@ def test_the_grantee_reads_the_case_flagged_but_changes_nothing_and_lists_stay_s
     assert "auditors review every emergency access" in form and 'name="reason"' in form
     opened = _post(client, "/breakglass", {"case_code": code.lower(), "reason": REASON, "hours": "2"})
     assert opened.status_code == 303 and opened.headers["Location"].endswith(f"/cases/{case_id}")
-    with app.app_context():
+    with within(app):
         grant = db.session.scalars(select(BreakGlassGrant)).one()
         grant_id, until = grant.id, grant.expires_at
     assert timedelta(hours=2) - timedelta(minutes=1) < until - utcnow() <= timedelta(hours=2)
@@ -199,7 +199,7 @@ def test_the_grantee_reads_the_case_flagged_but_changes_nothing_and_lists_stay_s
         {"to_organization_id": world.other.id, "priority": "urgent", "reason": "x", "field_groups": "identity"},
     )
     assert refer.status_code == 200  # the page is read-only for her: nothing is sent (checked below)
-    with app.app_context():
+    with within(app):
         actor = user(world.other.supervisor)
         with pytest.raises(NotFound):
             cases.update_case(db.session, actor, case_id, cases.CaseInput({"phone": "+970 1"}))
@@ -230,7 +230,7 @@ def test_others_in_the_grantees_organisation_gain_nothing(app: Flask, world: Wor
     _open(app, world.other.supervisor, case_id)
     colleague = factory.user("supervisor", SimpleNamespace(id=world.other.id))  # type: ignore[arg-type]
     for account in (colleague, world.other.caseworker):
-        with app.app_context(), pytest.raises(NotFound):
+        with within(app), pytest.raises(NotFound):
             cases.view_case(db.session, user(account), case_id)
 
 
@@ -242,9 +242,9 @@ def test_access_ends_when_it_expires(app: Flask, world: World) -> None:
     with time_machine.travel(utcnow() + timedelta(minutes=59), tick=False):
         _view(app, world.other.supervisor, case_id)
     with time_machine.travel(utcnow() + timedelta(hours=1, minutes=1), tick=False):
-        with app.app_context(), pytest.raises(NotFound):
+        with within(app), pytest.raises(NotFound):
             cases.view_case(db.session, user(world.other.supervisor), case_id)
-        with app.app_context():
+        with within(app):
             assert breakglass.my_active_grants(db.session, user(world.other.supervisor)) == []
 
 
@@ -261,7 +261,7 @@ def test_the_default_duration_is_three_hours(app: Flask, world: World) -> None:
 def test_the_grantee_ends_it_early(client: FlaskClient, app: Flask, world: World) -> None:
     case_id = open_case(app, world)
     grant_id = _open(app, world.other.supervisor, case_id)
-    with app.app_context(), pytest.raises(NotFound):  # nobody else ends her access
+    with within(app), pytest.raises(NotFound):  # nobody else ends her access
         breakglass.end_grant(db.session, user(world.mine.supervisor), grant_id)
     _signed_in(client, app, world.other.supervisor)
     assert client.get(f"/cases/{case_id}").status_code == 200
@@ -270,7 +270,7 @@ def test_the_grantee_ends_it_early(client: FlaskClient, app: Flask, world: World
     assert client.get(f"/cases/{case_id}").status_code == 404
     [event] = _events(app, "breakglass.end")
     assert event.details["grant_id"] == grant_id and event.case_code == _code(app, case_id)
-    with app.app_context():
+    with within(app):
         grant = db.session.get(BreakGlassGrant, grant_id)
         assert (grant.end_kind, grant.ended_by) == ("ended", world.other.supervisor.id)
 
@@ -281,7 +281,7 @@ def test_the_owning_organisations_supervisor_sees_the_reason_and_revokes(
     case_id = open_case(app, world)
     grant_id = _open(app, world.other.supervisor, case_id)
     for account in (world.mine.caseworker, world.other.supervisor):  # not her team, not the grantee
-        with app.app_context(), pytest.raises(NotFound):
+        with within(app), pytest.raises(NotFound):
             breakglass.revoke_grant(db.session, user(account), grant_id)
 
     _signed_in(client, app, world.mine.supervisor)
@@ -295,7 +295,7 @@ def test_the_owning_organisations_supervisor_sees_the_reason_and_revokes(
     assert _post(client, f"/breakglass/{grant_id}/revoke").status_code == 303
     assert "Revoked" in client.get("/breakglass/ours").get_data(as_text=True)
 
-    with app.app_context(), pytest.raises(NotFound):
+    with within(app), pytest.raises(NotFound):
         cases.view_case(db.session, user(world.other.supervisor), case_id)
     [event] = _events(app, "breakglass.revoke")
     assert event.actor_id == world.mine.supervisor.id and event.details["grant_id"] == grant_id
@@ -310,7 +310,7 @@ def test_the_owning_supervisors_are_told_once_with_the_case_code_only(
     code = _code(app, case_id)
     _open(app, world.other.supervisor, case_id)
     for account in (world.mine.supervisor, second):
-        with app.app_context():
+        with within(app):
             [told] = db.session.scalars(select(Notification).where(Notification.user_id == account.id)).all()
             assert (told.kind, told.case_code, told.target_type, told.target_id) == (
                 "case.breakglass",
@@ -325,7 +325,7 @@ def test_the_owning_supervisors_are_told_once_with_the_case_code_only(
                 assert code in words
                 for secret in ("Reason-Marker", MARKER_NAME, MARKER_ID, world.other.supervisor.username):
                     assert secret not in words and secret not in stored
-    with app.app_context():
+    with within(app):
         others = db.session.scalars(
             select(Notification).where(Notification.user_id.not_in([world.mine.supervisor.id, second.id]))
         ).all()
@@ -342,7 +342,7 @@ def test_the_open_event_names_the_case_and_the_reason_is_encrypted(app: Flask, w
     assert event.details["expires_at"]
     assert "Reason-Marker" not in repr(event.details) and not (event.reason or "").count("Reason-Marker")
 
-    with app.app_context():
+    with within(app):
         raw = db.session.execute(text("SELECT reason FROM breakglass_grant")).scalar_one()
         assert isinstance(raw, bytes | memoryview)
         assert b"Reason-Marker" not in bytes(raw) and "Reason-Marker".encode("utf-16-le") not in bytes(raw)
@@ -359,7 +359,7 @@ def test_a_purged_case_keeps_who_opened_it_but_not_the_reason(app: Flask, world:
     closed_at = utcnow() - timedelta(days=8 * 366)
     case_id = _closed_case(app, world, closed_at)
     grant_id = _open(app, world.other.supervisor, case_id)
-    with app.app_context():
+    with within(app):
         assert retention.purge_closed_cases(db.session) == 1
         db.session.commit()
         db.session.expunge_all()

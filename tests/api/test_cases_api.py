@@ -18,7 +18,7 @@ from referral.extensions import db
 from tests.api.test_api import _auth, _token, _validator
 from tests.cases.conftest import MARKER_ID, MARKER_NAME, MARKER_PHONE, World, intake, open_case
 from tests.cases.conftest import world as world  # the fixture
-from tests.conftest import Account
+from tests.conftest import Account, within
 
 CODE = re.compile(r"^[A-Z]{3}-\d{4}-\d{6}$")
 PLANTED = (MARKER_NAME, MARKER_ID, MARKER_PHONE, "111 2233", "Marker narrative", "marker mosque", "Um Ahmad")
@@ -45,7 +45,7 @@ def _cases() -> int:
 
 
 def _actions(app: Flask, action: str) -> list[AuditEvent]:
-    with app.app_context():
+    with within(app):
         return list(db.session.scalars(select(AuditEvent).where(AuditEvent.action == action)))
 
 
@@ -59,7 +59,7 @@ def test_caseworker_opens_a_case(client: FlaskClient, app: Flask, world: World) 
     assert CODE.match(body["case_code"]) and body["status"] == "intake" and body["returning_survivor"] == []
     assert response.headers["Location"] == f"/api/v1/cases/{body['id']}"
     assert not [m for m in PLANTED if m in response.get_data(as_text=True)]
-    with app.app_context():
+    with within(app):
         case = db.session.get(Case, body["id"])
         assert case.organization_id == world.mine.id and case.owner_id == world.mine.caseworker.id
         assert case.full_name == MARKER_NAME + " Saleh" and case.marital_status == "married"
@@ -95,7 +95,7 @@ def test_other_roles_may_not_open_cases_and_see_none(client: FlaskClient, app: F
     assert listed.status_code == 200 and listed.get_json() == {"items": [], "next_cursor": None}
     _error(client.get(f"/api/v1/cases/{case_id}", headers=headers), 404, "not_found")
     _error(client.patch(f"/api/v1/cases/{case_id}", json={"risk_level": "high"}, headers=headers), 404, "not_found")
-    with app.app_context():
+    with within(app):
         assert _cases() == 1
 
 
@@ -107,7 +107,7 @@ def test_unknown_fields_are_named_and_nothing_is_stored(client: FlaskClient, app
     nested["safe_contact"] = {**nested["safe_contact"], "pin": "1234"}
     error = _error(_post(client, headers, nested), 400, "invalid_input")
     assert error["fields"] == {"safe_contact.pin": "unknown field"}
-    with app.app_context():
+    with within(app):
         assert _cases() == 0 and not _actions(app, "case.create")
 
 
@@ -132,7 +132,7 @@ def test_bad_values_are_field_level_400s(client: FlaskClient, app: Flask, world:
     response = _post(client, _headers(app, world.mine.caseworker), intake(world, **{field: value}))
     error = _error(response, 400, "invalid_input")
     assert list(error["fields"]) == [field]
-    with app.app_context():
+    with within(app):
         assert _cases() == 0
 
 
@@ -155,7 +155,7 @@ def test_a_post_refused_by_the_service_leaves_no_case(client: FlaskClient, app: 
     for not_json in ("[]", "nonsense", ""):
         response = client.post("/api/v1/cases", data=not_json, headers={**headers, "Content-Type": "application/json"})
         _error(response, 400, "invalid_input")
-    with app.app_context():
+    with within(app):
         assert _cases() == 0 and not _actions(app, "case.create")
 
 
@@ -207,7 +207,7 @@ def test_list_is_masked_scoped_and_filtered(client: FlaskClient, app: Flask, wor
     assert searched("+970 59 111 2233") == [mine]  # exact phone
     assert searched(MARKER_NAME) == []  # names are not searchable
     assert ids(f"q={MARKER_NAME}") == []
-    with app.app_context():
+    with within(app):
         assert db.session.get(Case, theirs).national_id == MARKER_ID  # the same person elsewhere: not found
     assert searched(MARKER_ID) == [mine]
     assert _actions(app, "case.search_identifier")
@@ -322,7 +322,7 @@ def test_another_organisations_case_is_not_found(client: FlaskClient, app: Flask
         error = _error(response, 404, "not_found")
         assert "fields" not in error
     assert theirs not in {i["id"] for i in client.get("/api/v1/cases", headers=headers).get_json()["items"]}
-    with app.app_context():
+    with within(app):
         case = db.session.get(Case, theirs)
         assert case.risk_level == "medium" and case.version == 1
     assert not _actions(app, "case.view") and not _actions(app, "case.reveal")
@@ -362,7 +362,7 @@ def test_patch_changes_fields_and_audits_their_names_only(client: FlaskClient, a
     assert "0599" not in str(events[-1].details)
     found = client.post("/api/v1/cases/search", json={"q": "0599000111"}, headers=headers).get_json()["items"]
     assert [i["id"] for i in found] == [case_id]  # the blind index follows the new phone
-    with app.app_context():
+    with within(app):
         assert db.session.get(Case, case_id).risk_level == "high"
 
 
@@ -382,7 +382,7 @@ def test_patch_refuses_bad_values_and_unknown_fields(client: FlaskClient, app: F
     ):
         response = client.patch(url, json=body, headers=headers)
         assert field in _error(response, 400, "invalid_input")["fields"], body
-    with app.app_context():
+    with within(app):
         case = db.session.get(Case, case_id)
         assert case.risk_level == "medium" and case.status == "intake" and case.version == 1
     assert not _actions(app, "case.update")
@@ -396,7 +396,7 @@ def test_patch_with_a_stale_version_is_a_failed_precondition(client: FlaskClient
     assert client.patch(url, json={"risk_level": "low"}, headers={**headers, "If-Match": etag}).status_code == 200
     stale = client.patch(url, json={"risk_level": "high"}, headers={**headers, "If-Match": etag})
     _error(stale, 412, "precondition_failed")
-    with app.app_context():
+    with within(app):
         assert db.session.get(Case, case_id).risk_level == "low"
 
 

@@ -26,6 +26,7 @@ from referral.extensions import db
 from referral.models_base import new_id
 from tests.cases.conftest import World, open_case, user
 from tests.cases.conftest import world as world
+from tests.conftest import within
 
 T0 = datetime(2025, 2, 4, 9, 0, tzinfo=UTC)  # a Tuesday, 11:00 in Hebron (UTC+2 in winter)
 AROUND_T0 = {"since": "2025-01-28", "until": "2025-02-11"}  # leaves out what the fixtures wrote today
@@ -34,7 +35,7 @@ AROUND_T0 = {"since": "2025-01-28", "until": "2025-02-11"}  # leaves out what th
 def _add(app: Flask, **values: Any) -> int:
     """An event written as `record` would (seal columns empty), at a chosen time."""
     defaults: dict[str, Any] = {"occurred_at": T0, "action": "case.view", "outcome": "success", "details": {}}
-    with app.app_context():
+    with within(app):
         event = AuditEvent(**{**defaults, **values})
         db.session.add(event)
         db.session.commit()
@@ -54,7 +55,7 @@ def _ids(page: search.Page | Found) -> list[int]:
 def _search(app: Flask, account: Any, limit: int = 50, cursor: str | None = None, **filters: Any) -> Found:
     if "since" not in filters and "until" not in filters:
         filters.update(AROUND_T0)
-    with app.app_context():
+    with within(app):
         page = search.search(db.session, user(account), search.parse_filters(filters), limit=limit, cursor=cursor)
         found = Found(_ids(page), page.next_cursor)
         db.session.commit()
@@ -62,14 +63,14 @@ def _search(app: Flask, account: Any, limit: int = 50, cursor: str | None = None
 
 
 def _audit_of(app: Flask, action: str) -> list[AuditEvent]:
-    with app.app_context():
+    with within(app):
         rows = list(db.session.scalars(select(AuditEvent).where(AuditEvent.action == action).order_by(AuditEvent.id)))
         db.session.expunge_all()
         return rows
 
 
 def _code(app: Flask, case_id: str) -> str:
-    with app.app_context():
+    with within(app):
         return str(db.session.get(Case, case_id).case_code)
 
 
@@ -149,7 +150,7 @@ def test_pages_follow_each_other_without_gap_or_overlap_also_at_equal_times(app:
             break
     assert seen == sorted(made, key=lambda i: (made.index(i) // 3, i), reverse=True)
     assert len(seen) == 12
-    with app.app_context(), pytest.raises(InvalidInput):
+    with within(app), pytest.raises(InvalidInput):
         search.search(db.session, user(world.auditor), search.Filters(), cursor="%%%")
 
 
@@ -170,7 +171,7 @@ def test_a_search_is_itself_recorded_with_the_filters(app: Flask, world: World) 
 def test_only_auditors_search_the_trail(app: Flask, world: World, role: str) -> None:
     account = {"caseworker": world.mine.caseworker, "supervisor": world.mine.supervisor}.get(role)
     account = account or {"org_admin": world.mine.org_admin}.get(role) or getattr(world, role)
-    with app.app_context():
+    with within(app):
         actor = user(account)
         for call in (
             lambda: search.search(db.session, actor, search.Filters()),
@@ -188,7 +189,7 @@ def test_only_auditors_search_the_trail(app: Flask, world: World, role: str) -> 
 def test_the_case_history_shows_who_opened_the_file_and_who_was_refused(app: Flask, world: World) -> None:
     case_id = open_case(app, world)
     code = _code(app, case_id)
-    with app.app_context():
+    with within(app):
         cases.view_case(db.session, user(world.mine.supervisor), case_id)
         cases.reveal(db.session, user(world.mine.supervisor), case_id)
         db.session.commit()
@@ -199,7 +200,7 @@ def test_the_case_history_shows_who_opened_the_file_and_who_was_refused(app: Fla
         db.session.commit()
     _add(app, case_code="ZZZ-2026-000009", actor_id=world.mine.caseworker.id)  # another case
 
-    with app.app_context():
+    with within(app):
         history = search.case_history(db.session, user(world.auditor), code.lower())
         db.session.commit()
         actions = [(e.action, e.actor_id) for e in history.page.items]
@@ -221,7 +222,7 @@ def test_the_case_history_shows_who_opened_the_file_and_who_was_refused(app: Fla
 def test_supervisors_read_the_history_of_their_own_organisations_cases_only(app: Flask, world: World) -> None:
     ours = open_case(app, world)
     theirs = open_case(app, world, by=world.other.caseworker)
-    with app.app_context():
+    with within(app):
         history = search.case_history(db.session, user(world.mine.supervisor), _code(app, ours))
         assert history.organization_id == world.mine.id
         assert [e.action for e in history.page.items] == ["case.create"]
@@ -232,17 +233,17 @@ def test_supervisors_read_the_history_of_their_own_organisations_cases_only(app:
         (world.mine.org_admin, ours),
         (world.coordinator, ours),
     ):
-        with app.app_context():
+        with within(app):
             with pytest.raises(NotFound):
                 search.case_history(db.session, user(account), _code(app, case_id))
             assert [d["object_type"] for d in take_denials(db.session)] == ["case_file"]
-    with app.app_context(), pytest.raises(NotFound):  # an unknown code says nothing more
+    with within(app), pytest.raises(NotFound):  # an unknown code says nothing more
         search.case_history(db.session, user(world.mine.supervisor), "NOPE-2026-000001")
 
 
 def test_an_emergency_access_does_not_open_the_history(app: Flask, world: World) -> None:
     case_id = open_case(app, world)
-    with app.app_context():
+    with within(app):
         reason = "Police call tonight about her"
         breakglass.open_grant(db.session, user(world.other.supervisor), _code(app, case_id), reason)
         db.session.commit()
@@ -270,7 +271,7 @@ def test_flags_pick_out_what_calls_for_a_look(app: Flask, world: World) -> None:
     for minute in range(20):
         _add(app, actor_id=other.id, action="case.search_identifier", occurred_at=T0.replace(hour=10, minute=minute))
 
-    with app.app_context():
+    with within(app):
         report = search.flags(db.session, user(world.auditor), T0 - timedelta(days=1), T0 + timedelta(days=6))
         lists = {kind: [int(e.id) for e in f.events] for kind, f in report.lists.items()}
         assert lists["breakglass"] == [breakglass_open]
@@ -302,7 +303,7 @@ def test_working_time_is_seven_to_seven_on_the_networks_clock_and_not_at_the_wee
 
 # ------------------------------------------------------------------------------ export
 def _export(app: Flask, account: Any, **filters: Any) -> tuple[search.Export, list[dict[str, str]], str]:
-    with app.app_context():
+    with within(app):
         job = search.export(db.session, user(account), search.parse_filters(filters))
         db.session.commit()
         text = "".join(search.csv_lines(db.session, job))
@@ -320,7 +321,7 @@ def test_the_export_holds_every_column_as_stored_and_is_recorded(app: Flask, wor
         route="-cmd",
     )
     _add(app, case_code="BBB-2026-000002")
-    with app.app_context():
+    with within(app):
         sealed = db.session.get(AuditEvent, first)
         sealed.chain_position, sealed.prev_hash, sealed.event_hash = 1, bytes(32), bytes(range(32))
         db.session.commit()
@@ -336,7 +337,7 @@ def test_the_export_holds_every_column_as_stored_and_is_recorded(app: Flask, wor
     assert (old["chain_position"], old["prev_hash"], old["event_hash"]) == ("1", "00" * 32, bytes(range(32)).hex())
     assert (new["chain_position"], new["prev_hash"], new["reason"]) == ("", "", '\'=HYPERLINK("http://evil")')
     assert new["route"] == "'-cmd"
-    with app.app_context():
+    with within(app):
         stored = db.session.get(AuditEvent, first)
         assert old["event_id"] == stored.event_id and old["actor_id"] == stored.actor_id
 

@@ -33,7 +33,7 @@ from referral.storage import EXTENSION, FileSystemStorage
 from tests.api.test_api import _auth, _token
 from tests.cases.conftest import MARKER_ID, MARKER_NAME, World, open_case, user
 from tests.cases.conftest import world as world
-from tests.conftest import Account, Factory, csrf, csrf_from, sign_in
+from tests.conftest import Account, Factory, csrf, csrf_from, sign_in, within
 from tests.referrals.test_services import _act, _consent, _refer
 
 NOTE = "Marker note Qx7 about the shelter"
@@ -47,7 +47,7 @@ ALL_GROUPS = list(FIELD_GROUPS)
 @pytest.fixture
 def third(app: Flask, factory: Factory, world: World) -> Account:
     """A supervisor of a third organisation in the same network."""
-    with app.app_context():
+    with within(app):
         net = db.session.scalar(select(Network).where(Network.governorate == world.governorate))
         db.session.expunge(net)
     return factory.user("supervisor", factory.organization(net))
@@ -78,14 +78,14 @@ def _request(
     )
     for key, value in extra.items():
         setattr(data, key, value)
-    with app.app_context():
+    with within(app):
         transfer = transfers.request_transfer(db.session, user(by or world.mine.caseworker), data)
         db.session.commit()
         return transfer.id
 
 
 def _accept(app: Flask, world: World, transfer_id: str, by: Account | None = None, owner: str | None = None) -> None:
-    with app.app_context():
+    with within(app):
         transfers.accept(
             db.session, user(by or world.other.supervisor), transfer_id, owner or world.other.caseworker.id
         )
@@ -97,7 +97,7 @@ def _rich_case(app: Flask, world: World) -> dict[str, str]:
     content, consents, a mandatory report, a document, and referrals of the old owner."""
     case_id = open_case(app, world, age_group="12-17")
     worker = world.mine.caseworker
-    with app.app_context():
+    with within(app):
         actor = user(worker)
         cases.add_note(db.session, actor, case_id, NOTE)
         cases.record_step_content(
@@ -157,7 +157,7 @@ def _table(name: str) -> Any:
 
 def _raw(app: Flask, case_id: str) -> dict[str, list[tuple[str, bytes]]]:
     """The stored ciphertext of each table's encrypted column, by row id."""
-    with app.app_context():
+    with within(app):
         out = {}
         for name, (column, where) in ENCRYPTED.items():
             table = _table(name)
@@ -169,7 +169,7 @@ def _raw(app: Flask, case_id: str) -> dict[str, list[tuple[str, bytes]]]:
 
 
 def _snapshot(app: Flask, case_id: str) -> dict[str, Any]:
-    with app.app_context():
+    with within(app):
         case, member, referral = _table("case_file"), _table("case_member"), _table("referral")
         document, transition = _table("case_document"), _table("case_transition")
         row = db.session.execute(
@@ -196,7 +196,7 @@ def _snapshot(app: Flask, case_id: str) -> dict[str, Any]:
 
 
 def _download(app: Flask, account: Account, document_id: str) -> bytes:
-    with app.app_context():
+    with within(app):
         found = documents.download(db.session, user(account), document_id)
         return b"".join(found.chunks)
 
@@ -222,7 +222,7 @@ def test_a_transfer_needs_a_consent_in_force_for_the_whole_case(app: Flask, worl
     with pytest.raises(referrals.ConsentRequired):
         _request(app, world, case_id, withheld)
     withdrawn = _consent(app, world, case_id, field_groups=ALL_GROUPS)
-    with app.app_context():
+    with within(app):
         consents.withdraw(db.session, user(world.mine.caseworker), withdrawn)
         db.session.commit()
     with pytest.raises(referrals.ConsentRequired):
@@ -230,11 +230,11 @@ def test_a_transfer_needs_a_consent_in_force_for_the_whole_case(app: Flask, worl
     short = _consent(app, world, case_id, field_groups=ALL_GROUPS, expires_at=utcnow() + timedelta(days=2))
     with time_machine.travel(utcnow() + timedelta(days=3)), pytest.raises(referrals.ConsentRequired):
         _request(app, world, case_id, short)
-    with app.app_context():
+    with within(app):
         assert db.session.scalar(select(CaseTransfer.id)) is None
     by_sector = _consent(app, world, case_id, organization_ids=[], sectors=["legal_aid"], field_groups=ALL_GROUPS)
     transfer_id = _request(app, world, case_id, by_sector)
-    with app.app_context():
+    with within(app):
         transfer = db.session.get(CaseTransfer, transfer_id)
         assert transfer.state == "requested" and transfer.consent_id == by_sector and transfer.reason == REASON
         assert transfer.from_organization_id == world.mine.id and transfer.to_organization_id == world.other.id
@@ -249,7 +249,7 @@ def test_an_override_needs_a_supervisor_and_a_legal_basis_and_is_flagged(app: Fl
     with pytest.raises(InvalidInput):
         _request(app, world, case_id, None, by=world.mine.supervisor, override_legal_basis="convenience")
     transfer_id = _request(app, world, case_id, None, by=world.mine.supervisor, override_legal_basis="threat_to_life")
-    with app.app_context():
+    with within(app):
         event = db.session.scalar(select(AuditEvent).where(AuditEvent.action == "consent.override"))
         assert event.object_id == transfer_id and event.details["legal_basis"] == "threat_to_life"
         assert db.session.get(CaseTransfer, transfer_id).override_legal_basis == "threat_to_life"
@@ -265,9 +265,9 @@ def test_who_may_ask_and_one_waiting_transfer_per_case(app: Flask, world: World)
     first = _request(app, world, case_id, consent_id)
     with pytest.raises(Conflict):
         _request(app, world, case_id, consent_id, by=world.mine.supervisor)
-    with app.app_context(), pytest.raises(Forbidden):
+    with within(app), pytest.raises(Forbidden):
         transfers.cancel(db.session, user(world.other.supervisor), first)
-    with app.app_context():
+    with within(app):
         assert transfers.cancel(db.session, user(world.mine.supervisor), first).state == "cancelled"
         db.session.commit()
     _request(app, world, case_id, consent_id)  # a new request once the first has ended
@@ -287,14 +287,14 @@ def test_only_the_receiving_organisations_supervisor_answers(
         _accept(app, world, transfer_id, by=world.other.caseworker)
     with pytest.raises(NotFound):
         _accept(app, world, transfer_id, by=third)
-    with app.app_context(), pytest.raises(NotFound):
+    with within(app), pytest.raises(NotFound):
         transfers.decline(db.session, user(third), transfer_id, "no_capacity")
     sign_in(client, app, third)
     assert client.get(f"/transfers/{transfer_id}").status_code == 404
     for box in ("incoming", "outgoing"):
         assert world.mine.id not in client.get(f"/transfers?box={box}").get_data(as_text=True)
         assert transfer_id not in client.get(f"/transfers?box={box}").get_data(as_text=True)
-    with app.app_context():
+    with within(app):
         assert db.session.get(CaseTransfer, transfer_id).state == "requested"
         assert db.session.get(Case, case_id).organization_id == world.mine.id
 
@@ -309,7 +309,7 @@ def test_after_acceptance_the_new_organisation_owns_and_reads_everything(
     transfer_id = _request(app, world, ids["case"], ids["consent"])
     _accept(app, world, transfer_id)
 
-    with app.app_context():
+    with within(app):
         new_owner = user(world.other.caseworker)
         case = cases.view_case(db.session, new_owner, ids["case"])
         assert case.organization_id == world.other.id and case.owner_id == new_owner.id
@@ -335,9 +335,9 @@ def test_after_acceptance_the_new_organisation_owns_and_reads_everything(
     assert not (old_files & _files(storage))  # the old files are gone once the move committed
 
     for account in (world.mine.caseworker, world.mine.supervisor):
-        with app.app_context(), pytest.raises(NotFound):
+        with within(app), pytest.raises(NotFound):
             cases.view_case(db.session, user(account), ids["case"])
-        with app.app_context(), pytest.raises(NotFound):
+        with within(app), pytest.raises(NotFound):
             documents.download(db.session, user(account), ids["document"])
 
 
@@ -346,11 +346,11 @@ def test_the_stored_ciphertext_is_sealed_for_the_new_owner(
 ) -> None:
     ids = _rich_case(app, world)
     before = _raw(app, ids["case"])
-    with app.app_context():
+    with within(app):
         old_key = db.session.get(CaseDocument, ids["document"]).storage_key
     _accept(app, world, _request(app, world, ids["case"], ids["consent"]))
     after = _raw(app, ids["case"])
-    with app.app_context():
+    with within(app):
         cipher = app.extensions["shabaka"].cipher
         for table, (column, _) in ENCRYPTED.items():
             assert after[table], table
@@ -375,7 +375,7 @@ def test_the_old_organisation_keeps_only_its_records(app: Flask, world: World, t
     transfer_id = _request(app, world, ids["case"], ids["consent"])
     _accept(app, world, transfer_id)
     case_id = ids["case"]
-    with app.app_context():
+    with within(app):
         code = db.session.get(Case, case_id).case_code
         document_id = ids["document"]
         opened = db.session.get(Referral, ids["open_referral"])
@@ -436,13 +436,13 @@ def test_a_decline_leaves_everything_as_it_was(app: Flask, world: World) -> None
     ids = _rich_case(app, world)
     transfer_id = _request(app, world, ids["case"], ids["consent"])
     before = _snapshot(app, ids["case"])
-    with app.app_context(), pytest.raises(InvalidInput):
+    with within(app), pytest.raises(InvalidInput):
         transfers.decline(db.session, user(world.other.supervisor), transfer_id, "because")
-    with app.app_context():
+    with within(app):
         transfers.decline(db.session, user(world.other.supervisor), transfer_id, "no_capacity")
         db.session.commit()
     assert _snapshot(app, ids["case"]) == before
-    with app.app_context():
+    with within(app):
         transfer = db.session.get(CaseTransfer, transfer_id)
         assert transfer.state == "declined" and transfer.decline_reason == "no_capacity"
         assert db.session.scalar(select(AuditEvent.id).where(AuditEvent.action == "case.transfer_decline"))
@@ -462,7 +462,7 @@ def test_an_invalid_new_owner_changes_nothing(app: Flask, world: World, storage:
     with pytest.raises(InvalidInput):
         _accept(app, world, transfer_id, owner=chosen)
     assert _snapshot(app, ids["case"]) == before and _files(storage) == files
-    with app.app_context():
+    with within(app):
         assert db.session.get(CaseTransfer, transfer_id).state == "requested"
 
 
@@ -477,7 +477,7 @@ def test_a_failure_half_way_through_the_move_leaves_the_database_and_the_files_a
         raise RuntimeError("the disk is full")
 
     monkeypatch.setattr(ownership, "_transition_row", broken)  # after files and rows were sealed again
-    with app.app_context(), pytest.raises(RuntimeError):
+    with within(app), pytest.raises(RuntimeError):
         try:
             transfers.accept(db.session, user(world.other.supervisor), transfer_id, world.other.caseworker.id)
         finally:
@@ -493,12 +493,12 @@ def test_a_consent_withdrawn_before_the_answer_stops_the_transfer(app: Flask, wo
     case_id = open_case(app, world)
     consent_id = _full_consent(app, world, case_id, given_by="survivor", minor_assent=None)
     transfer_id = _request(app, world, case_id, consent_id)
-    with app.app_context():
+    with within(app):
         consents.withdraw(db.session, user(world.mine.caseworker), consent_id)
         db.session.commit()
     with pytest.raises(referrals.ConsentRequired):
         _accept(app, world, transfer_id)
-    with app.app_context():
+    with within(app):
         assert db.session.get(Case, case_id).organization_id == world.mine.id
 
 
@@ -541,7 +541,7 @@ def test_transfer_through_the_pages(app: Flask, world: World) -> None:
     sign_in(receiver, app, world.other.supervisor)
     incoming = receiver.get("/transfers?box=incoming").get_data(as_text=True)
     assert transfer_id in incoming and MARKER_NAME not in incoming
-    with app.app_context():
+    with within(app):
         note = db.session.scalar(select(Notification).where(Notification.user_id == world.other.supervisor.id))
         assert note.kind == "case.transfer_requested" and note.target_type == "transfer"
     assert receiver.get(f"/notifications/{note.id}").headers["Location"].endswith(f"/transfers/{transfer_id}")
@@ -558,7 +558,7 @@ def test_transfer_through_the_pages(app: Flask, world: World) -> None:
     assert done.status_code == 303 and done.headers["Location"].endswith(f"/cases/{case_id}")
     assert receiver.get(f"/cases/{case_id}").status_code == 200
     assert owner.get(f"/cases/{case_id}").status_code == 404
-    with app.app_context():
+    with within(app):
         assert db.session.scalars(select(CaseMember.user_id).where(CaseMember.case_id == case_id)).all() == [
             world.other.caseworker.id
         ]
