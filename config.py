@@ -41,7 +41,10 @@ class Settings:
     session_backend: str = "database"  # or "redis"
     session_idle_minutes: int = 15
     session_absolute_hours: int = 12
-    login_attempts_per_minute: int = 5
+    login_attempts_per_minute: int = 5  # failed sign-ins a minute per account
+    login_attempts_per_minute_per_address: int = 50  # per client address (an office behind one NAT)
+    api_requests_per_minute_per_token: int = 300  # API requests a minute per bearer token
+    requests_per_minute_per_address: int = 600  # requests a minute per client address (API and pages)
     argon2_time_cost: int = 3
     argon2_memory_kib: int = 65536
     argon2_parallelism: int = 1
@@ -51,6 +54,7 @@ class Settings:
     log_level: str = "INFO"
     retention_years: int = 7  # closed cases are purged this many years after closure
     breakglass_hours: int = 3  # how long an emergency access lasts, at most (and by default)
+    breakglass_per_day: int = 3  # emergency openings per supervisor in any 24 hours
     referral_completion_days: int = 30  # working days from acceptance before reminders start
     reminder_sweep_seconds: int = 60  # how often the beat starts a reminder sweep
     # E-mail for notifications: off while smtp_host is empty (see docs/deploy.md, "E-mail").
@@ -79,6 +83,12 @@ class Settings:
     def mail_enabled(self) -> bool:
         """Whether notifications may also go out by e-mail."""
         return bool(self.smtp_host)
+
+    @property
+    def rate_limit_storage(self) -> str:
+        """Where the request counters live: Redis when REDIS_URL is set (production always), else
+        each web process's memory (the embedded default; see docs/decisions.md)."""
+        return self.redis_url or "memory://"
 
     @property
     def is_demo(self) -> bool:
@@ -260,11 +270,15 @@ def _tunables(environ: dict[str, str]) -> dict[str, Any]:
         "session_idle_minutes": _int(environ, "SESSION_IDLE_MINUTES", 15),
         "session_absolute_hours": _int(environ, "SESSION_ABSOLUTE_HOURS", 12),
         "login_attempts_per_minute": _int(environ, "LOGIN_ATTEMPTS_PER_MINUTE", 5),
+        "login_attempts_per_minute_per_address": _int(environ, "LOGIN_ATTEMPTS_PER_MINUTE_PER_ADDRESS", 50),
+        "api_requests_per_minute_per_token": _int(environ, "RATE_LIMIT_PER_TOKEN", 300),
+        "requests_per_minute_per_address": _int(environ, "RATE_LIMIT_PER_ADDRESS", 600),
         "proxy_hops": _int(environ, "PROXY_HOPS", 0, minimum=0),
         "previous_root_keys": _previous_root_keys(environ),
         "log_level": environ.get("LOG_LEVEL", "INFO").upper(),
         "retention_years": _int(environ, "RETENTION_YEARS", 7),
         "breakglass_hours": _int(environ, "BREAKGLASS_HOURS", 3),
+        "breakglass_per_day": _int(environ, "BREAKGLASS_PER_DAY", 3),
         "referral_completion_days": _int(environ, "REFERRAL_COMPLETION_DAYS", 30),
         "reminder_sweep_seconds": _int(environ, "REMINDER_SWEEP_SECONDS", 60),
         "audit_public_keys": _audit_public_keys(environ),

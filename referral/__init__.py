@@ -11,6 +11,7 @@ from typing import Any
 from flask import Flask, Response, g, request
 from flask.helpers import get_debug_flag
 from flask.json.provider import DefaultJSONProvider
+from flask_limiter.errors import RateLimitExceeded
 from flask_login import current_user
 from flask_wtf.csrf import CSRFError
 from sqlalchemy.exc import OperationalError
@@ -24,7 +25,7 @@ from . import logging_setup
 from .errors import DomainError, error_response
 from .extensions import babel, csrf, db, login_manager, migrate, use_sqlite_properly
 from .runtime import build_runtime
-from .security import headers
+from .security import headers, limits
 from .security.crypto import TamperedValue
 from .security.fields import Unreadable
 from .security.sessions import ServerSessionInterface, SessionPolicy
@@ -74,6 +75,9 @@ def create_app(settings: Settings | None = None) -> Flask:
         with app.app_context():
             use_sqlite_properly(db.engine)
     migrate.init_app(app, db, directory=str(BASE_DIR / "migrations"), compare_type=True, render_as_batch=True)
+    from .api import api_bp
+
+    limits.init_app(app, settings, api_bp)  # before the sign-in gate and the API's token check
     csrf.init_app(app)
     login_manager.init_app(app)
     login_manager.session_protection = None  # sessions are server-side and rotated at login
@@ -227,6 +231,8 @@ def _register_request_hooks(app: Flask, settings: Settings) -> None:
 
 
 def _register_error_handlers(app: Flask) -> None:
+    app.register_error_handler(RateLimitExceeded, limits.refused)
+
     @app.errorhandler(CSRFError)
     def csrf_failed(error: CSRFError) -> Response:
         return error_response(400)

@@ -101,14 +101,18 @@ def integrity_response(fields: dict[str, str]) -> Response:
     )
 
 
-def error_response(status: int) -> Response:
-    """A generic error page or API error: never a traceback, never a detail of the failure."""
+def error_response(status: int, *, retry_after: int | None = None) -> Response:
+    """A generic error page or API error: never a traceback, never a detail of the failure.
+    `retry_after` (seconds) becomes the Retry-After header of a 429."""
     if wants_json():
         code, message = _API_MESSAGES.get(status, ("error", "Error."))
-        return api_error(status, code, message, {} if status == 400 else None)
-    if status >= 500:
-        from .extensions import db
+        response = api_error(status, code, message, {} if status == 400 else None)
+    else:
+        if status >= 500:
+            from .extensions import db
 
-        db.session.rollback()  # the page itself reads (the navigation); a failed transaction can't
-    response = Response(render_template("errors/error.html", status=status), status=status)
+            db.session.rollback()  # the page itself reads (the navigation); a failed transaction can't
+        response = Response(render_template("errors/error.html", status=status), status=status)
+    if retry_after is not None:
+        response.headers["Retry-After"] = str(retry_after)
     return response

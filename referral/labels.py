@@ -236,6 +236,10 @@ MESSAGES.update(
         "reason_too_short": _l("Say why you need this case now, in at least 10 characters."),
         "own_case": _l("This case belongs to your organisation: open it from your case list."),
         "breakglass_active": _l("You already have emergency access to this case."),
+        "breakglass_limit": _l(
+            "You have reached the limit of emergency accesses for 24 hours. The auditors were told. "
+            "Ask a supervisor of the case's organisation for access."
+        ),
         "invalid_hours": _l("Choose one of the listed durations."),
     }
 )

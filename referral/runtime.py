@@ -47,7 +47,9 @@ def build_runtime(settings: Settings) -> Runtime:
         keyring=keyring,
         cipher=FieldCipher(keyring),
         throttle=Throttle(
-            derive_key(settings.secret_key.encode(), "shabaka/throttle/v1"), settings.login_attempts_per_minute
+            derive_key(settings.secret_key.encode(), "shabaka/throttle/v1"),
+            settings.login_attempts_per_minute,
+            settings.login_attempts_per_minute_per_address,
         ),
         sessions=store,
     )

@@ -30,6 +30,7 @@ from referral.directory.models import Network, Organization
 from referral.extensions import db
 from referral.models_base import new_id
 from referral.runtime import runtime
+from referral.security import limits
 
 BACKEND = os.environ.get("SHABAKA_TEST_BACKEND", "sqlite")
 REDIS_URL = os.environ.get("TEST_REDIS_URL")
@@ -172,6 +173,7 @@ def _clean_database(request: pytest.FixtureRequest) -> Iterator[None]:
         db.session.commit()
         # SQLite numbers data keys from 1 again: no unwrapped key of this test may serve the next
         runtime().keyring.forget()
+    limits.reset(application)  # each test starts with fresh request counters, as with an empty database
 
 
 @contextmanager

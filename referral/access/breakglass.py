@@ -4,7 +4,9 @@ She names the case by its code and states a reason; the access is read-only (the
 revealed identifiers, documents), lasts a few hours (the `breakglass_hours` setting, by default
 3, and she may choose less), is audited as `breakglass.open` and flagged on every read it allows
 (`breakglass=<grant id>` on the `case.view`, `case.reveal` and `document.download` events), and
-the owning organisation's supervisors are told after the commit. She may end it early; the
+the owning organisation's supervisors are told after the commit. A supervisor may open at most
+`breakglass_per_day` (3) in any 24 hours; beyond that she is refused, the refusal is audited as
+`breakglass.refused` (flagged) and the auditors are told at once. She may end it early; the
 owning organisation's supervisors may revoke it. Lists stay scoped to her own organisation.
 
 The access policy asks `active_grant` only for a supervisor looking at another organisation's
@@ -17,12 +19,13 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any, TypedDict
 
-from sqlalchemy import select, update
+from sqlalchemy import func, select, update
 from sqlalchemy.orm import load_only
 
+from ..accounts.models import User
 from ..audit.services import record, record_denial
 from ..cases.models import Case
-from ..errors import Conflict, Forbidden, InvalidInput, NotFound
+from ..errors import Conflict, Forbidden, InvalidInput, NotFound, Throttled
 from ..followups import notifications
 from ..models_base import DbSession, get_by_id, new_id, utcnow
 from ..runtime import runtime
@@ -31,6 +34,13 @@ from .policy import can
 
 MIN_REASON = 10
 MAX_REASON = 2000
+DAY = timedelta(hours=24)  # the limit counts openings in any rolling 24 hours, not a calendar day
+
+
+class DailyLimitReached(Throttled):
+    """The supervisor has opened `breakglass_per_day` emergency accesses in the last 24 hours."""
+
+    code = "breakglass_limit"
 
 
 @dataclass(frozen=True)
@@ -43,6 +53,50 @@ class ActiveGrant:
 
 def default_hours() -> int:
     return int(runtime().settings.breakglass_hours)
+
+
+def daily_limit() -> int:
+    return int(runtime().settings.breakglass_per_day)
+
+
+def openings_in_last_day(session: DbSession, actor: Any, now: datetime) -> int:
+    """How many emergency accesses the actor opened in the 24 hours before `now`."""
+    return int(
+        session.scalar(
+            select(func.count(BreakGlassGrant.id)).where(
+                BreakGlassGrant.user_id == actor.id, BreakGlassGrant.opened_at > now - DAY
+            )
+        )
+        or 0
+    )
+
+
+def _refuse_over_limit(session: DbSession, actor: Any, now: datetime) -> None:
+    """Beyond the daily limit: record the refusal (flagged to auditors) and tell every active
+    auditor at once, then refuse. Checked before the case is looked up, so a refusal reads the
+    same for a real and an unknown code (and the typed code, which may be anything, is not
+    recorded). The view keeps this record although it answers 429."""
+    limit = daily_limit()
+    if openings_in_last_day(session, actor, now) < limit:
+        return
+    record(
+        "breakglass.refused",
+        actor,
+        None,
+        organization_id=actor.organization_id,
+        session=session,
+        outcome="denied",
+        limit=limit,
+    )
+    auditors = list(session.scalars(select(User.id).where(User.role == "auditor", User.active.is_(True))))
+    notifications.notify(
+        auditors,
+        notifications.Message(
+            "breakglass.limit_reached", None, "system", None, key=f"breakglass-limit:{actor.id}:{now:%Y-%m-%d}"
+        ),
+        session,
+    )
+    raise DailyLimitReached("breakglass_limit", fields={"case_code": "breakglass_limit"})
 
 
 def active_grant(session: DbSession, actor: Any, case: Any) -> ActiveGrant | None:
@@ -104,6 +158,8 @@ def open_grant(
         problems["hours"] = "invalid_hours"
     if problems:
         raise InvalidInput("invalid_breakglass", fields=problems)
+    now = utcnow()
+    _refuse_over_limit(session, actor, now)
 
     case = session.execute(select(Case.id, Case.case_code, Case.organization_id).where(Case.case_code == code)).first()
     if case is None:
@@ -114,7 +170,6 @@ def open_grant(
     if active_grant(session, actor, case) is not None:
         raise Conflict("breakglass_active", fields={"case_code": "breakglass_active"})
 
-    now = utcnow()
     grant = BreakGlassGrant(
         id=new_id(),
         case_id=str(case.id),

@@ -20,6 +20,7 @@ from ..forms_base import attach_errors
 from ..i18n import current_locale_code
 from ..labels import message
 from ..models_base import utcnow
+from ..transaction import keep_on_error
 from . import breakglass
 from .forms import BreakGlassForm
 from .policy import can
@@ -54,6 +55,10 @@ def index() -> Any:
                 grant = breakglass.open_grant(
                     db.session, actor, form.case_code.data or "", form.reason.data or "", form.hours.data
                 )
+            except breakglass.DailyLimitReached as error:  # refused, recorded and the auditors told
+                keep_on_error()
+                attach_errors(form, error)
+                status = error.status
             except NotFound:  # the denial is recorded; the form says so and keeps the input
                 form.case_code.errors = [*form.case_code.errors, message("unknown_case")]
                 status = 404

@@ -22,6 +22,7 @@ from ..runtime import runtime
 from ..security import mfa
 from ..security.redirects import safe_next
 from ..security.sessions import ServerSession
+from ..security.throttle import retry_after_headers
 from ..transaction import keep_on_error
 from . import services
 from .forms import (
@@ -94,7 +95,7 @@ def login() -> Any:
                 current["locale"] = locale
             return redirect(url_for("auth.mfa" if user.mfa_enrolled else "auth.mfa_enrol"))
     form.password.data = ""
-    return render_template("accounts/login.html", form=form), status
+    return render_template("accounts/login.html", form=form), status, retry_after_headers(status)
 
 
 @auth_bp.route("/login/mfa", methods=["GET", "POST"], endpoint="mfa")
@@ -127,7 +128,7 @@ def mfa_verify() -> Any:
                 )
             return redirect(_safe_next(request.args.get("next")))
     form.code.data = ""
-    return render_template("accounts/mfa.html", form=form), status
+    return render_template("accounts/mfa.html", form=form), status, retry_after_headers(status)
 
 
 def _complete_sign_in(user: User) -> None:

@@ -103,6 +103,7 @@ ACTIONS: frozenset[str] = frozenset(
         # access
         "access.denied",
         "breakglass.open",
+        "breakglass.refused",
         "breakglass.end",
         "breakglass.revoke",
         "breakglass.list",

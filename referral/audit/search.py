@@ -234,8 +234,8 @@ def _where(stmt: Select[Any], f: Filters) -> Select[Any]:
 
 def flag_condition(kind: str, since: datetime, until: datetime) -> ColumnElement[bool]:
     """The SQL condition of a listed flag (the window matters only to `out_of_hours`)."""
-    if kind == "breakglass":
-        return AuditEvent.action == "breakglass.open"
+    if kind == "breakglass":  # emergency openings, and the ones refused beyond the daily limit
+        return AuditEvent.action.in_(("breakglass.open", "breakglass.refused"))
     if kind == "consent_override":
         return AuditEvent.action == "consent.override"
     if kind == "denied":

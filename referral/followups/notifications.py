@@ -33,6 +33,9 @@ KINDS: dict[str, Any] = {
     "case.transfer_requested": _l("A transfer of case %(code)s is waiting for you. Log in to review."),
     "case.transfer_answered": _l("A transfer of case %(code)s has a response. Log in to review."),
     "case.breakglass": _l("Case %(code)s was opened by emergency access. Log in to review."),
+    "breakglass.limit_reached": _l(
+        "A supervisor reached the daily limit of emergency accesses and was refused. Log in to review."
+    ),
     "followup.assigned": _l("A follow-up on case %(code)s was given to you. Log in to review."),
     "followup.reminder": _l("A follow-up on case %(code)s is due soon. Log in to review."),
     "followup.due": _l("A follow-up on case %(code)s is due. Log in to review."),

@@ -1,4 +1,6 @@
-"""Failed sign-in throttling: N failures a minute per account and per client address."""
+"""Failed sign-in throttling: a few failures a minute per account (`login_attempts_per_minute`,
+5) and many more per client address (`login_attempts_per_minute_per_address`, 50), so that one
+colleague's mistakes do not lock out everyone behind the same office address."""
 
 from __future__ import annotations
 
@@ -14,10 +16,16 @@ from .models import LoginFailure
 WINDOW = timedelta(minutes=1)
 
 
+def retry_after_headers(status: int) -> dict[str, str]:
+    """A refused sign-in (429) says when to try again: once the window has passed."""
+    return {"Retry-After": str(int(WINDOW.total_seconds()))} if status == 429 else {}
+
+
 class Throttle:
-    def __init__(self, pepper: bytes, limit: int) -> None:
+    def __init__(self, pepper: bytes, limit: int, address_limit: int) -> None:
         self._pepper = pepper
         self.limit = limit
+        self.address_limit = address_limit
 
     def _key(self, kind: str, value: str) -> str:
         return hmac.new(self._pepper, f"{kind}:{value}".encode(), hashlib.sha256).hexdigest()
@@ -39,7 +47,7 @@ class Throttle:
         by_client = session.scalar(
             select(func.count()).where(LoginFailure.client_key == client, LoginFailure.occurred_at > since)
         )
-        return (by_client or 0) >= self.limit
+        return (by_client or 0) >= self.address_limit
 
     def record_failure(self, session: DbSession, username: str, address: str, now: datetime) -> None:
         session.add(

@@ -14,12 +14,13 @@ import time_machine
 from flask import Flask
 from flask.testing import FlaskClient
 from flask_babel import force_locale
-from sqlalchemy import select, text
+from sqlalchemy import func, select, text
 
 from referral.access import breakglass
 from referral.access.models import BreakGlassGrant
 from referral.accounts.models import User
 from referral.audit.models import AuditEvent
+from referral.audit.search import flag_condition
 from referral.audit.services import take_denials
 from referral.cases import services as cases
 from referral.cases.models import Case, CaseNote
@@ -370,3 +371,76 @@ def test_a_purged_case_keeps_who_opened_it_but_not_the_reason(app: Flask, world:
 def test_supervisors_find_emergency_access_in_the_navigation(client: FlaskClient, app: Flask, world: World) -> None:
     _signed_in(client, app, world.mine.supervisor)
     assert 'href="/breakglass"' in client.get("/").get_data(as_text=True)
+
+
+# ------------------------------------------------------------------------------ the daily limit
+def _notified(app: Flask, account: Account, kind: str) -> list[Notification]:
+    with app.app_context():
+        rows = list(
+            db.session.scalars(
+                select(Notification).where(Notification.user_id == account.id, Notification.kind == kind)
+            )
+        )
+        db.session.expunge_all()
+        return rows
+
+
+def test_a_supervisor_opens_three_a_day_then_is_refused_flagged_and_the_auditors_told(
+    client: FlaskClient, app: Flask, world: World
+) -> None:
+    assert app.config["SHABAKA_SETTINGS"].breakglass_per_day == 3
+    case_ids = [open_case(app, world) for _ in range(5)]
+    supervisor = world.other.supervisor
+    start = utcnow()
+    with time_machine.travel(start, tick=False) as clock:
+        for case_id in case_ids[:3]:
+            _open(app, supervisor, case_id)
+            clock.shift(timedelta(hours=1))
+        with app.app_context():
+            with pytest.raises(breakglass.DailyLimitReached):
+                breakglass.open_grant(db.session, user(supervisor), _code(app, case_ids[3]), REASON)
+            db.session.rollback()
+
+        _signed_in(client, app, supervisor)
+        page = _post(client, "/breakglass", {"case_code": _code(app, case_ids[3]), "reason": REASON, "hours": "3"})
+        assert page.status_code == 429
+        assert "limit of emergency accesses" in page.get_data(as_text=True)
+        with app.app_context():
+            opened = db.session.scalar(select(func.count(BreakGlassGrant.id)))
+        assert opened == 3
+        [refused] = _events(app, "breakglass.refused")
+        assert (refused.actor_id, refused.outcome, refused.details["limit"]) == (supervisor.id, "denied", 3)
+        assert refused.case_code is None and REASON not in str(refused.details)
+        with app.app_context():
+            flagged = list(
+                db.session.scalars(select(AuditEvent.action).where(flag_condition("breakglass", start, utcnow())))
+            )
+        assert "breakglass.refused" in flagged
+        [alert] = _notified(app, world.auditor, "breakglass.limit_reached")
+        assert alert.case_code is None
+
+        # a rolling 24 hours: the first opening leaves the window 24 hours after it was made
+        clock.shift(timedelta(hours=21, minutes=1))
+        _open(app, supervisor, case_ids[4])
+
+
+def test_a_refusal_for_an_unknown_code_looks_like_one_for_a_real_case(
+    client: FlaskClient, app: Flask, world: World
+) -> None:
+    case_ids = [open_case(app, world) for _ in range(4)]
+    supervisor = world.other.supervisor
+    for case_id in case_ids[:3]:
+        _open(app, supervisor, case_id)
+    _signed_in(client, app, supervisor)
+    real = _post(client, "/breakglass", {"case_code": _code(app, case_ids[3]), "reason": REASON, "hours": "3"})
+    unknown = _post(client, "/breakglass", {"case_code": "XXX-2026-999997", "reason": REASON, "hours": "3"})
+    assert real.status_code == unknown.status_code == 429
+
+    def body(response: Any) -> str:
+        import re
+
+        return re.sub(r'value="[^"]*"', "", response.get_data(as_text=True))
+
+    assert body(real) == body(unknown)
+    assert not _events(app, "access.denied")  # refused before any look-up
+    assert len(_events(app, "breakglass.refused")) == 2

@@ -142,12 +142,29 @@ def test_five_failures_a_minute_throttle_the_account(client: FlaskClient, app: F
     assert "auth.login_throttled" in _actions(app)
 
 
-def test_five_failures_a_minute_throttle_the_client_address(client: FlaskClient, app: Flask, factory: Factory) -> None:
-    account = factory.user()
+def test_one_colleagues_failures_do_not_lock_out_her_office(client: FlaskClient, app: Flask, factory: Factory) -> None:
+    """Per account 5 a minute, per address far more: a colleague behind the same NAT signs in."""
+    careless, colleague = factory.user(), factory.user()
     with time_machine.travel(utcnow(), tick=False):
         for i in range(5):
-            password_step(client, f"someone{i}", "wrong password here")
-        assert password_step(client, account.username, account.password).status_code == 429
+            assert password_step(app.test_client(), careless.username, f"wrong password {i}").status_code == 200
+        assert password_step(app.test_client(), careless.username, "wrong password 6").status_code == 429
+        assert password_step(app.test_client(), careless.username, careless.password).status_code == 429
+        assert password_step(client, colleague.username, colleague.password).status_code == 302
+
+
+def test_many_accounts_from_one_address_meet_the_address_limit(
+    client: FlaskClient, app: Flask, factory: Factory
+) -> None:
+    account = factory.user()
+    limit = app.config["SHABAKA_SETTINGS"].login_attempts_per_minute_per_address
+    assert limit > app.config["SHABAKA_SETTINGS"].login_attempts_per_minute
+    with time_machine.travel(utcnow(), tick=False):
+        for i in range(limit):  # each account stays below its own limit
+            assert password_step(client, f"someone{i}", "wrong password here").status_code == 200
+        refused = password_step(client, account.username, account.password)
+        assert refused.status_code == 429
+        assert refused.headers["Retry-After"] == "60"
         elsewhere = app.test_client()
         token = csrf(elsewhere)
         response = elsewhere.post(
