@@ -246,7 +246,10 @@ def _register_error_handlers(app: Flask) -> None:
         if isinstance(error, IntegrityFailure):
             return integrity_response({**_unreadable_fields(), **error.fields})
         if wants_json():
-            return api_error(error.status, error.code, error.message, error.fields if error.status == 400 else None)
+            from .errors import InvalidInput
+
+            fields = error.fields if isinstance(error, InvalidInput) else None
+            return api_error(error.status, error.code, error.message, fields)
         return error_response(error.status)
 
     @app.errorhandler(StaleDataError)

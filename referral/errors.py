@@ -21,6 +21,29 @@ class InvalidInput(DomainError):
     status, code = 400, "invalid_input"
 
 
+class RuleRefused(InvalidInput):
+    """Input of the right shape that a rule refuses: one that depends on stored state, the time or
+    another field (an unknown organisation, an expiry already past, a minor's consent without her
+    assent), which no schema can state. 422, with the same `fields` map as a 400; forms show it
+    like any field error."""
+
+    status, code = 422, "rule_refused"
+
+
+def refusal(message: str, fields: dict[str, str], rules: frozenset[str]) -> InvalidInput:
+    """The error for `fields`: a 422 when every problem is one of `rules` (reasons a schema cannot
+    state), else the 400 of malformed input."""
+    if fields and all(reason in rules for reason in fields.values()):
+        return RuleRefused(message, fields=fields)
+    return InvalidInput(message, fields=fields)
+
+
+def page_status(error: DomainError) -> int:
+    """The status of a page that shows a refused form again: 400 for any input error, malformed or
+    refused by a rule (the API tells those apart, 400 and 422; a page shows both by the field)."""
+    return 400 if isinstance(error, InvalidInput) else error.status
+
+
 class NotFound(DomainError):
     status, code = 404, "not_found"
 

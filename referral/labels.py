@@ -64,6 +64,7 @@ MESSAGES = {
     "already_member": _l("This organisation is already a member of the network."),
     "invalid_days": _l("Choose between 1 and 365 days."),
     "invalid_date": _l("Enter a real date in the past, as year-month-day."),
+    "not_in_the_past": _l("Enter a real date in the past, as year-month-day."),
     "unknown_field": _l("This value is not valid."),
     "invalid_transition": _l("The case cannot move to that step from its current step."),
     "case_closed": _l("This case is closed: reopen it before changing it."),

@@ -10,7 +10,7 @@ from collections.abc import Callable
 from datetime import datetime
 from typing import TypeVar
 
-from .errors import InvalidInput
+from .errors import InvalidInput, RuleRefused
 
 T = TypeVar("T")
 
@@ -51,5 +51,14 @@ def uuid_text(value: str) -> str:
     return str(uuid.UUID(value))
 
 
+def unpack_id(cursor: str) -> str:
+    """The id packed in a cursor after a row sorted by id (a UUID)."""
+    try:
+        return uuid_text(unpack(cursor))
+    except ValueError:
+        raise _invalid() from None
+
+
 def _invalid() -> InvalidInput:
-    return InvalidInput("invalid_cursor", fields={"cursor": "invalid cursor"})
+    """A cursor of the right shape (a string) that names no page this API gave out: a 422."""
+    return RuleRefused("invalid_cursor", fields={"cursor": "invalid cursor"})

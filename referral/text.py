@@ -28,6 +28,11 @@ _FREE_TEXT_CONTROLS_ALLOWED = frozenset("\t\n\r")
 
 INVALID_CHARACTERS = "invalid_characters"
 
+# The same rules as JSON Schema patterns, for the OpenAPI document (so a client, or a fuzzer,
+# knows what is refused). Lone surrogates are left out: no UTF-8 text can carry one.
+NAME_PATTERN = r"^[^\u0000-\u001f\u007f-\u009f\u200e\u200f\u061c\u202a-\u202e\u2066-\u2069]*$"
+FREE_TEXT_PATTERN = r"^[^\u0000-\u0008\u000b\u000c\u000e-\u001f\u007f-\u009f]*$"
+
 
 def fold_digits(value: str) -> str:
     """Arabic-Indic, Extended Arabic-Indic and fullwidth digits as ASCII digits; the rest unchanged."""

@@ -16,7 +16,7 @@ from ..directory.models import Service
 from ..errors import InvalidInput
 from ..extensions import db
 from ..models_base import utcnow
-from ..pagination import pack, unpack
+from ..pagination import pack, unpack_id
 from . import api_bp
 from .schemas import SERVICE_LIST_QUERY
 from .validation import NOT_VALID, query_params
@@ -60,6 +60,8 @@ def _uuid(value: str, name: str, problem: str) -> str:
 @api_bp.get("/directory/services")
 def directory_services() -> Response:
     params = query_params(request.args, SERVICE_LIST_QUERY)
+    if "governorate" in params and params["governorate"] not in directory.governorate_codes(db.session):
+        raise InvalidInput(NOT_VALID, fields={"governorate": "not a governorate with a network here"})
     filters = directory.ServiceFilters(
         q=params.get("q", ""),
         sector=params.get("sector", ""),
@@ -70,7 +72,7 @@ def directory_services() -> Response:
         if "organization_id" in params
         else "",
     )
-    after = _uuid(unpack(params["cursor"]), "cursor", "invalid cursor") if "cursor" in params else None
+    after = unpack_id(params["cursor"]) if "cursor" in params else None
     rows, more = directory.service_page(db.session, filters, limit=params.get("limit", 50), after=after)
     return jsonify(
         {

@@ -16,11 +16,10 @@ from ..extensions import db
 from ..followups import services
 from ..followups.models import KINDS, STATES, FollowUp
 from . import api_bp
-from .openapi import _errors, _json, _query, _ref, describe
-from .schemas import LIST_QUERY, page_of
+from .openapi import IF_MATCH, _errors, _json, _query, _ref, describe
+from .schemas import LIST_QUERY, UUID, page_of
 from .validation import expected_version, json_body, query_params
 
-UUID = {"type": "string", "format": "uuid", "pattern": "^[0-9a-fA-F-]{36}$"}
 TIME = {
     "type": "string",
     "format": "date-time",
@@ -230,13 +229,7 @@ def update_followup(followup_id: uuid.UUID) -> Response:
 def _paths() -> dict[str, Any]:
     case_id = {"name": "id", "in": "path", "required": True, "description": "The case's id", "schema": UUID}
     followup_id = {"name": "id", "in": "path", "required": True, "description": "The follow-up's id", "schema": UUID}
-    if_match = {
-        "name": "If-Match",
-        "in": "header",
-        "required": False,
-        "description": "The version read (ETag); a different current version is a 409",
-        "schema": {"type": "string"},
-    }
+    if_match = IF_MATCH
     one = _json(_ref("FollowUp"), "The follow-up (ETag: its version)")
 
     def body(name: str, description: str, required: bool = True) -> dict[str, Any]:

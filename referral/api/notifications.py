@@ -10,7 +10,7 @@ from werkzeug.wrappers import Response
 from ..extensions import db
 from ..followups import notifications
 from ..followups.models import Notification
-from ..pagination import pack, unpack
+from ..pagination import pack, unpack_id
 from . import api_bp
 from .openapi import _errors, _json, _query, _ref, describe
 from .schemas import LIST_QUERY, UUID, page_of
@@ -52,7 +52,7 @@ def _item(row: Notification) -> dict[str, Any]:
 def list_notifications() -> Response:
     params = query_params(request.args, LIST_QUERY)
     limit = params.get("limit", 50)
-    before = unpack(params["cursor"]) if "cursor" in params else None
+    before = unpack_id(params["cursor"]) if "cursor" in params else None
     rows = notifications.listing(db.session, g.api_user, limit=limit + 1, before=before)
     more = len(rows) > limit
     rows = rows[:limit]

@@ -5,6 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
+from . import contract
 from .referrals import BOX_QUERY, TRANSITION_BODIES
 from .referrals import SCHEMAS as REFERRAL_SCHEMAS
 from .schemas import CASE_LIST_QUERY, CASE_VIEW_QUERY, LIST_QUERY, SCHEMAS, UUID
@@ -41,6 +42,13 @@ def _body(name: str, description: str) -> dict[str, Any]:
     return {"required": True, "description": description, "content": {"application/json": {"schema": _ref(name)}}}
 
 
+IF_MATCH = {
+    "name": "If-Match",
+    "in": "header",
+    "required": False,
+    "description": "The version read (its ETag); a different current version is a 412",
+    "schema": {"type": "string"},
+}
 _CASE_ID = {"name": "id", "in": "path", "required": True, "description": "The case's id (not its code)", "schema": UUID}
 _ETAG = {"ETag": {"description": "The case's version; send it back as `If-Match`", "schema": {"type": "string"}}}
 
@@ -93,13 +101,7 @@ def _case_paths() -> dict[str, Any]:
                 "summary": "Change fields of a case (case team; audited with the changed field names)",
                 "parameters": [
                     _CASE_ID,
-                    {
-                        "name": "If-Match",
-                        "in": "header",
-                        "required": False,
-                        "description": "The version read; a different current version is a 409",
-                        "schema": {"type": "string"},
-                    },
+                    IF_MATCH,
                 ],
                 "requestBody": _body("CaseUpdate", "The fields to change"),
                 "responses": {
@@ -121,10 +123,16 @@ def describe(paths: Callable[[], dict[str, Any]], schemas: dict[str, Any] | None
     _EXTRA_SCHEMAS.update(schemas or {})
 
 
-def document() -> dict[str, Any]:
+def document(governorates: list[str] | None = None) -> dict[str, Any]:
+    """The whole document. `governorates`: the networks this deployment serves, which a new case
+    must name (the app passes them; without them the field keeps its code pattern)."""
     extra: dict[str, Any] = {}
     for paths in _EXTRA_PATHS:
         extra.update(paths())
+    return contract.tighten(_assembled(extra), governorates)
+
+
+def _assembled(extra: dict[str, Any]) -> dict[str, Any]:
     return {
         "openapi": "3.1.0",
         "info": {"title": "Shabaka API", "version": "1.0.0"},
@@ -208,9 +216,10 @@ def _referral_paths() -> dict[str, Any]:
                 "responses": {"201": _json(_ref("Referral"), "Sent"), **_errors(400, 401, 403, 404, 422)},
             },
             "get": {
-                "summary": "Your organisation's inbox or outbox",
+                "summary": "Referrals to or from your organisation, newest first (a caseworker: the ones "
+                "assigned to her and her cases' sends)",
                 "parameters": _query(BOX_QUERY),
-                "responses": {"200": _json({"type": "object"}, "Referrals"), **_errors(400, 401, 404)},
+                "responses": {"200": _json(_ref("ReferralPage"), "A page"), **_errors(400, 401, 404)},
             },
         },
         "/referrals/{id}": {
@@ -227,7 +236,7 @@ def _referral_paths() -> dict[str, Any]:
                 "summary": f"{action.capitalize()} the referral",
                 "description": "The receiving organisation answers and delivers, the sending side withdraws; "
                 "for a referral outside the network the sending side records every step, each with a `note`.",
-                "parameters": [referral_id],
+                "parameters": [referral_id, IF_MATCH],
                 "requestBody": _body(f"Referral{action.capitalize()}", "What this step needs"),
                 "responses": answer,
             }

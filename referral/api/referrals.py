@@ -17,20 +17,20 @@ from ..cases.models import FIELD_GROUPS, Case
 from ..enums import SECTORS
 from ..errors import InvalidInput
 from ..extensions import db
+from ..pagination import encode_cursor
 from ..referrals import services as referrals
 from ..referrals.models import DECLINE_REASONS, PRIORITIES, STATES, Referral
 from ..referrals.transfers import history_only
 from . import api_bp
+from .schemas import LIST_QUERY, TIME, UUID, page_of
 from .validation import NOT_VALID, expected_version, json_body, query_params, validate
 
-UUID = {"type": "string", "format": "uuid", "pattern": "^[0-9a-fA-F-]{36}$"}
-TIME = {"type": "string", "pattern": r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z$"}
 GROUPS = {"type": "array", "items": {"type": "string", "enum": list(FIELD_GROUPS)}, "minItems": 1, "uniqueItems": True}
 
 CONSENT_CREATE = {
     "type": "object",
     "additionalProperties": False,
-    "required": ["field_groups", "method"],
+    "required": ["field_groups", "method", "purpose"],
     "properties": {
         "organization_ids": {"type": "array", "items": UUID, "uniqueItems": True},
         "sectors": {"type": "array", "items": {"type": "string", "enum": list(SECTORS)}, "uniqueItems": True},
@@ -143,7 +143,7 @@ REFERRAL = {
     "required": ["id", "case_code", "state", "priority", "due_at", "transitions"],
     "properties": {
         "id": UUID,
-        "case_id": UUID,
+        "case_id": {"anyOf": [UUID, {"type": "null"}], "description": "null once the case has moved on"},
         "case_code": {"type": "string"},
         "from_organization_id": UUID,
         "to_organization_id": {"anyOf": [UUID, {"type": "null"}]},
@@ -190,10 +190,26 @@ REFERRAL = {
 BOX_QUERY = {
     "type": "object",
     "additionalProperties": False,
-    "required": ["box"],
-    "properties": {"box": {"type": "string", "enum": ["inbox", "outbox"]}},
+    "properties": {
+        "box": {
+            "type": "string",
+            "enum": list(referrals.BOXES),
+            "default": "all",
+            "description": "`inbox`: referrals to your organisation; `outbox`: from it; `all` (the default): both",
+        },
+        **LIST_QUERY["properties"],
+    },
 }
-SCHEMAS = {"ConsentCreate": CONSENT_CREATE, "Consent": CONSENT, "ReferralCreate": REFERRAL_CREATE, "Referral": REFERRAL}
+# A box's entry: the referral without its timeline and what it shares (read one for those).
+REFERRAL_SUMMARY = {**REFERRAL, "required": [n for n in REFERRAL["required"] if n != "transitions"]}
+SCHEMAS = {
+    "ConsentCreate": CONSENT_CREATE,
+    "Consent": CONSENT,
+    "ReferralCreate": REFERRAL_CREATE,
+    "Referral": REFERRAL,
+    "ReferralSummary": REFERRAL_SUMMARY,
+    "ReferralPage": page_of({"$ref": "#/components/schemas/ReferralSummary"}),
+}
 
 
 def _iso(value: datetime | None) -> str | None:
@@ -370,7 +386,10 @@ def send_referral() -> Response:
 def list_referrals() -> Response:
     params = query_params(request.args, BOX_QUERY)
     actor = g.api_user
-    rows = referrals.listing(db.session, actor, params["box"])
+    limit = params.get("limit", 50)
+    rows = referrals.listing(db.session, actor, params.get("box", "all"), limit=limit, cursor=params.get("cursor"))
+    more = len(rows) > limit
+    rows = rows[:limit]
     items = []
     for referral in rows:
         sender = actor.organization_id == referral.from_organization_id and not history_only(referral)
@@ -382,7 +401,8 @@ def list_referrals() -> Response:
         if item["external_provider"]:
             item["external_provider"]["name"] = None  # the name only on a single, audited read
         items.append(item)
-    return jsonify({"items": items, "next_cursor": None})
+    next_cursor = encode_cursor(rows[-1].created_at, rows[-1].id) if more and rows else None
+    return jsonify({"items": items, "next_cursor": next_cursor})
 
 
 @api_bp.get("/referrals/<uuid:referral_id>")

@@ -17,7 +17,12 @@ from ..cases.models import (
 )
 from ..enums import GOVERNORATES, ORG_KINDS, ROLES, SECTORS
 
-UUID = {"type": "string", "format": "uuid"}
+# An id as the API writes it (and as the routes' path converter reads it): the canonical UUID text.
+UUID = {
+    "type": "string",
+    "format": "uuid",
+    "pattern": "^[0-9a-fA-F]{8}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{4}-[0-9a-fA-F]{12}$",
+}
 TIME = {"type": "string", "format": "date-time", "pattern": r"^\d{4}-\d{2}-\d{2}T\d{2}:\d{2}:\d{2}Z$"}
 GOVERNORATE = {"type": "string", "pattern": "^[a-z][a-z_]*$", "maxLength": 32, "examples": list(GOVERNORATES)}
 
@@ -131,7 +136,12 @@ SAFE_CONTACT = {
 _IDENTIFYING_PROPERTIES: dict[str, Any] = {
     "full_name": {"type": "string", "minLength": 1, "maxLength": 200, "pattern": r"\S"},
     "national_id": _nullable(_text(32)),
-    "date_of_birth": {"type": ["string", "null"], "format": "date", "pattern": r"^\d{4}-\d{2}-\d{2}$"},
+    "date_of_birth": {
+        "type": ["string", "null"],
+        "format": "date",
+        "pattern": r"^(19|[2-9][0-9])[0-9]{2}-[0-9]{2}-[0-9]{2}$",
+        "description": "From 1900; a date after today is refused (422)",
+    },
     "phone": _nullable(_text(32)),
     "address": _nullable(_text(500)),
     "safe_contact": {**SAFE_CONTACT, "type": ["object", "null"]},

@@ -68,4 +68,6 @@ def organizations() -> Response:
 
 @api_bp.get("/openapi.json")
 def openapi() -> Response:
-    return jsonify(document())
+    from ..directory.services import governorate_codes
+
+    return jsonify(document(governorate_codes(db.session)))

@@ -28,7 +28,7 @@ from zoneinfo import ZoneInfo
 from sqlalchemy import ColumnElement, Select, and_, false, func, literal_column, or_, select
 
 from ..access.policy import can
-from ..errors import Forbidden, InvalidInput, NotFound
+from ..errors import Forbidden, InvalidInput, NotFound, refusal
 from ..models_base import DbSession, utcnow
 from ..pagination import decode_cursor, encode_cursor
 from . import chain, checkpoints
@@ -59,6 +59,9 @@ EXPORT_ACTIONS = ("audit.export", "referral.print")
 FLAG_KINDS = ("breakglass", "consent_override", "denied", "high_rate", "out_of_hours", "export", "integrity")
 LISTED_FLAGS = tuple(k for k in FLAG_KINDS if k != "high_rate")  # the ones that are lists of events
 FLAG_WINDOW = timedelta(days=7)  # the flags page's default window
+# A period that ends before it starts, or too long for the out-of-hours flag: well-formed
+# filters that a rule refuses (422 in the API).
+PERIOD_RULES = frozenset({"before_since", "window_too_long"})
 MAX_FLAG_WINDOW = timedelta(days=31)  # the out-of-hours flag is built from one range per day
 FLAG_ROWS = 100
 
@@ -78,7 +81,7 @@ READ_ACTIONS = frozenset(
 
 _CASE_CODE = re.compile(r"^[A-Z0-9][A-Z0-9-]{0,31}$")
 _ACTION = re.compile(r"^[a-z_]+\.(\*|[a-z_]+)$")
-_DOMAINS = frozenset(name.split(".", 1)[0] for name in ACTIONS)
+DOMAINS = frozenset(name.split(".", 1)[0] for name in ACTIONS)
 COLUMNS: tuple[str, ...] = tuple(column.name for column in AuditEvent.__table__.columns)
 # A spreadsheet runs a cell starting with one of these as a formula: such a cell gets a leading
 # ' (and so does one that starts with ' itself, so that removing one ' always restores it).
@@ -149,7 +152,7 @@ def parse_filters(values: Mapping[str, Any]) -> Filters:
             problems["case_code"] = "invalid"
     action = text("action")
     if action is not None and not (
-        action in ACTIONS or (_ACTION.match(action) and action.endswith(".*") and action[:-2] in _DOMAINS)
+        action in ACTIONS or (_ACTION.match(action) and action.endswith(".*") and action[:-2] in DOMAINS)
     ):
         problems["action"] = "unknown"
     outcome = text("outcome")
@@ -177,7 +180,7 @@ def parse_filters(values: Mapping[str, Any]) -> Filters:
         if end - start > MAX_FLAG_WINDOW:
             problems["since"] = "window_too_long"
     if problems:
-        raise InvalidInput("invalid_filters", fields=problems)
+        raise refusal("invalid_filters", problems, PERIOD_RULES)
     return filters
 
 

@@ -17,7 +17,7 @@ from ..access.policy import can
 from ..audit.services import record
 from ..directory.models import Organization
 from ..enums import SECTORS
-from ..errors import Conflict, InvalidInput, NotFound
+from ..errors import Conflict, InvalidInput, NotFound, refusal
 from ..models_base import DbSession, new_id, utcnow
 from .models import CONSENT_METHODS, FIELD_GROUPS, GIVERS, Case, Consent, MandatoryReport
 from .services import _visible
@@ -44,6 +44,13 @@ def is_minor(case: Case) -> bool:
     return case.age_group in MINOR_AGE_GROUPS
 
 
+# What a well-formed grant can still be refused for: organisations not in the directory, an
+# expiry already past, a minor's consent without a caregiver or her assent (422 in the API).
+CONSENT_RULES = frozenset(
+    {"unknown", "must_be_future", "caregiver_required_for_minor", "assent_or_best_interest_required"}
+)
+
+
 def record_consent(session: DbSession, actor: Any, case_id: str, data: ConsentInput) -> Consent:
     """Record a grant of consent on a case (the case team only)."""
     case = _visible(session, actor, case_id)
@@ -67,7 +74,7 @@ def record_consent(session: DbSession, actor: Any, case_id: str, data: ConsentIn
             fields["organization_ids"] = "invalid"
         known = set(session.scalars(select(Organization.id).where(Organization.id.in_(wanted)))) if wanted else set()
         if wanted - known:
-            fields["organization_ids"] = "invalid"
+            fields["organization_ids"] = "unknown"
     if not data.field_groups or any(g not in FIELD_GROUPS for g in data.field_groups):
         fields["field_groups"] = "invalid"
     if not data.purpose.strip():
@@ -83,7 +90,7 @@ def record_consent(session: DbSession, actor: Any, case_id: str, data: ConsentIn
         if not data.minor_assent and not (data.best_interest_reason or "").strip():
             fields["minor_assent"] = "assent_or_best_interest_required"
     if fields:
-        raise InvalidInput("invalid_consent", fields=fields)
+        raise refusal("invalid_consent", fields, CONSENT_RULES)
     consent = Consent(
         id=new_id(),
         case_id=case.id,

@@ -7,6 +7,7 @@ Services flush and never commit; views and the API commit at the request edge.
 
 from __future__ import annotations
 
+import re
 import unicodedata
 from dataclasses import dataclass, field
 from datetime import date
@@ -19,7 +20,7 @@ from ..access.breakglass import audit_mark
 from ..access.policy import can, scope_cases
 from ..audit.services import record, record_denial
 from ..directory.models import Network
-from ..errors import Conflict, Forbidden, InvalidInput, NotFound
+from ..errors import Conflict, Forbidden, InvalidInput, NotFound, refusal
 from ..models_base import DbSession, get_by_id, new_id, utcnow
 from ..pagination import decode_cursor, encode_cursor, uuid_text
 from ..runtime import runtime
@@ -154,8 +155,10 @@ def _validate(values: dict[str, Any], creating: bool, session: DbSession) -> dic
                 except ValueError:
                     fields[name] = "invalid_date"
                     continue
-                if born > date.today() or born.year < 1900:
+                if born.year < 1900:
                     fields[name] = "invalid_date"
+                elif born > date.today():
+                    fields[name] = "not_in_the_past"
                 else:
                     clean[name] = born.isoformat()
         elif name == "safe_contact":
@@ -202,7 +205,7 @@ def _validate(values: dict[str, Any], creating: bool, session: DbSession) -> dic
     if creating and not (values.get("full_name") or "").strip():
         fields.setdefault("full_name", "required")
     if fields:
-        raise InvalidInput("invalid_case", fields=fields)
+        raise refusal("invalid_case", fields, CASE_RULES)
     return clean
 
 
@@ -387,18 +390,25 @@ def list_cases(
     return Page(rows, encode_cursor(rows[-1].opened_at, rows[-1].id) if more and rows else None)
 
 
-def _looks_like_case_code(q: str) -> bool:
-    parts = q.upper().split("-")
-    return len(parts) == 3 and parts[0].isalpha() and parts[1].isdigit() and parts[2].isdigit()
+_CASE_CODE_TEXT = re.compile(r"[A-Za-z]+-[0-9]+-[0-9]+")
 
+
+def _looks_like_case_code(q: str) -> bool:
+    """Letters, a year and a number (NBL-2026-000042), in any letter case."""
+    return _CASE_CODE_TEXT.fullmatch(q) is not None
+
+
+# What a well-formed intake can still be refused for (422 in the API): a birth date after today.
+CASE_RULES = frozenset({"not_in_the_past"})
 
 # Digits enough to be (part of) a national id or a phone number: such a value never travels in a URL.
 IDENTIFIER_DIGITS = 6
 
 
 def looks_like_identifier(value: str) -> bool:
-    """True when `value` (not a case code) holds enough digits, in any script, to be an identifier."""
-    return sum(1 for ch in value if unicodedata.digit(ch, None) is not None) >= IDENTIFIER_DIGITS
+    """True when `value` (not a case code) holds enough digits, in any script (Unicode decimal
+    digits, as a regular expression's \\d), to be an identifier."""
+    return sum(1 for ch in value if unicodedata.decimal(ch, None) is not None) >= IDENTIFIER_DIGITS
 
 
 def _identifier_condition(actor: Any, q: str) -> Any:

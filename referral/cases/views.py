@@ -24,7 +24,7 @@ from ..access import breakglass
 from ..access.policy import can
 from ..accounts.models import User
 from ..directory import services as directory
-from ..errors import DomainError, NotFound
+from ..errors import DomainError, NotFound, page_status
 from ..extensions import db
 from ..forms_base import attach_errors, submit
 from ..i18n import current_locale_code
@@ -354,7 +354,7 @@ def _refused(case_id: str, *, error: DomainError | None = None, **forms: Any) ->
     problems: list[str] = []
     status = 400
     if error is not None:
-        status = error.status
+        status = page_status(error)
         form = next(iter(forms.values()), None)
         if error.code == "step_requirement" or form is None:
             problems = [step_requirement(name, code) for name, code in error.fields.items()] or [message(error.message)]

@@ -23,7 +23,7 @@ from sqlalchemy import select
 from ..access.policy import can
 from ..cases.models import Case
 from ..directory.models import Organization
-from ..errors import DomainError, NotFound
+from ..errors import DomainError, NotFound, page_status
 from ..extensions import db
 from ..labels import message
 from ..models_base import utcnow
@@ -195,7 +195,7 @@ def add(case_id: str) -> Any:
     _created, error = _attempt(lambda: services.create(db.session, actor, case_id, data))
     if error is not None:
         _attach(form, error)
-        return _case_page(case_id, error.status, add_form=form)
+        return _case_page(case_id, page_status(error), add_form=form)
     flash(_("The follow-up was added."), "success")
     return redirect(url_for("cases.show", case_id=case_id, _anchor="followups"), 303)
 
@@ -235,7 +235,7 @@ def complete(followup_id: str) -> Any:
             flash(_("Done.") if result[1] is None else _("Done, and the next follow-up was added."), "success")
             return redirect(_back(followup, back), 303)
         _attach(form, error, {"next": "next_kind"})
-        status = error.status
+        status = page_status(error)
     else:
         status = 400
     if back == "case":

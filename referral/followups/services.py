@@ -26,7 +26,7 @@ from ..audit.services import record, record_denial
 from ..cases.models import Case
 from ..cases.retention import on_purge
 from ..cases.services import _visible as visible_case
-from ..errors import Conflict, Forbidden, InvalidInput, NotFound, PreconditionFailed
+from ..errors import Conflict, Forbidden, InvalidInput, NotFound, PreconditionFailed, refusal
 from ..models_base import DbSession, get_by_id, new_id, utcnow
 from ..pagination import decode_cursor, encode_cursor, uuid_text
 from ..referrals.models import Referral
@@ -172,6 +172,11 @@ def _assignee(session: DbSession, case: Case, raw: str | None) -> User | None:
     return user
 
 
+# What a well-formed follow-up can still be refused for (422 in the API): a time already past or
+# too far ahead, an assignee outside the case team, a referral not of this case.
+FOLLOWUP_RULES = frozenset({"due_in_past", "too_far_ahead", "invalid_assignee", "unknown"})
+
+
 def _check(
     session: DbSession, actor: Any, case: Case, data: FollowUpInput, *, prefix: str = "", default_assignee: str = ""
 ) -> dict[str, Any]:
@@ -198,11 +203,11 @@ def _check(
     if data.referral_id:
         referral = get_by_id(session, Referral, data.referral_id)
         if referral is None or referral.case_id != case.id or not can(actor, "referral.view", referral):
-            fields["referral_id"] = "invalid"
+            fields["referral_id"] = "unknown"
         else:
             clean["referral_id"] = referral.id
     if fields:
-        raise InvalidInput("invalid_followup", fields={f"{prefix}{k}": v for k, v in fields.items()})
+        raise refusal("invalid_followup", {f"{prefix}{k}": v for k, v in fields.items()}, FOLLOWUP_RULES)
     return clean
 
 
@@ -383,7 +388,7 @@ def reschedule(
     if due_at is None and assignee_id is None:
         fields["_"] = "nothing_to_change"
     if fields:
-        raise InvalidInput("invalid_followup", fields=fields)
+        raise refusal("invalid_followup", fields, FOLLOWUP_RULES)
     for name, value in changes.items():
         setattr(followup, name, value)
     changed = sorted(changes)

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Select, or_, select
+from sqlalchemy import Select, and_, or_, select
 
 from ..access.policy import can
 from ..audit.services import record, record_denial
@@ -27,10 +27,11 @@ from ..cases.models import FIELD_GROUPS, Case, Consent
 from ..cases.services import _visible as visible_case
 from ..directory.models import Network, NetworkMembership, Organization
 from ..enums import SECTORS
-from ..errors import Conflict, Forbidden, InvalidInput, NotFound, PreconditionFailed
+from ..errors import Conflict, Forbidden, InvalidInput, NotFound, PreconditionFailed, refusal
 from ..followups import clocks, notifications
 from ..followups.calendar import WorkCalendar, calendar_for
 from ..models_base import DbSession, get_by_id, new_id, utcnow
+from ..pagination import decode_cursor, uuid_text
 from ..runtime import runtime
 from .models import DECLINE_REASONS, OPEN_STATES, PRIORITIES, Referral, ReferralTransition
 
@@ -144,6 +145,11 @@ def _check_sharing(session: DbSession, actor: Any, case: Case, referral: Referra
         raise ConsentRequired("consent_does_not_cover", fields={"field_groups": "not_covered_by_consent"})
 
 
+# What a well-formed referral can still be refused for (422 in the API): a receiver or service
+# not in the directory, the sender's own organisation, one not taking referrals.
+REFERRAL_RULES = frozenset({"unknown", "own_organization", "not_accepting_referrals"})
+
+
 def _check_receiver(session: DbSession, case: Case, data: ReferralInput, fields: dict[str, str]) -> bool:
     """Validate the one receiver of a new referral; True when it is a provider outside the network."""
     name = (data.external_provider or "").strip()
@@ -163,7 +169,7 @@ def _check_receiver(session: DbSession, case: Case, data: ReferralInput, fields:
         return False
     receiver = get_by_id(session, Organization, data.to_organization_id)
     if receiver is None or not receiver.active:
-        fields["to_organization_id"] = "invalid"
+        fields["to_organization_id"] = "unknown"
     elif receiver.id == case.organization_id:
         fields["to_organization_id"] = "own_organization"
     elif not receiver.accepts_referrals:
@@ -173,7 +179,7 @@ def _check_receiver(session: DbSession, case: Case, data: ReferralInput, fields:
 
         service = get_by_id(session, Service, data.service_id)
         if service is None or not service.active or service.organization_id != data.to_organization_id:
-            fields["service_id"] = "invalid"
+            fields["service_id"] = "unknown"
         elif not service.accepting_referrals:
             fields["service_id"] = "not_accepting_referrals"
     return False
@@ -246,7 +252,7 @@ def create(session: DbSession, actor: Any, data: ReferralInput, *, send: bool = 
     if not data.reason.strip():
         fields["reason"] = "required"
     if fields:
-        raise InvalidInput("invalid_referral", fields=fields)
+        raise refusal("invalid_referral", fields, REFERRAL_RULES)
     referral = Referral(
         id=new_id(),
         case_id=case.id,
@@ -524,27 +530,50 @@ def printable(session: DbSession, actor: Any, referral_id: str, fmt: str) -> tup
     return referral, groups
 
 
+def _organization_box(actor: Any, box: str) -> Any:
+    if box == "inbox":
+        return and_(Referral.to_organization_id == actor.organization_id, Referral.state != "draft")
+    return Referral.from_organization_id == actor.organization_id
+
+
 def scope(actor: Any, box: str) -> Select[Any]:
     """The organisation's inbox (referrals to it) or outbox (referrals from it)."""
-    stmt = select(Referral)
-    if box == "inbox":
-        return stmt.where(Referral.to_organization_id == actor.organization_id, Referral.state != "draft")
-    return stmt.where(Referral.from_organization_id == actor.organization_id)
+    return select(Referral).where(_organization_box(actor, box))
 
 
-def listing(session: DbSession, actor: Any, box: str) -> list[Referral]:
-    if box not in ("inbox", "outbox") or not can(actor, "referral.list"):
-        raise NotFound("box")
-    stmt = scope(actor, box)
-    if box == "inbox" and actor.role == "caseworker":  # focal points see the inbox; caseworkers their own
-        stmt = stmt.where(Referral.assigned_to == actor.id)
-    if box == "outbox" and actor.role == "caseworker":
+BOXES = ("inbox", "outbox", "all")
+
+
+def _box(actor: Any, box: str) -> Any:
+    """Who sees which referrals of a box: focal points the whole inbox, caseworkers the ones
+    assigned to them; the outbox to its case team (a caseworker: her cases and her sends)."""
+    inbox, outbox = _organization_box(actor, "inbox"), _organization_box(actor, "outbox")
+    if actor.role == "caseworker":
         from ..cases.models import CaseMember
 
+        inbox = inbox & (Referral.assigned_to == actor.id)
         mine = select(CaseMember.case_id).where(CaseMember.user_id == actor.id)
-        stmt = stmt.where(or_(Referral.case_id.in_(mine), Referral.created_by == actor.id))
-    rows = list(session.scalars(stmt.order_by(Referral.created_at.desc()).limit(200)))
-    record("referral.list", actor, None, organization_id=actor.organization_id, box=box, count=len(rows))
+        outbox = outbox & or_(Referral.case_id.in_(mine), Referral.created_by == actor.id)
+    if box == "inbox":
+        return inbox
+    if box == "outbox":
+        return outbox
+    return or_(inbox, outbox)
+
+
+def listing(
+    session: DbSession, actor: Any, box: str = "all", *, limit: int = 200, cursor: str | None = None
+) -> list[Referral]:
+    """A box, newest first: `limit` referrals after `cursor` (from `next_cursor`), and one more
+    when there is a further page (the caller cuts it off and makes the next cursor)."""
+    if box not in BOXES or not can(actor, "referral.list"):
+        raise NotFound("box")
+    stmt = select(Referral).where(_box(actor, box))
+    if cursor:
+        at, referral_id = decode_cursor(cursor, uuid_text)
+        stmt = stmt.where((Referral.created_at < at) | ((Referral.created_at == at) & (Referral.id < referral_id)))
+    rows = list(session.scalars(stmt.order_by(Referral.created_at.desc(), Referral.id.desc()).limit(limit + 1)))
+    record("referral.list", actor, None, organization_id=actor.organization_id, box=box, count=min(len(rows), limit))
     return rows
 
 

@@ -274,7 +274,7 @@ def _organizations(ids: Iterable[str | None]) -> dict[str, str]:
 @referrals_bp.get("/referrals")
 def index() -> Any:
     box = request.args.get("box", "inbox")
-    rows = services.listing(db.session, _actor(), box)
+    rows = services.listing(db.session, _actor(), box)[:200]
     parties = {r.from_organization_id for r in rows} | {r.to_organization_id for r in rows}
     return render_template(
         "referrals/index.html",

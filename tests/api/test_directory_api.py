@@ -89,10 +89,19 @@ def test_services_list_filters_and_pages(client: FlaskClient, app: Flask, factor
         query = f"limit=1&cursor={page['next_cursor']}"
     assert sorted(seen) == sorted({legal, trauma, shelter}) and len(seen) == 3
 
-    for bad in ("sector=spa", "capacity_status=maybe", "limit=0", "cursor=bm9wZQ", "organization_id=x", "colour=red"):
+    for bad in (
+        "sector=spa",
+        "capacity_status=maybe",
+        "limit=0",
+        "organization_id=x",
+        "colour=red",
+        "governorate=gaza",
+    ):
         response = client.get(f"/api/v1/directory/services?{bad}", headers=_auth(token))
         assert response.status_code == 400, bad
         _validator("Error").validate(response.get_json())
+    made_up = client.get("/api/v1/directory/services?cursor=bm9wZQ", headers=_auth(token))  # "nope"
+    assert made_up.status_code == 422 and made_up.get_json()["error"]["fields"] == {"cursor": "invalid cursor"}
     assert client.get("/api/v1/directory/services").status_code == 401
     assert client.get("/api/v1/directory/hsds").status_code == 401
 

@@ -69,7 +69,7 @@ def test_bad_input_is_a_400_naming_each_field(client: FlaskClient, app: Flask, w
     unknown = client.post(url, json=_body(colour="red"), headers=headers)
     assert unknown.status_code == 400 and unknown.get_json()["error"]["fields"] == {"colour": "unknown field"}
     other_org = client.post(url, json=_body(assignee_id=world.other.caseworker.id), headers=headers)
-    assert other_org.status_code == 400
+    assert other_org.status_code == 422  # well-formed; the rule is that the assignee is of the case team
     assert other_org.get_json()["error"]["fields"] == {"assignee_id": "invalid_assignee"}
     missing = client.post(url, json={"kind": "visit"}, headers=headers)
     assert missing.get_json()["error"]["fields"] == {"due_at": "required"}
@@ -127,7 +127,7 @@ def test_complete_with_next_in_one_step(client: FlaskClient, app: Flask, world: 
     past = client.post(
         url, json={"note": "met", "next": _body(due_at=_stamp(utcnow() - timedelta(days=3)))}, headers=headers
     )
-    assert past.status_code == 400 and past.get_json()["error"]["fields"] == {"next.due_at": "due_in_past"}
+    assert past.status_code == 422 and past.get_json()["error"]["fields"] == {"next.due_at": "due_in_past"}
     still = client.get(f"/api/v1/followups/{first['id']}", headers=headers).get_json()
     assert still["state"] == "open" and still["done_note"] is None and _count(app) == 1  # nothing half written
     done = client.post(url, json={"note": "met", "next": _body(kind="visit")}, headers=headers)

@@ -91,7 +91,7 @@ def test_bad_input_names_each_field(app: Flask, world: World) -> None:
             case_id,
             _input(kind="dance", due_at=utcnow() - timedelta(days=2), referral_id="not-a-uuid"),
         )
-    assert refused.value.fields == {"kind": "invalid", "due_at": "due_in_past", "referral_id": "invalid"}
+    assert refused.value.fields == {"kind": "invalid", "due_at": "due_in_past", "referral_id": "unknown"}
 
 
 def test_other_organisations_and_other_roles_get_not_found(app: Flask, world: World) -> None:

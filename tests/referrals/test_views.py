@@ -245,7 +245,7 @@ def test_a_service_of_another_organisation_is_refused(client: FlaskClient, app: 
     consent_id = _consent(app, world, case_id)
     elsewhere = _service(app, world.mine.id, "legal_aid", "Our own service")
     closed = _service(app, world.other.id, "legal_aid", "Full service", accepting=False)
-    for service_id, problem in ((elsewhere, "invalid"), (closed, "not_accepting_referrals"), ("nope", "invalid")):
+    for service_id, problem in ((elsewhere, "unknown"), (closed, "not_accepting_referrals"), ("nope", "unknown")):
         with app.app_context():
             data = referrals.ReferralInput(
                 case_id=case_id,
