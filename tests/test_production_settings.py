@@ -1,5 +1,5 @@
 """The app built with production settings, read from its own answers over HTTPS: the session
-cookie a sign-in leaves, HSTS and the Content-Security-Policy.
+cookie a sign-in leaves, and HSTS and the Content-Security-Policy on every route.
 
 The settings come from `Settings.from_env` exactly as a deployment makes them, on the suite's
 database and with the suite's root key (so the factory's users can sign in). Production keeps
@@ -23,6 +23,7 @@ from werkzeug.test import TestResponse
 
 from config import Settings
 from tests.conftest import REDIS_URL, Factory, csrf_from, reset_totp_step
+from tests.test_routes import _routes
 
 ONE_YEAR = 365 * 24 * 3600
 
@@ -106,17 +107,9 @@ def test_the_session_cookie_after_sign_in_is_host_prefixed_secure_httponly_and_s
     assert attributes.get("samesite", "").lower() in ("strict", "lax")
     assert attributes.get("path") == "/" and "domain" not in attributes  # what __Host- requires
     assert "expires" not in attributes and "max-age" not in attributes  # ends with the browser
+    sid = cookie.split(";")[0].removeprefix("__Host-shabaka=")
+    assert len(sid) >= 43  # 32 random bytes, base64url: 256 bits
     assert _get(browser, "/").status_code == 200  # signed in with that cookie
-
-
-def test_hsts_lasts_at_least_a_year_on_pages_the_api_and_errors(browser: FlaskClient) -> None:
-    for path in ("/login", "/api/v1/openapi.json", "/api/v1/me", "/no-such-page", "/static/css/app.css"):
-        response = _get(browser, path)
-        hsts = response.headers.get("Strict-Transport-Security", "")
-        match = re.fullmatch(r"max-age=(\d+)(;.*)?", hsts.replace(" ", ""))
-        assert match and int(match.group(1)) >= ONE_YEAR, (path, hsts)
-        assert "includesubdomains" in hsts.lower(), path
-        response.close()
 
 
 def _directives(policy: str) -> dict[str, list[str]]:
@@ -128,17 +121,43 @@ def _directives(policy: str) -> dict[str, list[str]]:
     return found
 
 
-def test_the_content_security_policy_allows_no_inline_script_and_no_framing(browser: FlaskClient) -> None:
-    for path in ("/login", "/api/v1/openapi.json", "/no-such-page"):
-        response = _get(browser, path)
-        csp = _directives(response.headers["Content-Security-Policy"])
-        script = csp.get("script-src", csp.get("default-src"))
-        assert script is not None, path
-        assert not {"'unsafe-inline'", "'unsafe-eval'", "*", "data:", "http:", "https:"} & set(script), path
-        assert csp.get("frame-ancestors") == ["'none'"], path
-        assert csp.get("object-src") == ["'none'"], path
-        assert csp.get("base-uri") == ["'none'"], path
-        assert "'unsafe-inline'" not in csp.get("style-src", csp.get("default-src", [])), path
-        assert response.headers["X-Frame-Options"] == "DENY", path
-        assert response.headers["X-Content-Type-Options"] == "nosniff", path
+def _transport_problems(response: TestResponse) -> list[str]:
+    """What a deployment behind TLS needs of every answer and this one lacks."""
+    problems = []
+    hsts = response.headers.get("Strict-Transport-Security", "")
+    match = re.fullmatch(r"max-age=(\d+)((;[a-z-]+)*)", hsts.replace(" ", "").lower())
+    if not match or int(match.group(1)) < ONE_YEAR or ";includesubdomains" not in match.group(2):
+        problems.append(f"HSTS {hsts!r}")
+    csp = _directives(response.headers.get("Content-Security-Policy", "default-src *"))
+    script = csp.get("script-src", csp.get("default-src", ["*"]))
+    if {"'unsafe-inline'", "'unsafe-eval'", "*", "data:", "http:", "https:"} & set(script):
+        problems.append(f"script-src {script}")
+    if "'unsafe-inline'" in csp.get("style-src", csp.get("default-src", [])):
+        problems.append("style-src 'unsafe-inline'")
+    for directive in ("frame-ancestors", "object-src", "base-uri"):
+        if csp.get(directive) != ["'none'"]:
+            problems.append(f"{directive} {csp.get(directive)}")
+    if response.headers.get("X-Content-Type-Options") != "nosniff":
+        problems.append("no nosniff")
+    return problems
+
+
+@pytest.mark.parametrize("signed_in", [False, True], ids=["anonymous", "signed-in"])
+def test_every_route_sends_hsts_for_a_year_and_a_csp_without_inline_script_or_framing(
+    browser: FlaskClient, production: Flask, factory: Factory, signed_in: bool
+) -> None:
+    if signed_in:
+        account = factory.user("sysadmin")
+        reset_totp_step(production, account)
+        _post(browser, "/login", {"username": account.username, "password": account.password})
+        assert _post(browser, "/login/mfa", {"code": account.totp()}).status_code == 302
+    problems = []
+    paths = [(method, path) for endpoint, method, path in _routes(production) if endpoint != "auth.logout"]
+    paths += [("GET", "/static/css/app.css"), ("GET", "/no-such-page"), ("GET", "/api/v1/no-such-route")]
+    for method, path in paths:
+        if path.startswith("/static/") and path != "/static/css/app.css":
+            continue
+        response = browser.open(path, method=method, base_url="http://shabaka.example")
+        problems += [f"{method} {path}: {problem}" for problem in _transport_problems(response)]
         response.close()
+    assert len(paths) > 25 and not problems, "\n".join(problems)
