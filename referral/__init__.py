@@ -55,7 +55,10 @@ def create_app(settings: Settings | None = None) -> Flask:
         PROPAGATE_EXCEPTIONS=False,
         MAX_CONTENT_LENGTH=1024 * 1024,
         WTF_CSRF_TIME_LIMIT=None,  # the token lives as long as the server-side session
-        WTF_CSRF_SSL_STRICT=settings.is_production,
+        # Not the Referer check over HTTPS: the pages send Referrer-Policy: no-referrer, so a
+        # browser sends no Referer and every form would be refused. The CSRF token lives in the
+        # server-side session behind a __Host- cookie, where no other origin can plant one.
+        WTF_CSRF_SSL_STRICT=False,
         BABEL_DEFAULT_LOCALE=settings.default_locale,
         BABEL_TRANSLATION_DIRECTORIES=str(Path(__file__).parent / "translations"),
         PERMANENT_SESSION_LIFETIME=timedelta(hours=settings.session_absolute_hours),
