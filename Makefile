@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: install run test test-sqlite test-postgres lint e2e translations vendor clean bench
+.PHONY: install run test test-sqlite test-postgres coverage-report lint e2e translations vendor clean bench
 
 install: $(STAMP)
 
@@ -18,18 +18,35 @@ $(STAMP): pyproject.toml
 run: install
 	$(PY) scripts/run_dev.py
 
+# Branch coverage of both runs and of every process they start, reported after them and held to
+# the floor in pyproject.toml ([tool.coverage.report] fail_under). COVERAGE=0 runs without it.
+COVERAGE ?= 1
+export COVERAGE_FILE := $(CURDIR)/.coverage
+ifeq ($(COVERAGE),0)
+PYTEST := $(PY) -m pytest
+else
+PYTEST := $(PY) -m coverage run -m pytest
+endif
+
 # The whole suite on SQLite; then on PostgreSQL (and Redis) when TEST_DATABASE_URL is set.
 test: install
 	$(PY) scripts/i18n.py compile
+	@rm -f .coverage .coverage.*
 	$(MAKE) --no-print-directory test-sqlite
 	@if [ -n "$$TEST_DATABASE_URL" ]; then $(MAKE) --no-print-directory test-postgres; \
 	else echo "TEST_DATABASE_URL is not set: PostgreSQL run skipped"; fi
+	@if [ "$(COVERAGE)" != 0 ]; then $(MAKE) --no-print-directory coverage-report; fi
 
 test-sqlite:
-	SHABAKA_TEST_BACKEND=sqlite $(PY) -m pytest tests
+	SHABAKA_TEST_BACKEND=sqlite $(PYTEST) tests
 
 test-postgres:
-	SHABAKA_TEST_BACKEND=postgres $(PY) -m pytest tests -m "not browser"
+	SHABAKA_TEST_BACKEND=postgres $(PYTEST) tests -m "not browser"
+
+# Combine what every process measured, print it, and fail below the floor.
+coverage-report:
+	$(PY) -m coverage combine --quiet
+	$(PY) -m coverage report
 
 e2e: install
 	$(PY) scripts/i18n.py compile

@@ -10,6 +10,7 @@ from __future__ import annotations
 import logging
 import os
 import re
+import threading
 from collections.abc import Iterator
 from contextlib import contextmanager
 from dataclasses import dataclass
@@ -21,6 +22,7 @@ import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import create_engine, text
+from werkzeug.serving import WSGIRequestHandler, make_server
 
 from config import Settings
 from referral import create_app
@@ -190,6 +192,20 @@ def within(app: Flask) -> Iterator[None]:
         return
     with app.app_context():
         yield
+
+
+@contextmanager
+def serving(app: Flask, request_handler: type[WSGIRequestHandler] | None = None) -> Iterator[str]:
+    """`app` on a random local port, served by werkzeug in a daemon thread; yields its base URL."""
+    server = make_server("127.0.0.1", 0, app, threaded=True, request_handler=request_handler)
+    thread = threading.Thread(target=server.serve_forever, name="live-server", daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_port}"
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join(timeout=10)
 
 
 @pytest.fixture

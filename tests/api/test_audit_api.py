@@ -76,7 +76,7 @@ def test_filters_are_validated(client: FlaskClient, app: Flask, world: World) ->
         assert response.status_code == 400, query
         assert field in response.get_json()["error"]["fields"], query
     # well-formed, refused by a rule: a made-up cursor, a period that ends before it starts
-    for query, field in (("cursor=!!!", "cursor"), ("since=2026-12-02&until=2026-11-30", "until")):
+    for query, field in (("cursor=!!!", "cursor"), ("since=2026-12-02T00:00:00Z&until=2026-11-30T00:00:00Z", "until")):
         response = client.get(f"/api/v1/audit/events?{query}", headers=headers)
         assert response.status_code == 422, query
         assert field in response.get_json()["error"]["fields"], query

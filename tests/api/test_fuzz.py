@@ -18,7 +18,6 @@ import json
 import os
 import subprocess
 import sys
-import threading
 from collections.abc import Iterator
 from dataclasses import replace
 from pathlib import Path
@@ -26,7 +25,9 @@ from typing import Any
 
 import pytest
 from flask import Flask
-from werkzeug.serving import WSGIRequestHandler, make_server
+from werkzeug.serving import WSGIRequestHandler
+
+from tests.conftest import serving
 
 pytestmark = pytest.mark.worker  # a live server and a subprocess: grouped with the slow tests
 
@@ -63,15 +64,8 @@ def fuzzed_server(app: Flask, make_app: Any) -> Iterator[str]:
     with served.app_context():
         seed(db.session, runtime())
         db.session.commit()
-    server = make_server("127.0.0.1", 0, served, threaded=True, request_handler=_QuietHandler)
-    thread = threading.Thread(target=server.serve_forever, name="fuzzed-server", daemon=True)
-    thread.start()
-    try:
-        yield f"http://127.0.0.1:{server.server_port}"
-    finally:
-        server.shutdown()
-        server.server_close()
-        thread.join(timeout=10)
+    with serving(served, _QuietHandler) as url:
+        yield url
 
 
 def _tokens(app: Flask) -> dict[str, str]:
