@@ -72,7 +72,7 @@ def directory_services() -> Response:
         if "organization_id" in params
         else "",
     )
-    after = unpack_id(params["cursor"]) if "cursor" in params else None
+    after = unpack_id(params["cursor"]) if params.get("cursor") else None
     rows, more = directory.service_page(db.session, filters, limit=params.get("limit", 50), after=after)
     return jsonify(
         {

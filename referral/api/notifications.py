@@ -52,7 +52,7 @@ def _item(row: Notification) -> dict[str, Any]:
 def list_notifications() -> Response:
     params = query_params(request.args, LIST_QUERY)
     limit = params.get("limit", 50)
-    before = unpack_id(params["cursor"]) if "cursor" in params else None
+    before = unpack_id(params["cursor"]) if params.get("cursor") else None
     rows = notifications.listing(db.session, g.api_user, limit=limit + 1, before=before)
     more = len(rows) > limit
     rows = rows[:limit]

@@ -10,7 +10,7 @@ from werkzeug.wrappers import Response
 
 from ..directory.models import Organization
 from ..extensions import db
-from ..pagination import pack, unpack
+from ..pagination import pack, unpack_id
 from . import api_bp
 from .openapi import document
 from .schemas import LIST_QUERY
@@ -53,8 +53,8 @@ def organizations() -> Response:
     params = query_params(request.args, LIST_QUERY)
     limit = params.get("limit", 50)
     stmt = select(Organization).where(Organization.active.is_(True)).order_by(Organization.id).limit(limit + 1)
-    if "cursor" in params:
-        stmt = stmt.where(Organization.id > unpack(params["cursor"]))
+    if params.get("cursor"):  # an empty cursor is the first page, as on every list
+        stmt = stmt.where(Organization.id > unpack_id(params["cursor"]))
     rows = list(db.session.scalars(stmt))
     more = len(rows) > limit
     rows = rows[:limit]
