@@ -28,17 +28,20 @@ else
 PYTEST := $(PY) -m coverage run -m pytest
 endif
 
-# The whole suite on SQLite; then on PostgreSQL (and Redis) when TEST_DATABASE_URL is set.
+# The SQLite pass takes the next Redis database (…/0 -> …/1), so the two passes can run side by side.
+SQLITE_REDIS_URL ?= $(patsubst %/0,%/1,$(TEST_REDIS_URL))
+
+# The whole suite on SQLite; with TEST_DATABASE_URL set, on PostgreSQL (and Redis) too, the two
+# passes side by side (each prints its output when it ends), then the coverage of both.
 test: install
 	$(PY) scripts/i18n.py compile
 	@rm -f .coverage .coverage.*
-	$(MAKE) --no-print-directory test-sqlite
-	@if [ -n "$$TEST_DATABASE_URL" ]; then $(MAKE) --no-print-directory test-postgres; \
-	else echo "TEST_DATABASE_URL is not set: PostgreSQL run skipped"; fi
+	@if [ -n "$$TEST_DATABASE_URL" ]; then $(MAKE) --no-print-directory -j2 -Otarget test-sqlite test-postgres; \
+	else $(MAKE) --no-print-directory test-sqlite && echo "TEST_DATABASE_URL is not set: PostgreSQL run skipped"; fi
 	@if [ "$(COVERAGE)" != 0 ]; then $(MAKE) --no-print-directory coverage-report; fi
 
 test-sqlite:
-	SHABAKA_TEST_BACKEND=sqlite $(PYTEST) tests
+	SHABAKA_TEST_BACKEND=sqlite TEST_REDIS_URL=$(SQLITE_REDIS_URL) $(PYTEST) tests
 
 test-postgres:
 	SHABAKA_TEST_BACKEND=postgres $(PYTEST) tests -m "not browser"
