@@ -130,6 +130,11 @@ def _case_view(actor: Any, case: Any) -> bool:
     return actor.role == "supervisor" or _on_team(actor, case)
 
 
+def _case_view_in_organisation(actor: Any, case: Any) -> bool:
+    """`case.view` without emergency grants: the case team and the owning organisation's supervisors."""
+    return case is not None and case.organization_id == actor.organization_id and _case_view(actor, case)
+
+
 def _break_glass(actor: Any, case: Any) -> bool:
     """An emergency grant in force lets a supervisor read (never change) another organisation's
     case. Asked only across organisations, so the usual checks never query for it."""
@@ -274,13 +279,14 @@ def _transfer_cancel(actor: Any, transfer: Any) -> bool:
 # ------------------------------------------------------------------------------ follow-ups
 @rule("followup.create")
 def _followup_create(actor: Any, case: Any) -> bool:
-    """Add, cancel or reschedule a case's follow-ups: its team, or a supervisor of its organisation."""
-    return _case_view(actor, case)
+    """Add, cancel or reschedule a case's follow-ups: its team, or a supervisor of its organisation
+    (an emergency grant lets a supervisor read them, never change them)."""
+    return _case_view_in_organisation(actor, case)
 
 
 @rule("followup.manage")
 def _followup_manage(actor: Any, followup: Any) -> bool:
-    return followup is not None and _case_view(actor, followup.case)
+    return followup is not None and _case_view_in_organisation(actor, followup.case)
 
 
 @rule("followup.complete")
@@ -294,8 +300,9 @@ def _followup_complete(actor: Any, followup: Any) -> bool:
 @rule("followup.assignee")
 def _followup_assignee(user: Any, case: Any) -> bool:
     """Who may be given a follow-up of a case: anyone who may see the case (its team, or a
-    supervisor of its organisation); asked about the assignee, not the actor."""
-    return _case_view(user, case)
+    supervisor of its organisation, not through an emergency grant); asked about the assignee,
+    not the actor."""
+    return _case_view_in_organisation(user, case)
 
 
 @rule("followup.team")
