@@ -251,8 +251,8 @@ def _decrypt_loaded(target: Any, *_: Any) -> None:
 
 def register_model(cls: type) -> None:
     """Decrypt a model's encrypted columns whenever its rows load or refresh."""
-    event.listen(cls, "load", _decrypt_loaded)
-    event.listen(cls, "refresh", _decrypt_loaded)
+    event.listen(cls, "load", _decrypt_loaded, restore_load_context=True)
+    event.listen(cls, "refresh", _decrypt_loaded, restore_load_context=True)
 
 
 def move_owner(obj: Any, organization_id: str) -> int:
