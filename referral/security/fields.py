@@ -191,7 +191,6 @@ def unseal(obj: Any, attribute: str, sealed: Sealed) -> Any:
 _RESTORE = "shabaka.encrypted_restore"
 
 
-@event.listens_for(Session, "before_flush")
 def _encrypt_before_flush(session: Session, flush_context: Any, instances: Any) -> None:
     restore = session.info.setdefault(_RESTORE, [])
     for obj in list(session.new) + list(session.dirty):
@@ -214,10 +213,13 @@ def _encrypt_before_flush(session: Session, flush_context: Any, instances: Any) 
                 restore.append((obj, attribute, value))
 
 
-@event.listens_for(Session, "after_flush_postexec")
 def _restore_after_flush(session: Session, flush_context: Any) -> None:
     for obj, attribute, value in session.info.pop(_RESTORE, []):
         set_committed_value(obj, attribute, value)
+
+
+event.listen(Session, "before_flush", _encrypt_before_flush)
+event.listen(Session, "after_flush_postexec", _restore_after_flush)
 
 
 def _decrypt_loaded(target: Any, *_: Any) -> None:
