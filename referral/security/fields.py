@@ -192,7 +192,7 @@ _RESTORE = "shabaka.encrypted_restore"
 
 
 def _encrypt_before_flush(session: Session, flush_context: Any, instances: Any) -> None:
-    restore = session.info.setdefault(_RESTORE, [])
+    restore = session.info[_RESTORE] = []  # a flush that failed leaves nothing for the next one
     for obj in list(session.new) + list(session.dirty):
         state = inspect(obj)
         attrs = encrypted_attributes(state.mapper)

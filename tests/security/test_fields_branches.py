@@ -389,6 +389,20 @@ def test_a_marker_is_never_sealed_again(models: Models) -> None:
         models.session.flush()
 
 
+def test_a_failed_flush_leaves_nothing_to_restore_on_the_next(models: Models) -> None:
+    _note(models, body="Amal", details={"safe": True})
+    _note(models, id="n2", details={"safe": False})
+    _tamper(models, "details", "n2", "n1")
+    note = models.reload(models.Note, "n1")
+    note.body, note.organization_id = "Amal Khalil", "org-2"  # the body is sealed, then the marker refuses
+    with pytest.raises(TamperedValue):
+        models.session.flush()
+    models.session.rollback()
+    models.session.add(models.Tag(name="later"))
+    models.session.flush()
+    assert note.body == "Amal"  # what is stored, not the value of the flush that failed
+
+
 # ------------------------------------------------------------------------------ moving a row to another owner
 def test_moving_a_row_reads_every_value_first_and_seals_them_for_the_new_owner(models: Models) -> None:
     _note(models, body="Amal", details=None)
