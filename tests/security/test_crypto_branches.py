@@ -126,6 +126,26 @@ def test_a_key_handed_out_again_with_other_bytes_is_used_as_given() -> None:
     assert cipher.decrypt(blob, PLACE) == b"after"
 
 
+def test_one_aes_gcm_object_serves_each_key(monkeypatch: pytest.MonkeyPatch) -> None:
+    built: list[bytes] = []
+
+    def counted(key: bytes) -> AESGCM:
+        built.append(key)
+        return AESGCM(key)
+
+    monkeypatch.setattr(crypto, "AESGCM", counted)
+    keys = Keys()
+    keys.keys[8] = os.urandom(32)
+    cipher = FieldCipher(keys)
+    blobs = [cipher.encrypt(f"value {i}", PLACE) for i in range(3)]
+    assert [cipher.decrypt(blob, PLACE) for blob in blobs] == [b"value 0", b"value 1", b"value 2"]
+    assert built == [keys.keys[KEY_ID]]  # the hot path builds nothing per value
+    keys.current_id = 8
+    other = cipher.encrypt("other key", PLACE)
+    assert cipher.decrypt(other, PLACE) == b"other key" and cipher.decrypt(blobs[0], PLACE) == b"value 0"
+    assert built == [keys.keys[KEY_ID], keys.keys[8]]
+
+
 def test_values_too_short_for_a_tag_are_tampered() -> None:
     cipher = FieldCipher(Keys())
     blob = cipher.encrypt("", PLACE)
@@ -259,8 +279,9 @@ def test_the_largest_chunk_size_is_allowed_and_nothing_outside_the_range() -> No
     for chunk_size in (0, -1, largest + 1):
         with pytest.raises(ValueError, match=r"^chunk size out of range$"):
             list(encrypt_stream(io.BytesIO(b"x"), 1, key, PLACE, chunk_size=chunk_size))
-    header = next(iter(encrypt_stream(io.BytesIO(b"x"), 1, key, PLACE, chunk_size=1)))
-    assert header[-4:] == b"\x00\x00\x00\x01"
+    smallest = b"".join(encrypt_stream(io.BytesIO(b"xyz"), 1, key, PLACE, chunk_size=1))
+    assert smallest[12:16] == b"\x00\x00\x00\x01"
+    assert list(decrypt_stream(io.BytesIO(smallest), lambda _: key, PLACE)) == [b"x", b"y", b"z"]
 
 
 def _file(size: int = 40, key: bytes = b"k" * 32) -> tuple[bytes, list[bytes]]:

@@ -85,6 +85,7 @@ def models() -> Iterator[Models]:
         case_code: Mapped[str | None] = mapped_column(String(20))
         body: Mapped[str | None] = encrypted_column()
         details: Mapped[dict[str, Any] | None] = encrypted_column("json")
+        code_word: Mapped[str] = encrypted_column()  # declared required: still nullable (purges empty it)
 
     class Memo(Base):
         __tablename__ = "memo"
@@ -133,6 +134,7 @@ def test_markers_are_equal_by_place() -> None:
     ]
     assert all(one != other for other in others)
     assert len({one, *others}) == 5
+    assert len({hash(marker) for marker in (one, *others)}) == 5
     assert one != ("case_file", "full_name", "row-1", "org-1", None) and one != "row-1"
 
 
@@ -182,6 +184,10 @@ def test_the_column_type_is_text_or_json_bytes_and_nullable() -> None:
     assert encrypted_column("json").column.type.kind == "json"
 
 
+def test_every_encrypted_column_may_be_emptied(models: Models) -> None:
+    assert models.Note.__table__.c.code_word.nullable is True
+
+
 def test_only_sealed_values_reach_the_database() -> None:
     kind = Encrypted()
     assert kind.process_bind_param(None, None) is None  # type: ignore[arg-type]
@@ -214,7 +220,7 @@ def test_the_encrypted_attributes_of_a_model_are_found_once(models: Models) -> N
     from sqlalchemy import inspect
 
     note = inspect(models.Note)
-    assert encrypted_attributes(note) == {"body": "text", "details": "json"}
+    assert encrypted_attributes(note) == {"body": "text", "details": "json", "code_word": "text"}
     assert encrypted_attributes(note) is encrypted_attributes(note)
     assert encrypted_attributes(inspect(models.Tag)) == {}
 
@@ -320,6 +326,12 @@ def test_a_loaded_row_is_decrypted_and_so_is_a_refreshed_one(models: Models) -> 
     assert fields.take_unreadable(models.session) == []
 
 
+def test_a_row_without_an_owner_is_sealed_for_no_organisation(models: Models) -> None:
+    _note(models, organization_id=None, body="Amal")
+    assert models.opened(models.stored("note", "body", "n1"), "note", "body", "n1", "") == b"Amal"
+    assert models.reload(models.Note, "n1").body == "Amal"
+
+
 def test_a_row_loaded_without_its_owner_column_still_decrypts(models: Models) -> None:
     _note(models, body="Amal")
     models.session.expunge_all()
@@ -405,9 +417,9 @@ def test_a_failed_flush_leaves_nothing_to_restore_on_the_next(models: Models) ->
 
 # ------------------------------------------------------------------------------ moving a row to another owner
 def test_moving_a_row_reads_every_value_first_and_seals_them_for_the_new_owner(models: Models) -> None:
-    _note(models, body="Amal", details=None)
+    _note(models, body="Amal", details={"safe": True})
     note = models.reload(models.Note, "n1")
-    assert move_owner(note, "org-2") == 1  # one value to move; the empty one stays empty
+    assert move_owner(note, "org-2") == 2  # two values to move; the empty one (code_word) stays empty
     assert note.organization_id == "org-2"
     models.session.commit()
     assert models.opened(models.stored("note", "body", "n1"), "note", "body", "n1", "org-2") == b"Amal"
