@@ -17,13 +17,15 @@ from typing import Any
 import pytest
 from flask import Flask
 from sqlalchemy import delete, select, update
+from sqlalchemy.orm import Session
 
+from referral.accounts.models import User
 from referral.audit import chain, checkpoints, sqlite_pages
 from referral.audit.models import AuditCheckpoint, AuditEvent
 from referral.audit.services import record
 from referral.extensions import db
 from referral.models_base import new_id
-from tests.conftest import audit_guards_lifted
+from tests.conftest import Factory, audit_guards_lifted
 
 T = AuditEvent.__table__
 WHEN = datetime(2026, 11, 29, 10, 0, 0, 5, tzinfo=UTC)
@@ -40,6 +42,18 @@ def test_a_time_is_written_in_utc_to_the_microsecond() -> None:
     )
     with pytest.raises(ValueError, match=r"^naive datetime in the audit trail$"):
         chain.timestamp(datetime(2026, 11, 29, 10))
+
+
+def test_the_servers_time_zone_changes_no_timestamp(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv("TZ", "America/New_York")
+    time.tzset()
+    try:
+        assert chain.timestamp(datetime(2026, 11, 29, 12, 30, tzinfo=timezone(timedelta(hours=2)))) == (
+            "2026-11-29T10:30:00.000000Z"
+        )
+    finally:
+        monkeypatch.undo()
+        time.tzset()
 
 
 def _event(**changes: Any) -> dict[str, Any]:
@@ -173,6 +187,20 @@ def test_the_encoder_and_the_lock_follow_the_database() -> None:
     sqlite = FakeSession("sqlite")
     assert chain._lock(sqlite, wait=False) is True  # type: ignore[arg-type]
     assert sqlite.statements == ["UPDATE audit_event SET chain_position = NULL WHERE 0 = 1"]
+
+    class Stop(Exception):
+        pass
+
+    class Locked(FakeSession):
+        def execute(self, statement: Any) -> None:
+            super().execute(statement)
+            if "advisory" not in self.statements[-1]:
+                raise Stop  # the lock is all this test looks at
+
+    first = Locked("postgresql", lock_free=False)
+    with pytest.raises(Stop):
+        chain.seal(first, lambda: None)  # type: ignore[arg-type]
+    assert first.statements[0] == f"SELECT pg_advisory_xact_lock({key}) AS pg_advisory_xact_lock_1"  # waits
     busy = FakeSession("postgresql", lock_free=False)
     commits: list[int] = []
     result = chain.seal(busy, lambda: commits.append(1), wait=False)  # type: ignore[arg-type]
@@ -193,10 +221,11 @@ def test_each_database_formats_the_hashed_fields_itself() -> None:
     for name in chain._TEXT:
         if name not in chain._UUIDS:
             assert postgres[name] == sqlite[name] == f"NULLIF({name}, '')"
-    assert chain._rows_sql("sqlite", 3, 9) == (
-        "SELECT chain_position, prev_hash, event_hash, " + ", ".join(sqlite.values()) + " FROM audit_event "
-        "WHERE chain_position BETWEEN 3 AND 9 ORDER BY chain_position"
-    )
+    for dialect, columns in (("sqlite", sqlite), ("postgresql", postgres)):
+        assert chain._rows_sql(dialect, 3, 9) == (
+            "SELECT chain_position, prev_hash, event_hash, " + ", ".join(columns.values()) + " FROM audit_event "
+            "WHERE chain_position BETWEEN 3 AND 9 ORDER BY chain_position"
+        )
 
 
 def test_results_read_as_json() -> None:
@@ -233,7 +262,8 @@ def test_the_first_bad_position_is_the_one_reported() -> None:
     walk.fail(7, "gap")
     assert (walk.bad, walk.problem) == (5, "hash")
     walk.fail(3, "link")
-    assert (walk.bad, walk.problem) == (3, "link")
+    walk.fail(3, "gap")
+    assert (walk.bad, walk.problem) == (3, "link")  # the first problem found there
     walk.finish(10)
     assert (walk.bad, walk.problem) == (3, "link")  # a chain already broken is not looked at again
 
@@ -244,6 +274,10 @@ def test_a_walk_that_ends_early_or_leaves_a_checkpoint_behind_fails() -> None:
     assert short.bad is None  # an empty chain is whole
     short.finish(2)
     assert (short.bad, short.problem) == (1, "gap")
+    last = chain._Walk({}, chain._encode_row, iter([]), None)  # type: ignore[arg-type]
+    last.expected = 3
+    last.finish(3)  # the head itself is missing
+    assert (last.bad, last.problem) == (3, "gap")
     left = chain._Walk({}, chain._encode_row, iter([SimpleNamespace(chain_position=4)]), None)  # type: ignore[arg-type]
     left.expected = 5
     left.finish(4)
@@ -351,11 +385,11 @@ def test_sqlite_seals_in_short_batches(ctx: Flask) -> None:
 # ------------------------------------------------------------------------------ verifying, on the database
 @pytest.fixture
 def sealed(ctx: Flask) -> Iterator[Flask]:
-    """Eleven events sealed, a checkpoint at 4 and at 11; pages of four for the verifier."""
-    _events(4)
-    chain.seal(db.session, db.session.commit, signer=checkpoints.signer(), checkpoint_every=None)
-    _events(7)
-    chain.seal(db.session, db.session.commit, signer=checkpoints.signer(), checkpoint_every=None)
+    """Eleven events sealed, checkpoints at 5, 7 and 11: with pages of four, one starts a page,
+    two share one and one ends the chain."""
+    for n in (5, 2, 4):
+        _events(n)
+        chain.seal(db.session, db.session.commit, signer=checkpoints.signer(), checkpoint_every=None)
     yield ctx
 
 
@@ -376,7 +410,12 @@ def path(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch, small_
 
     monkeypatch.setattr(chain, "_read_rows", spy)
     if request.param == "rows":
+
+        def no_pages(*args: Any) -> Iterator[Any]:
+            raise AssertionError("the row path reads no page")
+
         monkeypatch.setattr(sqlite_pages, "usable", lambda connection: False)
+        monkeypatch.setattr(sqlite_pages, "read", no_pages)
     return exact
 
 
@@ -396,7 +435,7 @@ def test_a_whole_chain_verifies_with_its_checkpoints(sealed: Flask, path: list[t
         checked=11,
         head_position=11,
         head_hash=head[1],
-        checkpoints_checked=2,
+        checkpoints_checked=3,
         checkpoint=checkpoints.info(marks[-1]),
         keys_pinned=False,
         unsealed=2,
@@ -404,6 +443,23 @@ def test_a_whole_chain_verifies_with_its_checkpoints(sealed: Flask, path: list[t
     assert path == []  # vouched for a page at a time: no row read one by one
     assert chain.verify(db.session).keys_pinned is True  # the installation's own key
     assert not [t for t in threading.enumerate() if t.name == "audit-verify-reader"]
+
+
+def test_a_chain_without_checkpoints_verifies_row_by_row(ctx: Flask, monkeypatch: pytest.MonkeyPatch) -> None:
+    _events(3)
+    chain.seal(db.session, db.session.commit)
+    monkeypatch.setattr(sqlite_pages, "usable", lambda connection: False)
+    result = chain.verify(db.session, trusted_keys={})
+    assert (result.ok, result.checked, result.checkpoints_checked, result.checkpoint) == (True, 3, 0, None)
+
+
+def test_a_session_bound_to_a_connection_verifies(sealed: Flask) -> None:
+    with db.engine.connect() as connection:
+        own = Session(bind=connection)
+        try:
+            assert chain.verify(own).ok
+        finally:
+            own.close()
 
 
 def test_an_empty_chain_verifies(ctx: Flask) -> None:
@@ -440,7 +496,7 @@ def test_a_deleted_event_is_a_gap_at_its_position_on_either_path(
 def test_events_deleted_at_the_end_of_a_page_are_a_gap(sealed: Flask, path: list[tuple[int, int]]) -> None:
     _tamper(delete(T).where(T.c.chain_position.in_([7, 8])))
     result = chain.verify(db.session)
-    assert (result.first_bad_position, result.problem) == (7, "gap")
+    assert (result.first_bad_position, result.problem, result.checked) == (7, "gap", 7)  # read up to 9
 
 
 def test_events_removed_from_the_end_are_caught_by_the_last_checkpoint(
@@ -454,13 +510,13 @@ def test_events_removed_from_the_end_are_caught_by_the_last_checkpoint(
 
 
 def test_a_checkpoint_that_disagrees_is_found_on_either_path(sealed: Flask, path: list[tuple[int, int]]) -> None:
-    _tamper(update(AuditCheckpoint.__table__).where(AuditCheckpoint.chain_position == 4).values(head_hash=bytes(32)))
+    _tamper(update(AuditCheckpoint.__table__).where(AuditCheckpoint.chain_position == 7).values(head_hash=bytes(32)))
     result = chain.verify(db.session)
     assert (result.ok, result.first_bad_position, result.problem, result.checkpoints_checked) == (
         False,
-        4,
+        7,
         "checkpoint_hash",
-        0,
+        1,
     )
 
 
@@ -468,7 +524,7 @@ def test_a_checkpoint_of_another_key_is_found_on_either_path(sealed: Flask, path
     result = chain.verify(db.session, trusted_keys={"another": b"\x00" * 32})
     assert (result.ok, result.first_bad_position, result.problem, result.keys_pinned) == (
         False,
-        4,
+        5,
         "checkpoint_key",
         True,
     )
@@ -480,7 +536,7 @@ def test_a_checkpoint_on_a_page_vouched_for_is_still_checked(
     """The checkpoint at 11 sits in the last page; its signature no longer holds."""
     _tamper(update(AuditCheckpoint.__table__).where(AuditCheckpoint.chain_position == 11).values(signature=bytes(64)))
     result = chain.verify(db.session)
-    assert (result.first_bad_position, result.problem, result.checkpoints_checked) == (11, "checkpoint_signature", 1)
+    assert (result.first_bad_position, result.problem, result.checkpoints_checked) == (11, "checkpoint_signature", 2)
 
 
 def test_a_slow_verifier_loses_no_page_the_reader_waits_for_it(
@@ -490,15 +546,20 @@ def test_a_slow_verifier_loses_no_page_the_reader_waits_for_it(
     walk = chain._Walk.walk
     pauses: list[int] = []
 
+    readers: list[threading.Thread] = []
+
     def slow(self: Any, rows: Any) -> bool:
         if not pauses:
             pauses.append(1)
+            readers.extend(t for t in threading.enumerate() if t.name == "audit-verify-reader")
             time.sleep(0.4)  # the reader fills the queue and waits on it meanwhile
         return walk(self, rows)
 
     monkeypatch.setattr(chain._Walk, "walk", slow)
     result = chain.verify(db.session)
-    assert (result.ok, result.checked, result.checkpoints_checked) == (True, 11, 2)
+    assert (result.ok, result.checked, result.checkpoints_checked) == (True, 11, 3)
+    # the reader is named (so that a stuck one can be found) and does not keep a stopping process alive
+    assert len(readers) == 1 and readers[0].daemon and not readers[0].is_alive()
 
 
 def test_an_error_reading_the_chain_reaches_the_caller(
@@ -512,6 +573,22 @@ def test_an_error_reading_the_chain_reaches_the_caller(
     with pytest.raises(RuntimeError, match=r"^disk gone$"):
         chain.verify(db.session)
     assert not [t for t in threading.enumerate() if t.name == "audit-verify-reader"]
+
+
+def test_a_verification_is_recorded_in_the_session_given_with_who_asked(sealed: Flask, factory: Factory) -> None:
+    auditor = db.session.get(User, factory.user("auditor").id)
+    db.session.expunge(auditor)  # read by the other session while this one holds no transaction
+    result = chain.verify(db.session)
+    db.session.commit()
+    own = Session(bind=db.engine)
+    try:
+        chain.record_verification(own, auditor, result)
+        [(actor_id, outcome)] = own.execute(select(T.c.actor_id, T.c.outcome).where(T.c.action == "audit.verify")).all()
+        assert (actor_id, outcome) == (auditor.id, "success")
+        own.rollback()  # it goes with the session's transaction
+    finally:
+        own.close()
+    assert db.session.scalars(select(AuditEvent).where(AuditEvent.action == "audit.verify")).all() == []
 
 
 def test_a_verification_is_recorded_with_what_it_found(sealed: Flask) -> None:
