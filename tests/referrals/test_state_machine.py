@@ -33,7 +33,7 @@ from tests.cases.conftest import world as world
 from tests.conftest import Account
 from tests.referrals.test_services import _consent
 
-T0 = datetime(2026, 12, 1, 9, 0, tzinfo=UTC)  # a Tuesday morning
+T0 = datetime(2026, 12, 3, 9, 0, tzinfo=UTC)  # a Thursday morning: two days on, the weekend
 LATER = T0 + timedelta(hours=5)
 
 # Written out from DOMAIN.md's lifecycle, not copied from the code.
@@ -149,9 +149,12 @@ class Desk:
 def desk(app: Flask, world: World, monkeypatch: pytest.MonkeyPatch) -> Iterator[Desk]:
     case_id = open_case(app, world)
     made = Desk(world, case_id, _consent(app, world, case_id))
-    monkeypatch.setattr(
-        notifications, "notify", lambda ids, message, session=None: made.told.append((sorted(ids), message))
-    )
+
+    def notify(user_ids: Any, message: notifications.Message, session: Any = None) -> None:
+        assert session is db.session  # told after this transaction commits, not another one
+        made.told.append((sorted(user_ids), message))
+
+    monkeypatch.setattr(notifications, "notify", notify)
     with app.app_context(), time_machine.travel(T0, tick=False):
         yield made
         db.session.rollback()
@@ -255,7 +258,7 @@ def test_sending_starts_the_response_clock_and_tells_the_receiving_focal_points(
     assert desk.told == [_told(referral, "referral.received", "sent", desk.receiver.id)]
     assert desk.audited(referral) == ["referral.create", "referral.send"]
     event = db.session.scalars(select(AuditEvent).where(AuditEvent.action == "referral.send")).one()
-    assert event.case_code == referral.case_code
+    assert (event.actor_id, event.case_code) == (desk.world.mine.supervisor.id, referral.case_code)
     assert event.details == {"to_organization_id": desk.world.other.id, "external_sector": None}
     with pytest.raises(referrals.InvalidTransition):
         desk.send(referral)
@@ -372,6 +375,8 @@ def test_accepting_stops_the_response_clock_and_starts_the_completion_clock(desk
     }
     assert desk.told == [_told(referral, "referral.answered", "accepted", desk.sender.id)]
     assert desk.audited(referral)[-1] == "referral.accept"
+    event = db.session.scalars(select(AuditEvent).where(AuditEvent.action == "referral.accept")).one()
+    assert (event.actor_id, event.case_code, event.object_id) == (desk.receiver.id, referral.case_code, referral.id)
 
 
 def test_declining_needs_a_coded_reason_which_the_timeline_keeps(desk: Desk) -> None:
@@ -380,7 +385,7 @@ def test_declining_needs_a_coded_reason_which_the_timeline_keeps(desk: Desk) -> 
     for reason in (None, "", "we are busy"):
         with pytest.raises(InvalidInput) as caught:
             desk.act(referral, "declined", reason=reason)
-        assert caught.value.fields == {"reason_code": "required"}
+        assert (caught.value.message, caught.value.fields) == ("invalid_transition_input", {"reason_code": "required"})
         db.session.rollback()
     with time_machine.travel(LATER, tick=False):
         desk.act(referral, "declined", reason="no_capacity")
@@ -429,6 +434,9 @@ def test_closing_unresolved_keeps_its_reason_encrypted_not_in_the_timeline(desk:
         db.session.rollback()
     desk.act(referral, "closed_unresolved", reason="  no safe way to reach her ")
     assert referral.note == "no safe way to reach her\nshe asked for Sundays"
+    long = desk.walk("in_progress")
+    desk.act(long, "closed_unresolved", reason=" tried " + "again " * 1000)
+    assert len(long.note) == 5000 and long.note.startswith("tried again")
     assert referral.closed_at == T0 and referral.outcome is None
     assert desk.rows(referral)[-1] == (
         "in_progress",
@@ -509,6 +517,18 @@ def test_the_sender_records_each_step_of_a_provider_outside_the_network_with_a_n
     assert referral.note == "she found a lawyer\nthe clinic agreed"
     assert desk.told == [] and desk.rungs(referral, "referral_completion") == {}
     assert desk.audited(referral)[-3:] == ["referral.accept", "referral.start", "referral.withdraw"]
+
+
+def test_a_provider_outside_the_network_closed_unresolved_keeps_the_reason_with_the_note(
+    desk: Desk, app: Flask
+) -> None:
+    grant = _consent(app, desk.world, desk.case_id, organization_ids=[], sectors=["legal_aid"])
+    referral = desk.send(desk.external(consent_id=grant))
+    desk.act(referral, "accepted", by=desk.sender, note="called back")
+    desk.act(referral, "in_progress", by=desk.sender, note="first meeting")
+    desk.act(referral, "closed_unresolved", by=desk.sender, reason="she stopped answering", note="three calls")
+    assert desk.rows(referral)[-1][4:] == (None, "she stopped answering\nthree calls")
+    assert desk.audited(referral)[-1] == "referral.close"
 
 
 def test_a_declined_provider_outside_the_network_keeps_the_code_and_the_note_apart(desk: Desk, app: Flask) -> None:
