@@ -562,6 +562,31 @@ def test_a_slow_verifier_loses_no_page_the_reader_waits_for_it(
     assert len(readers) == 1 and readers[0].daemon and not readers[0].is_alive()
 
 
+def test_a_verifier_that_stops_early_is_not_held_by_its_reader(
+    sealed: Flask, path: list[tuple[int, int]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The chain breaks at 1; by then the reader has filled the queue and waits to hand over more."""
+    monkeypatch.setattr(chain, "VERIFY_PAGE", 1)
+    _tamper(update(T).where(T.c.chain_position == 1).values(case_code="NBL-2026-999999"))
+    walk = chain._Walk.walk
+
+    def slow(self: Any, rows: Any) -> bool:
+        time.sleep(0.4)
+        return walk(self, rows)
+
+    monkeypatch.setattr(chain._Walk, "walk", slow)
+    found: list[chain.VerifyResult] = []
+
+    def verify() -> None:
+        with sealed.app_context():
+            found.append(chain.verify(db.session))
+
+    worker = threading.Thread(target=verify, daemon=True)
+    worker.start()
+    worker.join(10)
+    assert [(r.first_bad_position, r.problem) for r in found] == [(1, "hash")]
+
+
 def test_an_error_reading_the_chain_reaches_the_caller(
     sealed: Flask, small_pages: None, monkeypatch: pytest.MonkeyPatch
 ) -> None:
