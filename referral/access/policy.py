@@ -1,8 +1,9 @@
 """`can(actor, action, obj)` and the query scopes that match it.
 
-Every rule lives here; a view or service that needs a decision asks this module. An action
-with no rule is refused. Lists are scoped in SQL with the `scope_*` functions, so a list can
-never hold a row that `can` would refuse.
+Every rule lives here; a view or service that needs a decision asks this module. The rules are
+plain functions, named against their actions in one table at the end (`_RULES`); an action with
+no rule is refused. Lists are scoped in SQL with the `scope_*` functions, so a list can never
+hold a row that `can` would refuse.
 """
 
 from __future__ import annotations
@@ -16,15 +17,6 @@ from sqlalchemy.orm import object_session
 from ..enums import ORG_GRANTABLE_ROLES, ROLES
 
 Rule = Callable[[Any, Any], bool]
-_RULES: dict[str, Rule] = {}
-
-
-def rule(action: str) -> Callable[[Rule], Rule]:
-    def register(fn: Rule) -> Rule:
-        _RULES[action] = fn
-        return fn
-
-    return register
 
 
 def can(actor: Any, action: str, obj: Any = None) -> bool:
@@ -35,24 +27,20 @@ def can(actor: Any, action: str, obj: Any = None) -> bool:
 
 
 # ----------------------------------------------------------------------- platform administration
-@rule("network.manage")
 def _network_manage(actor: Any, obj: Any) -> bool:
     return actor.role == "sysadmin"
 
 
-@rule("organization.manage")
 def _organization_manage(actor: Any, obj: Any) -> bool:
     return actor.role == "sysadmin"
 
 
-@rule("membership.manage")
 def _membership_manage(actor: Any, network: Any) -> bool:
     if actor.role == "sysadmin":
         return True
     return actor.role == "coordinator" and network is not None and actor.network_id == network.id
 
 
-@rule("network.calendar")
 def _network_calendar(actor: Any, network: Any) -> bool:
     """Weekend days, time zone and holidays: the network's own coordinator, or a sysadmin."""
     if actor.role == "sysadmin":
@@ -61,12 +49,10 @@ def _network_calendar(actor: Any, network: Any) -> bool:
 
 
 # ------------------------------------------------------------------------------ user accounts
-@rule("user.list")
 def _user_list(actor: Any, obj: Any) -> bool:
     return actor.role in ("sysadmin", "org_admin")
 
 
-@rule("user.manage")
 def _user_manage(actor: Any, target: Any) -> bool:
     """Deactivate, reset, end sessions, change role: sysadmin anyone; org admin her own org's staff."""
     if target is None or target.id == actor.id:
@@ -80,7 +66,6 @@ def _user_manage(actor: Any, target: Any) -> bool:
     )
 
 
-@rule("user.grant_role")
 def _user_grant_role(actor: Any, grant: Any) -> bool:
     """`grant` is (role, organization_id)."""
     role, organization_id = grant
@@ -91,13 +76,11 @@ def _user_grant_role(actor: Any, grant: Any) -> bool:
     return actor.role == "org_admin" and role in ORG_GRANTABLE_ROLES and organization_id == actor.organization_id
 
 
-@rule("audit.read")
 def _audit_read(actor: Any, obj: Any) -> bool:
     """The whole audit trail (event metadata, never case content): auditors."""
     return actor.role == "auditor"
 
 
-@rule("audit.case_history")
 def _audit_case_history(actor: Any, case: Any) -> bool:
     """Who opened a case file: auditors (any case code), and the supervisors of the
     organisation the case belongs to now."""
@@ -114,12 +97,10 @@ def _on_team(actor: Any, case: Any) -> bool:
     return any(member.user_id == actor.id for member in case.members)
 
 
-@rule("case.create")
 def _case_create(actor: Any, obj: Any) -> bool:
     return actor.role in CASE_ROLES
 
 
-@rule("case.view")
 def _case_view(actor: Any, case: Any) -> bool:
     """The case team; the owning organisation's supervisors (identifiers masked until revealed);
     a supervisor of another organisation only through an emergency grant in force."""
@@ -128,6 +109,11 @@ def _case_view(actor: Any, case: Any) -> bool:
     if case.organization_id != actor.organization_id:
         return _break_glass(actor, case)
     return actor.role == "supervisor" or _on_team(actor, case)
+
+
+def _case_view_in_organisation(actor: Any, case: Any) -> bool:
+    """`case.view` without emergency grants: the case team and the owning organisation's supervisors."""
+    return case is not None and case.organization_id == actor.organization_id and _case_view(actor, case)
 
 
 def _break_glass(actor: Any, case: Any) -> bool:
@@ -141,27 +127,22 @@ def _break_glass(actor: Any, case: Any) -> bool:
     return session is not None and active_grant(session, actor, case) is not None
 
 
-@rule("case.edit")
 def _case_edit(actor: Any, case: Any) -> bool:
     return case is not None and case.organization_id == actor.organization_id and _on_team(actor, case)
 
 
-@rule("case.reveal")
 def _case_reveal(actor: Any, case: Any) -> bool:
     return _case_view(actor, case)
 
 
-@rule("case.approve")
 def _case_approve(actor: Any, case: Any) -> bool:
     return actor.role == "supervisor" and case is not None and case.organization_id == actor.organization_id
 
 
-@rule("case.approve_any")
 def _case_approve_any(actor: Any, obj: Any) -> bool:
     return actor.role == "supervisor"
 
 
-@rule("case.assign")
 def _case_assign(actor: Any, case: Any) -> bool:
     if case is None or case.organization_id != actor.organization_id:
         return False
@@ -169,18 +150,15 @@ def _case_assign(actor: Any, case: Any) -> bool:
 
 
 # ------------------------------------------------------------------------------ consent and referrals
-@rule("consent.override")
 def _consent_override(actor: Any, case: Any) -> bool:
     """Sharing without consent (child protection, threat to life): supervisors of the owning organisation."""
     return actor.role == "supervisor" and case is not None and case.organization_id == actor.organization_id
 
 
-@rule("referral.list")
 def _referral_list(actor: Any, obj: Any) -> bool:
     return actor.role in CASE_ROLES
 
 
-@rule("referral.view")
 def _referral_view(actor: Any, referral: Any) -> bool:
     """Both organisations' case staff; on the receiving side the focal points (supervisors) and
     the caseworker the referral is assigned to; on the sending side the case's owners."""
@@ -196,53 +174,44 @@ def _referral_view(actor: Any, referral: Any) -> bool:
     return False
 
 
-@rule("referral.act_as_sender")
 def _referral_sender(actor: Any, referral: Any) -> bool:
     return _referral_view(actor, referral) and actor.organization_id == referral.from_organization_id
 
 
-@rule("referral.assign")
 def _referral_assign(actor: Any, referral: Any) -> bool:
     """The receiving organisation's focal points (supervisors) assign a referral to a caseworker."""
     return referral is not None and actor.role == "supervisor" and actor.organization_id == referral.to_organization_id
 
 
-@rule("referral.act_as_receiver")
 def _referral_receiver(actor: Any, referral: Any) -> bool:
     return _referral_view(actor, referral) and actor.organization_id == referral.to_organization_id
 
 
 # ------------------------------------------------------------------------------ break-the-glass
-@rule("breakglass.open")
 def _breakglass_open(actor: Any, obj: Any) -> bool:
     """Any supervisor may ask for emergency access (the service refuses her own organisation's cases)."""
     return actor.role == "supervisor"
 
 
-@rule("breakglass.end")
 def _breakglass_end(actor: Any, grant: Any) -> bool:
     return grant is not None and grant.user_id == actor.id
 
 
-@rule("breakglass.review")
 def _breakglass_review(actor: Any, obj: Any) -> bool:
     """The supervisors of an organisation see the emergency accesses to its cases."""
     return actor.role == "supervisor"
 
 
-@rule("breakglass.revoke")
 def _breakglass_revoke(actor: Any, grant: Any) -> bool:
     return grant is not None and actor.role == "supervisor" and grant.case_organization_id == actor.organization_id
 
 
 # ------------------------------------------------------------------------------ case transfers
-@rule("case.transfer")
 def _case_transfer(actor: Any, case: Any) -> bool:
     """Ask to move a case to another organisation: its owner or the owning organisation's supervisors."""
     return _case_assign(actor, case)
 
 
-@rule("transfer.view")
 def _transfer_view(actor: Any, transfer: Any) -> bool:
     """The requesting organisation's supervisors, the requester and the case team (while the case
     is still theirs); the receiving organisation's supervisors and the new owner."""
@@ -257,13 +226,11 @@ def _transfer_view(actor: Any, transfer: Any) -> bool:
     return False
 
 
-@rule("transfer.answer")
 def _transfer_answer(actor: Any, transfer: Any) -> bool:
     """Accept or decline: the receiving organisation's supervisors."""
     return transfer is not None and actor.role == "supervisor" and actor.organization_id == transfer.to_organization_id
 
 
-@rule("transfer.cancel")
 def _transfer_cancel(actor: Any, transfer: Any) -> bool:
     """Cancel a waiting transfer: the requester, the case's owner or the requesting organisation's supervisors."""
     if transfer is None or actor.organization_id != transfer.from_organization_id:
@@ -272,18 +239,16 @@ def _transfer_cancel(actor: Any, transfer: Any) -> bool:
 
 
 # ------------------------------------------------------------------------------ follow-ups
-@rule("followup.create")
 def _followup_create(actor: Any, case: Any) -> bool:
-    """Add, cancel or reschedule a case's follow-ups: its team, or a supervisor of its organisation."""
-    return _case_view(actor, case)
+    """Add, cancel or reschedule a case's follow-ups: its team, or a supervisor of its organisation
+    (an emergency grant lets a supervisor read them, never change them)."""
+    return _case_view_in_organisation(actor, case)
 
 
-@rule("followup.manage")
 def _followup_manage(actor: Any, followup: Any) -> bool:
-    return followup is not None and _case_view(actor, followup.case)
+    return followup is not None and _case_view_in_organisation(actor, followup.case)
 
 
-@rule("followup.complete")
 def _followup_complete(actor: Any, followup: Any) -> bool:
     """Mark a follow-up done: the person it is assigned to, or the case team."""
     if followup is None or actor.role not in CASE_ROLES or followup.organization_id != actor.organization_id:
@@ -291,14 +256,13 @@ def _followup_complete(actor: Any, followup: Any) -> bool:
     return followup.assignee_id == actor.id or _on_team(actor, followup.case)
 
 
-@rule("followup.assignee")
 def _followup_assignee(user: Any, case: Any) -> bool:
     """Who may be given a follow-up of a case: anyone who may see the case (its team, or a
-    supervisor of its organisation); asked about the assignee, not the actor."""
-    return _case_view(user, case)
+    supervisor of its organisation, not through an emergency grant); asked about the assignee,
+    not the actor."""
+    return _case_view_in_organisation(user, case)
 
 
-@rule("followup.team")
 def _followup_team(actor: Any, obj: Any) -> bool:
     """The team's overdue follow-ups: supervisors, for their own organisation."""
     return actor.role == "supervisor"
@@ -328,7 +292,6 @@ def scope_users(actor: Any, stmt: Select[Any]) -> Select[Any]:
 
 
 # ------------------------------------------------------------------------------ service directory
-@rule("service.manage")
 def _service_manage(actor: Any, obj: Any) -> bool:
     """Add and maintain directory services: sysadmin any organisation's; an org admin her own
     organisation's. `obj` is a service or an organisation (or None: "may she add any at all")."""
@@ -340,3 +303,44 @@ def _service_manage(actor: Any, obj: Any) -> bool:
         return True
     organization_id = obj.organization_id if hasattr(obj, "organization_id") else obj.id
     return bool(organization_id == actor.organization_id)
+
+
+# ------------------------------------------------------------------------------ every action and its rule
+_RULES: dict[str, Rule] = {
+    "network.manage": _network_manage,
+    "organization.manage": _organization_manage,
+    "membership.manage": _membership_manage,
+    "network.calendar": _network_calendar,
+    "user.list": _user_list,
+    "user.manage": _user_manage,
+    "user.grant_role": _user_grant_role,
+    "audit.read": _audit_read,
+    "audit.case_history": _audit_case_history,
+    "case.create": _case_create,
+    "case.view": _case_view,
+    "case.edit": _case_edit,
+    "case.reveal": _case_reveal,
+    "case.approve": _case_approve,
+    "case.approve_any": _case_approve_any,
+    "case.assign": _case_assign,
+    "consent.override": _consent_override,
+    "referral.list": _referral_list,
+    "referral.view": _referral_view,
+    "referral.act_as_sender": _referral_sender,
+    "referral.assign": _referral_assign,
+    "referral.act_as_receiver": _referral_receiver,
+    "breakglass.open": _breakglass_open,
+    "breakglass.end": _breakglass_end,
+    "breakglass.review": _breakglass_review,
+    "breakglass.revoke": _breakglass_revoke,
+    "case.transfer": _case_transfer,
+    "transfer.view": _transfer_view,
+    "transfer.answer": _transfer_answer,
+    "transfer.cancel": _transfer_cancel,
+    "followup.create": _followup_create,
+    "followup.manage": _followup_manage,
+    "followup.complete": _followup_complete,
+    "followup.assignee": _followup_assignee,
+    "followup.team": _followup_team,
+    "service.manage": _service_manage,
+}

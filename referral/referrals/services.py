@@ -419,6 +419,8 @@ def transition(
     referral = visible(session, actor, referral_id)
     if expected_version is not None and referral.version != expected_version:
         raise PreconditionFailed("changed_meanwhile")
+    if to_state == "sent":  # sending checks the consent: `send_referral`
+        raise InvalidTransition("invalid_transition")
     _allowed(actor, referral, to_state)
     previous = referral.state
     fields: dict[str, str] = {}

@@ -191,9 +191,8 @@ def unseal(obj: Any, attribute: str, sealed: Sealed) -> Any:
 _RESTORE = "shabaka.encrypted_restore"
 
 
-@event.listens_for(Session, "before_flush")
 def _encrypt_before_flush(session: Session, flush_context: Any, instances: Any) -> None:
-    restore = session.info.setdefault(_RESTORE, [])
+    restore = session.info[_RESTORE] = []  # a flush that failed leaves nothing for the next one
     for obj in list(session.new) + list(session.dirty):
         state = inspect(obj)
         attrs = encrypted_attributes(state.mapper)
@@ -214,10 +213,13 @@ def _encrypt_before_flush(session: Session, flush_context: Any, instances: Any) 
                 restore.append((obj, attribute, value))
 
 
-@event.listens_for(Session, "after_flush_postexec")
 def _restore_after_flush(session: Session, flush_context: Any) -> None:
     for obj, attribute, value in session.info.pop(_RESTORE, []):
         set_committed_value(obj, attribute, value)
+
+
+event.listen(Session, "before_flush", _encrypt_before_flush)
+event.listen(Session, "after_flush_postexec", _restore_after_flush)
 
 
 def _decrypt_loaded(target: Any, *_: Any) -> None:
@@ -251,8 +253,8 @@ def _decrypt_loaded(target: Any, *_: Any) -> None:
 
 def register_model(cls: type) -> None:
     """Decrypt a model's encrypted columns whenever its rows load or refresh."""
-    event.listen(cls, "load", _decrypt_loaded)
-    event.listen(cls, "refresh", _decrypt_loaded)
+    event.listen(cls, "load", _decrypt_loaded, restore_load_context=True)
+    event.listen(cls, "refresh", _decrypt_loaded, restore_load_context=True)
 
 
 def move_owner(obj: Any, organization_id: str) -> int:

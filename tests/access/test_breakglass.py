@@ -27,7 +27,8 @@ from referral.cases.models import Case, CaseNote
 from referral.errors import Conflict, Forbidden, InvalidInput, NotFound
 from referral.extensions import db
 from referral.followups import notifications
-from referral.followups.models import Notification
+from referral.followups import services as followups
+from referral.followups.models import FollowUp, Notification
 from referral.models_base import utcnow
 from referral.referrals import services as referrals
 from tests.cases.conftest import MARKER_ID, MARKER_NAME, World, open_case, user
@@ -233,6 +234,35 @@ def test_others_in_the_grantees_organisation_gain_nothing(app: Flask, world: Wor
     for account in (colleague, world.other.caseworker):
         with within(app), pytest.raises(NotFound):
             cases.view_case(db.session, user(account), case_id)
+
+
+def test_follow_ups_are_changes_the_grant_does_not_allow(app: Flask, world: World) -> None:
+    """She reads the case's follow-ups but adds, cancels and moves none, and none is given to her."""
+    case_id = open_case(app, world)
+    with within(app):
+        theirs = followups.create(db.session, user(world.mine.caseworker), case_id, _followup()).id
+        db.session.commit()
+    _open(app, world.other.supervisor, case_id)
+    with within(app):
+        outsider = user(world.other.supervisor)
+        assert followups.view(db.session, outsider, theirs).id == theirs
+        with pytest.raises(NotFound):
+            followups.create(db.session, outsider, case_id, _followup())
+        with pytest.raises(NotFound):
+            followups.cancel(db.session, outsider, theirs)
+        with pytest.raises(NotFound):
+            followups.reschedule(db.session, outsider, theirs, due_at=utcnow() + timedelta(days=2))
+        with pytest.raises(InvalidInput) as refused:
+            followups.create(
+                db.session, user(world.mine.caseworker), case_id, _followup(assignee_id=world.other.supervisor.id)
+            )
+        assert refused.value.fields == {"assignee_id": "invalid_assignee"}
+        db.session.rollback()
+        assert [f.id for f in db.session.scalars(select(FollowUp))] == [theirs]
+
+
+def _followup(**extra: Any) -> followups.FollowUpInput:
+    return followups.FollowUpInput(due_at=utcnow() + timedelta(days=1), kind="call", **extra)
 
 
 # ------------------------------------------------------------------------------ how it ends

@@ -242,3 +242,16 @@ def test_free_text_reasons_stay_out_of_the_clear_timeline(app: Flask, world: Wor
         assert referral.note == "Salma asked us to stop"
         raw = db.session.execute(select(Referral.__table__.c.note)).scalar_one()
         assert b"Salma" not in raw.blob
+
+
+def test_a_draft_is_sent_only_through_the_consent_check(app: Flask, world: World) -> None:
+    """`transition` takes the answering and following-up steps; sending it is refused, not half done."""
+    case_id = open_case(app, world)
+    data = referrals.ReferralInput(case_id, world.other.id, "urgent", "needs legal representation", ["identity"])
+    with app.app_context():
+        draft = referrals.create(db.session, user(world.mine.caseworker), data, send=False).id  # no consent
+        db.session.commit()
+    with pytest.raises(referrals.InvalidTransition):
+        _act(app, world.mine.caseworker, draft, "sent")
+    with app.app_context():
+        assert db.session.get(Referral, draft).state == "draft"
