@@ -425,7 +425,10 @@ def _tamper(statement: Any) -> None:
     db.session.commit()
 
 
-def test_a_whole_chain_verifies_with_its_checkpoints(sealed: Flask, path: list[tuple[int, int]]) -> None:
+def test_a_whole_chain_verifies_with_its_checkpoints(
+    sealed: Flask, path: list[tuple[int, int]], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(sqlite_pages, "_quotes_like_python", None)  # SQLite is asked afresh, as in a new process
     _events(2)  # not sealed yet
     head = chain._head(db.session)
     marks = db.session.scalars(select(AuditCheckpoint).order_by(AuditCheckpoint.chain_position)).all()
