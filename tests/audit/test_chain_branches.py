@@ -25,9 +25,10 @@ from referral.audit.models import AuditCheckpoint, AuditEvent
 from referral.audit.services import record
 from referral.extensions import db
 from referral.models_base import new_id
-from tests.conftest import Factory, audit_guards_lifted
+from tests.conftest import BACKEND, Factory, audit_guards_lifted
 
 T = AuditEvent.__table__
+SQLITE_ONLY = pytest.mark.skipif(BACKEND != "sqlite", reason="SQLite's own path (short batches, the page reader)")
 WHEN = datetime(2026, 11, 29, 10, 0, 0, 5, tzinfo=UTC)
 
 
@@ -370,6 +371,7 @@ def test_checkpoints_wait_for_their_interval_and_need_a_signer(ctx: Flask) -> No
     assert (later.sealed, later.checkpoint_position) == (0, 4)
 
 
+@SQLITE_ONLY
 def test_sqlite_seals_in_short_batches(ctx: Flask) -> None:
     _events(chain.SQLITE_SEAL_BATCH + 1)
     commits: list[int] = []
@@ -590,6 +592,7 @@ def test_a_verifier_that_stops_early_is_not_held_by_its_reader(
     assert [(r.first_bad_position, r.problem) for r in found] == [(1, "hash")]
 
 
+@SQLITE_ONLY  # the page reader is SQLite's
 def test_an_error_reading_the_chain_reaches_the_caller(
     sealed: Flask, small_pages: None, monkeypatch: pytest.MonkeyPatch
 ) -> None:
