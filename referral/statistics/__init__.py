@@ -1,0 +1,1 @@
+"""Network statistics that identify no one: indicators, disclosure control, releases, charts' data."""
