@@ -146,6 +146,7 @@ def _register_models() -> None:
     from .followups import models as _followups  # noqa: F401
     from .referrals import models as _referrals  # noqa: F401
     from .security import models as _security  # noqa: F401
+    from .statistics import models as _statistics  # noqa: F401
 
     retention.on_purge(breakglass.forget_reasons)  # a purged case's grants lose their reasons
 

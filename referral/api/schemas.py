@@ -11,6 +11,7 @@ from ..cases.models import (
     INCIDENT_CONTEXTS,
     MARITAL_STATUSES,
     PERPETRATOR_RELATIONSHIPS,
+    REPORTING_DELAYS,
     RISK_LEVELS,
     SEXES,
     STATUSES,
@@ -156,6 +157,15 @@ _STATISTICAL_PROPERTIES: dict[str, Any] = {
     "gbv_type": _nullable(_enum(GBV_TYPES)),
     "perpetrator_relationship": _nullable(_enum(PERPETRATOR_RELATIONSHIPS)),
     "risk_level": _nullable(_enum(RISK_LEVELS)),
+    "reporting_delay": {
+        **_nullable(_enum(REPORTING_DELAYS)),
+        "description": "How long after the incident she first reported it (a bucket, never a date).",
+    },
+    "statistics_consent": {
+        "type": "boolean",
+        "description": "She agreed that non-identifying data about her case may be counted in network "
+        "statistics. Without it (the default) the case counts only in its own organisation's numbers.",
+    },
 }
 
 CASE_CREATE = {
@@ -262,6 +272,8 @@ CASE = {
         "gbv_type",
         "perpetrator_relationship",
         "risk_level",
+        "reporting_delay",
+        "statistics_consent",
         "incidents",
     ],
     "additionalProperties": False,
@@ -290,6 +302,8 @@ CASE = {
         "gbv_type": _nullable(_enum(GBV_TYPES)),
         "perpetrator_relationship": _nullable(_enum(PERPETRATOR_RELATIONSHIPS)),
         "risk_level": _nullable(_enum(RISK_LEVELS)),
+        "reporting_delay": _nullable(_enum(REPORTING_DELAYS)),
+        "statistics_consent": {"type": "boolean"},
         "incidents": {"type": "array", "items": {"$ref": "#/components/schemas/Incident"}},
     },
 }

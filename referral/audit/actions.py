@@ -100,6 +100,18 @@ ACTIONS: frozenset[str] = frozenset(
         "audit.export",
         "audit.verify",
         "audit.checkpoints",
+        # statistics (aggregates only) and their releases
+        "statistics.view",
+        "statistics.export",
+        "statistics.release_prepare",
+        "statistics.release_submit",
+        "statistics.release_approve",
+        "statistics.release_refuse",
+        "statistics.release_publish",
+        "statistics.release_view",
+        "statistics.release_export",
+        "statistics.request_record",
+        "statistics.request_decide",
         # access
         "access.denied",
         "breakglass.open",

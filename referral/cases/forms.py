@@ -40,6 +40,7 @@ from .models import (
     INCIDENT_CONTEXTS,
     MARITAL_STATUSES,
     PERPETRATOR_RELATIONSHIPS,
+    REPORTING_DELAYS,
     RISK_LEVELS,
     SEXES,
     STATUSES,
@@ -76,6 +77,17 @@ class RequiredByService:
 
 
 # ------------------------------------------------------------------------------ the case file
+STATISTICAL_CHOICES = (
+    "age_group",
+    "sex",
+    "marital_status",
+    "gbv_type",
+    "perpetrator_relationship",
+    "risk_level",
+    "reporting_delay",
+)
+
+
 class CaseForm(CheckedForm):
     """Intake and edit: identifiers, safe contact, the narrative (intake only) and statistics."""
 
@@ -104,6 +116,10 @@ class CaseForm(CheckedForm):
     gbv_type = SelectField(_l("Type of violence"), default="")
     perpetrator_relationship = SelectField(_l("Perpetrator's relationship to her"), default="")
     risk_level = SelectField(_l("Risk level"), default="")
+    reporting_delay = SelectField(_l("How long after the incident did she first report it?"), default="")
+    statistics_consent = BooleanField(
+        _l("She agrees that non-identifying data about her case may be counted in the network's statistics")
+    )
 
     def __init__(self, *args: Any, governorates: list[tuple[str, str]], **kwargs: Any) -> None:
         super().__init__(*args, **kwargs)
@@ -115,13 +131,17 @@ class CaseForm(CheckedForm):
         self.gbv_type.choices = _choices(GBV_TYPES, GBV_TYPE_LABELS, NOT_RECORDED)
         self.perpetrator_relationship.choices = _choices(PERPETRATOR_RELATIONSHIPS, PERPETRATOR_LABELS, NOT_RECORDED)
         self.risk_level.choices = _choices(RISK_LEVELS, RISK_LABELS, NOT_RECORDED)
+        from ..statistics.labels import REPORTING_DELAYS as DELAY_LABELS
+
+        self.reporting_delay.choices = _choices(REPORTING_DELAYS, DELAY_LABELS, NOT_RECORDED)
 
     def fill_from(self, case: Any) -> None:
         """Show a case's current values (the edit page)."""
         for name in ("full_name", "national_id", "date_of_birth", "phone", "address", "governorate"):
             getattr(self, name).data = readable(case, name) or ""  # a value that failed its check: empty
-        for name in ("age_group", "sex", "marital_status", "gbv_type", "perpetrator_relationship", "risk_level"):
+        for name in STATISTICAL_CHOICES:
             getattr(self, name).data = getattr(case, name) or ""
+        self.statistics_consent.data = bool(case.statistics_consent)
         self.disability.data = "" if case.disability is None else ("yes" if case.disability else "no")
         contact = readable(case, "safe_contact") or {}
         for key in SAFE_CONTACT_KEYS:
@@ -142,8 +162,9 @@ class CaseForm(CheckedForm):
         }
         if self.governorate.data:
             values["governorate"] = self.governorate.data
-        for name in ("age_group", "sex", "marital_status", "gbv_type", "perpetrator_relationship", "risk_level"):
+        for name in STATISTICAL_CHOICES:
             values[name] = getattr(self, name).data or None
+        values["statistics_consent"] = bool(self.statistics_consent.data)
         values["disability"] = {"yes": True, "no": False}.get(self.disability.data or "")
         if with_narrative:
             values["narrative"] = (self.narrative.data or "").strip() or None

@@ -10,7 +10,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from sqlalchemy import Boolean, ForeignKey, Index, Integer, String, UniqueConstraint, Uuid
+from sqlalchemy import Boolean, ForeignKey, Index, Integer, String, UniqueConstraint, Uuid, false
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from ..extensions import db
@@ -54,6 +54,8 @@ PERPETRATOR_RELATIONSHIPS = (
     "other",
 )
 RISK_LEVELS = ("high", "medium", "low")
+# How long after the incident the survivor first reported it (asked at intake; a bucket, never a date).
+REPORTING_DELAYS = ("0-3d", "4-5d", "6-14d", "15-30d", "1-3m", "3m+")
 CLOSURE_REASONS = ("needs_met", "no_contact_30_days", "survivor_request", "moved", "transferred")
 INCIDENT_CONTEXTS = (
     "intimate_partner_violence",
@@ -82,6 +84,7 @@ class Case(db.Model):  # type: ignore[name-defined, misc]
         Index("ix_case_file_org_status", "organization_id", "status"),
         Index("ix_case_file_org_national_id_index", "organization_id", "national_id_index"),
         Index("ix_case_file_org_phone_index", "organization_id", "phone_index"),
+        Index("ix_case_file_statistics", "governorate", "opened_at"),
     )
 
     id: Mapped[str] = id_column()
@@ -124,6 +127,14 @@ class Case(db.Model):  # type: ignore[name-defined, misc]
     gbv_type: Mapped[str | None] = mapped_column(String(24), nullable=True)
     perpetrator_relationship: Mapped[str | None] = mapped_column(String(24), nullable=True)
     risk_level: Mapped[str | None] = mapped_column(String(8), nullable=True)
+    reporting_delay: Mapped[str | None] = mapped_column(String(8), nullable=True)
+    # The survivor agreed that non-identifying data about her case may be counted in network
+    # statistics (GBVIMS practice). Without it the case counts in its own organisation's numbers only.
+    statistics_consent: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
+    # When the assessment and the safety plan were first recorded: clear dates for the quality
+    # indicators, so that no statistic has to look at the encrypted content.
+    assessed_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    safety_plan_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
 
     # approvals (who asked, who approved: never the same person)
     plan_submitted_by: Mapped[str | None] = mapped_column(Uuid(as_uuid=False), nullable=True)

@@ -35,6 +35,7 @@ from .models import (
     INCIDENT_CONTEXTS,
     MARITAL_STATUSES,
     PERPETRATOR_RELATIONSHIPS,
+    REPORTING_DELAYS,
     RISK_LEVELS,
     SEXES,
     Case,
@@ -55,6 +56,8 @@ STATISTICAL = (
     "gbv_type",
     "perpetrator_relationship",
     "risk_level",
+    "reporting_delay",
+    "statistics_consent",
 )
 SAFE_CONTACT_KEYS = ("safe_to_call", "safe_to_text", "safe_voicemail", "safe_hours", "instructions")
 _CHOICES: dict[str, tuple[str, ...]] = {
@@ -64,6 +67,7 @@ _CHOICES: dict[str, tuple[str, ...]] = {
     "gbv_type": GBV_TYPES,
     "perpetrator_relationship": PERPETRATOR_RELATIONSHIPS,
     "risk_level": RISK_LEVELS,
+    "reporting_delay": REPORTING_DELAYS,
 }
 LIST_COLUMNS = (
     Case.case_code,
@@ -180,6 +184,11 @@ def _validate(values: dict[str, Any], creating: bool, session: DbSession) -> dic
         elif name == "governorate":
             known = set(session.scalars(select(Network.governorate)))
             if value not in known:
+                fields[name] = "invalid"
+            else:
+                clean[name] = value
+        elif name == "statistics_consent":
+            if not isinstance(value, bool):
                 fields[name] = "invalid"
             else:
                 clean[name] = value
@@ -555,6 +564,7 @@ def record_step_content(session: DbSession, actor: Any, case_id: str, part: str,
             "notes": str(content.get("notes") or "")[:5000],
         }
         case.risk_level = risk
+        case.assessed_at = case.assessed_at or utcnow()
     elif part == "action_plan":
         actions = content.get("actions") if isinstance(content, dict) else None
         if not actions or not isinstance(actions, list):
@@ -565,6 +575,7 @@ def record_step_content(session: DbSession, actor: Any, case_id: str, part: str,
         if not isinstance(content, str) or not content.strip():
             raise InvalidInput("invalid_safety_plan", fields={"safety_plan": "required"})
         case.safety_plan = content.strip()[:20000]
+        case.safety_plan_at = case.safety_plan_at or utcnow()
     elif part == "closure":
         reason = content.get("reason") if isinstance(content, dict) else None
         if reason not in CLOSURE_REASONS or not content.get("survivor_told_can_return"):

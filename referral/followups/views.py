@@ -16,6 +16,7 @@ _TARGETS = {
     "referral": ("referrals.show", "referral_id"),
     "case": ("cases.show", "case_id"),
     "transfer": ("transfers.show", "transfer_id"),
+    "release": ("statistics.release", "release_id"),
 }
 
 
