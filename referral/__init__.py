@@ -177,6 +177,7 @@ def _register_blueprints(app: Flask) -> None:
     from .home import home_bp
     from .referrals.transfer_views import transfers_bp
     from .referrals.views import referrals_bp
+    from .statistics.views import statistics_bp
 
     for bp in (
         auth_bp,
@@ -190,6 +191,7 @@ def _register_blueprints(app: Flask) -> None:
         breakglass_bp,
         transfers_bp,
         audit_bp,
+        statistics_bp,
     ):
         app.register_blueprint(bp)
     app.register_blueprint(followups_bp)

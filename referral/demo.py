@@ -234,6 +234,9 @@ def _plan() -> list[tuple[str, str, str, str | None]]:
         ]
     # added later: appended so the passwords above stay what the README shows
     plan += [(f"{prefix.lower()}.mosd.supervisor", "supervisor", f"{g}.mosd", None) for g, prefix, _, _ in NETWORKS]
+    # the statistics releases: a second member administrator per network, and the national coordinator
+    plan += [(f"{prefix.lower()}.mosd.admin", "org_admin", f"{g}.mosd", None) for g, prefix, _, _ in NETWORKS]
+    plan += [("coord.national", "coordinator", "centre", None)]
     return plan
 
 
@@ -312,6 +315,17 @@ def seed(session: DbSession, rt: Runtime) -> list[DemoLogin]:
     from .demo_cases import seed_referrals
 
     seed_referrals(session, {"nablus": "nbl", "hebron": "heb"})
+    from .demo_stats import seed_history
+
+    owners = {u.organization_id: u.id for u in session.scalars(select(User).where(User.role == "caseworker"))}
+    members: dict[str, dict[str, str]] = {}
+    for org_key, org_id in orgs.items():
+        governorate, _, key = org_key.rpartition(".")
+        if governorate:
+            members.setdefault(governorate, {})[key] = org_id
+    for keys in members.values():
+        keys["owner"] = owners.get(keys.get("legal", ""), next(iter(owners.values())))
+    seed_history(session, {g: p for g, p, _, _ in NETWORKS}, members)
     return demo
 
 

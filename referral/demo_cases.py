@@ -73,6 +73,8 @@ def _identity(rng: random.Random, governorate: str, item: DemoReferral) -> dict[
         "gbv_type": item.gbv_type,
         "perpetrator_relationship": "intimate_partner",
         "risk_level": item.risk_level,
+        "reporting_delay": rng.choice(("0-3d", "4-5d", "6-14d", "15-30d", "1-3m")),
+        "statistics_consent": rng.random() < 0.9,
     }
 
 

@@ -53,7 +53,7 @@ class UserForm(CheckedForm):
     email = EmailField(_l("E-mail (optional)"), validators=[Optional(), Length(max=254)])
     organization_id = SelectField(_l("Organisation"), validators=[DataRequired()])
     role = SelectField(_l("Role"), validators=[DataRequired()])
-    network_id = SelectField(_l("Network (coordinators only)"), validators=[Optional()])
+    network_id = SelectField(_l("Network (coordinators only; none: the national coordinator)"), validators=[Optional()])
 
 
 class RoleForm(CheckedForm):

@@ -248,8 +248,6 @@ def create_user(
         fields["role"] = "invalid_role"
     if email and ("@" not in email or len(email) > 254):
         fields["email"] = "invalid_email"
-    if role == "coordinator" and not network_id:
-        fields["network_id"] = "required_for_coordinator"
     if fields:
         raise InvalidInput("invalid_user", fields=fields)
     org = _organization(session, organization_id)
@@ -286,8 +284,6 @@ def managed_user(session: DbSession, actor: User, user_id: str) -> User:
 def set_role(session: DbSession, actor: User, target: User, role: str) -> None:
     if not can(actor, "user.grant_role", (role, target.organization_id)):
         raise Forbidden("may_not_grant_role")
-    if role == "coordinator" and not target.network_id:
-        raise InvalidInput("network_required", fields={"role": "required_for_coordinator"})
     if target.role == role:
         return
     previous, target.role = target.role, role

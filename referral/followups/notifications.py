@@ -40,7 +40,9 @@ KINDS: dict[str, Any] = {
     "followup.reminder": _l("A follow-up on case %(code)s is due soon. Log in to review."),
     "followup.due": _l("A follow-up on case %(code)s is due. Log in to review."),
     "followup.escalation": _l("A follow-up on case %(code)s is overdue. Log in to review."),
-    "statistics.release_review": _l("A statistics release is waiting for your organisation's approval. Log in to review."),
+    "statistics.release_review": _l(
+        "A statistics release is waiting for your organisation's approval. Log in to review."
+    ),
     "statistics.release_published": _l("A statistics release of your network was published. Log in to review."),
     "system.alert": _l("Reminders are running late. Log in to review."),
     "audit.verification_failed": _l("The audit trail failed verification. Log in to review."),

@@ -52,6 +52,11 @@ class Dimension:
     labels: Callable[[], dict[str, Any]] | None = None
 
 
+def _with_unknown(codes: Sequence[str]) -> tuple[str, ...]:
+    """The codes and "not recorded" once (some code lists have their own "unknown")."""
+    return tuple(dict.fromkeys((*codes, UNKNOWN)))
+
+
 def _labels(name: str) -> Callable[[], dict[str, Any]]:
     def load() -> dict[str, Any]:
         from . import labels
@@ -66,20 +71,20 @@ DIMENSIONS = {
     for d in (
         Dimension("month", _l("Month")),
         Dimension("governorate", _l("Governorate")),
-        Dimension("sector", _l("Sector"), (*SECTORS, UNKNOWN), _labels("SECTORS")),
-        Dimension("from_sector", _l("Sending sector"), (*SECTORS, UNKNOWN), _labels("SECTORS")),
-        Dimension("to_sector", _l("Receiving sector"), (*SECTORS, UNKNOWN), _labels("SECTORS")),
-        Dimension("gbv_type", _l("Type of violence"), (*GBV_TYPES, UNKNOWN), _labels("GBV_TYPES")),
-        Dimension("age_group", _l("Age group"), (*AGE_GROUPS, UNKNOWN), _labels("AGE_GROUPS")),
-        Dimension("disability", _l("Disability"), (*YES_NO, UNKNOWN), _labels("YES_NO")),
+        Dimension("sector", _l("Sector"), _with_unknown(SECTORS), _labels("SECTORS")),
+        Dimension("from_sector", _l("Sending sector"), _with_unknown(SECTORS), _labels("SECTORS")),
+        Dimension("to_sector", _l("Receiving sector"), _with_unknown(SECTORS), _labels("SECTORS")),
+        Dimension("gbv_type", _l("Type of violence"), _with_unknown(GBV_TYPES), _labels("GBV_TYPES")),
+        Dimension("age_group", _l("Age group"), _with_unknown(AGE_GROUPS), _labels("AGE_GROUPS")),
+        Dimension("disability", _l("Disability"), _with_unknown(YES_NO), _labels("YES_NO")),
         Dimension(
             "perpetrator",
             _l("Perpetrator's relationship"),
-            (*PERPETRATOR_RELATIONSHIPS, UNKNOWN),
+            _with_unknown(PERPETRATOR_RELATIONSHIPS),
             _labels("PERPETRATORS"),
         ),
-        Dimension("risk_level", _l("Risk level"), (*RISK_LEVELS, UNKNOWN), _labels("RISK_LEVELS")),
-        Dimension("reporting_delay", _l("Reporting delay"), (*REPORTING_DELAYS, UNKNOWN), _labels("REPORTING_DELAYS")),
+        Dimension("risk_level", _l("Risk level"), _with_unknown(RISK_LEVELS), _labels("RISK_LEVELS")),
+        Dimension("reporting_delay", _l("Reporting delay"), _with_unknown(REPORTING_DELAYS), _labels("REPORTING_DELAYS")),
         Dimension("priority", _l("Priority"), PRIORITIES, _labels("PRIORITIES")),
         Dimension("outcome", _l("Outcome"), OUTCOMES, _labels("OUTCOMES")),
         Dimension("response", _l("First response"), RESPONSES, _labels("RESPONSES")),

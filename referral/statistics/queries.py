@@ -102,7 +102,7 @@ class Lookups:
             oid: (sectors[0] if sectors else UNKNOWN)
             for oid, sectors in session.execute(select(Organization.id, Organization.sectors))
         }
-        services = dict(session.execute(select(Service.id, Service.sector)).tuples())
+        services = {sid: sector for sid, sector in session.execute(select(Service.id, Service.sector))}
         return cls({str(k): v for k, v in orgs.items()}, {str(k): v for k, v in services.items()})
 
     def organizations_of_sector(self, sector: str) -> list[str]:
@@ -115,7 +115,7 @@ def month_of(session: DbSession, column: Any) -> ColumnElement[str]:
     return func.substr(column, 1, 7)
 
 
-def hours_between(session: DbSession, start: Any, end: Any) -> ColumnElement[float]:
+def hours_between(session: DbSession, start: Any, end: Any) -> ColumnElement[Any]:
     if session.get_bind().dialect.name == "postgresql":
         return func.extract("epoch", end - start) / 3600.0
     return (func.julianday(end) - func.julianday(start)) * 24.0
@@ -342,7 +342,7 @@ def quantiles(req: Request, which: str, qs: Sequence[float] = (0.5, 0.9)) -> dic
         .where(*where)
         .subquery()
     )
-    conditions = [inner.c.rn == (inner.c.n * int(q * 100) + 99) / 100 for q in qs]
+    conditions = [inner.c.rn == (inner.c.n * int(q * 100) + 99) // 100 for q in qs]
     rows = s.execute(
         select(inner.c.priority, inner.c.rn, inner.c.n, inner.c.hours).where(or_(*conditions) if conditions else true())
     )

@@ -189,13 +189,13 @@ def _full_cells(
             cells[fixed] += n
     if not dims:
         return {(): sum(counts.values())}
-    full = dict(cells)
+    full: dict[CodeKey, int] = dict(cells)
     for margin_mask in product((False, True), repeat=len(dims)):
         if not any(margin_mask):
             continue
-        for combo, n in cells.items():
-            key = tuple(None if m else c for c, m in zip(combo, margin_mask, strict=True))
-            full[key] = full.get(key, 0) + n
+        for cell_key, n in cells.items():
+            margin: CodeKey = tuple(None if m else c for c, m in zip(cell_key, margin_mask, strict=True))
+            full[margin] = full.get(margin, 0) + n
     return full
 
 
@@ -500,8 +500,12 @@ def protected_from_payload(payload: dict[str, Any], prefix: str = "") -> list[Pr
 
 
 def network_members(session: DbSession, scope: Scope) -> list[str]:
-    """The organisations whose agreement a release of this scope needs."""
-    stmt = select(NetworkMembership.organization_id).distinct()
+    """The organisations whose agreement a release of this scope needs: every member
+    organisation with an active administrator to answer for it."""
+    from ..accounts.models import User
+
+    admins = select(User.organization_id).where(User.role == "org_admin", User.active.is_(True))
+    stmt = select(NetworkMembership.organization_id).distinct().where(NetworkMembership.organization_id.in_(admins))
     if scope.kind == "network":
         stmt = stmt.join(Network, Network.id == NetworkMembership.network_id).where(
             Network.governorate == scope.governorates[0]

@@ -1,0 +1,131 @@
+"""The statistics pages as their users reach them: who sees what, hostile filters, exports."""
+
+from __future__ import annotations
+
+import io
+
+import openpyxl
+import pytest
+from flask import Flask
+
+from referral.audit.models import AuditEvent
+from referral.extensions import db
+from tests.conftest import sign_in
+from tests.statistics.conftest import StatsWorld, at
+
+
+def _client(app: Flask, account: object) -> object:
+    client = app.test_client()
+    sign_in(client, app, account)
+    return client
+
+
+def _some_cases(w: StatsWorld) -> None:
+    for i in range(9):
+        w.case(w.members[0], at(3, 1 + i), gbv_type="physical_assault")
+    for i in range(2):
+        w.case(w.members[1], at(4, 1 + i), gbv_type="rape")
+
+
+def test_the_coordinator_page_shows_tables_and_suppressed_cells_and_no_case_code(
+    app: Flask, stats_world: StatsWorld
+) -> None:
+    w = stats_world
+    _some_cases(w)
+    client = _client(app, w.coordinator)
+    page = client.get("/statistics?from=2026-01&to=2026-12")
+    assert page.status_code == 200
+    html = page.get_data(as_text=True)
+    assert 'data-testid="stats-table-cases_new_by_gbv_type"' in html
+    assert "&lt;5" in html
+    assert "TST-" not in html  # no case code
+    with app.app_context():
+        from referral.directory.models import Organization
+
+        for org in db.session.scalars(db.select(Organization)):
+            assert org.name_ar not in html.split('id="chart-data"')[0].split("</nav>")[-1]
+        assert db.session.scalar(db.select(AuditEvent).where(AuditEvent.action == "statistics.view")) is not None
+
+
+@pytest.mark.parametrize(
+    "query",
+    [
+        "from=2026-13",
+        "from=abc&to=2026-01",
+        "from=2026-06&to=2026-01",
+        "from=1990-01&to=2026-01",
+        "sector=nope",
+        "from=2026-01&from=2026-02",
+        "from=%00%27%22&to=%E2%80%AE",
+    ],
+)
+def test_hostile_filters_name_the_problem(app: Flask, stats_world: StatsWorld, query: str) -> None:
+    client = _client(app, stats_world.coordinator)
+    page = client.get(f"/statistics?{query}")
+    assert page.status_code in (400, 422), page.status_code
+    assert "invalid-feedback" in page.get_data(as_text=True) or "alert" in page.get_data(as_text=True)
+
+
+def test_others_read_releases_only(app: Flask, stats_world: StatsWorld) -> None:
+    w = stats_world
+    for account in (w.members[0].caseworker, w.auditor):
+        client = _client(app, account)
+        assert client.get("/statistics").status_code == 302
+        assert client.get("/statistics/releases").status_code == 200
+        assert client.get("/statistics/export.csv").status_code == 404
+        assert client.get("/statistics/requests").status_code == 404
+    client = _client(app, w.coordinator)
+    assert client.get(f"/statistics?network={w.other_governorate}").status_code == 404
+
+
+def test_exports_are_audited_and_suppressed_as_on_screen(app: Flask, stats_world: StatsWorld) -> None:
+    w = stats_world
+    _some_cases(w)
+    client = _client(app, w.coordinator)
+    csv_answer = client.get("/statistics/export.csv?from=2026-01&to=2026-12")
+    assert csv_answer.status_code == 200 and "<5" in csv_answer.get_data(as_text=True)
+    xlsx = client.get("/statistics/export.xlsx?from=2026-01&to=2026-12")
+    assert xlsx.status_code == 200
+    book = openpyxl.load_workbook(io.BytesIO(xlsx.data))
+    values = {
+        str(c.value) for sheet in book.worksheets for row in sheet.iter_rows() for c in row if c.value is not None
+    }
+    assert "<5" in values
+    with app.app_context():
+        assert db.session.scalar(db.select(AuditEvent).where(AuditEvent.action == "statistics.export")) is not None
+
+
+def test_release_pages_through_approval(app: Flask, stats_world: StatsWorld) -> None:
+    from tests.conftest import csrf_from
+
+    w = stats_world
+    _some_cases(w)
+    coordinator = _client(app, w.coordinator)
+    page = coordinator.get("/statistics/releases")
+    token = csrf_from(page.get_data(as_text=True))
+    bad = coordinator.post(
+        "/statistics/releases", data={"csrf_token": token, "period_from": "2026-13", "period_to": "x"}
+    )
+    assert bad.status_code == 400 and 'value="2026-13"' in bad.get_data(as_text=True)
+    made = coordinator.post(
+        "/statistics/releases", data={"csrf_token": token, "period_from": "2026-01", "period_to": "2026-06"}
+    )
+    assert made.status_code == 303
+    url = made.headers["Location"]
+    release_page = coordinator.get(url)
+    assert release_page.status_code == 200
+    token = csrf_from(release_page.get_data(as_text=True))
+    assert coordinator.post(url + "/submit", data={"csrf_token": token}).status_code == 303
+    for member in w.members:
+        admin = _client(app, member.admin)
+        shown = admin.get(url)
+        assert shown.status_code == 200 and 'data-testid="decision-form"' in shown.get_data(as_text=True)
+        t = csrf_from(shown.get_data(as_text=True))
+        refused_empty = admin.post(url + "/decision", data={"csrf_token": t, "decision": "refused", "note": ""})
+        assert refused_empty.status_code in (400, 422)
+        assert admin.post(url + "/decision", data={"csrf_token": t, "decision": "approved"}).status_code == 303
+    assert coordinator.post(url + "/publish", data={"csrf_token": token}).status_code == 303
+    reader = _client(app, w.members[0].caseworker)
+    assert reader.get(url).status_code == 200
+    assert reader.get(url + "/export.xlsx").status_code == 200
+    assert _client(app, w.other_coordinator).get(url).status_code == 404
