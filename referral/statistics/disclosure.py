@@ -603,6 +603,9 @@ class _Heuristic:
                 continue  # a cell was just added next to this one: audit again first
             if not candidates:
                 comp = model.components[model.component_of[c]]
+                lo, hi = comp.audit(model.suppressed, [c])[c]
+                if not model.narrow(lo, hi):
+                    continue  # measured before this round's other additions, which already protect it
                 candidates = [m for m in comp.cells if self.available(m)]
                 self.give_up_if_hopeless(c, candidates)
             choice = self.best(candidates, narrow[c], equations)

@@ -285,3 +285,23 @@ def test_random_linked_tables_are_protected(release: tuple[list[Table], list[Tab
         return
     check_basics(out)
     assert_protected([*context, *out], T)
+
+
+def test_a_cell_protected_by_the_same_rounds_other_additions_is_not_given_up() -> None:
+    """A small cell alone in its row and its column: once its row, its column and the total are
+    hidden there is nothing left next to it, and the pattern protects it (found on the demo data)."""
+    k = frozenset
+    governorates, sectors = ["a", "b", "c"], ["x", "y", "z"]
+    values = {("a", "x"): 2, ("b", "y"): 7, ("b", "z"): 6, ("c", "y"): 5, ("c", "z"): 9}
+    cells: dict[frozenset[tuple[str, str]], int] = {}
+    for g in governorates:
+        for s in sectors:
+            cells[k({("g", g), ("s", s)})] = values.get((g, s), 0)
+        cells[k({("g", g)})] = sum(values.get((g, s), 0) for s in sectors)
+    for s in sectors:
+        cells[k({("s", s)})] = sum(values.get((g, s), 0) for g in governorates)
+    cells[k()] = sum(values.values())
+    table = Table("gaps", "m", ("g", "s"), {"g": governorates, "s": sectors}, ("2026-01", "2026-01"), cells)
+    [result] = protect([table], 5)
+    assert result.shown[k({("g", "a"), ("s", "x")})] is None
+    assert_protected([result], 5)
