@@ -77,7 +77,8 @@ def _note(payload: Mapping[str, Any], left_out: list[str], heatmap: bool = False
 
 
 def _previous_label(table: Mapping[str, Any]) -> str:
-    return f"{_('Previous period')} ({period_label(table['from'], table['to'])})"
+    previous = _("Previous period")
+    return f"{previous} ({period_label(table['from'], table['to'])})"
 
 
 def _one_dim(
@@ -141,13 +142,14 @@ def _two_dim(
     periods: list[tuple[str, Mapping[str, Any]]] = [("current", table)]
     if previous is not None and kind == "stacked":
         periods.append(("previous", previous))
+    previous_name = _("Previous period")
     for period, shown in periods:
         cells = _cells(shown)
         for index, s in enumerate(series):
             s_label = category_label(second, s, locale, names)
             counts = [cells.get((c, s)) for c in codes]
             dataset: dict[str, Any] = {
-                "label": s_label if period == "current" else f"{s_label} ({_('Previous period')})",
+                "label": s_label if period == "current" else f"{s_label} ({previous_name})",
                 "period": period,
                 "colour": index,
                 "data": [_number(v) for v in counts],
@@ -155,7 +157,7 @@ def _two_dim(
             if kind == "stacked":
                 dataset["stack"] = period
             datasets.append(dataset)
-            suffix = f" ({_('Previous period')})" if period == "previous" else ""
+            suffix = f" ({previous_name})" if period == "previous" else ""
             left_out += [
                 f"{label} / {s_label}{suffix}"
                 for label, count in zip(labels, counts, strict=True)

@@ -89,7 +89,8 @@ def scope_label(scope: Mapping[str, Any], names: Mapping[str, str] | None = None
     if kind == "organization":
         return _("One organisation's own cases"), "organization"
     network = scope.get("network") or ""
-    return f"{_('Network')}: {(names or {}).get(network, network)}", f"network:{network}"
+    network_name = _("Network")
+    return f"{network_name}: {(names or {}).get(network, network)}", f"network:{network}"
 
 
 def suppression_note(payload: Mapping[str, Any]) -> str:
