@@ -4,6 +4,8 @@
 #   referral/static/vendor/bootstrap/  bootstrap.rtl.min.css, bootstrap.min.css,
 #                                      bootstrap.bundle.min.js, LICENSE
 #   referral/static/vendor/htmx/       htmx.min.js, LICENSE
+#   referral/static/vendor/chartjs/    chart.umd.min.js, LICENSE, LICENSE-kurkle-color
+#                                      (the statistics charts; the bundle includes @kurkle/color)
 #   tests/browser/vendor/              axe.min.js, LICENSE, LICENSE-3RD-PARTY.txt (axe-core, MPL-2.0)
 #   referral/static/vendor/fonts/      NotoNaskhArabic-Regular.ttf, NotoNaskhArabic-Bold.ttf,
 #                                      LICENSE (SIL OFL 1.1): the printable referral form and its PDF
@@ -55,6 +57,12 @@ HTMX_OUT="$ROOT/referral/static/vendor/htmx"
 copy_stripped "$NM/htmx.org/dist/htmx.min.js" "$HTMX_OUT/htmx.min.js"
 copy_license "$NM/htmx.org/LICENSE" "$HTMX_OUT"
 
+CHART_OUT="$ROOT/referral/static/vendor/chartjs"
+copy_stripped "$NM/chart.js/dist/chart.umd.min.js" "$CHART_OUT/chart.umd.min.js"
+copy_license "$NM/chart.js/LICENSE.md" "$CHART_OUT"
+# chart.umd.min.js bundles @kurkle/color (MIT); keep its notice alongside.
+cp "$NM/@kurkle/color/LICENSE.md" "$CHART_OUT/LICENSE-kurkle-color"
+
 AXE_OUT="$ROOT/tests/browser/vendor"
 copy_stripped "$NM/axe-core/axe.min.js" "$AXE_OUT/axe.min.js"
 copy_license "$NM/axe-core/LICENSE" "$AXE_OUT"
@@ -70,5 +78,6 @@ cp "$FONT_PKG/LICENSE_FONT" "$FONT_OUT/LICENSE"
 
 echo "vendor_assets: bootstrap $(node -p "require('$NM/bootstrap/package.json').version")," \
      "htmx.org $(node -p "require('$NM/htmx.org/package.json').version")," \
+     "chart.js $(node -p "require('$NM/chart.js/package.json').version")," \
      "axe-core $(node -p "require('$NM/axe-core/package.json').version")," \
      "noto-naskh-arabic $(node -p "require('$FONT_PKG/package.json').version") vendored"
