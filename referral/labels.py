@@ -30,6 +30,19 @@ SECTOR_LABELS = {
 LOCALE_LABELS = {"ar": "العربية", "en": "English"}
 
 MESSAGES = {
+    "not_protectable": _l(
+        "These numbers cannot be released beside the releases already published for overlapping periods "
+        "without giving a small count away. Choose a period that does not overlap them."
+    ),
+    "not_a_draft": _l("Only a draft can be submitted."),
+    "not_in_review": _l("The release is not waiting for the members' approval."),
+    "not_approved_by_all": _l("Every member organisation must approve the release before it is published."),
+    "already_answered": _l("Your organisation has already answered."),
+    "invalid_month": _l("Enter a month as YYYY-MM."),
+    "before_from": _l("The last month comes before the first."),
+    "period_too_long": _l("A period is at most 36 months."),
+    "repeated": _l("Give this value once."),
+    "too_long_text": _l("This text is too long."),
     "required": _l("This field is required."),
     "invalid": _l("This value is not valid."),
     "taken": _l("This value is already in use."),

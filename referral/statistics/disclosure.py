@@ -270,43 +270,67 @@ class _Component:
         latents = sorted(
             {model.cells[c].latent for c in cells} | {lat for row in eq_templates + ub_templates for lat, _ in row}
         )
-        local = {lat: i for i, lat in enumerate(latents)}
-        # months grouped into atoms: months no cell of the component tells apart share one variable
-        coverages = sorted({model.cells[c].months for c in cells})
-        signatures: dict[tuple[bool, ...], int] = {}
-        atom_of_month: dict[int, int] = {}
-        for month in sorted({m for cov in coverages for m in cov}):
-            signature = tuple(month in cov for cov in coverages)
-            atom_of_month[month] = signatures.setdefault(signature, len(signatures))
-        atoms = len(signatures)
-        self.n_vars = len(latents) * atoms
+        # Months grouped into atoms: months no cell of the component tells apart share one variable.
+        # One latent (the "root", e.g. the total a monthly trend shows month by month) may be told
+        # apart more finely than every other: the others keep the atoms their own cells need and the
+        # root alone gets the finer ones. This is exact: from any solution of the grouped program,
+        # spreading each other latent's atom value over the root's finer atoms in proportion to the
+        # root's values satisfies every month-level equation (see docs/statistics-disclosure.md).
+        months = sorted({m for c in cells for m in model.cells[c].months})
+        by_latent: dict[int, set[tuple[int, ...]]] = defaultdict(set)
+        for c in cells:
+            by_latent[model.cells[c].latent].add(model.cells[c].months)
+        root = max(sorted(by_latent), key=lambda lat: len(by_latent[lat])) if by_latent else -1
+        others = sorted({cov for lat, covs in by_latent.items() if lat != root for cov in covs})
+        every = sorted({cov for covs in by_latent.values() for cov in covs})
+
+        def grouping(coverages: list[tuple[int, ...]]) -> tuple[dict[int, int], int]:
+            signatures: dict[tuple[bool, ...], int] = {}
+            atom_of: dict[int, int] = {}
+            for month in months:
+                atom_of[month] = signatures.setdefault(tuple(month in cov for cov in coverages), len(signatures))
+            return atom_of, len(signatures)
+
+        coarse, n_coarse = grouping(others)
+        fine, n_fine = grouping(every)
+        self.var_of: dict[tuple[int, int], int] = {}  # (latent, month) -> variable
+        n = 0
+        for lat in latents:
+            atom_of, count = (fine, n_fine) if lat == root else (coarse, n_coarse)
+            for month in months:
+                self.var_of[(lat, month)] = n + atom_of[month]
+            n += count
+        self.n_vars = n
+        self.coarse_blocks: list[list[int]] = [[m for m in months if coarse[m] == a] for a in range(n_coarse)]
         self.coverage: dict[int, np.ndarray] = {}
         for c in cells:
             cell = model.cells[c]
-            cell_atoms = sorted({atom_of_month[m] for m in cell.months})
-            self.coverage[c] = np.array([local[cell.latent] * atoms + a for a in cell_atoms], dtype=np.int64)
-        self.eq_base = self._expand(eq_templates, local, atoms)
-        self.ub_base = self._expand(ub_templates, local, atoms)
+            self.coverage[c] = np.array(sorted({self.var_of[(cell.latent, m)] for m in cell.months}), dtype=np.int64)
+        self.eq_base = self._expand(eq_templates)
+        self.ub_base = self._expand(ub_templates)
         self.points: list[np.ndarray] = []
 
-    @staticmethod
-    def _expand(
-        rows: list[tuple[tuple[int, int], ...]], local: dict[int, int], atoms: int
-    ) -> tuple[np.ndarray, np.ndarray, np.ndarray, int]:
-        """COO arrays of the month-level template rows, repeated for every atom."""
-        r_idx, c_idx, data = [], [], []
-        for i, row in enumerate(rows):
-            for lat, coef in row:
-                r_idx.append(i)
-                c_idx.append(local[lat])
-                data.append(coef)
-        r = np.array(r_idx, dtype=np.int64)
-        c = np.array(c_idx, dtype=np.int64)
-        d = np.array(data, dtype=np.float64)
-        a = np.arange(atoms, dtype=np.int64)
-        rows_out = (r[None, :] * atoms + a[:, None]).ravel()
-        cols_out = (c[None, :] * atoms + a[:, None]).ravel()
-        return rows_out, cols_out, np.tile(d, atoms), len(rows) * atoms
+    def _expand(self, rows: list[tuple[tuple[int, int], ...]]) -> tuple[np.ndarray, np.ndarray, np.ndarray, int]:
+        """COO arrays of the month-level template rows, one row per coarse atom (a row holding the
+        root adds the root's finer atoms inside that coarse atom)."""
+        r_idx: list[int] = []
+        c_idx: list[int] = []
+        data: list[float] = []
+        n = 0
+        for row in rows:
+            for block in self.coarse_blocks:
+                for lat, coef in row:
+                    for var in sorted({self.var_of[(lat, m)] for m in block}):
+                        r_idx.append(n)
+                        c_idx.append(var)
+                        data.append(float(coef))
+                n += 1
+        return (
+            np.array(r_idx, dtype=np.int64),
+            np.array(c_idx, dtype=np.int64),
+            np.array(data, dtype=np.float64),
+            n,
+        )
 
     def _matrix(
         self, base: tuple[np.ndarray, np.ndarray, np.ndarray, int], cells: list[int], sign: float
@@ -347,6 +371,28 @@ class _Component:
             # one feasible point with every suppressed cell as low as it goes together
             everything = np.asarray(read.sum(axis=0)).ravel()
             self._remember(self._solve(everything, a_ub_base, b_ub_base, a_eq, b_eq), read, seen_lo, seen_hi)
+        open_targets = [t for t in targets if model.narrow(seen_lo[position[t]], seen_hi[position[t]])]
+        for _round in range(6):
+            if len(open_targets) < 2:
+                break
+            # one program raising every open target together, each up to its cap: most come out
+            # wide enough at once, and only the rest need a program of their own
+            objective = np.zeros(self.n_vars)
+            caps_r, caps_c, caps = [], [], []
+            for k, target in enumerate(open_targets):
+                objective[self.coverage[target]] -= 1.0
+                caps_r += [k] * len(self.coverage[target])
+                caps_c += list(self.coverage[target])
+                caps.append(math.ceil(seen_lo[position[target]] - _EPS) + model.threshold)
+            cap_rows = sparse.csr_matrix(
+                (np.ones(len(caps_r)), (np.array(caps_r), np.array(caps_c))), shape=(len(caps), self.n_vars)
+            )
+            a_ub = sparse.vstack([a_ub_base, cap_rows], format="csr")
+            self._remember(self._solve(objective, a_ub, np.append(b_ub_base, caps), a_eq, b_eq), read, seen_lo, seen_hi)
+            still = [t for t in open_targets if model.narrow(seen_lo[position[t]], seen_hi[position[t]])]
+            if len(still) > 0.8 * len(open_targets):
+                break  # the targets compete for the same slack: one program each from here
+            open_targets = still
         result: dict[int, tuple[float, float]] = {}
         for target in targets:
             i = position[target]
@@ -441,6 +487,12 @@ class _Heuristic:
     def __init__(self, model: _Model) -> None:
         self.model = model
         self.certified: set[int] = set()
+        # counts already public in a context table: hiding the same count again protects nothing
+        self.public = {
+            (cell.latent, cell.months)
+            for c, cell in enumerate(model.cells)
+            if not cell.new and not model.suppressed[c]
+        }
 
     def run(self) -> None:
         model = self.model
@@ -540,7 +592,12 @@ class _Heuristic:
     # ------------------------------------------------------------------ choosing complementary cells
     def available(self, c: int) -> bool:
         cell = self.model.cells[c]
-        return cell.new and cell.value > 0 and not self.model.suppressed[c]
+        return (
+            cell.new
+            and cell.value > 0
+            and not self.model.suppressed[c]
+            and (cell.latent, cell.months) not in self.public
+        )
 
     def suppress(self, c: int) -> None:
         self.model.suppressed[c] = True

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from flask_babel import lazy_gettext as _l
 from wtforms import DateField, HiddenField, RadioField, SelectField, StringField, TextAreaField
+from wtforms.fields.choices import SelectChoice
 from wtforms.validators import InputRequired, Length, Optional, Regexp
 
 from ..forms_base import CheckedForm
@@ -20,7 +21,10 @@ class PrepareForm(CheckedForm):
 class DecisionForm(CheckedForm):
     decision = RadioField(
         _l("Your organisation's answer"),
-        choices=[("approved", _l("Approve the release")), ("refused", _l("Refuse, with a reason"))],
+        choices=[
+            SelectChoice("approved", _l("Approve the release")),
+            SelectChoice("refused", _l("Refuse, with a reason")),
+        ],
         validators=[InputRequired()],
     )
     note = TextAreaField(_l("Reason or comment"), validators=[Optional(), Length(max=1000)])
@@ -36,7 +40,9 @@ class RequestForm(CheckedForm):
 
 class RequestDecisionForm(CheckedForm):
     decision = SelectField(
-        _l("Decision"), choices=[("approved", _l("Approved")), ("refused", _l("Refused"))], validators=[InputRequired()]
+        _l("Decision"),
+        choices=[SelectChoice("approved", _l("Approved")), SelectChoice("refused", _l("Refused"))],
+        validators=[InputRequired()],
     )
     release_id = SelectField(_l("Release sent in answer"), choices=[], validate_choice=False)
     decision_note = TextAreaField(_l("Note"), validators=[Optional(), Length(max=1000)])

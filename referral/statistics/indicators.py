@@ -84,7 +84,9 @@ DIMENSIONS = {
             _labels("PERPETRATORS"),
         ),
         Dimension("risk_level", _l("Risk level"), _with_unknown(RISK_LEVELS), _labels("RISK_LEVELS")),
-        Dimension("reporting_delay", _l("Reporting delay"), _with_unknown(REPORTING_DELAYS), _labels("REPORTING_DELAYS")),
+        Dimension(
+            "reporting_delay", _l("Reporting delay"), _with_unknown(REPORTING_DELAYS), _labels("REPORTING_DELAYS")
+        ),
         Dimension("priority", _l("Priority"), PRIORITIES, _labels("PRIORITIES")),
         Dimension("outcome", _l("Outcome"), OUTCOMES, _labels("OUTCOMES")),
         Dimension("response", _l("First response"), RESPONSES, _labels("RESPONSES")),

@@ -19,6 +19,7 @@ from ..errors import Conflict, Forbidden, InvalidInput, NotFound
 from ..followups import notifications
 from ..models_base import DbSession, get_by_id, new_id, utcnow
 from ..text import text_problem
+from .disclosure import DisclosureError
 from .models import DataRequest, ReleaseApproval, StatisticsRelease
 from .queries import Scope, Window
 from .services import compute, governorates, member_networks, network_members, scope_for, scope_key, to_payload
@@ -26,6 +27,13 @@ from .services import compute, governorates, member_networks, network_members, s
 
 class ReleaseStateError(Conflict):
     code = "invalid_release_state"
+
+
+class NotProtectable(Conflict):
+    """The period's numbers cannot be published beside the releases already published without
+    giving a small count away (their difference would show it)."""
+
+    code = "not_protectable"
 
 
 def _checksum(payload: dict[str, Any]) -> str:
@@ -51,7 +59,10 @@ def prepare(session: DbSession, actor: Any, network: str | None, window: Window)
     scope = scope_for(session, actor, network)
     if scope.kind == "national":
         scope = Scope("national", tuple(governorates(session)))
-    view = compute(session, actor, scope, window, compare=False, audit_action=None)
+    try:
+        view = compute(session, actor, scope, window, compare=False, audit_action=None, with_published=True)
+    except DisclosureError as error:
+        raise NotProtectable("not_protectable") from error
     payload = to_payload(view)
     key = scope_key(scope)
     first, last = window.label
@@ -175,7 +186,7 @@ def decide(session: DbSession, actor: Any, release_id: str, decision: str, note:
     if decision == "refused" and not note:
         fields["note"] = "required"
     elif note and (len(note) > 1000 or text_problem(note, identifying=False)):
-        fields["note"] = text_problem(note, identifying=False) or "too_long"
+        fields["note"] = text_problem(note, identifying=False) or "too_long_text"
     if fields:
         raise InvalidInput("invalid_decision", fields=fields)
     existing = session.scalar(
@@ -257,7 +268,7 @@ def record_request(session: DbSession, actor: Any, values: dict[str, Any]) -> Da
         if not value:
             fields[name] = "required"
         elif len(value) > limit:
-            fields[name] = "too_long"
+            fields[name] = "too_long_text"
         elif problem := text_problem(value, identifying=False):
             fields[name] = problem
         clean[name] = value
@@ -291,7 +302,7 @@ def decide_request(
         fields["decision"] = "required"
     note = (note or "").strip()
     if note and (len(note) > 1000 or text_problem(note, identifying=False)):
-        fields["decision_note"] = text_problem(note, identifying=False) or "too_long"
+        fields["decision_note"] = text_problem(note, identifying=False) or "too_long_text"
     release = None
     if release_id:
         release = get_by_id(session, StatisticsRelease, release_id)

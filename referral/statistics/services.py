@@ -238,9 +238,12 @@ def compute(
     indicator_ids: Iterable[str] | None = None,
     audit_action: str | None = "statistics.view",
     now: datetime | None = None,
+    with_published: bool = False,
 ) -> View:
     """Count, protect together, derive. `compare` adds the previous period of the same length,
-    protected with the current one (they are shown side by side)."""
+    protected with the current one (they are shown side by side). `with_published` protects the
+    numbers together with every published release of an overlapping period (a release does; a
+    live page of one's own network or organisation does not: it does not leave it)."""
     settings = runtime().settings
     threshold = int(settings.statistics_threshold)
     now = now or utcnow()
@@ -267,7 +270,7 @@ def compute(
             cells = _full_cells(count_table(req, spec), categories, spec.dims)
             pending.append((spec, role, w, categories, fixed))
             tables.append(_to_table(spec, role, w, categories, fixed, cells))
-    context = published_context(session, scope, [*windows.values()]) if not sector else []
+    context = published_context(session, scope, [*windows.values()]) if with_published and not sector else []
     protected = protect(tables, threshold, context=context, complete_dims={"governorate": all_govs})
     view = View(scope, window, windows.get("previous"), threshold, now, sector)
     for (spec, role, w, categories, fixed), result in zip(pending, protected, strict=True):

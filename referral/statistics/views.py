@@ -12,6 +12,7 @@ from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 from sqlalchemy import select
+from wtforms.fields.choices import SelectChoice
 
 from ..audit.services import record
 from ..directory.models import Network, Organization
@@ -36,6 +37,14 @@ RELEASE_STATE_LABELS = {
     "published": _l("Published"),
     "superseded": _l("Replaced by a newer version"),
 }
+
+
+def _problem(error: DomainError) -> str:
+    """The sentence for a refusal without a field: its reason when we have words for it."""
+    from ..labels import MESSAGES
+
+    reason = str(error)
+    return message(reason if reason in MESSAGES else getattr(error, "code", "invalid"))
 
 
 def _network_names() -> dict[str, str]:
@@ -68,8 +77,17 @@ def _page_context(view: services.View, payload: dict[str, Any]) -> dict[str, Any
     from .charts import chart_data
 
     names = _network_names()
+    charts = chart_data(payload, current_locale_code(), names)
+    heat_classes = {
+        chart["table"]: {
+            f"{row['code']}|{cell['code']}": cell["class"] for row in chart["rows"] for cell in row["cells"]
+        }
+        for chart in charts
+        if chart["type"] == "heatmap"
+    }
     return {
         "view": view,
+        "heat_classes": heat_classes,
         "payload": payload,
         "families": FAMILIES,
         "family_labels": FAMILY_LABELS,
@@ -77,7 +95,7 @@ def _page_context(view: services.View, payload: dict[str, Any]) -> dict[str, Any
         "dimensions": DIMENSIONS,
         "measures": MEASURES,
         "network_names": names,
-        "charts": chart_data(payload, current_locale_code(), names),
+        "charts": [c for c in charts if c["type"] != "heatmap"],
         "category_label": lambda dim, code: _category_label(dim, code, names),
     }
 
@@ -205,6 +223,8 @@ def prepare() -> Any:
             target = {"from": form.period_from, "to": form.period_to}.get(name)
             if target is not None:
                 target.errors = [*target.errors, message(code)]
+        if not getattr(error, "fields", None):
+            flash(_problem(error), "danger")
     keep_on_error()
     rows = releases.listing(db.session, current_user)
     status = page_status(error) if error is not None else 400
@@ -269,7 +289,7 @@ def _act(release_id: str, action: Any, done: str) -> Any:
         abort(404)
     except DomainError as error:
         keep_on_error()
-        flash(message(error.code if hasattr(error, "code") else str(error)), "danger")
+        flash(_problem(error), "danger")
         found = releases.get(db.session, current_user, release_id)
         return _release_page(found, DecisionForm(), page_status(error))
     flash(done, "success")
@@ -294,7 +314,7 @@ def decide(release_id: str) -> Any:
                 if target is not None:
                     target.errors = [*target.errors, message(code)]
             if not getattr(error, "fields", None):
-                flash(message(getattr(error, "code", "invalid")), "danger")
+                flash(_problem(error), "danger")
             keep_on_error()
             return _release_page(found, form, page_status(error))
         flash(_("Your organisation's answer was recorded."), "success")
@@ -331,8 +351,10 @@ def _requests_page(rows: list[Any], form: RequestForm, status: int = 200) -> Any
     decision_forms = {}
     for row in rows:
         f = RequestDecisionForm(prefix=f"r{row.id[:8]}")
-        f.release_id.choices = [("", _("None"))] + [
-            (r.id, f"{r.period_first}..{r.period_last} v{r.version}") for r in published if r.scope_key == row.scope_key
+        f.release_id.choices = [SelectChoice("", _("None"))] + [
+            SelectChoice(r.id, f"{r.period_first}..{r.period_last} v{r.version}")
+            for r in published
+            if r.scope_key == row.scope_key
         ]
         decision_forms[row.id] = f
     return (
@@ -393,7 +415,7 @@ def decide_request(request_id: str) -> Any:
     if row is None:
         abort(404)
     form = RequestDecisionForm(prefix=f"r{row.id[:8]}")
-    form.release_id.choices = [("", "")]
+    form.release_id.choices = [SelectChoice("", "")]
     if form.validate():
         try:
             releases.decide_request(
