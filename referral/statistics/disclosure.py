@@ -489,9 +489,7 @@ class _Heuristic:
         self.certified: set[int] = set()
         # counts already public in a context table: hiding the same count again protects nothing
         self.public = {
-            (cell.latent, cell.months)
-            for c, cell in enumerate(model.cells)
-            if not cell.new and not model.suppressed[c]
+            (cell.latent, cell.months) for c, cell in enumerate(model.cells) if not cell.new and not model.suppressed[c]
         }
 
     def run(self) -> None:
