@@ -57,6 +57,7 @@ class Settings:
     breakglass_per_day: int = 3  # emergency openings per supervisor in any 24 hours
     referral_completion_days: int = 30  # working days from acceptance before reminders start
     statistics_threshold: int = 5  # counts from 1 to this minus one are suppressed in every statistic
+    statistics_snapshot_seconds: int = 900  # a live statistics view is counted and protected again after this
     reminder_sweep_seconds: int = 60  # how often the beat starts a reminder sweep
     # E-mail for notifications: off while smtp_host is empty (see docs/deploy.md, "E-mail").
     smtp_host: str = ""
@@ -282,6 +283,7 @@ def _tunables(environ: dict[str, str]) -> dict[str, Any]:
         "breakglass_per_day": _int(environ, "BREAKGLASS_PER_DAY", 3),
         "referral_completion_days": _int(environ, "REFERRAL_COMPLETION_DAYS", 30),
         "statistics_threshold": _int(environ, "STATISTICS_THRESHOLD", 5),
+        "statistics_snapshot_seconds": _int(environ, "STATISTICS_SNAPSHOT_SECONDS", 900),
         "reminder_sweep_seconds": _int(environ, "REMINDER_SWEEP_SECONDS", 60),
         "audit_public_keys": _audit_public_keys(environ),
         "audit_seal_seconds": _int(environ, "AUDIT_SEAL_SECONDS", 5),

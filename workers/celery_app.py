@@ -71,6 +71,10 @@ def make_celery(settings: Settings) -> Celery:
             },
             "seal-audit": {"task": "workers.seal_audit", "schedule": timedelta(seconds=settings.audit_seal_seconds)},
             "verify-audit": {"task": "workers.verify_audit", "schedule": crontab(hour=2, minute=30)},
+            "refresh-statistics": {
+                "task": "workers.refresh_statistics",
+                "schedule": timedelta(seconds=max(60, settings.statistics_snapshot_seconds // 2)),
+            },
         },
         timezone="UTC",
         imports=("workers.tasks",),

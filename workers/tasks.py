@@ -154,3 +154,13 @@ def verify_audit() -> bool:
     from referral.followups.audit_alerts import verify_nightly
 
     return verify_nightly(db.session).ok
+
+
+@celery.task(name="workers.refresh_statistics")
+def refresh_statistics() -> int:
+    """Every few minutes, from the beat: count and protect the statistics views everybody opens
+    (each network's and the national default period), so their pages answer from a snapshot."""
+    from referral.extensions import db
+    from referral.statistics.services import refresh_snapshots
+
+    return refresh_snapshots(db.session)

@@ -186,8 +186,8 @@ def stats_summary() -> Response:
         )
     scope = services.scope_for(db.session, actor, params.get("network"))
     window = services.parse_window(params.get("from"), params.get("to"))
-    view = services.compute(db.session, actor, scope, window)
-    return jsonify(_filtered(services.to_payload(view), params.get("by"), params.get("indicator")))
+    _view, payload = services.live(db.session, actor, scope, window)
+    return jsonify(_filtered(payload, params.get("by"), params.get("indicator")))
 
 
 def _release(r: Any, with_numbers: bool) -> dict[str, Any]:

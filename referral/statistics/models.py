@@ -90,3 +90,15 @@ class DataRequest(db.Model):  # type: ignore[name-defined, misc]
     )
     recorded_by: Mapped[str] = mapped_column(Uuid(as_uuid=False))
     recorded_at: Mapped[datetime] = created_column()
+
+
+class StatisticsSnapshot(db.Model):  # type: ignore[name-defined, misc]
+    """The protected numbers of a live view (a scope, a period, a sector), kept for a few minutes
+    so that a page does not count and protect again on every request; refreshed by the worker
+    for the views everybody opens. Only shown numbers are stored, as in a release."""
+
+    __tablename__ = "statistics_snapshot"
+
+    key: Mapped[str] = mapped_column(String(200), primary_key=True)
+    payload: Mapped[dict[str, Any]] = mapped_column(JSON)
+    computed_at: Mapped[datetime] = mapped_column(UTCDateTime())

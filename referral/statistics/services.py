@@ -453,6 +453,8 @@ def from_payload(payload: dict[str, Any]) -> View:
 
 # ------------------------------------------------------------------------------- context
 def scope_key(scope: Scope) -> str:
+    if scope.kind == "organization":
+        return f"organization:{scope.organization_id}"
     return "national" if scope.kind == "national" else f"network:{scope.governorates[0]}"
 
 
@@ -524,3 +526,86 @@ def member_networks(session: DbSession, organization_id: str) -> list[str]:
         .where(NetworkMembership.organization_id == organization_id)
     )
     return list(session.scalars(stmt))
+
+
+# ------------------------------------------------------------------------------- snapshots
+def snapshot_key(scope: Scope, window: Window, sector: str | None) -> str:
+    return f"{scope_key(scope)}|{window.label[0]}|{window.label[1]}|{sector or '-'}"
+
+
+def live(
+    session: DbSession,
+    actor: Any,
+    scope: Scope,
+    window: Window,
+    *,
+    sector: str | None = None,
+    audit_action: str = "statistics.view",
+    now: datetime | None = None,
+) -> tuple[View, dict[str, Any]]:
+    """A live view and its payload: the stored snapshot while it is fresh (`STATISTICS_SNAPSHOT_SECONDS`),
+    else counted and protected now and stored. Audited either way."""
+    from .models import StatisticsSnapshot
+
+    now = now or utcnow()
+    key = snapshot_key(scope, window, sector)
+    fresh_after = now.timestamp() - int(runtime().settings.statistics_snapshot_seconds)
+    found = session.get(StatisticsSnapshot, key)
+    if found is not None and found.computed_at.timestamp() >= fresh_after:
+        payload = found.payload
+        view = from_payload(payload)
+        view.scope = scope
+    else:
+        view = compute(session, actor, scope, window, sector=sector, audit_action=None, now=now)
+        payload = to_payload(view)
+        store_snapshot(session, key, payload, now)
+    record(
+        audit_action,
+        actor,
+        None,
+        scope=scope.kind,
+        network=scope.governorates[0] if scope.kind == "network" else None,
+        period=f"{window.label[0]}..{window.label[1]}",
+        sector=sector,
+    )
+    return view, payload
+
+
+def store_snapshot(session: DbSession, key: str, payload: dict[str, Any], now: datetime) -> None:
+    """Insert or replace one snapshot (two requests computing at once: the later one wins)."""
+    from sqlalchemy.exc import IntegrityError
+
+    from .models import StatisticsSnapshot
+
+    found = session.get(StatisticsSnapshot, key)
+    if found is not None:
+        found.payload, found.computed_at = payload, now
+        return
+    try:
+        with session.begin_nested():
+            session.add(StatisticsSnapshot(key=key, payload=payload, computed_at=now))
+    except IntegrityError:
+        found = session.get(StatisticsSnapshot, key)
+        if found is not None:
+            found.payload, found.computed_at = payload, now
+
+
+def default_window(today: date | None = None) -> Window:
+    """What a page shows when no period is asked: this year up to this month."""
+    return parse_window(None, None, today)
+
+
+def refresh_snapshots(session: DbSession, now: datetime | None = None) -> int:
+    """The worker's refresh of the views everybody opens: each network's and the national
+    default period. Returns how many were stored."""
+    now = now or utcnow()
+    window = default_window(now.date())
+    known = governorates(session)
+    scopes = [Scope("national", tuple(known))]
+    for governorate in known:
+        network = session.scalar(select(Network).where(Network.governorate == governorate))
+        scopes.append(Scope("network", (governorate,), network_id=network.id if network else None))
+    for scope in scopes:
+        view = compute(session, None, scope, window, audit_action=None, now=now)
+        store_snapshot(session, snapshot_key(scope, window, None), to_payload(view), now)
+    return len(scopes)

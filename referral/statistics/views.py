@@ -117,13 +117,12 @@ def index() -> Any:
         return redirect(url_for("statistics.releases_index"))
     try:
         scope, window, sector, values = _filters()
-        view = services.compute(db.session, current_user, scope, window, sector=sector)
+        view, payload = services.live(db.session, current_user, scope, window, sector=sector)
     except NotFound:
         abort(404)
     except DomainError as error:
         keep_on_error()
         return _filter_page(error), page_status(error)
-    payload = services.to_payload(view)
     return render_template(
         "statistics/index.html",
         filters=values,
@@ -161,7 +160,7 @@ def export(kind: str) -> Any:
         abort(404)
     try:
         scope, window, sector, _values = _filters()
-        view = services.compute(
+        _view, payload = services.live(
             db.session, current_user, scope, window, sector=sector, audit_action="statistics.export"
         )
     except NotFound:
@@ -170,7 +169,7 @@ def export(kind: str) -> Any:
         keep_on_error()
         return _filter_page(error), page_status(error)
     name = f"statistics-{services.scope_key(scope).replace(':', '-')}-{window.label[0]}-{window.label[1]}"
-    return _download(services.to_payload(view), kind, name)
+    return _download(payload, kind, name)
 
 
 def _download(payload: dict[str, Any], kind: str, name: str) -> Response:

@@ -129,3 +129,38 @@ def test_release_pages_through_approval(app: Flask, stats_world: StatsWorld) -> 
     assert reader.get(url).status_code == 200
     assert reader.get(url + "/export.xlsx").status_code == 200
     assert _client(app, w.other_coordinator).get(url).status_code == 404
+
+
+def test_a_live_view_answers_from_its_snapshot_until_it_is_stale(app: Flask, stats_world: StatsWorld) -> None:
+    from datetime import timedelta
+
+    from referral.accounts.models import User
+    from referral.models_base import utcnow
+    from referral.statistics import services
+    from referral.statistics.models import StatisticsSnapshot
+
+    w = stats_world
+    _some_cases(w)
+    with app.app_context():
+        actor = db.session.get(User, w.coordinator.id)
+        scope = services.scope_for(db.session, actor)
+        window = services.parse_window("2026-01", "2026-12")
+        first, _ = services.live(db.session, actor, scope, window)
+        db.session.commit()
+    for i in range(6):
+        w.case(w.members[0], at(5, 1 + i))
+    with app.app_context():
+        actor = db.session.get(User, w.coordinator.id)
+        again, _ = services.live(db.session, actor, scope, window)
+        assert again.table("cases_new_by_month").value(None) == first.table("cases_new_by_month").value(None) == 11
+        later = utcnow() + timedelta(seconds=app.extensions["shabaka"].settings.statistics_snapshot_seconds + 1)
+        fresh, _ = services.live(db.session, actor, scope, window, now=later)
+        assert fresh.table("cases_new_by_month").value(None) == 17
+        db.session.commit()
+        # the worker's task (workers.refresh_statistics) refreshes each network's and the national default view
+        assert services.refresh_snapshots(db.session) == len(services.governorates(db.session)) + 1
+        db.session.commit()
+        keys = set(db.session.scalars(db.select(StatisticsSnapshot.key)))
+        assert any(k.startswith(f"network:{w.governorate}|") for k in keys) and any(
+            k.startswith("national|") for k in keys
+        )
