@@ -84,11 +84,14 @@ def _referral(
     priority = _weighted(rng, ("emergency", "urgent", "normal"), (2, 4, 6))
     sent = case.opened_at + timedelta(days=rng.randrange(1, 6))
     target = TARGET[priority]
-    answered = sent + target * rng.choice((0.1, 0.2, 0.4, 0.7, 0.9, 1.5, 2.5))
+    answered: datetime | None = sent + target * rng.choice((0.1, 0.2, 0.4, 0.7, 0.9, 1.5, 2.5))
     state = _weighted(rng, ("completed", "declined", "closed_unresolved", "withdrawn"), (14, 4, 1, 1))
-    closed = answered + timedelta(days=rng.randrange(3, 40))
-    if closed > now:
-        return
+    assert answered is not None
+    closed: datetime | None = answered + timedelta(days=rng.randrange(3, 40))
+    if answered > now:  # not answered yet
+        state, answered, closed = "sent", None, None
+    elif closed is not None and closed > now:  # answered, still being delivered
+        state, closed = "in_progress", None
     session.add(
         Referral(
             id=new_id(),

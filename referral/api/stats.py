@@ -34,6 +34,11 @@ SUMMARY_QUERY: dict[str, Any] = {
             "description": "Only the tables broken down by this dimension (they were protected with all the others)",
         },
         "indicator": {"type": "string", "enum": [i.id for i in INDICATORS], "description": "Only this indicator"},
+        "compare": {
+            "type": "string",
+            "enum": ["true", "false"],
+            "description": "Add the previous period of as many months (`period: previous`), protected together",
+        },
     },
 }
 _COUNT = {
@@ -186,7 +191,7 @@ def stats_summary() -> Response:
         )
     scope = services.scope_for(db.session, actor, params.get("network"))
     window = services.parse_window(params.get("from"), params.get("to"))
-    _view, payload = services.live(db.session, actor, scope, window)
+    _view, payload = services.live(db.session, actor, scope, window, compare=params.get("compare") == "true")
     return jsonify(_filtered(payload, params.get("by"), params.get("indicator")))
 
 

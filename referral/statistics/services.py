@@ -529,8 +529,8 @@ def member_networks(session: DbSession, organization_id: str) -> list[str]:
 
 
 # ------------------------------------------------------------------------------- snapshots
-def snapshot_key(scope: Scope, window: Window, sector: str | None) -> str:
-    return f"{scope_key(scope)}|{window.label[0]}|{window.label[1]}|{sector or '-'}"
+def snapshot_key(scope: Scope, window: Window, sector: str | None, compare: bool = False) -> str:
+    return f"{scope_key(scope)}|{window.label[0]}|{window.label[1]}|{sector or '-'}|{'compare' if compare else 'alone'}"
 
 
 def live(
@@ -540,6 +540,7 @@ def live(
     window: Window,
     *,
     sector: str | None = None,
+    compare: bool = False,
     audit_action: str = "statistics.view",
     now: datetime | None = None,
 ) -> tuple[View, dict[str, Any]]:
@@ -548,7 +549,7 @@ def live(
     from .models import StatisticsSnapshot
 
     now = now or utcnow()
-    key = snapshot_key(scope, window, sector)
+    key = snapshot_key(scope, window, sector, compare)
     fresh_after = now.timestamp() - int(runtime().settings.statistics_snapshot_seconds)
     found = session.get(StatisticsSnapshot, key)
     if found is not None and found.computed_at.timestamp() >= fresh_after:
@@ -556,7 +557,7 @@ def live(
         view = from_payload(payload)
         view.scope = scope
     else:
-        view = compute(session, actor, scope, window, sector=sector, audit_action=None, now=now)
+        view = compute(session, actor, scope, window, sector=sector, compare=compare, audit_action=None, now=now)
         payload = to_payload(view)
         store_snapshot(session, key, payload, now)
     record(
@@ -606,6 +607,6 @@ def refresh_snapshots(session: DbSession, now: datetime | None = None) -> int:
         network = session.scalar(select(Network).where(Network.governorate == governorate))
         scopes.append(Scope("network", (governorate,), network_id=network.id if network else None))
     for scope in scopes:
-        view = compute(session, None, scope, window, audit_action=None, now=now)
+        view = compute(session, None, scope, window, compare=False, audit_action=None, now=now)
         store_snapshot(session, snapshot_key(scope, window, None), to_payload(view), now)
     return len(scopes)

@@ -53,10 +53,10 @@ def _network_names() -> dict[str, str]:
     return {g: n for g, n in rows}
 
 
-def _filters() -> tuple[services.Scope, services.Window, str | None, dict[str, str]]:
+def _filters() -> tuple[services.Scope, services.Window, str | None, dict[str, Any]]:
     """The scope, period and sector asked for in the query string (errors name the field)."""
     args = request.args
-    for name in ("network", "from", "to", "sector"):
+    for name in ("network", "from", "to", "sector", "compare"):
         if len(args.getlist(name)) > 1:
             raise InvalidInput("repeated_parameter", fields={name: "repeated"})
     scope = services.scope_for(db.session, current_user, args.get("network") or None)
@@ -64,7 +64,10 @@ def _filters() -> tuple[services.Scope, services.Window, str | None, dict[str, s
     sector = args.get("sector") or None
     if sector is not None and sector not in SECTORS:
         raise InvalidInput("invalid_sector", fields={"sector": "unknown"})
+    if args.get("compare") not in (None, "", "1"):
+        raise InvalidInput("invalid_compare", fields={"compare": "invalid"})
     values = {
+        "compare": args.get("compare") == "1",
         "network": args.get("network", ""),
         "from": window.label[0],
         "to": window.label[1],
@@ -117,7 +120,9 @@ def index() -> Any:
         return redirect(url_for("statistics.releases_index"))
     try:
         scope, window, sector, values = _filters()
-        view, payload = services.live(db.session, current_user, scope, window, sector=sector)
+        view, payload = services.live(
+            db.session, current_user, scope, window, sector=sector, compare=bool(values["compare"])
+        )
     except NotFound:
         abort(404)
     except DomainError as error:
@@ -135,7 +140,8 @@ def index() -> Any:
 
 def _filter_page(error: DomainError) -> str:
     errors = {name: message(code) for name, code in (getattr(error, "fields", None) or {}).items()}
-    values = {k: request.args.get(k, "") for k in ("network", "from", "to", "sector")}
+    values: dict[str, Any] = {k: request.args.get(k, "") for k in ("network", "from", "to", "sector")}
+    values["compare"] = request.args.get("compare") == "1"
     return render_template(
         "statistics/index.html",
         filters=values,
@@ -161,7 +167,13 @@ def export(kind: str) -> Any:
     try:
         scope, window, sector, _values = _filters()
         _view, payload = services.live(
-            db.session, current_user, scope, window, sector=sector, audit_action="statistics.export"
+            db.session,
+            current_user,
+            scope,
+            window,
+            sector=sector,
+            compare=bool(_values["compare"]),
+            audit_action="statistics.export",
         )
     except NotFound:
         abort(404)
