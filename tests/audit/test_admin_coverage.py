@@ -530,6 +530,115 @@ TABLE: dict[tuple[str, str], list[Builder]] = {
     ],
 }
 
+
+
+# ---- statistics: releases through their steps, the register of requests, exports of numbers
+def _release(s: Scene, state: str = "draft") -> str:
+    """A release of the world's network for this year, brought to `state` through the services."""
+    from referral.statistics import releases, services
+
+    def work() -> str:
+        coordinator = user(s.accounts["coordinator"])
+        release = releases.prepare(db.session, coordinator, None, services.parse_window(None, None))
+        if state in ("in_review", "approved", "published"):
+            releases.submit(db.session, coordinator, release.id)
+        if state in ("approved", "published"):
+            for admin in (s.world.mine.org_admin, s.world.other.org_admin):
+                releases.decide(db.session, user(admin), release.id, "approved")
+        if state == "published":
+            releases.publish(db.session, coordinator, release.id)
+        return str(release.id)
+
+    return str(s.run(work))
+
+
+def _data_request(s: Scene) -> str:
+    from referral.statistics import releases
+
+    return str(
+        s.run(
+            lambda: releases.record_request(
+                db.session,
+                user(s.accounts["coordinator"]),
+                {"received_on": "2026-11-01", "requester": "A ministry", "description": "Totals", "purpose": "Report"},
+            ).id
+        )
+    )
+
+
+def _decide_request(s: Scene) -> Call:
+    request_id = _data_request(s)
+    prefix = f"r{request_id[:8]}"
+    form = {f"{prefix}-decision": "refused", f"{prefix}-release_id": "", f"{prefix}-decision_note": PLANT}
+    return Call("coordinator", f"/statistics/requests/{request_id}/decision", ("statistics.request_decide",), form=form)
+
+
+TABLE.update(
+    {
+        ("statistics.prepare", "POST"): [
+            lambda s: Call(
+                "coordinator",
+                "/statistics/releases",
+                ("statistics.release_prepare",),
+                form={"period_from": "2026-01", "period_to": "2026-06"},
+            )
+        ],
+        ("statistics.submit", "POST"): [
+            lambda s: Call("coordinator", f"/statistics/releases/{_release(s)}/submit", ("statistics.release_submit",))
+        ],
+        ("statistics.decide", "POST"): [
+            lambda s: Call(
+                "org_admin",
+                f"/statistics/releases/{_release(s, 'in_review')}/decision",
+                ("statistics.release_refuse",),
+                form={"decision": "refused", "note": f"Not yet {PLANT}"},
+            )
+        ],
+        ("statistics.publish", "POST"): [
+            lambda s: Call(
+                "coordinator", f"/statistics/releases/{_release(s, 'approved')}/publish", ("statistics.release_publish",)
+            )
+        ],
+        ("statistics.record_request", "POST"): [
+            lambda s: Call(
+                "coordinator",
+                "/statistics/requests",
+                ("statistics.request_record",),
+                form={"received_on": "2026-11-02", "requester": "A donor", "description": PLANT, "purpose": "Report"},
+            )
+        ],
+        ("statistics.decide_request", "POST"): [_decide_request],
+        ("statistics.export", "GET"): [
+            lambda s: Call(
+                "coordinator", "/statistics/export.csv", ("statistics.export",), method="GET", mimetype="text/csv"
+            )
+        ],
+        ("statistics.release_export", "GET"): [
+            lambda s: Call(
+                "caseworker",
+                f"/statistics/releases/{_release(s, 'published')}/export.xlsx",
+                ("statistics.release_export",),
+                method="GET",
+                mimetype="application/vnd.openxmlformats-officedocument.spreadsheetml.sheet",
+            )
+        ],
+        ("api.stats_summary", "GET"): [
+            lambda s: Call(
+                "coordinator", "/api/v1/stats/summary", ("statistics.view",), method="GET", mimetype="application/json"
+            )
+        ],
+        ("api.stats_release", "GET"): [
+            lambda s: Call(
+                "caseworker",
+                f"/api/v1/stats/releases/{_release(s, 'published')}",
+                ("statistics.release_view",),
+                method="GET",
+                mimetype="application/json",
+            )
+        ],
+    }
+)
+
 # Routes that change something not worth an event, each with the reason. They are performed
 # too, and must succeed and write nothing.
 NOT_AUDITED: dict[tuple[str, str], tuple[str, Builder]] = {
@@ -581,6 +690,11 @@ READS = frozenset(
         "api.directory_services",  # a page of public directory entries, not the data set
         "api.list_notifications",
         "api.verify_audit",  # recomputes the chain (recorded as audit.verify); hands out no events
+        "statistics.index",  # protected aggregates, recorded as statistics.view
+        "statistics.releases_index",
+        "statistics.release",  # one release's protected numbers, recorded as statistics.release_view
+        "statistics.requests_index",
+        "api.stats_releases",  # the list of published releases, without their numbers
     }
 )
 
