@@ -74,6 +74,8 @@ translations: install
 # Results in bench/results/.
 bench: install
 	$(PY) bench/crypto_fields.py && $(PY) bench/case_list.py && $(PY) bench/referrals.py && $(PY) bench/reminders.py && $(PY) bench/audit_verify.py && $(PY) bench/audit_cost.py && $(PY) bench/embedded_load.py
+	$(PY) bench/disclosure.py
+	@if [ -n "$$BENCH_DATABASE_URL" ]; then $(PY) bench/stats_reference.py --reuse; else echo "BENCH_DATABASE_URL is not set: the statistics at the reference size (PostgreSQL) skipped"; fi
 
 # Mutation testing (not in CI; about half an hour on two cores): mutmut on the access policy, the
 # cryptography, the encrypted columns, the referral state machine (those functions of services.py

@@ -13,6 +13,7 @@ from ..statistics import releases, services
 from ..statistics.indicators import DIMENSIONS, INDICATORS
 from . import api_bp
 from .openapi import _errors, _json, _query, _ref, describe
+from .schemas import UUID
 from .validation import query_params
 
 _MONTH = {"type": "string", "pattern": "^[0-9]{4}-(0[1-9]|1[0-2])$", "description": "A month, YYYY-MM"}
@@ -219,9 +220,9 @@ def stats_releases() -> Response:
     return jsonify({"items": [_release(r, False) for r in rows]})
 
 
-@api_bp.get("/stats/releases/<release_id>")
-def stats_release(release_id: str) -> Response:
-    found = releases.get(db.session, g.api_user, release_id)
+@api_bp.get("/stats/releases/<id>")
+def stats_release(id: str) -> Response:  # noqa: A002 (the path's name, as on every other route)
+    found = releases.get(db.session, g.api_user, id)
     if found.published_at is None:
         raise NotFound("release")
     from ..audit.services import record
@@ -230,7 +231,7 @@ def stats_release(release_id: str) -> Response:
     return jsonify(_release(found, True))
 
 
-_ID = {"name": "release_id", "in": "path", "required": True, "schema": {"type": "string", "format": "uuid"}}
+_ID = {"name": "id", "in": "path", "required": True, "description": "The release's id", "schema": UUID}
 describe(
     lambda: {
         "/stats/summary": {
@@ -264,7 +265,7 @@ describe(
                 },
             }
         },
-        "/stats/releases/{release_id}": {
+        "/stats/releases/{id}": {
             "get": {
                 "summary": "One published release with its frozen numbers; audited",
                 "parameters": [_ID],

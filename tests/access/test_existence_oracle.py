@@ -44,6 +44,7 @@ NOT_OBJECTS: dict[tuple[str, str], str] = {
         "directory.network_calendar",
         "GET",
     ): "a network's working days and holidays are public to its directory's readers",
+    ("statistics.export", "GET"): "the path names a file format, not an object",
 }
 
 
@@ -113,6 +114,32 @@ def _service(s: Scene) -> str:
 
 
 # (endpoint, method) -> a request for a real object of the world's network, made by a stranger
+def _release_of_world(s: Scene, submitted: bool = False) -> str:
+    """A statistics release of the world's network, prepared (and submitted) by its coordinator."""
+    from referral.statistics import releases, services
+
+    with s.app.app_context():
+        coordinator = user(s.world.coordinator)
+        release = releases.prepare(db.session, coordinator, None, services.parse_window(None, None))
+        if submitted:
+            releases.submit(db.session, coordinator, release.id)
+        db.session.commit()
+        return str(release.id)
+
+
+def _data_request_of_world(s: Scene) -> str:
+    from referral.statistics import releases
+
+    with s.app.app_context():
+        row = releases.record_request(
+            db.session,
+            user(s.world.coordinator),
+            {"received_on": "2026-11-01", "requester": "A ministry", "description": "Totals", "purpose": "Report"},
+        )
+        db.session.commit()
+        return str(row.id)
+
+
 # (an account of a third organisation, in another network, with the role the route is for).
 OTHERS: dict[tuple[str, str], Callable[[Scene], Call]] = {
     ("account.end_session", "POST"): lambda s: Call(
@@ -159,6 +186,29 @@ OTHERS: dict[tuple[str, str], Callable[[Scene], Call]] = {
     ("directory.edit_organization", "POST"): lambda s: Call(
         "third_admin", f"/organizations/{s.world.mine.id}/edit", (), method="POST", form={"name_en": "Renamed"}
     ),
+    ("statistics.release", "GET"): lambda s: Call(
+        "third_coordinator", f"/statistics/releases/{_release_of_world(s)}", ()
+    ),
+    ("statistics.release_export", "GET"): lambda s: Call(
+        "third_coordinator", f"/statistics/releases/{_release_of_world(s)}/export.xlsx", ()
+    ),
+    ("statistics.submit", "POST"): lambda s: Call(
+        "third_coordinator", f"/statistics/releases/{_release_of_world(s)}/submit", (), method="POST"
+    ),
+    ("statistics.publish", "POST"): lambda s: Call(
+        "third_coordinator", f"/statistics/releases/{_release_of_world(s, True)}/publish", (), method="POST"
+    ),
+    ("statistics.decide", "POST"): lambda s: Call(
+        "third_admin",
+        f"/statistics/releases/{_release_of_world(s, True)}/decision",
+        (),
+        method="POST",
+        form={"decision": "approved"},
+    ),
+    ("statistics.decide_request", "POST"): lambda s: Call(
+        "third_coordinator", f"/statistics/requests/{_data_request_of_world(s)}/decision", (), method="POST"
+    ),
+    ("api.stats_release", "GET"): lambda s: Call("third", f"/api/v1/stats/releases/{_release_of_world(s)}", ()),
     ("directory.edit_service", "GET"): lambda s: Call("third_admin", f"/services/{_service(s)}/edit", ()),
     ("directory.edit_service", "POST"): lambda s: Call(
         "third_admin", f"/services/{_service(s)}/edit", (), method="POST", form={"name_en": "Renamed"}

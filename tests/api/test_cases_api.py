@@ -433,6 +433,7 @@ def test_openapi_describes_the_case_routes(client: FlaskClient) -> None:
     assert set(create["properties"]) == {
         *("full_name", "national_id", "date_of_birth", "phone", "address", "safe_contact", "narrative"),
         *("governorate", "age_group", "sex", "disability", "gbv_type", "perpetrator_relationship", "risk_level"),
+        *("reporting_delay", "statistics_consent"),
         "marital_status",
     }
     assert set(create["properties"]["safe_contact"]["properties"]) == {

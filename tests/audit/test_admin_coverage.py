@@ -531,7 +531,6 @@ TABLE: dict[tuple[str, str], list[Builder]] = {
 }
 
 
-
 # ---- statistics: releases through their steps, the register of requests, exports of numbers
 def _release(s: Scene, state: str = "draft") -> str:
     """A release of the world's network for this year, brought to `state` through the services."""
@@ -557,11 +556,18 @@ def _data_request(s: Scene) -> str:
 
     return str(
         s.run(
-            lambda: releases.record_request(
-                db.session,
-                user(s.accounts["coordinator"]),
-                {"received_on": "2026-11-01", "requester": "A ministry", "description": "Totals", "purpose": "Report"},
-            ).id
+            lambda: (
+                releases.record_request(
+                    db.session,
+                    user(s.accounts["coordinator"]),
+                    {
+                        "received_on": "2026-11-01",
+                        "requester": "A ministry",
+                        "description": "Totals",
+                        "purpose": "Report",
+                    },
+                ).id
+            )
         )
     )
 
@@ -596,7 +602,9 @@ TABLE.update(
         ],
         ("statistics.publish", "POST"): [
             lambda s: Call(
-                "coordinator", f"/statistics/releases/{_release(s, 'approved')}/publish", ("statistics.release_publish",)
+                "coordinator",
+                f"/statistics/releases/{_release(s, 'approved')}/publish",
+                ("statistics.release_publish",),
             )
         ],
         ("statistics.record_request", "POST"): [

@@ -78,6 +78,10 @@ def test_a_coordinator_publishes_a_release_the_members_approved(
     page.get_by_role("button", name=_ar("Publish")).click()
     expect(page.get_by_test_id("release-state")).to_have_text(_ar("Published"))
     check_a11y(page, "statistics-release-published-ar")
+    page.get_by_role("link", name=_ar("Data requests"), exact=True).click()
+    page.wait_for_url("**/statistics/requests")
+    check_a11y(page, "statistics-requests-ar")
+    page.goto(release_url)
     with page.expect_download() as download_info:
         page.get_by_test_id("release-export-xlsx").click()
     path = download_info.value.path()

@@ -227,7 +227,7 @@ def blocks(rows: Sequence[Sequence[Any]]) -> dict[tuple[str, str], dict[tuple[An
         row = rows[i]
         if len(row) > 1 and row[0] in ("Code", "الرمز") and i + 2 < len(rows):
             period_row, header = rows[i + 1], [v for v in rows[i + 2] if v is not None]
-            if header and header[-1] in ("Count", "عدد"):
+            if header and header[-1] in ("Count", "عدد", "العدد"):
                 period = "previous" if period_row[0] in ("Previous period", "الفترة السابقة") else "current"
                 cells: dict[tuple[Any, ...], Any] = {}
                 j = i + 3

@@ -83,7 +83,14 @@ def test_exports_are_audited_and_suppressed_as_on_screen(app: Flask, stats_world
     _some_cases(w)
     client = _client(app, w.coordinator)
     csv_answer = client.get("/statistics/export.csv?from=2026-01&to=2026-12")
-    assert csv_answer.status_code == 200 and "<5" in csv_answer.get_data(as_text=True)
+    text = csv_answer.get_data(as_text=True)
+    assert csv_answer.status_code == 200 and "<5" in text
+    with app.app_context():
+        from referral.directory.models import Organization
+
+        for org in db.session.scalars(db.select(Organization)):
+            assert org.name_en not in text and org.name_ar not in text
+    assert "TST-" not in text
     xlsx = client.get("/statistics/export.xlsx?from=2026-01&to=2026-12")
     assert xlsx.status_code == 200
     book = openpyxl.load_workbook(io.BytesIO(xlsx.data))
