@@ -41,6 +41,7 @@ MESSAGES = {
     "invalid_month": _l("Enter a month as YYYY-MM."),
     "before_from": _l("The last month comes before the first."),
     "period_too_long": _l("A period is at most 36 months."),
+    "too_early": _l("Statistics start in the year 2000."),
     "repeated": _l("Give this value once."),
     "too_long_text": _l("This text is too long."),
     "required": _l("This field is required."),

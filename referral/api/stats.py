@@ -221,7 +221,7 @@ def stats_releases() -> Response:
 
 
 @api_bp.get("/stats/releases/<id>")
-def stats_release(id: str) -> Response:  # noqa: A002 (the path's name, as on every other route)
+def stats_release(id: str) -> Response:
     found = releases.get(db.session, g.api_user, id)
     if found.published_at is None:
         raise NotFound("release")

@@ -17,7 +17,7 @@ from sqlalchemy import select
 
 from ..audit.services import record
 from ..directory.models import Network, NetworkMembership
-from ..errors import Forbidden, InvalidInput, NotFound
+from ..errors import Forbidden, NotFound, refusal
 from ..models_base import DbSession, utcnow
 from ..runtime import runtime
 from .disclosure import Protected, Table, protect, suppressed_label
@@ -27,6 +27,8 @@ from .queries import Lookups, Request, Scope, Window, count_table, quantiles
 STATS_ROLES = ("coordinator", "org_admin", "supervisor")
 MONTH = re.compile(r"^(\d{4})-(0[1-9]|1[0-2])$")
 MAX_MONTHS = 36
+# what no schema can say about a period (a 422 when these are the only problems)
+PERIOD_RULES = frozenset({"before_from", "period_too_long", "too_early"})
 CodeKey = tuple[str | None, ...]  # a category per dimension; None is the margin ("all")
 
 
@@ -91,9 +93,9 @@ def parse_window(first: str | None, last: str | None, today: date | None = None)
         if len(window.months) > MAX_MONTHS:
             fields["to"] = "period_too_long"
         elif start.year < 2000:
-            fields["from"] = "invalid_month"
+            fields["from"] = "too_early"
     if fields:
-        raise InvalidInput("invalid_period", fields=fields)
+        raise refusal("invalid_period", fields, PERIOD_RULES)
     return Window(start, end)
 
 
