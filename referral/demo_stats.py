@@ -43,17 +43,20 @@ def seed_history(session: DbSession, prefixes: dict[str, str], members: dict[str
                 made += 1
                 owner_key = rng.choice(senders)
                 opened = start + timedelta(days=rng.randrange(0, 28), hours=rng.randrange(8, 16))
-                closed = opened + timedelta(days=rng.choice((12, 25, 50, 80, 120, 200)))
+                # every history case is closed and purged: no nameless open case in anybody's list
+                closed = min(opened + timedelta(days=rng.choice((12, 25, 50, 80, 120, 200))), now - timedelta(days=1))
+                if closed <= opened:
+                    continue
                 risk = _weighted(rng, ("high", "medium", "low"), (2, 5, 3))
                 case = Case(
                     id=new_id(),
                     case_code=f"{prefixes[governorate]}-{opened.year}-9{made:05d}",
                     organization_id=orgs[owner_key],
                     owner_id=orgs["owner"],
-                    status="closed" if closed < now else "follow_up",
+                    status="closed",
                     opened_at=opened,
-                    closed_at=closed if closed < now else None,
-                    purged_at=now if closed < now else None,
+                    closed_at=closed,
+                    purged_at=now,
                     governorate=governorate,
                     age_group=_weighted(rng, AGE_GROUPS, (1, 2, 4, 10, 1)),
                     sex="female",

@@ -243,7 +243,7 @@ describe(
                 "parameters": _query(SUMMARY_QUERY),
                 "responses": {
                     "200": _json(_ref("StatsSummary"), "The protected numbers"),
-                    **_errors(400, 401, 403, 404),
+                    **_errors(400, 401, 403, 404, 422),
                 },
             }
         },

@@ -30,7 +30,9 @@ def _emergency_read(app: Flask) -> str:
         nablus = db.session.scalars(select(User).where(User.username == "nbl.caseworker")).one()
         boss = db.session.scalars(select(User).where(User.username == "heb.supervisor")).one()
         case = db.session.scalars(
-            select(Case).where(Case.organization_id == nablus.organization_id).order_by(Case.case_code)
+            select(Case)
+            .where(Case.organization_id == nablus.organization_id, Case.purged_at.is_(None))
+            .order_by(Case.case_code)
         ).first()
         assert case is not None
         code = str(case.case_code)
