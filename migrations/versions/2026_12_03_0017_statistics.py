@@ -1,6 +1,6 @@
 """Network statistics: the survivor's consent to be counted, the clear facts the quality
 indicators read (reporting delay, when the assessment and the safety plan were first recorded),
-releases with their approvals, the register of outside data requests, and the snapshots of live views.
+releases with their approvals, and the register of outside data requests.
 
 Existing cases get `statistics_consent = false`: nobody asked their survivors, so they count only
 in their own organisation's numbers until a caseworker records the answer (docs/decisions.md).
@@ -93,17 +93,9 @@ def upgrade() -> None:
     op.create_index(
         op.f("ix_statistics_data_request_scope_key"), "statistics_data_request", ["scope_key"], unique=False
     )
-    op.create_table(
-        "statistics_snapshot",
-        sa.Column("key", sa.String(length=200), nullable=False),
-        sa.Column("payload", sa.JSON(), nullable=False),
-        sa.Column("computed_at", WHEN, nullable=False),
-        sa.PrimaryKeyConstraint("key"),
-    )
 
 
 def downgrade() -> None:
-    op.drop_table("statistics_snapshot")
     op.drop_index(op.f("ix_statistics_data_request_scope_key"), table_name="statistics_data_request")
     op.drop_table("statistics_data_request")
     op.drop_index(op.f("ix_statistics_release_approval_release_id"), table_name="statistics_release_approval")
