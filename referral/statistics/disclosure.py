@@ -493,9 +493,14 @@ class _Heuristic:
         }
 
     def run(self) -> None:
-        model = self.model
         self.quick_fix()
-        self.each_table_alone(range(model.n_new))
+        self.each_table_alone(range(self.model.n_new))
+        self.audit_and_add()
+
+    def audit_and_add(self) -> None:
+        """Audit every component holding a new table; add a cell next to each cell still too
+        narrow; audit again where something was added, until nothing is."""
+        model = self.model
         dirty = {i for i, comp in enumerate(model.components) if comp.has_new}
         while dirty:
             narrow: dict[int, float] = {}
@@ -535,22 +540,8 @@ class _Heuristic:
 
     def run_alone(self) -> None:
         """The audit-and-add loop of a single table (see each_table_alone)."""
-        model = self.model
         self.quick_fix()
-        dirty = {i for i, comp in enumerate(model.components) if comp.has_new}
-        while dirty:
-            narrow: dict[int, float] = {}
-            for i in sorted(dirty):
-                comp = model.components[i]
-                targets = [c for c in comp.cells if model.suppressed[c] and c not in self.certified]
-                for c, (lo, hi) in comp.audit(model.suppressed, targets).items():
-                    if model.narrow(lo, hi):
-                        narrow[c] = model.threshold - (math.floor(hi + _EPS) - math.ceil(lo - _EPS))
-                    else:
-                        self.certified.add(c)
-            added = self.widen(narrow)
-            added += self.quick_fix()
-            dirty = {model.component_of[c] for c in added}
+        self.audit_and_add()
 
     # ------------------------------------------------------------------ table-level necessary conditions
     def quick_fix(self) -> list[int]:

@@ -281,16 +281,21 @@ def compute(
     for role, w in windows.items():
         _derive(session, view, role, Request(session, scope, w, now, lookups, sector), wanted)
     if audit_action:
-        record(
-            audit_action,
-            actor,
-            None,
-            scope=scope.kind,
-            network=scope.governorates[0] if scope.kind == "network" else None,
-            period=f"{window.label[0]}..{window.label[1]}",
-            sector=sector,
-        )
+        _record_view(audit_action, actor, scope, window, sector)
     return view
+
+
+def _record_view(action: str, actor: Any, scope: Scope, window: Window, sector: str | None) -> None:
+    """The audit event of a view or an export of live numbers: the scope and period, no number."""
+    record(
+        action,
+        actor,
+        None,
+        scope=scope.kind,
+        network=scope.governorates[0] if scope.kind == "network" else None,
+        period=f"{window.label[0]}..{window.label[1]}",
+        sector=sector,
+    )
 
 
 def _indicator_of(table_id: str) -> str:
@@ -562,15 +567,7 @@ def live(
         view = compute(session, actor, scope, window, sector=sector, compare=compare, audit_action=None, now=now)
         payload = to_payload(view)
         store_snapshot(session, key, payload, now)
-    record(
-        audit_action,
-        actor,
-        None,
-        scope=scope.kind,
-        network=scope.governorates[0] if scope.kind == "network" else None,
-        period=f"{window.label[0]}..{window.label[1]}",
-        sector=sector,
-    )
+    _record_view(audit_action, actor, scope, window, sector)
     return view, payload
 
 

@@ -47,6 +47,19 @@ def _problem(error: DomainError) -> str:
     return message(reason if reason in MESSAGES else getattr(error, "code", "invalid"))
 
 
+def _name_problems(form: Any, error: DomainError, aliases: dict[str, str] | None = None) -> None:
+    """Each refused field's message under its field (`aliases`: the service's name -> the form's);
+    a refusal naming no field of the form is flashed."""
+    named = False
+    for name, code in (getattr(error, "fields", None) or {}).items():
+        target = getattr(form, (aliases or {}).get(name, name), None)
+        if target is not None:
+            target.errors = [*target.errors, message(code)]
+            named = True
+    if not named:
+        flash(_problem(error), "danger")
+
+
 def _network_names() -> dict[str, str]:
     arabic = current_locale_code() == "ar"
     rows = db.session.execute(select(Network.governorate, Network.name_ar if arabic else Network.name_en))
@@ -259,12 +272,7 @@ def prepare() -> Any:
             flash(_("The release was prepared. Review its numbers, then submit it to the members."), "success")
             return redirect(url_for("statistics.release", release_id=release.id), 303)
     if error is not None:
-        for name, code in (getattr(error, "fields", None) or {}).items():
-            target = {"from": form.period_from, "to": form.period_to}.get(name)
-            if target is not None:
-                target.errors = [*target.errors, message(code)]
-        if not getattr(error, "fields", None):
-            flash(_problem(error), "danger")
+        _name_problems(form, error, {"from": "period_from", "to": "period_to"})
     keep_on_error()
     rows = releases.listing(db.session, current_user)
     status = page_status(error) if error is not None else 400
@@ -349,12 +357,7 @@ def decide(release_id: str) -> Any:
         except NotFound:
             abort(404)
         except DomainError as error:
-            for name, code in (getattr(error, "fields", None) or {}).items():
-                target = getattr(form, name, None)
-                if target is not None:
-                    target.errors = [*target.errors, message(code)]
-            if not getattr(error, "fields", None):
-                flash(_problem(error), "danger")
+            _name_problems(form, error)
             keep_on_error()
             return _release_page(found, form, page_status(error))
         flash(_("Your organisation's answer was recorded."), "success")
@@ -433,10 +436,7 @@ def record_request() -> Any:
         except NotFound:
             abort(404)
         except DomainError as error:
-            for name, code in (getattr(error, "fields", None) or {}).items():
-                target = getattr(form, name, None)
-                if target is not None:
-                    target.errors = [*target.errors, message(code)]
+            _name_problems(form, error)
             keep_on_error()
             return _requests_page(rows, form, page_status(error))
         flash(_("The request was recorded."), "success")
