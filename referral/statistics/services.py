@@ -595,17 +595,28 @@ def default_window(today: date | None = None) -> Window:
     return parse_window(None, None, today)
 
 
+def usual_windows(today: date) -> list[Window]:
+    """The periods a page is most often asked for: this year so far (the default), the last
+    twelve whole months, and last year."""
+    this_month = date(today.year, today.month, 1)
+    last_month = Window(this_month, this_month).previous().first
+    twelve = Window(date(today.year - 1, today.month, 1), last_month)
+    return [default_window(today), twelve, period_window("year", today.year - 1)]
+
+
 def refresh_snapshots(session: DbSession, now: datetime | None = None) -> int:
     """The worker's refresh of the views everybody opens: each network's and the national
-    default period. Returns how many were stored."""
+    usual periods (`usual_windows`). Returns how many were stored."""
     now = now or utcnow()
-    window = default_window(now.date())
     known = governorates(session)
     scopes = [Scope("national", tuple(known))]
     for governorate in known:
         network = session.scalar(select(Network).where(Network.governorate == governorate))
         scopes.append(Scope("network", (governorate,), network_id=network.id if network else None))
-    for scope in scopes:
-        view = compute(session, None, scope, window, compare=False, audit_action=None, now=now)
-        store_snapshot(session, snapshot_key(scope, window, None), to_payload(view), now)
-    return len(scopes)
+    stored = 0
+    for window in usual_windows(now.date()):
+        for scope in scopes:
+            view = compute(session, None, scope, window, compare=False, audit_action=None, now=now)
+            store_snapshot(session, snapshot_key(scope, window, None), to_payload(view), now)
+            stored += 1
+    return stored

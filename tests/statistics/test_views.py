@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import io
+from datetime import date
 
 import openpyxl
 import pytest
@@ -165,7 +166,12 @@ def test_a_live_view_answers_from_its_snapshot_until_it_is_stale(app: Flask, sta
         assert fresh.table("cases_new_by_month").value(None) == 17
         db.session.commit()
         # the worker's task (workers.refresh_statistics) refreshes each network's and the national default view
-        assert services.refresh_snapshots(db.session) == len(services.governorates(db.session)) + 1
+        assert services.refresh_snapshots(db.session) == 3 * (len(services.governorates(db.session)) + 1)
+        assert [w.label for w in services.usual_windows(date(2026, 3, 15))] == [
+            ("2026-01", "2026-03"),
+            ("2025-03", "2026-02"),
+            ("2025-01", "2025-12"),
+        ]
         db.session.commit()
         keys = set(db.session.scalars(db.select(StatisticsSnapshot.key)))
         assert any(k.startswith(f"network:{w.governorate}|") for k in keys) and any(
