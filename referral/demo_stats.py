@@ -12,11 +12,11 @@ from datetime import UTC, datetime, timedelta
 from .cases.models import AGE_GROUPS, GBV_TYPES, PERPETRATOR_RELATIONSHIPS, REPORTING_DELAYS, Case
 from .models_base import DbSession, new_id, utcnow
 from .referrals.models import DECLINE_REASONS, Referral
+from .referrals.services import RESPONSE_TARGETS as TARGET
 
 SEED = 20261203
 # Larger networks see more cases; the small ones give the pages their suppressed cells.
 CASES_PER_MONTH = {"nablus": 9, "hebron": 11, "tulkarm": 5, "jericho": 3, "tubas": 2, "qalqilya": 4}
-TARGET = {"emergency": timedelta(hours=24), "urgent": timedelta(hours=72), "normal": timedelta(days=14)}
 
 
 def _weighted(rng: random.Random, options: tuple[str, ...], weights: tuple[int, ...]) -> str:
