@@ -417,6 +417,7 @@ class Split:
         self.params: dict[str, Any] = {}
         self.by_measure: dict[tuple[str, str], list[float]] = defaultdict(list)  # (view, measure) -> s per run
         self.recording: str | None = None
+        self.depth = 0  # inside a measure's timer (a grouped count falling back to one per table)
 
     def reset(self) -> None:
         self.run = {"count_table": 0.0, "quantiles": 0.0, "protect": 0.0, "execute": 0.0, "statements": 0}
@@ -427,13 +428,19 @@ class Split:
 
         def timed(*args: Any, **kwargs: Any) -> Any:
             began = time.perf_counter()
+            timed_measure = bucket.startswith("measure:") or bucket == "quantiles"
+            self.depth += timed_measure
             try:
                 return original(*args, **kwargs)
             finally:
+                self.depth -= timed_measure
                 took = time.perf_counter() - began
-                self.run[bucket] += took
-                if self.recording and bucket != "protect":
-                    measure = args[1].measure if bucket == "count_table" else f"quantiles:{args[1]}"
+                if bucket in self.run:
+                    self.run[bucket] += took
+                if self.recording and timed_measure and not self.depth:
+                    measure = {"measure:table": lambda: args[1].measure, "measure:grouped": lambda: args[1]}.get(
+                        bucket, lambda: f"quantiles:{args[1]}"
+                    )()
                     self.run_measures[measure] = self.run_measures.get(measure, 0.0) + took
 
         setattr(module, name, timed)
@@ -508,10 +515,12 @@ def measure(fn: Callable[[], Any], split: Split, runs: int, warmups: int = 2) ->
 
 @contextmanager
 def timers(split: Split, engine: Any) -> Iterator[None]:
-    from referral.statistics import services
+    from referral.statistics import queries, services
 
     undo = [
-        split.wrap(services, "count_table", "count_table"),
+        split.wrap(services, "all_counts", "count_table"),
+        split.wrap(queries, "count_table", "measure:table"),
+        split.wrap(queries, "_count_grouped", "measure:grouped"),
         split.wrap(services, "quantiles", "quantiles"),
         split.wrap(services, "protect", "protect"),
         split.listen(engine),

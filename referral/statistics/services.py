@@ -22,7 +22,7 @@ from ..models_base import DbSession, utcnow
 from ..runtime import runtime
 from .disclosure import Protected, Table, protect, suppressed_label
 from .indicators import DIMENSIONS, INDICATORS, TABLES, Derived, TableSpec, tables_for
-from .queries import Lookups, Request, Scope, Window, count_table, quantiles
+from .queries import Lookups, Request, Scope, Window, all_counts, quantiles
 
 STATS_ROLES = ("coordinator", "org_admin", "supervisor")
 MONTH = re.compile(r"^(\d{4})-(0[1-9]|1[0-2])$")
@@ -262,14 +262,15 @@ def compute(
     tables: list[Table] = []
     for role, w in windows.items():
         req = Request(session, scope, w, now, lookups, sector)
-        for spec in specs:
-            if spec.measure == "referrals_open_late" and role != "current":
-                continue  # a snapshot of now, not of a period
+        # open referrals past target are a snapshot of now, not of a period
+        mine = [s for s in specs if role == "current" or s.measure != "referrals_open_late"]
+        counts = all_counts(req, mine)
+        for spec in mine:
             categories = _categories(spec, w, all_govs)
             fixed = {**scope.fixed, **dict(spec.fixed)}
             if sector:
                 fixed["from_sector" if spec.measure.startswith("referrals") else "sector"] = sector
-            cells = _full_cells(count_table(req, spec), categories, spec.dims)
+            cells = _full_cells(counts[spec.id], categories, spec.dims)
             pending.append((spec, role, w, categories, fixed))
             tables.append(_to_table(spec, role, w, categories, fixed, cells))
     context = published_context(session, scope, [*windows.values()]) if with_published and not sector else []

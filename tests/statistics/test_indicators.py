@@ -181,3 +181,69 @@ def test_no_statistics_query_touches_an_encrypted_column(app: Flask, stats_world
         for qualified in encrypted:
             table, column = qualified.split(".")
             assert not re.search(rf"\b{table}\.{column}\b", statement), (qualified, statement)
+
+
+def test_one_statement_per_measure_gives_the_cells_of_one_statement_per_table(
+    app: Flask, stats_world: StatsWorld
+) -> None:
+    """On PostgreSQL the tables of a measure are counted together (GROUPING SETS); every cell
+    must be the one its own GROUP BY gives, for every scope and for a sector filter."""
+    from referral.statistics.queries import Lookups, Request, all_counts, count_table
+
+    w = stats_world
+    legal, social, health = w.members
+    kinds = ("physical_assault", "psychological_abuse", "sexual_violence")
+    for i in range(24):
+        member = w.members[i % 3]
+        c = w.case(
+            member,
+            at(1 + i % 11, 1 + i % 27),
+            consent=i % 5 != 0,
+            gbv_type=kinds[i % 3],
+            risk_level=("high", "medium", "low")[i % 3],
+            disability=(True, False, None)[i % 3],
+            status="closed" if i % 4 == 0 else "intake",
+            closed_at=at(1 + i % 11, 28) if i % 4 == 0 else None,
+        )
+        receiver = w.members[(i + 1) % 3] if i % 6 else None
+        w.referral(
+            c,
+            member,
+            receiver,
+            sent=at(1 + i % 11, 2 + i % 20),
+            priority=("emergency", "urgent", "normal")[i % 3],
+            state=("sent", "declined", "accepted", "completed")[i % 4],
+            answered_after=timedelta(hours=5 + i) if i % 4 else None,
+            closed_after=timedelta(days=3) if i % 4 == 3 else None,
+            decline_reason="no_capacity" if i % 4 == 1 else None,
+            external_sector="health" if receiver is None else None,
+        )
+    del legal, social, health
+    with app.app_context():
+        actor = db.session.get(User, w.national.id)
+        lookups = Lookups.load(db.session)
+        statements: list[str] = []
+
+        def capture(conn: Any, cursor: Any, statement: str, *args: Any) -> None:
+            statements.append(statement)
+
+        event.listen(db.engine, "before_cursor_execute", capture)
+        for scope, sector in (
+            (services.scope_for(db.session, actor, None), None),
+            (services.scope_for(db.session, actor, w.governorate), None),
+            (services.scope_for(db.session, actor, w.governorate), "social"),
+            (services.Scope("organization", organization_id=w.members[0].id), None),
+        ):
+            req = Request(db.session, scope, YEAR_WINDOW, at(12, 1), lookups, sector)
+            specs = indicators.tables_for(scope.kind)
+            del statements[:]
+            together = all_counts(req, specs)
+            if db.engine.dialect.name == "postgresql":
+                measures = {s.measure for s in specs}
+                assert len(statements) <= len(measures), statements
+                assert any("GROUPING SETS" in s for s in statements)
+            for spec in specs:
+                assert together[spec.id] == count_table(req, spec), spec.id
+            assert any(together.values())
+        event.remove(db.engine, "before_cursor_execute", capture)
+        db.session.rollback()
