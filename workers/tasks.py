@@ -159,8 +159,9 @@ def verify_audit() -> bool:
 @celery.task(name="workers.refresh_statistics")
 def refresh_statistics() -> int:
     """Every few minutes, from the beat: count and protect the statistics views everybody opens
-    (each network's and the national default period), so their pages answer from a snapshot."""
+    (each network's and the national usual periods) and those read lately, so their pages answer
+    from a snapshot; one commit per view."""
     from referral.extensions import db
     from referral.statistics.services import refresh_snapshots
 
-    return refresh_snapshots(db.session)
+    return refresh_snapshots(db.session, commit=db.session.commit)

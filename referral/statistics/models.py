@@ -95,10 +95,13 @@ class DataRequest(db.Model):  # type: ignore[name-defined, misc]
 class StatisticsSnapshot(db.Model):  # type: ignore[name-defined, misc]
     """The protected numbers of a live view (a scope, a period, a sector), kept for a few minutes
     so that a page does not count and protect again on every request; refreshed by the worker
-    for the views everybody opens. Only shown numbers are stored, as in a release."""
+    for the views everybody opens and for those read lately. Only shown numbers are stored, as in a release."""
 
     __tablename__ = "statistics_snapshot"
 
     key: Mapped[str] = mapped_column(String(200), primary_key=True)
     payload: Mapped[dict[str, Any]] = mapped_column(JSON)
     computed_at: Mapped[datetime] = mapped_column(UTCDateTime())
+    # When a user last read it (at most one write an hour): the worker keeps refreshing the
+    # snapshots read in the last days and drops the others.
+    read_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)

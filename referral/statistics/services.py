@@ -7,17 +7,18 @@ into what pages, exports and the API show. Nothing shows a count that did not pa
 from __future__ import annotations
 
 import re
-from collections.abc import Iterable, Sequence
+from collections.abc import Callable, Iterable, Sequence
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import date, datetime, timedelta
 from itertools import product
 from typing import Any
 
 from sqlalchemy import select
 
 from ..audit.services import record
-from ..directory.models import Network, NetworkMembership
-from ..errors import Forbidden, NotFound, refusal
+from ..directory.models import Network, NetworkMembership, Organization
+from ..enums import SECTORS
+from ..errors import DomainError, Forbidden, NotFound, refusal
 from ..models_base import DbSession, utcnow
 from ..runtime import runtime
 from .disclosure import Protected, Table, protect, suppressed_label
@@ -27,6 +28,7 @@ from .queries import Lookups, Request, Scope, Window, all_counts, quantiles
 STATS_ROLES = ("coordinator", "org_admin", "supervisor")
 MONTH = re.compile(r"^(\d{4})-(0[1-9]|1[0-2])$")
 MAX_MONTHS = 36
+SNAPSHOT_READ_DAYS = 7  # a snapshot read within this many days is kept counted by the worker
 # what no schema can say about a period (a 422 when these are the only problems)
 PERIOD_RULES = frozenset({"before_from", "period_too_long", "too_early"})
 CodeKey = tuple[str | None, ...]  # a category per dimension; None is the margin ("all")
@@ -564,31 +566,39 @@ def live(
         payload = found.payload
         view = from_payload(payload)
         view.scope = scope
+        if found.read_at is None or found.read_at < now - timedelta(hours=1):
+            found.read_at = now  # the worker keeps refreshing what is read (at most one write an hour)
     else:
         view = compute(session, actor, scope, window, sector=sector, compare=compare, audit_action=None, now=now)
         payload = to_payload(view)
-        store_snapshot(session, key, payload, now)
+        store_snapshot(session, key, payload, now, read=True)
     _record_view(audit_action, actor, scope, window, sector)
     return view, payload
 
 
-def store_snapshot(session: DbSession, key: str, payload: dict[str, Any], now: datetime) -> None:
-    """Insert or replace one snapshot (two requests computing at once: the later one wins)."""
+def store_snapshot(session: DbSession, key: str, payload: dict[str, Any], now: datetime, read: bool = False) -> None:
+    """Insert or replace one snapshot (two requests computing at once: the later one wins).
+    `read`: a user asked for it now (the worker's own refresh is not a read)."""
     from sqlalchemy.exc import IntegrityError
 
     from .models import StatisticsSnapshot
 
+    def update(found: StatisticsSnapshot) -> None:
+        found.payload, found.computed_at = payload, now
+        if read:
+            found.read_at = now
+
     found = session.get(StatisticsSnapshot, key)
     if found is not None:
-        found.payload, found.computed_at = payload, now
+        update(found)
         return
     try:
         with session.begin_nested():
-            session.add(StatisticsSnapshot(key=key, payload=payload, computed_at=now))
+            session.add(StatisticsSnapshot(key=key, payload=payload, computed_at=now, read_at=now if read else None))
     except IntegrityError:
         found = session.get(StatisticsSnapshot, key)
         if found is not None:
-            found.payload, found.computed_at = payload, now
+            update(found)
 
 
 def default_window(today: date | None = None) -> Window:
@@ -596,28 +606,90 @@ def default_window(today: date | None = None) -> Window:
     return parse_window(None, None, today)
 
 
-def usual_windows(today: date) -> list[Window]:
-    """The periods a page is most often asked for: this year so far (the default), the last
-    twelve whole months, and last year."""
+def quick_windows(today: date) -> dict[str, Window]:
+    """The usual reporting periods, offered as links on the page: last month, this quarter so
+    far, last quarter, this year so far (the default), last year, and the last twelve whole months."""
     this_month = date(today.year, today.month, 1)
-    last_month = Window(this_month, this_month).previous().first
-    twelve = Window(date(today.year - 1, today.month, 1), last_month)
-    return [default_window(today), twelve, period_window("year", today.year - 1)]
+    y, m, q = today.year, today.month, (today.month - 1) // 3 + 1
+    last_month = Window(this_month, this_month).previous()
+    py, pq = (y, q - 1) if q > 1 else (y - 1, 4)
+    return {
+        "last_month": last_month,
+        "this_quarter": Window(period_window("quarter", y, q).first, this_month),
+        "last_quarter": period_window("quarter", py, pq),
+        "this_year": default_window(today),
+        "last_year": period_window("year", y - 1),
+        "last_12_months": Window(date(y - 1, m, 1), last_month.first),
+    }
 
 
-def refresh_snapshots(session: DbSession, now: datetime | None = None) -> int:
-    """The worker's refresh of the views everybody opens: each network's and the national
-    usual periods (`usual_windows`). Returns how many were stored."""
+def usual_windows(today: date) -> list[Window]:
+    """The periods the worker keeps counted: every quick period, each once."""
+    return list(dict.fromkeys(quick_windows(today).values()))
+
+
+def refresh_snapshots(session: DbSession, now: datetime | None = None, commit: Callable[[], None] | None = None) -> int:
+    """The worker's refresh: each network's and the national view of every usual period
+    (`usual_windows`), and every other snapshot someone read in the last `SNAPSHOT_READ_DAYS`
+    days (an organisation's page, a custom period, a sector, a comparison) once it is half its
+    freshness old. Snapshots not read for that long are dropped. `commit` runs after each one,
+    so no write lock is held across the whole refresh. Returns how many were stored."""
+    from .models import StatisticsSnapshot
+
     now = now or utcnow()
     known = governorates(session)
     scopes = [Scope("national", tuple(known))]
     for governorate in known:
         network = session.scalar(select(Network).where(Network.governorate == governorate))
         scopes.append(Scope("network", (governorate,), network_id=network.id if network else None))
+    wanted: dict[str, tuple[Scope, Window, str | None, bool]] = {
+        snapshot_key(scope, window, None): (scope, window, None, False)
+        for window in usual_windows(now.date())
+        for scope in scopes
+    }
+    recently = now - timedelta(days=SNAPSHOT_READ_DAYS)
+    half_fresh = now - timedelta(seconds=int(runtime().settings.statistics_snapshot_seconds) // 2)
+    for found in session.scalars(select(StatisticsSnapshot)).all():
+        if found.key in wanted:
+            continue
+        parsed = _parse_snapshot_key(session, found.key, known)
+        if (found.read_at or found.computed_at) < recently or parsed is None:
+            session.delete(found)
+        elif found.computed_at < half_fresh:
+            wanted[found.key] = parsed
+    if commit:
+        commit()
     stored = 0
-    for window in usual_windows(now.date()):
-        for scope in scopes:
-            view = compute(session, None, scope, window, compare=False, audit_action=None, now=now)
-            store_snapshot(session, snapshot_key(scope, window, None), to_payload(view), now)
-            stored += 1
+    for key, (scope, window, sector, compare) in wanted.items():
+        view = compute(session, None, scope, window, sector=sector, compare=compare, audit_action=None, now=now)
+        store_snapshot(session, key, to_payload(view), now)
+        stored += 1
+        if commit:
+            commit()
     return stored
+
+
+def _parse_snapshot_key(
+    session: DbSession, key: str, known: Sequence[str]
+) -> tuple[Scope, Window, str | None, bool] | None:
+    """The view a snapshot key names (`snapshot_key`), or None if it names one that no longer exists."""
+    parts = key.split("|")
+    if len(parts) != 5:
+        return None
+    where, first, last, sector, compare = parts
+    try:
+        window = parse_window(first, last)
+    except DomainError:
+        return None
+    if where == "national":
+        scope = Scope("national", tuple(known))
+    elif where.startswith("network:") and where[8:] in known:
+        network = session.scalar(select(Network).where(Network.governorate == where[8:]))
+        scope = Scope("network", (where[8:],), network_id=network.id if network else None)
+    elif where.startswith("organization:") and session.get(Organization, where[13:]) is not None:
+        scope = Scope("organization", organization_id=where[13:])
+    else:
+        return None
+    if sector != "-" and sector not in SECTORS:
+        return None
+    return scope, window, None if sector == "-" else sector, compare == "compare"

@@ -168,30 +168,18 @@ def _filter_page(error: DomainError) -> str:
 
 
 def _quick_periods() -> list[tuple[str, str, str]]:
-    """(label, from, to) of the usual reporting periods: month, quarter, year, twelve months."""
+    """(label, from, to) of the usual reporting periods (services.quick_windows)."""
     from ..models_base import utcnow
 
-    today = utcnow().date()
-    y, m = today.year, today.month
-    q = (m - 1) // 3 + 1
-    py, pq = (y, q - 1) if q > 1 else (y - 1, 4)
-    pm_y, pm = (y, m - 1) if m > 1 else (y - 1, 12)
-    twelve = services.Window(today.replace(day=1), today.replace(day=1)).previous()
-
-    def label(w: services.Window) -> tuple[str, str]:
-        return w.label
-
-    return [
-        (_("Last month"), *label(services.period_window("month", pm_y, pm))),
-        (
-            _("This quarter"),
-            *label(services.Window(services.period_window("quarter", y, q).first, today.replace(day=1))),
-        ),
-        (_("Last quarter"), *label(services.period_window("quarter", py, pq))),
-        (_("This year"), *label(services.Window(services.period_window("year", y).first, today.replace(day=1)))),
-        (_("Last year"), *label(services.period_window("year", y - 1))),
-        (_("The last 12 months"), twelve.label[0], label(services.period_window("month", pm_y, pm))[1]),
-    ]
+    labels = {
+        "last_month": _("Last month"),
+        "this_quarter": _("This quarter"),
+        "last_quarter": _("Last quarter"),
+        "this_year": _("This year"),
+        "last_year": _("Last year"),
+        "last_12_months": _("The last 12 months"),
+    }
+    return [(labels[key], *w.label) for key, w in services.quick_windows(utcnow().date()).items()]
 
 
 def _choosable_networks() -> list[tuple[str, str]]:

@@ -166,14 +166,65 @@ def test_a_live_view_answers_from_its_snapshot_until_it_is_stale(app: Flask, sta
         assert fresh.table("cases_new_by_month").value(None) == 17
         db.session.commit()
         # the worker's task (workers.refresh_statistics) refreshes each network's and the national default view
-        assert services.refresh_snapshots(db.session) == 3 * (len(services.governorates(db.session)) + 1)
+        usual = len(services.usual_windows(utcnow().date()))
+        assert services.refresh_snapshots(db.session) == usual * (len(services.governorates(db.session)) + 1)
         assert [w.label for w in services.usual_windows(date(2026, 3, 15))] == [
-            ("2026-01", "2026-03"),
-            ("2025-03", "2026-02"),
-            ("2025-01", "2025-12"),
+            ("2026-02", "2026-02"),  # last month
+            ("2026-01", "2026-03"),  # this quarter so far, which is also this year so far
+            ("2025-10", "2025-12"),  # last quarter
+            ("2025-01", "2025-12"),  # last year
+            ("2025-03", "2026-02"),  # the last twelve whole months
         ]
+        assert len(services.usual_windows(date(2026, 5, 15))) == 6
         db.session.commit()
         keys = set(db.session.scalars(db.select(StatisticsSnapshot.key)))
         assert any(k.startswith(f"network:{w.governorate}|") for k in keys) and any(
             k.startswith("national|") for k in keys
         )
+
+
+def test_the_worker_keeps_counting_what_is_read_and_drops_what_is_not(app: Flask, stats_world: StatsWorld) -> None:
+    """An organisation's page (not a usual network view) read today is refreshed by the worker
+    once half stale, with one commit per view; a snapshot nobody read for a week is dropped."""
+    from datetime import timedelta
+
+    from referral.accounts.models import User
+    from referral.models_base import utcnow
+    from referral.statistics import services
+    from referral.statistics.models import StatisticsSnapshot
+
+    w = stats_world
+    _some_cases(w)
+    settings = app.extensions["shabaka"].settings
+    with app.app_context():
+        admin = db.session.get(User, w.members[0].admin.id)
+        own = services.scope_for(db.session, admin)
+        window = services.parse_window("2026-02", "2026-05")
+        services.live(db.session, admin, own, window)
+        stale = services.Scope("organization", organization_id=w.members[1].id)
+        old = utcnow() - timedelta(days=services.SNAPSHOT_READ_DAYS + 1)
+        services.store_snapshot(db.session, services.snapshot_key(stale, window, None), {}, old, read=True)
+        db.session.commit()
+        key = services.snapshot_key(own, window, None)
+        assert db.session.get(StatisticsSnapshot, key).read_at is not None
+        before = db.session.get(StatisticsSnapshot, key).computed_at
+    for i in range(5):
+        w.case(w.members[0], at(3, 1 + i))
+    later = utcnow() + timedelta(seconds=settings.statistics_snapshot_seconds // 2 + 5)
+    commits: list[int] = []
+    with app.app_context():
+        usual = len(services.usual_windows(later.date())) * (len(services.governorates(db.session)) + 1)
+
+        def commit() -> None:
+            commits.append(1)
+            db.session.commit()
+
+        stored = services.refresh_snapshots(db.session, now=later, commit=commit)
+        assert stored == usual + 1 and len(commits) == stored + 1
+        kept = db.session.get(StatisticsSnapshot, key)
+        assert kept.computed_at > before
+        view = services.from_payload(kept.payload)
+        assert view.table("cases_new_by_month").value("2026-03") >= 5
+        assert db.session.get(StatisticsSnapshot, services.snapshot_key(stale, window, None)) is None
+        # read again before half its freshness: the next refresh leaves it alone
+        assert services.refresh_snapshots(db.session, now=later + timedelta(seconds=5)) == usual
