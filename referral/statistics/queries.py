@@ -23,11 +23,12 @@ from ..directory.models import Organization, Service
 from ..followups.models import FollowUp
 from ..models_base import DbSession
 from ..referrals.models import Referral
+from ..referrals.services import RESPONSE_TARGETS
 from .indicators import UNKNOWN, TableSpec
 
 ORG_DIMS = {"sector", "from_sector", "to_sector"}
 # Targets by priority when a referral carries no due time (DOMAIN.md): hours.
-TARGET_HOURS = {"emergency": 24.0, "urgent": 72.0, "normal": 336.0}
+TARGET_HOURS = {p: target.total_seconds() / 3600.0 for p, target in RESPONSE_TARGETS.items()}
 
 
 @dataclass(frozen=True)

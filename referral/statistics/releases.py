@@ -11,7 +11,8 @@ import json
 from datetime import date
 from typing import Any
 
-from sqlalchemy import func, select
+from sqlalchemy import Select, and_, false, func, or_, select, true
+from sqlalchemy.sql.elements import ColumnElement
 
 from ..audit.services import record
 from ..directory.models import Network
@@ -127,20 +128,33 @@ def _is_member(session: DbSession, actor: Any, release: StatisticsRelease) -> bo
     return release.scope_key.split(":", 1)[1] in member_networks(session, actor.organization_id)
 
 
-def listing(session: DbSession, actor: Any) -> list[StatisticsRelease]:
+def _readable(session: DbSession, actor: Any) -> ColumnElement[bool]:
+    """The releases `may_read` allows, as one condition (the lists filter in SQL)."""
+    role = getattr(actor, "role", None)
+    if role == "coordinator":
+        mine: ColumnElement[bool] = (
+            true() if actor.network_id is None else StatisticsRelease.network_id == actor.network_id
+        )
+    else:
+        mine = false()
+    networks = member_networks(session, actor.organization_id) if getattr(actor, "organization_id", None) else []
+    member = StatisticsRelease.scope_key.in_([f"network:{g}" for g in networks])
+    if networks:
+        member = or_(member, StatisticsRelease.scope_key == "national")
+    published = and_(StatisticsRelease.state == "published", true() if role == "auditor" else member)
+    in_review = and_(StatisticsRelease.state == "in_review", member) if role == "org_admin" else false()
+    return or_(mine, published, in_review)
+
+
+def listing(session: DbSession, actor: Any, *, limit: int = 500) -> list[StatisticsRelease]:
     """The releases the actor may read, newest first."""
-    rows = session.scalars(select(StatisticsRelease).order_by(StatisticsRelease.prepared_at.desc()).limit(500))
-    return [r for r in rows if may_read(session, actor, r)]
+    stmt = select(StatisticsRelease).where(_readable(session, actor))
+    return list(session.scalars(stmt.order_by(StatisticsRelease.prepared_at.desc()).limit(limit)))
 
 
 def published(session: DbSession, actor: Any, *, limit: int = 100) -> list[StatisticsRelease]:
-    rows = session.scalars(
-        select(StatisticsRelease)
-        .where(StatisticsRelease.published_at.is_not(None))
-        .order_by(StatisticsRelease.published_at.desc())
-        .limit(500)
-    )
-    return [r for r in rows if may_read(session, actor, r)][:limit]
+    stmt = select(StatisticsRelease).where(StatisticsRelease.published_at.is_not(None), _readable(session, actor))
+    return list(session.scalars(stmt.order_by(StatisticsRelease.published_at.desc()).limit(limit)))
 
 
 def submit(session: DbSession, actor: Any, release_id: str) -> StatisticsRelease:
@@ -248,14 +262,20 @@ def _request_scope(session: DbSession, actor: Any, network: str | None) -> str:
     return "national" if scope.kind == "national" else scope_key(scope)
 
 
-def requests_for(session: DbSession, actor: Any) -> list[DataRequest]:
+def _requests_of(session: DbSession, actor: Any) -> Select[tuple[DataRequest]]:
+    """The register a coordinator keeps: her network's requests (all of them, nationally)."""
     if getattr(actor, "role", None) != "coordinator":
         raise Forbidden("statistics.request_record")
-    stmt = select(DataRequest).order_by(DataRequest.received_on.desc(), DataRequest.recorded_at.desc()).limit(500)
+    stmt = select(DataRequest)
     if actor.network_id is not None:
         own = session.get(Network, actor.network_id)
         stmt = stmt.where(DataRequest.scope_key == f"network:{own.governorate if own else ''}")
-    return list(session.scalars(stmt))
+    return stmt
+
+
+def requests_for(session: DbSession, actor: Any) -> list[DataRequest]:
+    newest = (DataRequest.received_on.desc(), DataRequest.recorded_at.desc())
+    return list(session.scalars(_requests_of(session, actor).order_by(*newest).limit(500)))
 
 
 def record_request(session: DbSession, actor: Any, values: dict[str, Any]) -> DataRequest:
@@ -294,8 +314,9 @@ def record_request(session: DbSession, actor: Any, values: dict[str, Any]) -> Da
 def decide_request(
     session: DbSession, actor: Any, request_id: str, decision: str, note: str = "", release_id: str | None = None
 ) -> DataRequest:
-    row = get_by_id(session, DataRequest, request_id)
-    if row is None or row not in requests_for(session, actor):
+    found = get_by_id(session, DataRequest, request_id)
+    row = session.scalar(_requests_of(session, actor).where(DataRequest.id == found.id)) if found else None
+    if row is None:
         raise NotFound("request")
     fields: dict[str, str] = {}
     if decision not in ("approved", "refused"):

@@ -168,3 +168,45 @@ def test_the_register_of_outside_requests(app: Flask, stats_world: StatsWorld) -
         db.session.commit()
         assert releases.requests_for(db.session, coordinator)[0].decision == "refused"
         assert releases.requests_for(db.session, _user(w.other_coordinator.id)) == []
+
+
+def test_the_lists_hold_exactly_the_releases_each_reader_may_read(app: Flask, stats_world: StatsWorld) -> None:
+    """The release lists filter in SQL; for every reader they must hold what `may_read` allows."""
+    from referral.models_base import new_id
+
+    w = stats_world
+    with app.app_context():
+        made = []
+        for scope_key, network_id in (
+            (f"network:{w.governorate}", w.network_id),
+            (f"network:{w.other_governorate}", None),
+            ("national", None),
+        ):
+            for version, state in enumerate(("draft", "in_review", "published", "superseded"), start=1):
+                release = StatisticsRelease(
+                    version=version,
+                    id=new_id(),
+                    scope_key=scope_key,
+                    network_id=network_id,
+                    period_first="2026-01",
+                    period_last="2026-06",
+                    state=state,
+                    threshold=5,
+                    payload={},
+                    checksum="0" * 64,
+                    prepared_by=w.coordinator.id,
+                    published_at=at(7) if state in ("published", "superseded") else None,
+                )
+                db.session.add(release)
+                made.append(release)
+        db.session.flush()
+        readers = [w.coordinator, w.other_coordinator, w.national, w.auditor]
+        readers += [m.admin for m in w.members] + [m.caseworker for m in w.members[:1]] + [w.members[0].supervisor]
+        for account in readers:
+            actor = _user(account.id)
+            allowed = {r.id for r in made if releases.may_read(db.session, actor, r)}
+            assert {r.id for r in releases.listing(db.session, actor)} == allowed, actor.role
+            shown = {r.id for r in releases.published(db.session, actor)}
+            assert shown == {r.id for r in made if r.id in allowed and r.published_at is not None}, actor.role
+        assert any(releases.listing(db.session, _user(a.id)) for a in readers)
+        db.session.rollback()
