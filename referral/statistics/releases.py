@@ -262,7 +262,7 @@ def _request_scope(session: DbSession, actor: Any, network: str | None) -> str:
     return "national" if scope.kind == "national" else scope_key(scope)
 
 
-def _requests_of(session: DbSession, actor: Any) -> Select[tuple[DataRequest]]:
+def _requests_of(session: DbSession, actor: Any) -> Select[Any]:
     """The register a coordinator keeps: her network's requests (all of them, nationally)."""
     if getattr(actor, "role", None) != "coordinator":
         raise Forbidden("statistics.request_record")
