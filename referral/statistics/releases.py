@@ -138,7 +138,7 @@ def _readable(session: DbSession, actor: Any) -> ColumnElement[bool]:
     else:
         mine = false()
     networks = member_networks(session, actor.organization_id) if getattr(actor, "organization_id", None) else []
-    member = StatisticsRelease.scope_key.in_([f"network:{g}" for g in networks])
+    member: ColumnElement[bool] = StatisticsRelease.scope_key.in_([f"network:{g}" for g in networks])
     if networks:
         member = or_(member, StatisticsRelease.scope_key == "national")
     published = and_(StatisticsRelease.state == "published", true() if role == "auditor" else member)
