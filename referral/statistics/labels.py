@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from flask_babel import lazy_gettext as _l
 
+from ..cases.models import AGE_GROUPS as CASE_AGE_GROUPS
 from ..labels import (
     DECLINE_REASON_LABELS,
     GBV_TYPE_LABELS,
@@ -16,7 +17,7 @@ from ..labels import (
 UNKNOWN = {"unknown": _l("Not recorded")}
 SECTORS = {**SECTOR_LABELS, **UNKNOWN}
 GBV_TYPES = {**GBV_TYPE_LABELS, **UNKNOWN}
-AGE_GROUPS = {code: code for code in ("0-11", "12-17", "18-24", "25-59", "60+")} | UNKNOWN
+AGE_GROUPS = {code: code for code in CASE_AGE_GROUPS} | UNKNOWN
 YES_NO = {"yes": _l("Yes"), "no": _l("No"), **UNKNOWN}
 PERPETRATORS = {**PERPETRATOR_LABELS, **UNKNOWN}
 RISK_LEVELS = {**RISK_LABELS, **UNKNOWN}
