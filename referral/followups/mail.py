@@ -272,7 +272,7 @@ def _claim(session_factory: Callable[[], Session], outbox_id: str) -> int | None
     """Take the row for sending (pending, or `sending` gone stale); returns its attempt number,
     or None when it is not ours to send. One conditional UPDATE, so two senders can't both win."""
     now = utcnow()
-    with session_factory() as session:
+    with session_factory() as session, session.begin():  # committed as the block ends
         result: Any = session.execute(
             update(EmailOutbox)
             .where(
@@ -286,10 +286,8 @@ def _claim(session_factory: Callable[[], Session], outbox_id: str) -> int | None
             .execution_options(synchronize_session=False)
         )
         if result.rowcount != 1:
-            session.rollback()
-            return None
+            return None  # nothing was changed
         attempts = session.scalar(select(EmailOutbox.attempts).where(EmailOutbox.id == outbox_id))
-        session.commit()
         return int(attempts or 1)
 
 
@@ -323,14 +321,13 @@ def _finish(
         values["sent_at"] = utcnow()
     if give_back_attempt:
         values["attempts"] = EmailOutbox.attempts - 1
-    with session_factory() as session:
+    with session_factory() as session, session.begin():  # committed as the block ends
         session.execute(
             update(EmailOutbox)
             .where(EmailOutbox.id == outbox_id, EmailOutbox.state == "sending")
             .values(**values)
             .execution_options(synchronize_session=False)
         )
-        session.commit()
 
 
 def _settings() -> Settings:

@@ -145,12 +145,12 @@ def notify(user_ids: Iterable[str], message: Message, session: DbSession | None 
         outbox: list[str] = []
         with Session(bind=engine) as fresh:
             try:
-                outbox = mail.queue_for(fresh, write_many(fresh, [(recipients, message)]))
-                fresh.commit()
+                with fresh.begin():  # committed as the block ends, rolled back on an error
+                    queued = mail.queue_for(fresh, write_many(fresh, [(recipients, message)]))
+                outbox = queued
             except IntegrityError:  # delivered meanwhile by someone else: already told
-                fresh.rollback()
+                pass
             except Exception:
-                fresh.rollback()
                 log.exception("notification %s could not be written", message.kind)
         if outbox:
             from ..dispatch import publish_now
