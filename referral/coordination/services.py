@@ -350,7 +350,7 @@ def create_meeting(
         network_id=net.id,
         series_id=series_id,
         title=data.title.strip(),
-        starts_at=data.starts_at.astimezone(UTC),
+        starts_at=data.starts_at.astimezone(UTC).replace(second=0, microsecond=0),
         duration_minutes=int(data.duration_minutes),
         place=data.place.strip(),
         online_link=data.online_link.strip(),
