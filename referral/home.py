@@ -42,12 +42,14 @@ _NAV: dict[str, tuple[NavItem, ...]] = {
     "org_admin": (
         NavItem("admin.users", _l("Users")),
         NavItem("statistics.index", _l("Statistics")),
+        NavItem("coordination.index", _l("Coordination")),
         NavItem("directory.service_directory", _l("Services")),
         NavItem("directory.networks", _l("Networks")),
     ),
     "coordinator": (
         NavItem("notifications.escalations", _l("Overdue referrals")),
         NavItem("statistics.index", _l("Statistics")),
+        NavItem("coordination.index", _l("Coordination")),
         NavItem("statistics.releases_index", _l("Releases")),
         NavItem("statistics.requests_index", _l("Data requests")),
         NavItem("directory.networks", _l("Networks")),
@@ -82,6 +84,7 @@ _NAV: dict[str, tuple[NavItem, ...]] = {
         NavItem("breakglass.index", _l("Emergency access")),
         NavItem("followups.team_overdue", _l("Team overdue")),
         NavItem("statistics.index", _l("Statistics")),
+        NavItem("coordination.index", _l("Coordination")),
         NavItem("directory.service_directory", _l("Services")),
         NavItem("directory.networks", _l("Networks")),
         NavItem("directory.organizations", _l("Organisations")),

@@ -60,7 +60,13 @@ KINDS = {
     ("followup", "before"): "followup.reminder",
     ("followup", "due"): "followup.due",
     ("followup", "escalate"): "followup.escalation",
+    ("action_point", "before"): "action_point.reminder",
+    ("action_point", "escalate"): "action_point.escalation",
+    ("minutes_approval", "day3"): "minutes.reminder",
+    ("minutes_approval", "day7"): "minutes.reminder",
 }
+# Clocks of network coordination (referral/coordination/reminders.py): they name no case.
+COORDINATION_CLOCKS = ("action_point", "minutes_approval")
 
 
 # ------------------------------------------------------------------------------- working time
@@ -227,6 +233,7 @@ class _Target:
     receiver_id: str | None  # whose supervisors are told: the follow-up's or receiving organisation
     assignee_id: str | None
     link: tuple[str, str]  # (target type, id) the notification points at
+    recipients: dict[str, list[str]] | None = None  # step -> users, for clocks that say it themselves
 
 
 def _targets(session: DbSession, steps: Sequence[ReminderStep]) -> dict[tuple[str, str], _Target]:
@@ -243,7 +250,11 @@ def _targets(session: DbSession, steps: Sequence[ReminderStep]) -> dict[tuple[st
         )
         for fid, state, org, assignee, case_id in rows:
             found[("followup", fid)] = _Target(state == "open", org, org, assignee, ("case", case_id))
-    referral_ids = {s.target_id for s in steps if s.clock != "followup"}
+    if any(s.clock in COORDINATION_CLOCKS for s in steps):
+        from ..coordination import reminders
+
+        found.update(reminders.targets(session, [s for s in steps if s.clock in COORDINATION_CLOCKS]))
+    referral_ids = {s.target_id for s in steps if s.clock in LIVE_STATES}
     if referral_ids:
         rows = session.execute(
             select(
@@ -281,6 +292,8 @@ def _recipients(
 ) -> tuple[list[str], str, str]:
     """Who a rung tells, and what the notification points at (type, id)."""
     receiver = target.receiver_id or ""
+    if target.recipients is not None:
+        return target.recipients.get(step.step, []), *target.link
     if step.clock == "followup":
         if step.step == "escalate":
             return supervisors.get(receiver, []), *target.link
@@ -322,7 +335,7 @@ def deliver_batch(session: DbSession, step_ids: Sequence[str], now: datetime | N
         users, target_type, target_id = _recipients(step, target, supervisors, coordinators)
         kind = KINDS[(step.clock, step.step)]
         messages.append(
-            (users, notifications.Message(kind, step.case_code, target_type, target_id, key=f"step:{step.id}"))
+            (users, notifications.Message(kind, step.case_code or None, target_type, target_id, key=f"step:{step.id}"))
         )
         step.state, step.sent_at, step.recipients = "sent", now, len(set(users))
         sent.append(step.id)
@@ -331,8 +344,8 @@ def deliver_batch(session: DbSession, step_ids: Sequence[str], now: datetime | N
                 "followup.reminder",
                 None,
                 step,
-                case_code=step.case_code,
-                organization_id=target.owner_id,
+                case_code=step.case_code or None,
+                organization_id=target.owner_id or None,
                 clock=step.clock,
                 rung=step.step,
                 target_id=step.target_id,

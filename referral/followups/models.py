@@ -112,7 +112,7 @@ class FollowUp(db.Model):  # type: ignore[name-defined, misc]
 register_model(FollowUp)
 
 
-CLOCKS = ("referral_response", "referral_completion", "followup")
+CLOCKS = ("referral_response", "referral_completion", "followup", "action_point", "minutes_approval")
 STEP_STATES = ("pending", "sent", "cancelled")
 
 

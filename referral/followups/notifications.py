@@ -44,11 +44,27 @@ KINDS: dict[str, Any] = {
         "A statistics release is waiting for your organisation's approval. Log in to review."
     ),
     "statistics.release_published": _l("A statistics release of your network was published. Log in to review."),
+    "meeting.invitation": _l("You are invited to a network meeting. Log in to review."),
+    "minutes.circulated": _l("Minutes of a network meeting are circulated for comment. Log in to review."),
+    "minutes.reminder": _l("Minutes of a network meeting are waiting for approval. Log in to review."),
+    "action_point.assigned": _l("Your organisation owns a new action point. Log in to review."),
+    "action_point.reminder": _l("An action point of your organisation is due soon. Log in to review."),
+    "action_point.escalation": _l("An action point of the network is overdue. Log in to review."),
     "system.alert": _l("Reminders are running late. Log in to review."),
     "audit.verification_failed": _l("The audit trail failed verification. Log in to review."),
     "security.integrity_failure": _l("A stored value failed its integrity check. Log in to review."),
 }
-TARGET_TYPES = ("referral", "case", "followup", "transfer", "system", "escalation", "release")
+TARGET_TYPES = (
+    "referral",
+    "case",
+    "followup",
+    "transfer",
+    "system",
+    "escalation",
+    "release",
+    "meeting",
+    "action_point",
+)
 
 
 @dataclass(frozen=True)

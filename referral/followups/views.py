@@ -17,6 +17,8 @@ _TARGETS = {
     "case": ("cases.show", "case_id"),
     "transfer": ("transfers.show", "transfer_id"),
     "release": ("statistics.release", "release_id"),
+    "meeting": ("coordination.meeting", "meeting_id"),
+    "action_point": ("coordination.action_point", "point_id"),
 }
 
 

@@ -216,6 +216,128 @@ OTHERS: dict[tuple[str, str], Callable[[Scene], Call]] = {
 }
 
 
+# ---- network coordination: the world's network's records, asked for by another network's people
+def _meeting_of_world(s: Scene) -> str:
+    from tests.coordination import helpers
+
+    return str(helpers.meeting(s.app, s.world))
+
+
+def _point_of_world(s: Scene) -> str:
+    from tests.coordination import helpers
+
+    return str(helpers.action_point(s.app, s.world, _meeting_of_world(s)))
+
+
+def _series_of_world(s: Scene) -> str:
+    from referral.coordination import services as coordination
+
+    data = coordination.SeriesInput("Monthly", "monthly_day", "10:00", day_of_month=3)
+    net = _network_id(s)
+    with s.app.app_context():
+        series, _meeting = coordination.create_series(db.session, user(s.world.coordinator), net, data)
+        db.session.commit()
+        return str(series.id)
+
+
+def _representative_of_world(s: Scene) -> str:
+    from referral.coordination import services as coordination
+
+    net = _network_id(s)
+    with s.app.app_context():
+        found = coordination.name_representative(
+            db.session, user(s.world.mine.org_admin), net, s.world.mine.caseworker.id
+        )
+        db.session.commit()
+        return str(found.id)
+
+
+def _on_meeting(suffix: str, who: str = "third_coordinator", **extra: Any) -> Callable[[Scene], Call]:
+    return lambda s: Call(who, f"/coordination/meetings/{_meeting_of_world(s)}{suffix}", (), **extra)
+
+
+OTHERS.update(
+    {
+        ("coordination.network", "GET"): lambda s: Call(
+            "third_coordinator", f"/coordination/networks/{_network_id(s)}", ()
+        ),
+        ("coordination.name_representative", "POST"): lambda s: Call(
+            "third_admin",
+            f"/coordination/networks/{_network_id(s)}/representatives",
+            (),
+            method="POST",
+            form={"user_id": s.accounts["third_admin"].id},
+        ),
+        ("coordination.remove_representative", "POST"): lambda s: Call(
+            "third_admin", f"/coordination/representatives/{_representative_of_world(s)}/remove", (), method="POST"
+        ),
+        ("coordination.create_meeting", "POST"): lambda s: Call(
+            "third_coordinator",
+            f"/coordination/networks/{_network_id(s)}/meetings",
+            (),
+            method="POST",
+            form={"title": "X", "day": "2027-01-01", "local_time": "10:00", "duration_minutes": "60"},
+        ),
+        ("coordination.create_series", "POST"): lambda s: Call(
+            "third_coordinator",
+            f"/coordination/networks/{_network_id(s)}/series",
+            (),
+            method="POST",
+            form={"title": "X"},
+        ),
+        ("coordination.schedule_next", "POST"): lambda s: Call(
+            "third_coordinator", f"/coordination/series/{_series_of_world(s)}/next", (), method="POST"
+        ),
+        ("coordination.meeting", "GET"): _on_meeting(""),
+        ("coordination.meeting_ics_file", "GET"): _on_meeting("/meeting.ics", "third"),
+        ("coordination.add_agenda_item", "POST"): _on_meeting("/agenda", method="POST", form={"title": "X"}),
+        ("coordination.send_invitations", "POST"): _on_meeting("/invitations", method="POST"),
+        ("coordination.respond", "POST"): _on_meeting(
+            "/response", "third", method="POST", form={"response": "excused"}
+        ),
+        ("coordination.record_attendance", "POST"): _on_meeting(
+            "/attendance", method="POST", form={"status": "absent"}
+        ),
+        ("coordination.name_minute_taker", "POST"): _on_meeting("/minute-taker", method="POST", form={"user_id": ""}),
+        ("coordination.save_minutes", "POST"): _on_meeting("/minutes", method="POST", form={}),
+        ("coordination.minutes_step", "POST"): _on_meeting("/minutes/circulate", method="POST"),
+        ("coordination.comment", "POST"): _on_meeting("/comments", "third", method="POST", form={"body": "x"}),
+        ("coordination.create_action_point", "POST"): _on_meeting(
+            "/action-points", method="POST", form={"description": "x"}
+        ),
+        ("coordination.action_point", "GET"): lambda s: Call(
+            "third", f"/coordination/action-points/{_point_of_world(s)}", ()
+        ),
+        ("coordination.update_action_point", "POST"): lambda s: Call(
+            "third", f"/coordination/action-points/{_point_of_world(s)}", (), method="POST", form={}
+        ),
+        ("api.get_meeting", "GET"): lambda s: Call("third", f"/api/v1/meetings/{_meeting_of_world(s)}", ()),
+        ("api.record_attendance", "POST"): lambda s: Call(
+            "third_coordinator",
+            f"/api/v1/meetings/{_meeting_of_world(s)}/attendance",
+            (),
+            method="POST",
+            body={"organization_id": s.world.mine.id, "status": "absent"},
+        ),
+        ("api.create_action_point", "POST"): lambda s: Call(
+            "third_coordinator",
+            f"/api/v1/meetings/{_meeting_of_world(s)}/action-points",
+            (),
+            method="POST",
+            body={
+                "description": "x",
+                "owner_organization_id": s.world.mine.id,
+                "due_date": "2030-01-01",
+                "priority": "low",
+            },
+        ),
+        ("api.update_action_point", "PATCH"): lambda s: Call(
+            "third", f"/api/v1/action-points/{_point_of_world(s)}", (), method="PATCH", body={"status": "done"}
+        ),
+    }
+)
+
+
 def routes_with_parameters(app: Flask) -> dict[tuple[str, str], str]:
     found: dict[tuple[str, str], str] = {}
     for rule in app.url_map.iter_rules():

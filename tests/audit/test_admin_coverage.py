@@ -75,6 +75,7 @@ class Call:
     csrf_page: str = "/account/"  # where a prepared client takes its CSRF token
     mimetype: str | None = None  # what an export must answer with
     typed: tuple[str, ...] = ()  # further values typed in (passwords): in no event either
+    body: dict[str, Any] | None = None  # JSON for an API call
 
 
 class Scene:
@@ -154,7 +155,7 @@ class Scene:
         if call.path.startswith("/api/"):
             assert call.who is not None
             headers = {"Authorization": f"Bearer {self.token(call.who)}"}
-            return self.app.test_client().open(call.path, method=call.method, headers=headers)
+            return self.app.test_client().open(call.path, method=call.method, headers=headers, json=call.body)
         if call.web is not None:
             web = call.web
             token = csrf(web, call.csrf_page) if call.method != "GET" else ""
@@ -647,6 +648,252 @@ TABLE.update(
     }
 )
 
+
+# ---- network coordination: representatives, meetings, minutes, action points
+def _coordination_meeting(s: Scene, *, represented: bool = False, circulated: bool = False) -> str:
+    from tests.coordination import helpers
+
+    if represented:
+        helpers.name_representatives(s.app, s.world)
+    meeting_id = helpers.meeting(s.app, s.world)
+    if circulated:
+        helpers.attended(s.app, s.world, meeting_id)
+        from referral.coordination import services as coordination
+
+        s.run(lambda: coordination.circulate_minutes(db.session, user(s.accounts["coordinator"]), meeting_id))
+    return meeting_id
+
+
+def _coordination_item(s: Scene, meeting_id: str) -> str:
+    from referral.coordination.models import Meeting
+
+    with s.app.app_context():
+        return str(db.session.get(Meeting, meeting_id).items[1].id)
+
+
+def _coordination_point(s: Scene) -> str:
+    from tests.coordination import helpers
+
+    return str(helpers.action_point(s.app, s.world, _coordination_meeting(s), description=f"Map {PLANT}"))
+
+
+def _coordination_series(s: Scene) -> str:
+    from referral.coordination import services as coordination
+
+    data = coordination.SeriesInput("Monthly", "monthly_weekday", "10:00", week_of_month=2, weekday=0)
+    return str(
+        s.run(lambda: coordination.create_series(db.session, user(s.accounts["coordinator"]), s.network_id, data)[0].id)
+    )
+
+
+def _coordination_representative(s: Scene) -> str:
+    from referral.coordination import services as coordination
+
+    return str(
+        s.run(
+            lambda: (
+                coordination.name_representative(
+                    db.session, user(s.accounts["org_admin"]), s.network_id, s.accounts["caseworker"].id
+                ).id
+            )
+        )
+    )
+
+
+def _ap_update(s: Scene) -> Call:
+    point = _coordination_point(s)
+    form = {f"p{point[:8]}-status": "in_progress", f"p{point[:8]}-note": PLANT}
+    return Call("caseworker", f"/coordination/action-points/{point}", ("action_point.update",), form=form)
+
+
+_MEETING_FORM = {
+    "title": f"Monthly {PLANT}",
+    "day": "2027-01-12",
+    "local_time": "10:00",
+    "duration_minutes": "90",
+    "place": PLANT,
+    "agenda": f"Challenges {PLANT} | 20 | Legal aid",
+}
+TABLE.update(
+    {
+        ("coordination.name_representative", "POST"): [
+            lambda s: Call(
+                "org_admin",
+                f"/coordination/networks/{s.network_id}/representatives",
+                ("representative.add",),
+                form={"user_id": s.accounts["caseworker"].id},
+            )
+        ],
+        ("coordination.remove_representative", "POST"): [
+            lambda s: Call(
+                "org_admin",
+                f"/coordination/representatives/{_coordination_representative(s)}/remove",
+                ("representative.remove",),
+            )
+        ],
+        ("coordination.create_meeting", "POST"): [
+            lambda s: Call(
+                "coordinator",
+                f"/coordination/networks/{s.network_id}/meetings",
+                ("meeting.create", "meeting.invite"),
+                form=_MEETING_FORM,
+            )
+        ],
+        ("coordination.create_series", "POST"): [
+            lambda s: Call(
+                "coordinator",
+                f"/coordination/networks/{s.network_id}/series",
+                ("meeting.series_create", "meeting.create", "meeting.invite"),
+                form={
+                    "title": f"Monthly {PLANT}",
+                    "recurrence": "monthly_day",
+                    "day_of_month": "15",
+                    "local_time": "10:00",
+                    "duration_minutes": "120",
+                },
+            )
+        ],
+        ("coordination.schedule_next", "POST"): [
+            lambda s: Call(
+                "coordinator",
+                f"/coordination/series/{_coordination_series(s)}/next",
+                ("meeting.create", "meeting.invite"),
+            )
+        ],
+        ("coordination.add_agenda_item", "POST"): [
+            lambda s: Call(
+                "coordinator",
+                f"/coordination/meetings/{_coordination_meeting(s)}/agenda",
+                ("meeting.agenda",),
+                form={"title": f"Plans {PLANT}", "minutes": "15", "presenter": PLANT},
+            )
+        ],
+        ("coordination.send_invitations", "POST"): [
+            lambda s: Call(
+                "coordinator", f"/coordination/meetings/{_coordination_meeting(s)}/invitations", ("meeting.invite",)
+            )
+        ],
+        ("coordination.respond", "POST"): [
+            lambda s: Call(
+                "caseworker",
+                f"/coordination/meetings/{_coordination_meeting(s, represented=True)}/response",
+                ("meeting.respond",),
+                form={"response": "delegating", "delegate_name": PLANT},
+            )
+        ],
+        ("coordination.record_attendance", "POST"): [
+            lambda s: Call(
+                "coordinator",
+                f"/coordination/meetings/{_coordination_meeting(s)}/attendance",
+                ("attendance.record",),
+                form={"organization_id": s.world.mine.id, "status": "attended", "representative": PLANT, "role": PLANT},
+            )
+        ],
+        ("coordination.name_minute_taker", "POST"): [
+            lambda s: Call(
+                "coordinator",
+                f"/coordination/meetings/{_coordination_meeting(s)}/minute-taker",
+                ("minutes.taker",),
+                form={"user_id": ""},
+            )
+        ],
+        ("coordination.save_minutes", "POST"): [
+            lambda s: (
+                lambda m: Call(
+                    "coordinator",
+                    f"/coordination/meetings/{m}/minutes",
+                    ("minutes.edit",),
+                    form={
+                        f"discussion-{_coordination_item(s, m)}": PLANT,
+                        f"decisions-{_coordination_item(s, m)}": PLANT,
+                    },
+                )
+            )(_coordination_meeting(s))
+        ],
+        ("coordination.minutes_step", "POST"): [
+            lambda s: Call(
+                "coordinator",
+                f"/coordination/meetings/{_coordination_meeting(s)}/minutes/circulate",
+                ("minutes.circulate",),
+            )
+        ],
+        ("coordination.comment", "POST"): [
+            lambda s: Call(
+                "caseworker",
+                f"/coordination/meetings/{_coordination_meeting(s, represented=True, circulated=True)}/comments",
+                ("minutes.comment",),
+                form={"body": PLANT},
+            )
+        ],
+        ("coordination.create_action_point", "POST"): [
+            lambda s: Call(
+                "coordinator",
+                f"/coordination/meetings/{_coordination_meeting(s)}/action-points",
+                ("action_point.create",),
+                form={
+                    "description": PLANT,
+                    "owner_organization_id": s.world.mine.id,
+                    "due_date": "2030-01-01",
+                    "priority": "high",
+                },
+            )
+        ],
+        ("coordination.update_action_point", "POST"): [_ap_update],
+        ("coordination.meeting_ics_file", "GET"): [
+            lambda s: Call(
+                "coordinator",
+                f"/coordination/meetings/{_coordination_meeting(s)}/meeting.ics",
+                ("meeting.ics",),
+                method="GET",
+                mimetype="text/calendar",
+            )
+        ],
+        ("api.create_meeting", "POST"): [
+            lambda s: Call(
+                "coordinator",
+                "/api/v1/meetings",
+                ("meeting.create", "meeting.invite"),
+                body={
+                    "network": s.world.governorate,
+                    "title": f"Monthly {PLANT}",
+                    "starts_at": "2027-02-01T08:00:00Z",
+                    "agenda": [{"title": PLANT, "minutes": 10}],
+                },
+            )
+        ],
+        ("api.record_attendance", "POST"): [
+            lambda s: Call(
+                "coordinator",
+                f"/api/v1/meetings/{_coordination_meeting(s)}/attendance",
+                ("attendance.record",),
+                body={"organization_id": s.world.mine.id, "status": "absent"},
+            )
+        ],
+        ("api.create_action_point", "POST"): [
+            lambda s: Call(
+                "coordinator",
+                f"/api/v1/meetings/{_coordination_meeting(s)}/action-points",
+                ("action_point.create",),
+                body={
+                    "description": PLANT,
+                    "owner_organization_id": s.world.mine.id,
+                    "due_date": "2030-01-01",
+                    "priority": "low",
+                },
+            )
+        ],
+        ("api.update_action_point", "PATCH"): [
+            lambda s: Call(
+                "caseworker",
+                f"/api/v1/action-points/{_coordination_point(s)}",
+                ("action_point.update",),
+                method="PATCH",
+                body={"status": "done", "note": PLANT},
+            )
+        ],
+    }
+)
+
 # Routes that change something not worth an event, each with the reason. They are performed
 # too, and must succeed and write nothing.
 NOT_AUDITED: dict[tuple[str, str], tuple[str, Builder]] = {
@@ -703,6 +950,15 @@ READS = frozenset(
         "statistics.release",  # one release's protected numbers, recorded as statistics.release_view
         "statistics.requests_index",
         "api.stats_releases",  # the list of published releases, without their numbers
+        # coordination pages and reads, each recorded as meeting.list / meeting.view / action_point.*
+        "coordination.index",
+        "coordination.network",
+        "coordination.meeting",
+        "coordination.action_points",
+        "coordination.action_point",
+        "api.list_meetings",
+        "api.get_meeting",
+        "api.list_action_points",
     }
 )
 

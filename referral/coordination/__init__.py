@@ -1,0 +1,1 @@
+"""Network coordination: representatives, meetings, agendas, attendance, minutes and action points."""
