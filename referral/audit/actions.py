@@ -112,6 +112,18 @@ ACTIONS: frozenset[str] = frozenset(
         "statistics.release_export",
         "statistics.request_record",
         "statistics.request_decide",
+        # activity and training plans of the networks
+        "plan.create",
+        "plan.list",
+        "plan.view",
+        "plan.export",
+        "activity.create",
+        "activity.list",
+        "activity.view",
+        "activity.update",
+        "activity.transition",
+        "activity.delivery",
+        "activity.attachment_download",
         # access
         "access.denied",
         "breakglass.open",
