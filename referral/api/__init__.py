@@ -29,4 +29,15 @@ def require_token() -> Response | None:
     return None
 
 
-from . import audit, audit_verify, cases, directory, followups, notifications, referrals, stats, views  # noqa: E402,F401
+from . import (  # noqa: E402,F401
+    activities,
+    audit,
+    audit_verify,
+    cases,
+    directory,
+    followups,
+    notifications,
+    referrals,
+    stats,
+    views,
+)

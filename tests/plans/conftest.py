@@ -17,7 +17,7 @@ from referral.directory.models import Network
 from referral.extensions import db
 from referral.plans import services
 from tests.cases.conftest import World, user
-from tests.cases.conftest import world as world  # noqa: F401  (the fixture)
+from tests.cases.conftest import world as world
 from tests.conftest import Account, Factory
 
 YEAR = date.today().year
