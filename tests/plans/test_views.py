@@ -420,3 +420,20 @@ def test_the_api_refuses_bad_activities_field_by_field(app: Flask, pw: PlanWorld
     )
     assert _count(app, Activity) == before
     assert date.today().year == YEAR
+
+
+def test_making_a_plan_on_the_web(app: Flask, pw: PlanWorld) -> None:
+    web = _signed_in(app, pw.national)  # the national coordinator chooses any network
+    page = web.get("/plans").get_data(as_text=True)
+    assert 'data-testid="plan-form"' in page and pw.network_id in page
+    for year, problem in (
+        ("abc", "between 2000 and 2100"),
+        ("1999", "between 2000 and 2100"),
+        (str(YEAR), "already has a plan"),
+    ):
+        refused = web.post("/plans", data={"csrf_token": csrf(web, "/plans"), "network": pw.network_id, "year": year})
+        assert refused.status_code == 400 and problem in refused.get_data(as_text=True), year
+    made = web.post("/plans", data={"csrf_token": csrf(web, "/plans"), "network": pw.network_id, "year": str(YEAR + 3)})
+    assert made.status_code == 303
+    member = _signed_in(app, pw.world.mine.caseworker)
+    assert 'data-testid="plan-form"' not in member.get("/plans").get_data(as_text=True)
