@@ -437,3 +437,25 @@ def test_making_a_plan_on_the_web(app: Flask, pw: PlanWorld) -> None:
     assert made.status_code == 303
     member = _signed_in(app, pw.world.mine.caseworker)
     assert 'data-testid="plan-form"' not in member.get("/plans").get_data(as_text=True)
+
+
+def test_delivery_files_follow_key_rotation(app: Flask, pw: PlanWorld) -> None:
+    from referral.security.keys import current_row
+    from tests.plans.helpers import PDF as SHEET
+    from tests.plans.helpers import world_attachment
+
+    attachment_id = world_attachment(app, pw.world)
+    with app.app_context():
+        old_key = current_row(db.session, pw.world.mine.id, "data").id  # type: ignore[union-attr]
+        before = db.session.get(DeliveryAttachment, attachment_id).storage_key
+    runner = app.test_cli_runner()
+    assert runner.invoke(args=["keys", "rotate", "--org", pw.world.mine.id]).exit_code == 0
+    assert runner.invoke(args=["keys", "retire", str(old_key)]).exit_code != 0  # the file still uses it
+    done = runner.invoke(args=["keys", "reencrypt"])
+    assert done.exit_code == 0, done.output
+    with app.app_context():
+        after = db.session.get(DeliveryAttachment, attachment_id).storage_key
+    assert after != before and not app.extensions[EXTENSION].path(before).exists()
+    assert runner.invoke(args=["keys", "retire", str(old_key)]).exit_code == 0
+    download = _signed_in(app, pw.world.other.caseworker).get(f"/plans/attachments/{attachment_id}")
+    assert download.status_code == 200 and download.data == SHEET
