@@ -145,6 +145,7 @@ def _register_models() -> None:
     from .coordination import models as _coordination  # noqa: F401
     from .directory import models as _directory  # noqa: F401
     from .followups import models as _followups  # noqa: F401
+    from .plans import services as _plans  # noqa: F401  (its models, and its files registered with key rotation)
     from .referrals import models as _referrals  # noqa: F401
     from .security import models as _security  # noqa: F401
     from .statistics import models as _statistics  # noqa: F401
@@ -177,6 +178,7 @@ def _register_blueprints(app: Flask) -> None:
     from .followups.followup_views import followups_bp
     from .followups.views import notifications_bp
     from .home import home_bp
+    from .plans.views import plans_bp
     from .referrals.transfer_views import transfers_bp
     from .referrals.views import referrals_bp
     from .statistics.views import statistics_bp
@@ -195,6 +197,7 @@ def _register_blueprints(app: Flask) -> None:
         audit_bp,
         statistics_bp,
         coordination_bp,
+        plans_bp,
     ):
         app.register_blueprint(bp)
     app.register_blueprint(followups_bp)

@@ -13,6 +13,7 @@ JSON can spell as "\\ud800") are no text at all and are refused everywhere.
 
 from __future__ import annotations
 
+import re
 from typing import Any
 
 _DIGITS = "0123456789"
@@ -117,3 +118,17 @@ def depth_of(data: Any, limit: int) -> int:
             items = value.values() if isinstance(value, dict) else value
             stack.extend((item, depth + 1) for item in items)
     return deepest
+
+
+# A case code as people write it: the network's three letters, the year and the number
+# ("NBL-2026-000009"), in any letter case, with hyphens, dashes, slashes, underscores or spaces
+# between the parts and any kind of digits (folded first).
+_CASE_CODE_IN_TEXT = re.compile(
+    r"(?<![A-Za-z0-9])[A-Za-z]{3}\s*[-_/\u2010-\u2015\u2212\s]\s*\d{4}\s*[-_/\u2010-\u2015\u2212\s]\s*\d{1,6}(?!\d)"
+)
+
+
+def contains_case_code(value: str | None) -> bool:
+    """Whether free text holds something that looks like a case code: text of an ordinary record
+    (a delivery report, ordinary minutes) must never name a case."""
+    return bool(value) and _CASE_CODE_IN_TEXT.search(fold_digits(value or "")) is not None

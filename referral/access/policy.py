@@ -305,6 +305,71 @@ def _service_manage(actor: Any, obj: Any) -> bool:
     return bool(organization_id == actor.organization_id)
 
 
+# ------------------------------------------------------------------------------ activity plans
+def _plan_network_id(obj: Any) -> str | None:
+    """The network a plan, an activity or a network itself belongs to."""
+    if obj is None:
+        return None
+    if getattr(obj, "__tablename__", None) == "network":
+        return str(obj.id)
+    network_id = getattr(obj, "network_id", None)
+    return str(network_id) if network_id is not None else None
+
+
+def _coordinates(actor: Any, network_id: str | None) -> bool:
+    """The network's own coordinator, or the national coordinator (a coordinator of no network)."""
+    return actor.role == "coordinator" and network_id is not None and actor.network_id in (None, network_id)
+
+
+def _plan_read(actor: Any, obj: Any) -> bool:
+    """A network's plan and its activities: its coordinators, and the staff of every member organisation."""
+    network_id = _plan_network_id(obj)
+    if network_id is None:
+        return False
+    if actor.role == "coordinator":
+        return _coordinates(actor, network_id)
+    from ..directory.models import NetworkMembership
+
+    session = object_session(obj)
+    if session is None:
+        return False
+    found = session.scalar(
+        select(NetworkMembership.id).where(
+            NetworkMembership.network_id == network_id, NetworkMembership.organization_id == actor.organization_id
+        )
+    )
+    return found is not None
+
+
+def _plan_manage(actor: Any, obj: Any) -> bool:
+    """Make a plan, add and change its activities: the network's coordinator or the national one."""
+    return _coordinates(actor, _plan_network_id(obj))
+
+
+REPORTING_ROLES = ("org_admin", "supervisor")
+
+
+def _activity_report(actor: Any, activity: Any) -> bool:
+    """Report progress and record delivery: the coordinators, and the administrators and
+    supervisors of the organisation responsible for the activity (its focal persons)."""
+    if activity is None:
+        return False
+    if _plan_manage(actor, activity):
+        return True
+    return actor.role in REPORTING_ROLES and activity.responsible_organization_id == actor.organization_id
+
+
+def scope_plans(actor: Any, stmt: Select[Any]) -> Select[Any]:
+    """Plans the actor may read, as a SQL condition: the same rule as `plan.read`."""
+    from ..directory.models import NetworkMembership
+    from ..plans.models import ActivityPlan
+
+    if actor.role == "coordinator":
+        return stmt if actor.network_id is None else stmt.where(ActivityPlan.network_id == actor.network_id)
+    member_of = select(NetworkMembership.network_id).where(NetworkMembership.organization_id == actor.organization_id)
+    return stmt.where(ActivityPlan.network_id.in_(member_of))
+
+
 # ------------------------------------------------------------------------------ every action and its rule
 _RULES: dict[str, Rule] = {
     "network.manage": _network_manage,
@@ -343,4 +408,7 @@ _RULES: dict[str, Rule] = {
     "followup.assignee": _followup_assignee,
     "followup.team": _followup_team,
     "service.manage": _service_manage,
+    "plan.read": _plan_read,
+    "plan.manage": _plan_manage,
+    "activity.report": _activity_report,
 }

@@ -30,6 +30,7 @@ def require_token() -> Response | None:
 
 
 from . import (  # noqa: E402,F401
+    activities,
     audit,
     audit_verify,
     cases,

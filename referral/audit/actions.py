@@ -135,6 +135,18 @@ ACTIONS: frozenset[str] = frozenset(
         "action_point.view",
         "action_point.update",
         "coordination.engagement",
+        # activity and training plans of the networks
+        "plan.create",
+        "plan.list",
+        "plan.view",
+        "plan.export",
+        "activity.create",
+        "activity.list",
+        "activity.view",
+        "activity.update",
+        "activity.transition",
+        "activity.delivery",
+        "activity.attachment_download",
         # access
         "access.denied",
         "breakglass.open",

@@ -29,6 +29,7 @@ from tests.audit.test_coverage import TABLE, Call, Scene, _stranger
 from tests.cases.conftest import World, user
 from tests.cases.conftest import world as world
 from tests.conftest import Factory
+from tests.plans import helpers as plan_helpers
 
 _UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 _CSRF = re.compile(rb'name="csrf_token" value="[^"]*"')
@@ -336,6 +337,44 @@ OTHERS.update(
         ),
     }
 )
+
+
+def _plan_calls() -> dict[tuple[str, str], Callable[[Scene], Call]]:
+    """Another network's coordinator asks for the world's plan, its activities and their files."""
+
+    def plan(s: Scene) -> str:
+        return plan_helpers.world_plan(s.app, s.world)
+
+    def activity(s: Scene) -> str:
+        return plan_helpers.world_activity(s.app, s.world)
+
+    who = "third_coordinator"
+    return {
+        ("plans.plan", "GET"): lambda s: Call(who, f"/plans/{plan(s)}", ()),
+        ("plans.calendar", "GET"): lambda s: Call(who, f"/plans/{plan(s)}/calendar", ()),
+        ("plans.export", "GET"): lambda s: Call(who, f"/plans/{plan(s)}/export.xlsx", ()),
+        ("plans.new_activity", "GET"): lambda s: Call(who, f"/plans/{plan(s)}/activities/new", ()),
+        ("plans.new_activity", "POST"): lambda s: Call(
+            who, f"/plans/{plan(s)}/activities/new", (), method="POST", form={"title": "x"}
+        ),
+        ("plans.activity", "GET"): lambda s: Call(who, f"/plans/activities/{activity(s)}", ()),
+        ("plans.edit_activity", "GET"): lambda s: Call(who, f"/plans/activities/{activity(s)}/edit", ()),
+        ("plans.edit_activity", "POST"): lambda s: Call(
+            who, f"/plans/activities/{activity(s)}/edit", (), method="POST", form={"title": "x"}
+        ),
+        ("plans.move_activity", "POST"): lambda s: Call(
+            who, f"/plans/activities/{activity(s)}/status", (), method="POST", form={"status": "ongoing"}
+        ),
+        ("plans.record_delivery", "POST"): lambda s: Call(
+            who, f"/plans/activities/{activity(s)}/delivery", (), method="POST", form={"delivered_from": "2026-01-01"}
+        ),
+        ("plans.download_attachment", "GET"): lambda s: Call(
+            who, f"/plans/attachments/{plan_helpers.world_attachment(s.app, s.world)}", ()
+        ),
+    }
+
+
+OTHERS.update(_plan_calls())
 
 
 def routes_with_parameters(app: Flask) -> dict[tuple[str, str], str]:

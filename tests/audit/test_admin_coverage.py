@@ -39,6 +39,7 @@ from tests.cases.conftest import World, user
 from tests.cases.conftest import world as world
 from tests.conftest import Account, Factory, csrf, password_step, sign_in
 from tests.directory.helpers import make_service
+from tests.plans import helpers as plan_helpers
 
 # Free text planted in every field a request fills (names, labels, descriptions, passwords,
 # e-mail addresses, usernames): none of it may reach an event. Lower case, so that it also fits
@@ -893,6 +894,165 @@ TABLE.update(
         ],
     }
 )
+
+
+# ---- activity plans: every read, change and export of a plan writes its events
+def _plan_call(s: Scene, who: str, path: str, expect: tuple[str, ...], **options: Any) -> Call:
+    s.accounts.setdefault("supervisor", s.world.mine.supervisor)
+    return Call(who, path, expect, **options)
+
+
+def _activity_form(s: Scene) -> dict[str, Any]:
+    return {
+        "title": f"Training {PLANT}",
+        "activity_type": "training",
+        "responsible_organization_id": s.world.mine.id,
+        "partner_organization_ids": [s.world.other.id],
+        "planned_start": f"{plan_helpers.YEAR}-04-01",
+        "planned_end": f"{plan_helpers.YEAR}-04-02",
+        "governorate": s.world.governorate,
+        "target_sectors": ["health"],
+        "target_participants": "10",
+        "decision_ref": PLANT,
+    }
+
+
+XLSX = "application/vnd.openxmlformats-officedocument.spreadsheetml.sheet"
+TABLE.update(
+    {
+        ("plans.index", "GET"): [lambda s: Call("caseworker", "/plans", ("plan.list",), method="GET")],
+        ("plans.create_plan", "POST"): [
+            lambda s: Call(
+                "coordinator", "/plans", ("plan.create",), form={"network": s.network_id, "year": str(2040 + s.next())}
+            )
+        ],
+        ("plans.plan", "GET"): [
+            lambda s: Call(
+                "caseworker",
+                f"/plans/{plan_helpers.world_plan(s.app, s.world)}",
+                ("plan.view", "activity.list"),
+                method="GET",
+            )
+        ],
+        ("plans.calendar", "GET"): [
+            lambda s: Call(
+                "org_admin",
+                f"/plans/{plan_helpers.world_plan(s.app, s.world)}/calendar",
+                ("plan.view", "activity.list"),
+                method="GET",
+            )
+        ],
+        ("plans.new_activity", "GET"): [
+            lambda s: Call(
+                "coordinator",
+                f"/plans/{plan_helpers.world_plan(s.app, s.world)}/activities/new",
+                ("plan.view",),
+                method="GET",
+            )
+        ],
+        ("plans.new_activity", "POST"): [
+            lambda s: Call(
+                "coordinator",
+                f"/plans/{plan_helpers.world_plan(s.app, s.world)}/activities/new",
+                ("plan.view", "activity.create"),
+                form=_activity_form(s),
+            )
+        ],
+        ("plans.activity", "GET"): [
+            lambda s: Call(
+                "caseworker",
+                f"/plans/activities/{plan_helpers.world_activity(s.app, s.world)}",
+                ("activity.view",),
+                method="GET",
+            )
+        ],
+        ("plans.edit_activity", "GET"): [
+            lambda s: Call(
+                "coordinator",
+                f"/plans/activities/{plan_helpers.world_activity(s.app, s.world)}/edit",
+                ("activity.view",),
+                method="GET",
+            )
+        ],
+        ("plans.edit_activity", "POST"): [
+            lambda s: Call(
+                "coordinator",
+                f"/plans/activities/{plan_helpers.world_activity(s.app, s.world)}/edit",
+                ("activity.view", "activity.update"),
+                form=_activity_form(s),
+            )
+        ],
+        ("plans.move_activity", "POST"): [
+            lambda s: _plan_call(
+                s,
+                "supervisor",
+                f"/plans/activities/{plan_helpers.world_activity(s.app, s.world)}/status",
+                ("activity.transition",),
+                form={"status": "ongoing"},
+            )
+        ],
+        ("plans.record_delivery", "POST"): [
+            lambda s: _plan_call(
+                s,
+                "supervisor",
+                f"/plans/activities/{plan_helpers.world_activity(s.app, s.world)}/delivery",
+                ("activity.view", "activity.delivery", "activity.transition"),
+                form={"delivered_from": f"{plan_helpers.YEAR}-01-02", "p_female_18_24": "4", "report": PLANT},
+            )
+        ],
+        ("plans.download_attachment", "GET"): [
+            lambda s: Call(
+                "caseworker",
+                f"/plans/attachments/{plan_helpers.world_attachment(s.app, s.world)}",
+                ("activity.attachment_download",),
+                method="GET",
+                mimetype="application/pdf",
+            )
+        ],
+        ("plans.export", "GET"): [
+            lambda s: Call(
+                "caseworker",
+                f"/plans/{plan_helpers.world_plan(s.app, s.world)}/export.xlsx",
+                ("plan.export",),
+                method="GET",
+                mimetype=XLSX,
+            ),
+            lambda s: Call(
+                "coordinator",
+                f"/plans/{plan_helpers.world_plan(s.app, s.world)}/export.pdf",
+                ("plan.export",),
+                method="GET",
+                mimetype="application/pdf",
+            ),
+        ],
+        ("api.list_activities", "GET"): [
+            lambda s: Call(
+                "caseworker", "/api/v1/activities", ("activity.list",), method="GET", mimetype="application/json"
+            )
+        ],
+        ("api.create_activity", "POST"): [
+            lambda s: (
+                plan_helpers.world_plan(s.app, s.world)  # the plan exists: only the activity is new
+                and Call(
+                    "coordinator",
+                    "/api/v1/activities",
+                    ("activity.create",),
+                    body={
+                        "network": s.world.governorate,
+                        "title": f"Campaign {PLANT}",
+                        "type": "awareness_campaign",
+                        "responsible_organization_id": s.world.other.id,
+                        "planned_start": f"{plan_helpers.YEAR}-11-25",
+                        "planned_end": f"{plan_helpers.YEAR}-12-10",
+                        "decision_ref": PLANT,
+                    },
+                    mimetype="application/json",
+                )
+            )
+        ],
+    }
+)
+
 
 # Routes that change something not worth an event, each with the reason. They are performed
 # too, and must succeed and write nothing.

@@ -1,0 +1,1 @@
+"""Activity and training plans of the networks."""
