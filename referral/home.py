@@ -47,6 +47,7 @@ _NAV: dict[str, tuple[NavItem, ...]] = {
     ),
     "coordinator": (
         NavItem("notifications.escalations", _l("Overdue referrals")),
+        NavItem("conferences.index", _l("Case conferences")),
         NavItem("statistics.index", _l("Statistics")),
         NavItem("statistics.releases_index", _l("Releases")),
         NavItem("statistics.requests_index", _l("Data requests")),
@@ -68,6 +69,7 @@ _NAV: dict[str, tuple[NavItem, ...]] = {
         NavItem("cases.index", _l("Cases")),
         NavItem("referrals.index", _l("Referrals")),
         NavItem("transfers.index", _l("Transfers")),
+        NavItem("conferences.index", _l("Case conferences")),
         NavItem("statistics.releases_index", _l("Statistics")),
         NavItem("directory.service_directory", _l("Services")),
         NavItem("directory.networks", _l("Networks")),
@@ -81,6 +83,7 @@ _NAV: dict[str, tuple[NavItem, ...]] = {
         NavItem("cases.approvals", _l("Approvals")),
         NavItem("breakglass.index", _l("Emergency access")),
         NavItem("followups.team_overdue", _l("Team overdue")),
+        NavItem("conferences.index", _l("Case conferences")),
         NavItem("statistics.index", _l("Statistics")),
         NavItem("directory.service_directory", _l("Services")),
         NavItem("directory.networks", _l("Networks")),
