@@ -176,6 +176,12 @@ def _item(session: DbSession, actor: Any, found: Seat, item_id: str) -> Conferen
     return item
 
 
+def visible_item(session: DbSession, actor: Any, conference_id: str, item_id: str) -> ConferenceItem:
+    """An agenda item of a conference, if the actor may see both; not found otherwise."""
+    _conference, found = visible(session, actor, conference_id)
+    return _item(session, actor, found, item_id)
+
+
 def _record_each(action: str, actor: Any, conference: CaseConference, items: Any, **ids: Any) -> None:
     """One event per case concerned (an event names one case code)."""
     for item in items:

@@ -249,9 +249,21 @@ def show(conference_id: str) -> Any:
     return _page(conference_id)
 
 
-def _form_post(conference_id: str, key: str, form: Any, action: Callable[[], Any], done: str, anchor: str) -> Any:
-    """Validate a form of the conference page and run its service call, or show the page again."""
-    services.visible(db.session, _actor(), conference_id)  # a stranger is refused before anything is read
+def _form_post(
+    conference_id: str,
+    key: str,
+    form: Any,
+    action: Callable[[], Any],
+    done: str,
+    anchor: str,
+    item_id: str | None = None,
+) -> Any:
+    """Validate a form of the conference page and run its service call, or show the page again.
+    A stranger (or an item she may not see) is refused before the form is even read."""
+    if item_id is not None:
+        services.visible_item(db.session, _actor(), conference_id, item_id)
+    else:
+        services.visible(db.session, _actor(), conference_id)
     if form.validate():
         _result, error = _attempt(action)
         if error is None:
@@ -307,6 +319,7 @@ def summary(conference_id: str, item_id: str) -> Any:
         lambda: services.save_risk_summary(db.session, _actor(), conference_id, item_id, form.risk_summary.data),
         _("The risk summary was saved."),
         f"item-{item_id}",
+        item_id,
     )
 
 
@@ -327,6 +340,7 @@ def add_action(conference_id: str, item_id: str) -> Any:
         lambda: services.add_action(db.session, _actor(), conference_id, item_id, data),
         _("The action was recorded and will be followed up with reminders."),
         f"item-{item_id}",
+        item_id,
     )
 
 

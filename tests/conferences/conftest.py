@@ -14,7 +14,7 @@ from referral.conferences import services
 from referral.extensions import db
 from referral.models_base import utcnow
 from tests.cases.conftest import World, open_case, user
-from tests.cases.conftest import world as world  # noqa: F401  (the fixture, for the tests here)
+from tests.cases.conftest import world as world
 from tests.conftest import Account, Factory
 from tests.referrals.test_services import _consent, _refer
 
@@ -38,7 +38,7 @@ class Scene:
 
 
 @pytest.fixture
-def scene(app: Flask, world: World, factory: Factory) -> Scene:  # noqa: F811
+def scene(app: Flask, world: World, factory: Factory) -> Scene:
     from referral.cases.models import Case
     from referral.directory.models import Network
 
@@ -81,9 +81,7 @@ def convene(scene: Scene, **extra: Any) -> str:
     }
     values.update(extra)
     data = services.ConveneInput(**values)
-    return str(
-        run(scene.app, lambda: services.convene(db.session, user(scene.world.mine.supervisor), data).id)
-    )
+    return str(run(scene.app, lambda: services.convene(db.session, user(scene.world.mine.supervisor), data).id))
 
 
 def item_of(scene: Scene, conference_id: str) -> str:

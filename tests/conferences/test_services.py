@@ -6,7 +6,6 @@ from __future__ import annotations
 from datetime import timedelta
 
 import pytest
-from flask import Flask
 from sqlalchemy import select, text
 
 from referral.audit.models import AuditEvent
@@ -21,7 +20,7 @@ from referral.followups.models import FollowUp, Notification, ReminderStep
 from referral.models_base import utcnow
 from tests.cases.conftest import open_case, user
 from tests.conferences.conftest import ACTION, MINUTES, REASON, SUMMARY, Scene, convene, item_of, run
-from tests.conferences.conftest import scene as scene  # noqa: F401
+from tests.conferences.conftest import scene as scene
 from tests.referrals.test_services import _act
 
 
@@ -64,7 +63,10 @@ def test_a_repeat_incident_within_twelve_months_makes_a_case_eligible(scene: Sce
     assert _refused_fields(scene, case_code=code, grounds="repeat_incident") == {"grounds": "no_repeat_incident"}
     # only the case team flags it; anyone else is told the case does not exist
     with pytest.raises(NotFound):
-        run(scene.app, lambda: services.flag_repeat_incident(db.session, user(scene.world.other.supervisor), medium, True))
+        run(
+            scene.app,
+            lambda: services.flag_repeat_incident(db.session, user(scene.world.other.supervisor), medium, True),
+        )
     with scene.app.app_context():
         flagged = list(db.session.scalars(select(AuditEvent).where(AuditEvent.action == "case.repeat_incident")))
         assert [e.case_code for e in flagged] == [code]
@@ -168,7 +170,10 @@ def test_a_participant_sees_what_its_referral_shares_and_the_chair_sees_no_conte
         assert not services.minutes_readable(conference, chair)
         assert services.actions_of(db.session, conference, chair) == {}
         events = list(db.session.scalars(select(AuditEvent).where(AuditEvent.action == "conference.view")))
-        assert [(e.case_code, e.details["seat"]) for e in events] == [(scene.code, "participant"), (scene.code, "chair")]
+        assert [(e.case_code, e.details["seat"]) for e in events] == [
+            (scene.code, "participant"),
+            (scene.code, "chair"),
+        ]
         db.session.rollback()
 
 
@@ -276,7 +281,10 @@ def test_the_confidential_fields_are_encrypted_at_rest(scene: Scene) -> None:
         ),
     )
     item_id = item_of(scene, conference_id)
-    run(scene.app, lambda: services.save_risk_summary(db.session, user(w.mine.supervisor), conference_id, item_id, SUMMARY))
+    run(
+        scene.app,
+        lambda: services.save_risk_summary(db.session, user(w.mine.supervisor), conference_id, item_id, SUMMARY),
+    )
     run(scene.app, lambda: services.save_minutes(db.session, user(w.mine.supervisor), conference_id, MINUTES))
     with scene.app.app_context():
         raw_items = db.session.execute(text("SELECT judgement_reason, risk_summary FROM conference_item")).all()
