@@ -176,3 +176,11 @@ def test_convening_on_the_web_and_hostile_input(scene: Scene) -> None:
     assert started.status_code == 303
     page = chair.get(base).get_data(as_text=True)
     assert "data-conference-timer" in page and "js/conference-timer.js" in page
+
+
+def test_a_nul_in_an_id_is_a_404_not_a_500(scene: Scene) -> None:
+    """PostgreSQL refuses a NUL in text: the recorded denial must not carry it."""
+    web, token = _client(scene, scene.world.mine.supervisor)
+    for path in ("/conferences/%00", "/cases/%00", "/referrals/%00"):
+        assert web.get(path).status_code == 404, path
+    assert web.post("/conferences/%00/close", data={"csrf_token": token}).status_code == 404
