@@ -142,6 +142,7 @@ def _register_models() -> None:
     from .cases import documents as _documents  # noqa: F401  (registers its files with key rotation)
     from .cases import models as _cases  # noqa: F401
     from .cases import retention
+    from .conferences import models as _conferences  # noqa: F401
     from .coordination import models as _coordination  # noqa: F401
     from .directory import models as _directory  # noqa: F401
     from .followups import models as _followups  # noqa: F401
@@ -173,6 +174,7 @@ def _register_blueprints(app: Flask) -> None:
     from .api import api_bp
     from .audit.views import audit_bp
     from .cases.views import cases_bp
+    from .conferences.views import conferences_bp
     from .coordination.views import coordination_bp
     from .directory.views import directory_bp
     from .followups.followup_views import followups_bp
@@ -198,6 +200,7 @@ def _register_blueprints(app: Flask) -> None:
         statistics_bp,
         coordination_bp,
         plans_bp,
+        conferences_bp,
     ):
         app.register_blueprint(bp)
     app.register_blueprint(followups_bp)

@@ -49,6 +49,7 @@ _NAV: dict[str, tuple[NavItem, ...]] = {
     ),
     "coordinator": (
         NavItem("notifications.escalations", _l("Overdue referrals")),
+        NavItem("conferences.index", _l("Case conferences")),
         NavItem("statistics.index", _l("Statistics")),
         NavItem("coordination.index", _l("Coordination")),
         NavItem("plans.index", _l("Activity plans")),
@@ -72,6 +73,7 @@ _NAV: dict[str, tuple[NavItem, ...]] = {
         NavItem("cases.index", _l("Cases")),
         NavItem("referrals.index", _l("Referrals")),
         NavItem("transfers.index", _l("Transfers")),
+        NavItem("conferences.index", _l("Case conferences")),
         NavItem("statistics.releases_index", _l("Statistics")),
         NavItem("plans.index", _l("Activity plans")),
         NavItem("directory.service_directory", _l("Services")),
@@ -86,6 +88,7 @@ _NAV: dict[str, tuple[NavItem, ...]] = {
         NavItem("cases.approvals", _l("Approvals")),
         NavItem("breakglass.index", _l("Emergency access")),
         NavItem("followups.team_overdue", _l("Team overdue")),
+        NavItem("conferences.index", _l("Case conferences")),
         NavItem("statistics.index", _l("Statistics")),
         NavItem("coordination.index", _l("Coordination")),
         NavItem("plans.index", _l("Activity plans")),

@@ -118,7 +118,8 @@ def record_denial(actor: Any | None, object_type: str, object_id: str, session: 
     """
     target = session or db.session
     denial = event("access.denied", actor, outcome="denied")
-    denial.update(object_type=object_type, object_id=object_id[:64])
+    # the id as asked for, typed by anyone: PostgreSQL refuses a NUL in text, so it is replaced
+    denial.update(object_type=object_type, object_id=object_id[:64].replace("\x00", "\ufffd"))
     target.info.setdefault(_DENIALS, []).append(denial)
 
 

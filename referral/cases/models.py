@@ -135,6 +135,10 @@ class Case(db.Model):  # type: ignore[name-defined, misc]
     # indicators, so that no statistic has to look at the encrypted content.
     assessed_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
     safety_plan_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    # A new incident within twelve months of an earlier one, flagged by the case team (when, by
+    # whom): the case is then eligible for a case conference. Clear: a date and an id, no content.
+    repeat_incident_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    repeat_incident_by: Mapped[str | None] = mapped_column(Uuid(as_uuid=False), nullable=True)
 
     # approvals (who asked, who approved: never the same person)
     plan_submitted_by: Mapped[str | None] = mapped_column(Uuid(as_uuid=False), nullable=True)

@@ -57,7 +57,7 @@ DONE = (200, 201, 303)
 
 # Endpoints of the domains that hold case data; the API by path. Notifications and the
 # directory hold none (a notification carries a case code at most and is the user's own).
-CASE_DATA_BLUEPRINTS = ("cases", "documents", "referrals", "transfers", "followups", "breakglass")
+CASE_DATA_BLUEPRINTS = ("cases", "documents", "referrals", "transfers", "followups", "breakglass", "conferences")
 CASE_DATA_API = re.compile(r"^/api/v1/(cases|referrals|followups|consents)(/|$)")
 
 
@@ -95,7 +95,8 @@ class Scene:
 
     def __init__(self, app: Flask, world: World, factory: Factory) -> None:
         self.app, self.world, self.factory = app, world, factory
-        third = factory.organization(factory.network())
+        third_network = factory.network()
+        third = factory.organization(third_network)
         self.accounts: dict[str, Account] = {
             "owner": world.mine.caseworker,
             "colleague": world.mine.colleague,
@@ -104,6 +105,8 @@ class Scene:
             "receiver_worker": world.other.caseworker,
             "third": factory.user("caseworker", third),
             "third_supervisor": factory.user("supervisor", third),
+            "coordinator": world.coordinator,
+            "third_coordinator": factory.user("coordinator", third, network=third_network),
         }
         self._clients: dict[str, tuple[FlaskClient, str]] = {}
         self._tokens: dict[str, str] = {}
@@ -245,6 +248,27 @@ class Scene:
         for step in steps:
             self.run(step)
         return case_id
+
+    def conference(self, requested: bool = False) -> str:
+        """A conference on the shared case, convened by its supervisor (or asked of the coordinator)."""
+        from referral.conferences import services as conferences
+
+        data = conferences.ConveneInput(
+            case_code=self.code,
+            grounds="judgement",
+            reason=f"her family hides her {PLANT}",
+            minutes_allotted=15,
+            starts_at=None if requested else utcnow() + timedelta(days=2),
+            place=None if requested else f"Room {PLANT}",
+            ask_coordinator=requested,
+        )
+        return str(self.run(lambda: conferences.convene(db.session, user(self.world.mine.supervisor), data).id))
+
+    def conference_item(self, conference_id: str) -> str:
+        from referral.conferences.models import CaseConference
+
+        with self.app.app_context():
+            return str(db.session.get(CaseConference, conference_id).items[0].id)
 
     # ------------------------------------------------------------------ clients
     def client(self, who: str) -> tuple[FlaskClient, str]:
@@ -719,6 +743,112 @@ TABLE: dict[tuple[str, str], list[Builder]] = {
         )
     ],
 }
+
+
+def _later() -> str:
+    """A local time three days ahead, as a form types it."""
+    return (utcnow() + timedelta(days=3)).strftime("%Y-%m-%dT%H:%M")
+
+
+def _conference_call(
+    who: str, tail: str, expect: tuple[str, ...], form: Callable[[Scene, str], dict[str, str]]
+) -> Builder:
+    """A POST to a part of a fresh conference (`tail` may name its item as {item})."""
+
+    def build(s: Scene) -> Call:
+        conference_id = s.conference()
+        item_id = s.conference_item(conference_id)
+        path = f"/conferences/{conference_id}/{tail.format(item=item_id)}"
+        return Call(who, path, expect, case_code=s.code, method="POST", form=form(s, item_id.replace("-", "")[:12]))
+
+    return build
+
+
+def _add_to_agenda(s: Scene) -> Call:
+    case_id = s.new_case(risk_level="high")
+    form = {"agenda-case_code": s.code_of(case_id), "agenda-grounds": "high_risk", "agenda-minutes_allotted": "10"}
+    path = f"/conferences/{s.conference()}/cases"
+    return Call("supervisor", path, ("conference.case_add",), case_code=s.code_of(case_id), method="POST", form=form)
+
+
+def _convene_requested(s: Scene) -> Call:
+    form = {"schedule-starts_at": _later(), "schedule-place": f"Room {PLANT}"}
+    path = f"/conferences/{s.conference(requested=True)}/convene"
+    return Call("coordinator", path, ("conference.convene",), case_code=s.code, method="POST", form=form)
+
+
+TABLE.update(
+    {
+        ("conferences.repeat_incident", "POST"): [
+            lambda s: Call(
+                "owner",
+                f"/conferences/cases/{s.new_case()}/repeat-incident",
+                ("case.repeat_incident",),
+                method="POST",
+                form={"flagged": "1"},
+            )
+        ],
+        ("conferences.index", "GET"): [lambda s: Call("supervisor", "/conferences", ("conference.list",))],
+        ("conferences.new", "POST"): [
+            lambda s: Call(
+                "supervisor",
+                "/conferences/new",
+                ("conference.create",),
+                case_code=s.code,
+                method="POST",
+                form={
+                    "case_code": s.code,
+                    "grounds": "judgement",
+                    "reason": f"judgement {PLANT}",
+                    "minutes_allotted": "15",
+                    "starts_at": _later(),
+                    "place": f"Room {PLANT}",
+                },
+            )
+        ],
+        ("conferences.show", "GET"): [
+            lambda s: Call("supervisor", f"/conferences/{s.conference()}", ("conference.view",), case_code=s.code),
+            lambda s: Call("receiver", f"/conferences/{s.conference()}", ("conference.view",), case_code=s.code),
+            lambda s: Call("coordinator", f"/conferences/{s.conference()}", ("conference.view",), case_code=s.code),
+        ],
+        ("conferences.convene", "POST"): [_convene_requested],
+        ("conferences.add_case", "POST"): [_add_to_agenda],
+        ("conferences.summary", "POST"): [
+            _conference_call(
+                "supervisor",
+                "items/{item}/summary",
+                ("conference.risk_summary",),
+                lambda s, key: {f"s{key}-risk_summary": f"he threatened her {PLANT}"},
+            )
+        ],
+        ("conferences.add_action", "POST"): [
+            _conference_call(
+                "supervisor",
+                "items/{item}/actions",
+                ("conference.action", "followup.create"),
+                lambda s, key: {
+                    f"a{key}-description": f"accompany her {PLANT}",
+                    f"a{key}-assignee_id": s.world.mine.caseworker.id,
+                    f"a{key}-kind": "visit",
+                    f"a{key}-due_at": _later(),
+                },
+            )
+        ],
+        ("conferences.timer", "POST"): [
+            _conference_call(
+                "coordinator", "items/{item}/timer", ("conference.timer",), lambda s, key: {"move": "start"}
+            )
+        ],
+        ("conferences.minutes", "POST"): [
+            _conference_call(
+                "owner", "minutes", ("conference.minutes",), lambda s, key: {"minutes-minutes": f"agreed {PLANT}"}
+            )
+        ],
+        ("conferences.close", "POST"): [
+            _conference_call("coordinator", "close", ("conference.close",), lambda s, key: {})
+        ],
+    }
+)
 # Routes that show many cases at once: their event names no single case (it counts them).
 LISTS = {
     "cases.index",
@@ -733,6 +863,7 @@ LISTS = {
     "api.search_cases",
     "api.list_referrals",
     "api.list_followups",
+    "conferences.index",
 }
 # Routes that create what their event names (or name a case by its code): no id in the path to
 # refuse to a third organisation, and a case code the walk cannot know beforehand.
@@ -763,6 +894,7 @@ def _consented(s: Scene) -> str:
 # Routes of these domains that show or change no case data, each with the reason.
 NO_CASE_DATA: dict[tuple[str, str], str] = {
     ("cases.new", "GET"): "an empty intake form",
+    ("conferences.new", "GET"): "an empty convening form (at most the code of a case of one's own organisation)",
 }
 _UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 
@@ -791,6 +923,8 @@ def _case_code_of(s: Scene, path: str) -> str | None:
 
 def _stranger(who: str) -> str:
     """The same role in a third organisation, which is party to nothing."""
+    if who == "coordinator":
+        return "third_coordinator"  # another network's
     return "third_supervisor" if who in ("supervisor", "receiver") else "third"
 
 
