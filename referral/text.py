@@ -124,7 +124,8 @@ def depth_of(data: Any, limit: int) -> int:
 # ("NBL-2026-000009"), in any letter case, with hyphens, dashes, slashes, underscores or spaces
 # between the parts and any kind of digits (folded first).
 _CASE_CODE_IN_TEXT = re.compile(
-    r"(?<![A-Za-z0-9])[A-Za-z]{3}\s*[-_/\u2010-\u2015\u2212\s]\s*\d{4}\s*[-_/\u2010-\u2015\u2212\s]\s*\d{1,6}(?!\d)"
+    r"(?<![A-Za-z0-9])[A-Za-z]{3}\s*[-_/\u2010-\u2015\u2212\ufe63\uff0d\s]\s*\d{4}"
+    r"\s*[-_/\u2010-\u2015\u2212\ufe63\uff0d\s]\s*\d{1,6}(?!\d)"
 )
 
 

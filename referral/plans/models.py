@@ -76,9 +76,11 @@ class Activity(db.Model):  # type: ignore[name-defined, misc]
     target_sectors: Mapped[list[str]] = mapped_column(JSON, default=list)
     target_participants: Mapped[int] = mapped_column(Integer, default=0)
     status: Mapped[str] = mapped_column(String(12), default="planned")
-    # The meeting whose decision the activity came from (the meetings table is another package's;
-    # the foreign key is added when both are merged) and the decision's reference in its minutes.
-    meeting_id: Mapped[str | None] = mapped_column(Uuid(as_uuid=False), nullable=True, index=True)
+    # The meeting whose decision the activity came from (one of the same network's) and the
+    # decision's reference in its minutes.
+    meeting_id: Mapped[str | None] = mapped_column(
+        Uuid(as_uuid=False), ForeignKey("meeting.id", ondelete="SET NULL"), nullable=True, index=True
+    )
     decision_ref: Mapped[str] = mapped_column(String(100), default="")
     created_by: Mapped[str] = mapped_column(Uuid(as_uuid=False))
     created_at: Mapped[datetime] = created_column()

@@ -301,6 +301,13 @@ def _clean(session: DbSession, plan: ActivityPlan, data: ActivityInput) -> dict[
         meeting = _uuid(data.meeting_id)
         if meeting is None:
             problems["meeting_id"] = "invalid"
+        else:
+            from ..coordination.models import Meeting
+
+            found = session.get(Meeting, meeting)
+            if found is None or found.network_id != plan.network_id:  # another network's is as unknown
+                problems["meeting_id"] = "unknown"
+                meeting = None
     values["meeting_id"] = meeting
     values["decision_ref"] = _free_text(
         problems, "decision_ref", data.decision_ref or "", DECISION_REF_MAX, required=False

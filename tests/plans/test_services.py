@@ -290,3 +290,25 @@ def test_delivery_input_is_checked(app: Flask, pw: PlanWorld) -> None:
 )
 def test_what_looks_like_a_case_code(text: str, found: bool) -> None:
     assert contains_case_code(text) is found
+
+
+def test_an_activity_comes_from_a_meeting_of_its_own_network_only(app: Flask, pw: PlanWorld, factory: Factory) -> None:
+    from referral.coordination import services as coordination
+    from referral.models_base import utcnow
+    from tests.coordination import helpers as meetings
+
+    own = meetings.meeting(app, pw.world)
+    elsewhere = factory.network()
+    with app.app_context():
+        national = user(pw.national)
+        data = coordination.MeetingInput(title="Monthly", starts_at=utcnow(), place="Hall", agenda=[])
+        theirs = str(coordination.create_meeting(db.session, national, elsewhere.id, data).id)
+        db.session.commit()
+        coordinator = user(pw.world.coordinator)
+        for unknown in (theirs, "00000000-0000-4000-8000-000000000000"):
+            with pytest.raises(InvalidInput) as refused:
+                services.add_activity(db.session, coordinator, pw.plan_id, activity_input(pw, meeting_id=unknown))
+            assert refused.value.fields == {"meeting_id": "unknown"}
+        made = services.add_activity(db.session, coordinator, pw.plan_id, activity_input(pw, meeting_id=own))
+        db.session.commit()
+        assert db.session.get(Activity, made.id).meeting_id == own

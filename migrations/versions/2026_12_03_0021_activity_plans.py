@@ -1,19 +1,18 @@
 """Activity and training plans: a plan per network and year, its activities, their deliveries
 (participants by sex and age group, an encrypted report) and the deliveries' encrypted files.
 
-`activity.meeting_id` has no foreign key yet: the meetings table comes from another migration,
-which adds it.
+An activity may name the meeting whose decision it came from (`activity.meeting_id`).
 
-Revision ID: 0020_activity_plans
-Revises: 0018_statistics_snapshots
+Revision ID: 0021_activity_plans
+Revises: 0020_coordination
 Create Date: 2026-12-03
 """
 
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0020_activity_plans"
-down_revision = "0018_statistics_snapshots"
+revision = "0021_activity_plans"
+down_revision = "0020_coordination"
 branch_labels = None
 depends_on = None
 
@@ -57,6 +56,7 @@ def upgrade() -> None:
         sa.ForeignKeyConstraint(["plan_id"], ["activity_plan.id"], ondelete="CASCADE"),
         sa.ForeignKeyConstraint(["network_id"], ["network.id"], ondelete="CASCADE"),
         sa.ForeignKeyConstraint(["responsible_organization_id"], ["organization.id"]),
+        sa.ForeignKeyConstraint(["meeting_id"], ["meeting.id"], ondelete="SET NULL"),
         sa.PrimaryKeyConstraint("id"),
     )
     op.create_index("ix_activity_plan_start", "activity", ["plan_id", "planned_start"], unique=False)

@@ -1,16 +1,16 @@
 """Case conferences for high-risk cases: the repeat-incident flag on the case file, conferences,
 their agenda of cases and the actions agreed (each one a follow-up).
 
-Revision ID: 0021_case_conferences
-Revises: 0018_statistics_snapshots
+Revision ID: 0022_case_conferences
+Revises: 0021_activity_plans
 Create Date: 2026-12-03
 """
 
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0021_case_conferences"
-down_revision = "0018_statistics_snapshots"
+revision = "0022_case_conferences"
+down_revision = "0021_activity_plans"
 branch_labels = None
 depends_on = None
 

@@ -1,16 +1,16 @@
 """Network coordination: representatives, meeting series and meetings, agenda items,
 invitations, attendance, minutes (versioned) and their comments, action points.
 
-Revision ID: 0019_coordination
-Revises: 0018_statistics_snapshots
+Revision ID: 0020_coordination
+Revises: 0019_statistics_snapshot_reads
 Create Date: 2026-12-03
 """
 
 import sqlalchemy as sa
 from alembic import op
 
-revision = "0019_coordination"
-down_revision = "0018_statistics_snapshots"
+revision = "0020_coordination"
+down_revision = "0019_statistics_snapshot_reads"
 branch_labels = None
 depends_on = None
 
