@@ -243,13 +243,25 @@ def _targets(session: DbSession, steps: Sequence[ReminderStep]) -> dict[tuple[st
     found: dict[tuple[str, str], _Target] = {}
     followup_ids = {s.target_id for s in steps if s.clock == "followup"}
     if followup_ids:
+        from ..cases.models import Case
+
         rows = session.execute(
-            select(FollowUp.id, FollowUp.state, FollowUp.organization_id, FollowUp.assignee_id, FollowUp.case_id).where(
-                FollowUp.id.in_(followup_ids)
+            select(
+                FollowUp.id,
+                FollowUp.state,
+                FollowUp.organization_id,
+                FollowUp.assignee_id,
+                FollowUp.case_id,
+                FollowUp.referral_id,
+                Case.organization_id,
             )
+            .join(Case, Case.id == FollowUp.case_id)
+            .where(FollowUp.id.in_(followup_ids))
         )
-        for fid, state, org, assignee, case_id in rows:
-            found[("followup", fid)] = _Target(state == "open", org, org, assignee, ("case", case_id))
+        for fid, state, org, assignee, case_id, referral_id, owner in rows:
+            # the receiving side's task on a referral leads to the referral (it cannot see the case)
+            about = ("referral", referral_id) if referral_id and org != owner else ("case", case_id)
+            found[("followup", fid)] = _Target(state == "open", org, org, assignee, about)
     if any(s.clock in COORDINATION_CLOCKS for s in steps):
         from ..coordination import reminders
 

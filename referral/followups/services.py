@@ -16,7 +16,7 @@ from datetime import UTC, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Select, select, update
+from sqlalchemy import Select, and_, or_, select, update
 from sqlalchemy import case as sql_case
 
 from ..access.breakglass import audit_mark
@@ -29,7 +29,7 @@ from ..cases.services import _visible as visible_case
 from ..errors import Conflict, Forbidden, InvalidInput, NotFound, PreconditionFailed, refusal
 from ..models_base import DbSession, get_by_id, new_id, utcnow
 from ..pagination import decode_cursor, encode_cursor, uuid_text
-from ..referrals.models import Referral
+from ..referrals.models import OPEN_STATES, Referral
 from . import clocks, notifications
 from .models import KINDS, FollowUp
 
@@ -287,10 +287,28 @@ def case_for_followups(session: DbSession, actor: Any, case_id: str) -> Case:
 def visible(session: DbSession, actor: Any, followup_id: str) -> FollowUp:
     """The follow-up if the actor may see its case; otherwise not found (never "forbidden")."""
     followup = get_by_id(session, FollowUp, followup_id)
-    if followup is None or not can(actor, "case.view", followup.case):
+    if followup is None or not (
+        can(actor, "case.view", followup.case) or _on_received_referral(session, actor, followup)
+    ):
         record_denial(actor, "followup", str(followup_id))
         raise NotFound("followup")
     return followup
+
+
+def _on_received_referral(session: DbSession, actor: Any, followup: FollowUp) -> bool:
+    """A follow-up of the actor's organisation on a referral it received and still serves (a
+    case conference's action for the receiving side): seen by its assignee and the
+    organisation's supervisors, while the referral is open."""
+    if followup.referral_id is None or followup.organization_id != getattr(actor, "organization_id", None):
+        return False
+    if followup.assignee_id != actor.id and actor.role != "supervisor":
+        return False
+    open_one = _received_open_referrals(actor.organization_id).where(Referral.id == followup.referral_id)
+    return session.scalar(open_one) is not None
+
+
+def _received_open_referrals(organization_id: str) -> Select[Any]:
+    return select(Referral.id).where(Referral.to_organization_id == organization_id, Referral.state.in_(OPEN_STATES))
 
 
 def view(session: DbSession, actor: Any, followup_id: str) -> FollowUp:
@@ -412,8 +430,12 @@ def reschedule(
 # ---------------------------------------------------------------------------------- lists
 def _mine(actor: Any) -> Select[Any]:
     """The actor's own open follow-ups, on cases she may see."""
-    stmt = select(FollowUp).join(Case, Case.id == FollowUp.case_id)
-    return scope_cases(actor, stmt).where(FollowUp.assignee_id == actor.id, FollowUp.state == "open")
+    seen = scope_cases(actor, select(Case.id)).where(Case.id == FollowUp.case_id).exists()
+    on_received = and_(
+        FollowUp.referral_id.in_(_received_open_referrals(actor.organization_id)),
+        FollowUp.organization_id == actor.organization_id,
+    )
+    return select(FollowUp).where(FollowUp.assignee_id == actor.id, FollowUp.state == "open", or_(seen, on_received))
 
 
 def listing(

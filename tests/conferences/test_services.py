@@ -298,3 +298,46 @@ def test_the_confidential_fields_are_encrypted_at_rest(scene: Scene) -> None:
         items = {i.case_code: i for i in db.session.scalars(select(ConferenceItem))}
         assert items[code].judgement_reason == REASON and items[scene.code].risk_summary == SUMMARY
         assert db.session.get(CaseConference, conference_id).minutes == MINUTES
+
+
+def test_the_receiving_side_reaches_and_closes_its_own_action(scene: Scene) -> None:
+    """An action given to the receiving organisation's staff is on her day, opens from its
+    reminder onto the referral, and she can mark it done; it is gone once the referral ends."""
+    from referral.followups.views import target_url
+    from referral.referrals.models import Referral
+
+    conference_id = convene(scene)
+    item_id = item_of(scene, conference_id)
+    w = scene.world
+    with scene.app.app_context():
+        due = followups.start_of_day(utcnow(), followups.DEFAULT_ZONE, 2) + timedelta(hours=10)
+    theirs = services.ActionInput(w.other.supervisor.id, "service_check", due, f"{ACTION} (referral)")
+    run(scene.app, lambda: services.add_action(db.session, user(w.other.supervisor), conference_id, item_id, theirs))
+    with scene.app.app_context():
+        task = db.session.scalar(select(FollowUp).where(FollowUp.organization_id == w.other.id))
+        task_id = task.id
+        day = followups.my_day(db.session, user(w.other.supervisor))
+        assert task_id in [f.id for f in day.overdue + day.today + day.week]
+        assert followups.visible(db.session, user(w.other.supervisor), task_id).id == task_id
+        with pytest.raises(NotFound):  # her colleague, not assigned and not a supervisor, does not
+            followups.visible(db.session, user(w.other.caseworker), task_id)
+        db.session.rollback()
+    for when in (due + timedelta(minutes=1),):
+        with scene.app.app_context():
+            claimed = clocks.sweep(db.session, when)
+            db.session.commit()
+            clocks.deliver_many(db.session, claimed, when)
+            db.session.commit()
+    with scene.app.app_context(), scene.app.test_request_context():
+        told = db.session.scalar(
+            select(Notification).where(Notification.user_id == w.other.supervisor.id, Notification.kind == "followup.due")
+        )
+        assert told is not None and target_url(told).endswith(f"/referrals/{scene.referral_id}")
+        followups.complete(db.session, user(w.other.supervisor), task_id, note="Done")
+        db.session.commit()
+        assert db.session.get(FollowUp, task_id).state == "done"
+        db.session.get(Referral, scene.referral_id).state = "completed"
+        db.session.commit()
+        with pytest.raises(NotFound):
+            followups.visible(db.session, user(w.other.supervisor), task_id)
+        db.session.rollback()
