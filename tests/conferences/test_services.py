@@ -330,7 +330,9 @@ def test_the_receiving_side_reaches_and_closes_its_own_action(scene: Scene) -> N
             db.session.commit()
     with scene.app.app_context(), scene.app.test_request_context():
         told = db.session.scalar(
-            select(Notification).where(Notification.user_id == w.other.supervisor.id, Notification.kind == "followup.due")
+            select(Notification).where(
+                Notification.user_id == w.other.supervisor.id, Notification.kind == "followup.due"
+            )
         )
         assert told is not None and target_url(told).endswith(f"/referrals/{scene.referral_id}")
         followups.complete(db.session, user(w.other.supervisor), task_id, note="Done")
