@@ -33,7 +33,7 @@ from ..accounts.models import User
 from ..audit.services import record, record_denial
 from ..cases.models import Case
 from ..errors import Conflict, InvalidInput, NotFound, refusal
-from ..followups import clocks
+from ..followups import clocks, notifications
 from ..followups import services as followups
 from ..followups.models import KINDS, FollowUp
 from ..models_base import DbSession, get_by_id, new_id, utcnow
@@ -428,7 +428,31 @@ def convene(session: DbSession, actor: Any, data: ConveneInput) -> CaseConferenc
     session.flush()
     action = "conference.request" if data.ask_coordinator else "conference.create"
     record(action, actor, conference, case_code=case.case_code, item_id=item.id, grounds=item.grounds)
+    if data.ask_coordinator:
+        _tell(session, conference, "conference.requested", [chair_id] if chair_id else [])
+    else:
+        _tell_seats(session, conference, [case], actor)
     return conference
+
+
+def _tell(session: DbSession, conference: CaseConference, kind: str, user_ids: list[str]) -> None:
+    """Tell once the change is durable; no case code (a conference may hold several cases), only
+    the conference, whose page checks the seat again."""
+    message = notifications.Message(
+        kind, target_type="conference", target_id=conference.id, key=f"{kind}:{conference.id}"
+    )
+    notifications.notify(user_ids, message, session)
+
+
+def _tell_seats(session: DbSession, conference: CaseConference, cases: list[Case], actor: Any) -> None:
+    """Everyone who gains a seat: the chair, the owning organisation's supervisors, and the staff of
+    every organisation with an open referral on these cases (each told once per conference)."""
+    users = [conference.chair_id] if conference.chair_id else []
+    users += notifications.focal_points(session, conference.organization_id)
+    for case in cases:
+        for referral in _open_referrals_of_case(session, case):
+            users += [u.id for u in _referral_staff(session, referral) if u.role == "supervisor"]
+    _tell(session, conference, "conference.scheduled", [u for u in users if u != actor.id])
 
 
 def _new_item(
@@ -470,6 +494,8 @@ def convene_requested(
     conference.state, conference.convened_by, conference.convened_at = "scheduled", actor.id, utcnow()
     session.flush()
     _record_each("conference.convene", actor, conference, found.items)
+    cases = [session.get(Case, i.case_id) for i in found.items]
+    _tell_seats(session, conference, [c for c in cases if c is not None], actor)
     return conference
 
 
@@ -496,6 +522,8 @@ def add_case(session: DbSession, actor: Any, conference_id: str, data: AgendaInp
     conference.items.append(item)
     session.flush()
     record("conference.case_add", actor, conference, case_code=case.case_code, item_id=item.id, grounds=item.grounds)
+    if conference.state != "requested":
+        _tell_seats(session, conference, [case], actor)
     return item
 
 

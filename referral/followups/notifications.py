@@ -50,6 +50,8 @@ KINDS: dict[str, Any] = {
     "action_point.assigned": _l("Your organisation owns a new action point. Log in to review."),
     "action_point.reminder": _l("An action point of your organisation is due soon. Log in to review."),
     "action_point.escalation": _l("An action point of the network is overdue. Log in to review."),
+    "conference.requested": _l("A case conference is requested from you. Log in to review."),
+    "conference.scheduled": _l("Your organisation has a seat at a case conference. Log in to review."),
     "system.alert": _l("Reminders are running late. Log in to review."),
     "audit.verification_failed": _l("The audit trail failed verification. Log in to review."),
     "security.integrity_failure": _l("A stored value failed its integrity check. Log in to review."),
@@ -64,6 +66,7 @@ TARGET_TYPES = (
     "release",
     "meeting",
     "action_point",
+    "conference",
 )
 
 

@@ -19,6 +19,7 @@ _TARGETS = {
     "release": ("statistics.release", "release_id"),
     "meeting": ("coordination.meeting", "meeting_id"),
     "action_point": ("coordination.action_point", "point_id"),
+    "conference": ("conferences.show", "conference_id"),
 }
 
 

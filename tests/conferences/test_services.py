@@ -343,3 +343,34 @@ def test_the_receiving_side_reaches_and_closes_its_own_action(scene: Scene) -> N
         with pytest.raises(NotFound):
             followups.visible(db.session, user(w.other.supervisor), task_id)
         db.session.rollback()
+
+
+def test_the_seats_are_told_once_and_without_a_case_code(scene: Scene) -> None:
+    """Asking tells the chair; convening tells the chair, the owner's other supervisors and the
+    receiving organisation's supervisors, once each; nobody without a seat hears of it."""
+    from referral.followups.notifications import text
+
+    w = scene.world
+    conference_id = convene(scene, ask_coordinator=True, starts_at=None, place=None)
+
+    def told(kind: str) -> dict[str, int]:
+        with scene.app.app_context(), scene.app.test_request_context():
+            rows = db.session.scalars(select(Notification).where(Notification.kind == kind))
+            found: dict[str, int] = {}
+            for n in rows:
+                assert n.case_code is None and n.target_id == conference_id and scene.code not in text(n)
+                found[n.user_id] = found.get(n.user_id, 0) + 1
+            return found
+
+    assert told("conference.requested") == {w.coordinator.id: 1}
+    assert told("conference.scheduled") == {}
+    starts = utcnow() + timedelta(days=1)
+    run(
+        scene.app,
+        lambda: services.convene_requested(db.session, user(w.coordinator), conference_id, starts, "Room 4"),
+    )
+    seats = told("conference.scheduled")
+    assert seats.get(w.other.supervisor.id) == 1 and w.mine.supervisor.id in seats
+    assert scene.third_supervisor.id not in seats and scene.other_coordinator.id not in seats
+    assert w.coordinator.id not in seats  # she convened it herself
+    assert set(seats.values()) == {1}
