@@ -268,7 +268,7 @@ def _targets(session: DbSession, steps: Sequence[ReminderStep]) -> dict[tuple[st
         found.update(reminders.targets(session, [s for s in steps if s.clock in COORDINATION_CLOCKS]))
     referral_ids = {s.target_id for s in steps if s.clock in LIVE_STATES}
     if referral_ids:
-        rows = session.execute(
+        referral_rows = session.execute(
             select(
                 Referral.id,
                 Referral.state,
@@ -277,7 +277,7 @@ def _targets(session: DbSession, steps: Sequence[ReminderStep]) -> dict[tuple[st
                 Referral.assigned_to,
             ).where(Referral.id.in_(referral_ids))
         )
-        for rid, state, sender, receiver, assigned in rows:
+        for rid, state, sender, receiver, assigned in referral_rows:
             for clock, states in LIVE_STATES.items():
                 found[(clock, rid)] = _Target(state in states, sender, receiver, assigned, ("referral", rid))
     return found
