@@ -341,3 +341,55 @@ def test_the_monthly_meeting_from_its_schedule_to_a_closed_action_point(
     _look(page, check_a11y, "coordination-action-points-coordinator")
     page.goto("/coordination/action-points?overdue=1")
     _look(page, check_a11y, "coordination-action-points-overdue")
+
+
+def test_every_plan_page_is_accessible_in_arabic(
+    app: Flask, page: Any, demo_network: dict[str, Any], check_a11y: Any, sign_in_and_enrol: Any
+) -> None:
+    from referral.accounts.models import User
+    from referral.plans import services as plans
+
+    ids = _hebron(app)
+    year = date.today().year
+    with app.app_context():
+        coordinator = db.session.get(User, ids["coord.hebron"])
+        plan = plans.create_plan(db.session, coordinator, ids["network"], year)
+        activity = plans.add_activity(
+            db.session,
+            coordinator,
+            plan.id,
+            plans.ActivityInput(
+                title="تدريب على مسار الإحالة",
+                activity_type="training",
+                responsible_organization_id=ids["legal"],
+                partner_organization_ids=[ids["mosd"]],
+                planned_start=f"{year}-{date.today().month:02d}-01",
+                planned_end=f"{year}-{date.today().month:02d}-02",
+                governorate="hebron",
+                target_sectors=["health"],
+                target_participants=20,
+            ),
+        )
+        db.session.commit()
+        plan_id, activity_id = str(plan.id), str(activity.id)
+
+    sign_in_and_enrol(page, "coord.hebron", demo_network["coord.hebron"].password)
+    page.goto("/plans")
+    expect(page.get_by_test_id("plan-list")).to_contain_text(str(year))
+    _look(page, check_a11y, "plans-index")
+    page.goto(f"/plans/{plan_id}")
+    expect(page.get_by_test_id("activity-list")).to_contain_text("تدريب على مسار الإحالة")
+    _look(page, check_a11y, "plans-plan")
+    page.goto(f"/plans/{plan_id}/calendar")
+    expect(page.get_by_test_id("calendar")).to_contain_text("تدريب على مسار الإحالة")
+    _look(page, check_a11y, "plans-calendar")
+    page.goto(f"/plans/activities/{activity_id}")
+    expect(page.locator("main")).to_contain_text("تدريب على مسار الإحالة")
+    _look(page, check_a11y, "plans-activity")
+    page.goto(f"/plans/{plan_id}/activities/new")
+    _look(page, check_a11y, "plans-activity-new")
+    page.locator("main form[method=post] button[type=submit]").last.click()  # empty: refused
+    expect(page.locator("main .is-invalid").first).to_be_visible()
+    _look(page, check_a11y, "plans-activity-new-refused")
+    page.goto(f"/plans/activities/{activity_id}/edit")
+    _look(page, check_a11y, "plans-activity-edit")
