@@ -393,3 +393,65 @@ def test_every_plan_page_is_accessible_in_arabic(
     _look(page, check_a11y, "plans-activity-new-refused")
     page.goto(f"/plans/activities/{activity_id}/edit")
     _look(page, check_a11y, "plans-activity-edit")
+
+
+def test_every_case_conference_page_is_accessible_for_chair_owner_and_participant(
+    app: Flask, browser: Any, live_server: str, factory: Any, check_a11y: Any, sign_in_and_enrol: Any
+) -> None:
+    from referral.conferences import services as conferences
+    from referral.models_base import utcnow
+    from tests.cases.conftest import Org, World, open_case, user
+    from tests.referrals.test_services import _consent, _refer
+
+    net = factory.network()
+
+    def org() -> Org:
+        o = factory.organization(net)
+        return Org(
+            o.id,
+            factory.user("caseworker", o, enrolled=False),
+            factory.user("caseworker", o, enrolled=False),
+            factory.user("supervisor", o, enrolled=False),
+            factory.user("org_admin", o, enrolled=False),
+        )
+
+    mine, other = org(), org()
+    chair = factory.user("coordinator", factory.organization(net), network=net, enrolled=False)
+    world = World(net.governorate, mine, other, chair, chair, chair)
+    case_id = open_case(app, world, risk_level="high")
+    consent_id = _consent(app, world, case_id, field_groups=["contact", "assessment"])
+    _refer(app, world, case_id, consent_id, field_groups=["contact", "assessment"])
+    with app.app_context():
+        from referral.cases.models import Case
+
+        code = db.session.get(Case, case_id).case_code
+        found = conferences.convene(
+            db.session,
+            user(mine.supervisor),
+            conferences.ConveneInput(
+                case_code=code,
+                grounds="high_risk",
+                minutes_allotted=15,
+                starts_at=utcnow() + timedelta(days=2),
+                place="قاعة الاجتماعات ٢",
+            ),
+        )
+        db.session.commit()
+        conference_id = str(found.id)
+
+    for name, account in (("owner", mine.supervisor), ("chair", chair), ("participant", other.supervisor)):
+        context = _context(browser, live_server)
+        try:
+            page = context.new_page()
+            sign_in_and_enrol(page, account.username, account.password)
+            page.goto("/conferences")
+            expect(page.get_by_test_id("conference-list")).to_be_visible()
+            _look(page, check_a11y, f"conferences-index-{name}")
+            page.goto(f"/conferences/{conference_id}")
+            expect(page.locator("main")).to_contain_text(code)
+            _look(page, check_a11y, f"conferences-show-{name}")
+            if name == "owner":
+                page.goto(f"/conferences/new?case={case_id}")
+                _look(page, check_a11y, "conferences-new")
+        finally:
+            context.close()
