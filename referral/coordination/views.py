@@ -146,8 +146,8 @@ def _network_page(network_id: str, status: int = 200, **forms: Any) -> Any:
             overview=overview,
             representatives=reps,
             series=services.series_of(db.session, network_id),
-            meeting_form=forms.get("meeting_form") or MeetingForm(formdata=None),
-            series_form=forms.get("series_form") or SeriesForm(formdata=None),
+            meeting_form=_ids(forms.get("meeting_form") or MeetingForm(formdata=None), "meeting"),
+            series_form=_ids(forms.get("series_form") or SeriesForm(formdata=None), "series"),
             rep_form=rep_form,
             may_name=getattr(current_user, "role", None) == "org_admin"
             and current_user.organization_id in {o.id for o in services.members_of(db.session, network_id)},
@@ -157,6 +157,15 @@ def _network_page(network_id: str, status: int = 200, **forms: Any) -> Any:
         ),
         status,
     )
+
+
+def _ids(form: Any, prefix: str) -> Any:
+    """Give a form's fields ids of their own (`prefix-name`) where two forms of one page share
+    field names; the posted names stay as they are."""
+    for f in form:
+        f.id = f"{prefix}-{f.name}"
+        f.label.field_id = f.id
+    return form
 
 
 def _staff_choices() -> list[SelectChoice]:
