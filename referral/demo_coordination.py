@@ -24,7 +24,7 @@ from .accounts.models import User
 from .coordination import services as coordination
 from .coordination.models import Invitation, Meeting, Representative
 from .directory.models import Network
-from .models_base import DbSession, new_id, utcnow
+from .models_base import DbSession, new_id
 from .plans import services as plans
 from .runtime import Runtime
 
@@ -233,7 +233,7 @@ def _seed_network(
             age = (today - due).days
             if age > 60 or (age > 0 and k == 0 and n % 2 == 0):
                 coordination.update_action_point(session, coordinator, point.id, "done", "تم التنفيذ")
-                late = rng.random() < 0.25  # noqa: S311
+                late = rng.random() < 0.25
                 point.closed_at = coordination.local_start(
                     session, net.id, due + timedelta(days=5 if late else -2), "12:00"
                 )

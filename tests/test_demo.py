@@ -69,7 +69,9 @@ def test_demo_networks_hold_a_year_of_meetings_action_points_and_a_plan(app: Fla
         assert db.session.scalar(select(func.count()).where(Minutes.state == "draft")) == 2  # the next meetings
         # every member organisation has its representative
         members = set(
-            db.session.scalars(select(NetworkMembership.organization_id).where(NetworkMembership.network_id == nablus.id))
+            db.session.scalars(
+                select(NetworkMembership.organization_id).where(NetworkMembership.network_id == nablus.id)
+            )
         )
         named = set(
             db.session.scalars(select(Representative.organization_id).where(Representative.network_id == nablus.id))

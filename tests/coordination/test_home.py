@@ -47,7 +47,9 @@ def _reminders(app: Flask, referral_id: str) -> list[Notification]:
     with app.app_context():
         rows = list(
             db.session.scalars(
-                select(Notification).where(Notification.kind == "referral.reminder", Notification.target_id == referral_id)
+                select(Notification).where(
+                    Notification.kind == "referral.reminder", Notification.target_id == referral_id
+                )
             )
         )
         db.session.expunge_all()
@@ -82,7 +84,9 @@ def test_the_network_coordinator_sees_her_network_at_a_glance(app: Flask, world:
             db.session,
             user(world.coordinator),
             activity,
-            plans.DeliveryInput(delivered_from=first.isoformat(), participants={"female": {"18-24": 7}}, completes=True),
+            plans.DeliveryInput(
+                delivered_from=first.isoformat(), participants={"female": {"18-24": 7}}, completes=True
+            ),
         ),
     )
     referral_id, code = _overdue_referral(app, world)
