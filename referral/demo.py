@@ -326,6 +326,10 @@ def seed(session: DbSession, rt: Runtime) -> list[DemoLogin]:
     for keys in members.values():
         keys["owner"] = owners.get(keys.get("legal", ""), next(iter(owners.values())))
     seed_history(session, {g: p for g, p, _, _ in NETWORKS}, members)
+    from .demo_coordination import seed_coordination
+
+    demo_networks = {g: p for g, p, _, _ in NETWORKS if g in ("nablus", "hebron")}
+    seed_coordination(session, rt, demo_networks, {g: {**members[g], "centre": orgs["centre"]} for g in demo_networks})
     return demo
 
 

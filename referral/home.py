@@ -6,8 +6,10 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
-from flask import Blueprint, jsonify, render_template
+from flask import Blueprint, abort, flash, jsonify, redirect, render_template, url_for
+from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
+from flask_babel import ngettext
 from flask_login import current_user
 from sqlalchemy import func, select
 from werkzeug.wrappers import Response
@@ -17,8 +19,10 @@ from .accounts import services as accounts
 from .accounts.models import User
 from .audit.models import AuditEvent
 from .cases import services as cases
+from .coordination import dashboard
 from .directory import services as directory
 from .directory.models import Network, NetworkMembership, Organization
+from .errors import Conflict, DomainError, NotFound
 from .extensions import db
 from .models_base import utcnow
 from .runtime import runtime
@@ -144,6 +148,9 @@ def index() -> str:
         members = directory.members(db.session, user.network)
         data["members"] = members
         data["by_kind"] = {k: sum(1 for m in members if m.kind == k) for k in ("governmental", "civil")}
+        data.update(_coordinator_context(dashboard.coordinator_home(db.session, user)))
+    elif user.role == "coordinator":
+        data.update(_coordinator_context(None), comparison=dashboard.national_home(db.session, user))
     elif user.role == "auditor":
         since = utcnow() - timedelta(hours=24)
         rows = db.session.execute(
@@ -151,6 +158,48 @@ def index() -> str:
         ).all()
         data["activity"] = sorted(((action, count) for action, count in rows), key=lambda r: -r[1])
     return render_template("home/index.html", user=user, **data)
+
+
+def _coordinator_context(home: dashboard.CoordinatorHome | None) -> dict[str, Any]:
+    from .coordination.views import PRIORITY_LABELS, STATUS_LABELS, _local, _names
+    from .plans.labels import TYPE_LABELS
+    from .referrals.views import referral_label
+    from .statistics.views import _quick_periods
+
+    return {
+        "coordination": home,
+        "org_names": _names(Organization),
+        "network_names": _names(Network),
+        "status_labels": STATUS_LABELS,
+        "priority_labels": PRIORITY_LABELS,
+        "type_labels": TYPE_LABELS,
+        "local": _local,
+        "referral_label": referral_label,
+        "quick": _quick_periods(),
+    }
+
+
+@home_bp.post("/home/referrals/<referral_id>/remind")
+def remind_referral(referral_id: str) -> Response:
+    """A coordinator's "remind now" on an overdue referral of her home page's list."""
+    try:
+        told = dashboard.remind_now(db.session, current_user, referral_id)
+    except NotFound:
+        abort(404)
+    except Conflict:
+        flash(_("This referral was already reminded today; the next reminder can be sent tomorrow."), "warning")
+    except DomainError:
+        flash(_("The receiving organisation has no focal point to remind: ask its administrator."), "danger")
+    else:
+        flash(
+            ngettext(
+                "%(num)d focal point of the receiving organisation was reminded.",
+                "%(num)d focal points of the receiving organisation were reminded.",
+                told,
+            ),
+            "success",
+        )
+    return redirect(url_for("home.index", _anchor="overdue-referrals"), 303)
 
 
 def _networks_of(organization_id: str) -> list[Network]:

@@ -82,6 +82,7 @@ ACTIONS: frozenset[str] = frozenset(
         "referral.withdraw",
         "referral.assign",
         "referral.escalations_view",
+        "referral.remind",
         "referral.print",
         "document.upload",
         "document.download",
@@ -135,6 +136,8 @@ ACTIONS: frozenset[str] = frozenset(
         "action_point.view",
         "action_point.update",
         "coordination.engagement",
+        "coordination.home",
+        "coordination.national_home",
         # activity and training plans of the networks
         "plan.create",
         "plan.list",

@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 from sqlalchemy.orm import aliased
 
 from ..audit.services import record
@@ -25,14 +25,33 @@ class Overdue:
     sent_at: datetime
     due_at: datetime
     delay: timedelta
+    referral_id: str = ""  # for the "remind now" action (never shown)
+    to_organization_id: str = ""
 
 
 def overdue_referrals(session: DbSession, coordinator: Any, now: datetime | None = None) -> list[Overdue]:
     """Referrals to the coordinator's network's organisations still unanswered after their target."""
-    now = now or utcnow()
     if coordinator.network_id is None:
         return []
-    members = select(NetworkMembership.organization_id).where(NetworkMembership.network_id == coordinator.network_id)
+    rows = overdue_in(session, coordinator.network_id, now)
+    record("referral.escalations_view", coordinator, None, network_id=coordinator.network_id, count=len(rows))
+    return rows
+
+
+def _late(network_id: str, now: datetime) -> Any:
+    members = select(NetworkMembership.organization_id).where(NetworkMembership.network_id == network_id)
+    return (Referral.state == "sent", Referral.due_at < now, Referral.to_organization_id.in_(members))
+
+
+def count_overdue(session: DbSession, network_id: str, now: datetime | None = None) -> int:
+    """How many referrals to the network's organisations are unanswered past their target."""
+    return int(session.scalar(select(func.count()).where(*_late(network_id, now or utcnow()))) or 0)
+
+
+def overdue_in(session: DbSession, network_id: str, now: datetime | None = None, limit: int = 500) -> list[Overdue]:
+    """The overdue referrals of one network, oldest target first. No access check and no audit:
+    the caller has checked who reads them and records that read."""
+    now = now or utcnow()
     sender, receiver = aliased(Organization), aliased(Organization)
     arabic = current_locale_code() == "ar"
     stmt = (
@@ -43,17 +62,17 @@ def overdue_referrals(session: DbSession, coordinator: Any, now: datetime | None
             Referral.priority,
             Referral.sent_at,
             Referral.due_at,
+            Referral.id,
+            Referral.to_organization_id,
         )
         .join(sender, sender.id == Referral.from_organization_id)
         .join(receiver, receiver.id == Referral.to_organization_id)
-        .where(Referral.state == "sent", Referral.due_at < now, Referral.to_organization_id.in_(members))
+        .where(*_late(network_id, now))
         .order_by(Referral.due_at)
-        .limit(500)
+        .limit(limit)
     )
-    rows = [
-        Overdue(code, a, b, p, sent, due, now - due)
-        for code, a, b, p, sent, due in session.execute(stmt)
+    return [
+        Overdue(code, a, b, p, sent, due, now - due, str(rid), str(to_org or ""))
+        for code, a, b, p, sent, due, rid, to_org in session.execute(stmt)
         if sent is not None and due is not None
     ]
-    record("referral.escalations_view", coordinator, None, network_id=coordinator.network_id, count=len(rows))
-    return rows

@@ -339,6 +339,21 @@ OTHERS.update(
 )
 
 
+def _overdue_referral_of_world(s: Scene) -> str:
+    from datetime import timedelta
+
+    from referral.models_base import utcnow
+    from referral.referrals.models import Referral
+
+    s.run(lambda: setattr(db.session.get(Referral, s.referral_id), "due_at", utcnow() - timedelta(hours=3)))
+    return str(s.referral_id)
+
+
+OTHERS[("home.remind_referral", "POST")] = lambda s: Call(
+    "third_coordinator", f"/home/referrals/{_overdue_referral_of_world(s)}/remind", (), method="POST"
+)
+
+
 def _plan_calls() -> dict[tuple[str, str], Callable[[Scene], Call]]:
     """Another network's coordinator asks for the world's plan, its activities and their files."""
 

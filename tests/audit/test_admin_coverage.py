@@ -13,7 +13,7 @@ from __future__ import annotations
 import re
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass, replace
-from datetime import date
+from datetime import date, timedelta
 from typing import Any
 
 import pyotp
@@ -30,6 +30,7 @@ from referral.audit.models import AuditEvent
 from referral.directory import services as directory
 from referral.directory.models import Network, NetworkHoliday, Organization
 from referral.extensions import db
+from referral.models_base import utcnow
 from referral.runtime import runtime
 from referral.security import rotation
 from referral.security.models import DataKey
@@ -1052,6 +1053,19 @@ TABLE.update(
         ],
     }
 )
+
+
+# ---- the coordinator's home: "remind now" on an overdue referral of her network
+def _remind_now(s: Scene) -> Call:
+    from referral.referrals.models import Referral
+    from tests.followups.test_clocks import _sent
+
+    referral_id = _sent(s.app, s.world)
+    s.run(lambda: setattr(db.session.get(Referral, referral_id), "due_at", utcnow() - timedelta(hours=3)))
+    return Call("coordinator", f"/home/referrals/{referral_id}/remind", ("referral.remind",))
+
+
+TABLE[("home.remind_referral", "POST")] = [_remind_now]
 
 
 # Routes that change something not worth an event, each with the reason. They are performed
