@@ -135,6 +135,9 @@ ACTIONS: frozenset[str] = frozenset(
         "action_point.view",
         "action_point.update",
         "coordination.engagement",
+        "meeting_pack.generate",
+        "meeting_pack.view",
+        "meeting_pack.download",
         # activity and training plans of the networks
         "plan.create",
         "plan.list",
