@@ -132,15 +132,17 @@ def generate(session: DbSession, pack_id: str, *, commit: Callable[[], None], no
         found = session.get(MeetingPack, pack_id)
         return found.state if found is not None else "missing"
     commit()
-    pack = session.get(MeetingPack, pack_id)
-    assert pack is not None
     try:
+        pack = session.get(MeetingPack, pack_id)
+        assert pack is not None
         meeting = session.get(Meeting, pack.meeting_id)
         assert meeting is not None
         content = build_content(session, meeting, requested_by=pack.requested_by, now=now)
-        pack.content = content
-        pack.pdf_ar = render_pdf(content, "ar")
-        pack.pdf_en = render_pdf(content, "en")
+        commit()  # nothing written: the reads end here, so the drawing holds no lock (SQLite has one writer)
+        drawn = {locale: render_pdf(content, locale) for locale in LOCALES}
+        pack = session.get(MeetingPack, pack_id)
+        assert pack is not None
+        pack.content, pack.pdf_ar, pack.pdf_en = content, drawn["ar"], drawn["en"]
         pack.state, pack.finished_at, pack.failure = "ready", utcnow(), ""
         session.flush()
     except Exception:
