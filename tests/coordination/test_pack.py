@@ -25,7 +25,7 @@ from referral.audit.models import AuditEvent
 from referral.cases.models import Case
 from referral.coordination import pack
 from referral.coordination.models import Meeting, MeetingPack
-from referral.directory.models import Network
+from referral.directory.models import Network, Organization
 from referral.errors import Conflict, NotFound
 from referral.extensions import db
 from referral.models_base import new_id, utcnow
@@ -227,8 +227,16 @@ def test_the_pdf_holds_the_arabic_as_text_in_both_languages(app: Flask, team: Wo
     assert answer.headers["Cache-Control"] == "no-store"
     with app.app_context():
         network_ar = db.session.get(Network, network_id(app, team)).name_ar
+        members_ar = [db.session.get(Organization, o).name_ar for o in (team.mine.id, team.other.id)]
     arabic = _text_of(answer.data)
-    assert set(network_ar.replace(" ", "")) - set("0123456789") <= set(arabic)
+    # the Arabic names are drawn as text (shaped: compared letter by letter, as tests/plans does)
+    for name in (network_ar, *members_ar):
+        assert set(name.replace(" ", "")) - set("0123456789") <= set(arabic), name
+    font = PdfReader(io.BytesIO(answer.data)).pages[0]["/Resources"]["/Font"]
+    embedded = [
+        f.get_object()["/DescendantFonts"][0].get_object()["/FontDescriptor"].get_object() for f in font.values()
+    ]
+    assert any("NotoNaskhArabic" in str(d["/FontName"]) for d in embedded)
     assert "Map the shelters" in arabic  # the action point, as written
     english = _text_of(web.get(f"/coordination/packs/{pack_id}/pack.pdf?lang=en").data)
     assert "Agenda" in english and "Decisions" in english and "Map the shelters" in english
@@ -276,6 +284,10 @@ def test_generation_views_and_downloads_are_audited(app: Flask, team: World, hel
         pack_id = found.id
     page = web.get(f"/coordination/meetings/{held}").get_data(as_text=True)
     assert 'hx-get="/coordination/packs/' in page and 'hx-trigger="every 2s"' in page  # the status row polls
+    assert f'action="/coordination/meetings/{held}/pack"' in page
+    member_page = _signed_in(app, team.mine.caseworker).get(f"/coordination/meetings/{held}").get_data(as_text=True)
+    assert 'data-testid="pack-status"' in member_page
+    assert f'action="/coordination/meetings/{held}/pack"' not in member_page
     assert web.get(f"/coordination/packs/{pack_id}/pack.pdf").status_code == 409  # not ready yet
     with app.app_context():
         pack.generate(db.session, pack_id, commit=db.session.commit)
