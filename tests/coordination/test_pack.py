@@ -381,3 +381,24 @@ def test_a_real_worker_makes_the_pack_the_coordinator_asked_for(
     with app.app_context():
         found = db.session.scalar(select(MeetingPack))
         assert found.pdf_ar and found.pdf_ar.startswith(b"%PDF-") and found.content["meeting"]["id"] == held
+
+
+def test_a_generation_that_fails_is_shown_failed_and_keeps_nothing_half_made(
+    app: Flask, team: World, held: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    pack_id = str(run(app, lambda: pack.request_pack(db.session, user(team.coordinator), held).id))
+
+    def broken(content: dict[str, Any], locale: str) -> bytes:
+        raise RuntimeError("the drawing failed")
+
+    monkeypatch.setattr(pack, "render_pdf", broken)
+    with app.app_context(), pytest.raises(RuntimeError):
+        pack.generate(db.session, pack_id, commit=db.session.commit)
+    failed = _stored(app, pack_id)
+    assert failed.state == "failed" and failed.content is None and failed.pdf_ar is None
+    web = _signed_in(app, team.coordinator)
+    page = web.get(f"/coordination/packs/{pack_id}")
+    assert page.status_code == 200 and 'data-state="failed"' in page.get_data(as_text=True)
+    assert web.get(f"/coordination/packs/{pack_id}/pack.pdf").status_code == 409
+    monkeypatch.undo()
+    assert _stored(app, _generate(app, team, held)).version == 2  # a failed version does not block the next
