@@ -175,6 +175,7 @@ def _register_blueprints(app: Flask) -> None:
     from .audit.views import audit_bp
     from .cases.views import cases_bp
     from .conferences.views import conferences_bp
+    from .coordination.pack_views import meeting_pack_bp
     from .coordination.views import coordination_bp
     from .directory.views import directory_bp
     from .followups.followup_views import followups_bp
@@ -199,6 +200,7 @@ def _register_blueprints(app: Flask) -> None:
         audit_bp,
         statistics_bp,
         coordination_bp,
+        meeting_pack_bp,
         plans_bp,
         conferences_bp,
     ):

@@ -165,3 +165,13 @@ def refresh_statistics() -> int:
     from referral.statistics.services import refresh_snapshots
 
     return refresh_snapshots(db.session, commit=db.session.commit)
+
+
+@celery.task(name="workers.generate_meeting_pack")
+def generate_meeting_pack(pack_id: str) -> str:
+    """Make one version of a meeting's pack (its content frozen, its PDFs drawn); a second run
+    of the same version does nothing. Shows "generating" on its own commit first."""
+    from referral.coordination.pack import generate
+    from referral.extensions import db
+
+    return generate(db.session, pack_id, commit=db.session.commit)

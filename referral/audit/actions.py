@@ -138,6 +138,9 @@ ACTIONS: frozenset[str] = frozenset(
         "coordination.engagement",
         "coordination.home",
         "coordination.national_home",
+        "meeting_pack.generate",
+        "meeting_pack.view",
+        "meeting_pack.download",
         # activity and training plans of the networks
         "plan.create",
         "plan.list",

@@ -9,8 +9,9 @@ refuses anything that looks like a case code (`text.py` here), so no case can be
 from __future__ import annotations
 
 from datetime import date, datetime
+from typing import Any
 
-from sqlalchemy import Date, ForeignKey, Index, Integer, String, Text, UniqueConstraint, Uuid
+from sqlalchemy import JSON, Date, ForeignKey, Index, Integer, LargeBinary, String, Text, UniqueConstraint, Uuid
 from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from ..extensions import db
@@ -24,6 +25,7 @@ MINUTES_STATES = ("draft", "circulated", "approved", "superseded")
 PRIORITIES = ("high", "medium", "low")
 ACTION_STATUSES = ("open", "in_progress", "done", "dropped")
 OPEN_STATUSES = ("open", "in_progress")
+PACK_STATES = ("queued", "generating", "ready", "failed")
 REVIEW_KIND = "review"  # the first agenda item: the review of the previous action points
 
 
@@ -219,3 +221,27 @@ class ActionPoint(db.Model):  # type: ignore[name-defined, misc]
     version: Mapped[int] = mapped_column(Integer, default=1)
 
     __mapper_args__ = {"version_id_col": version}
+
+
+class MeetingPack(db.Model):  # type: ignore[name-defined, misc]
+    """One version of a meeting's pack: its content frozen as JSON when the worker made it (the
+    agenda, the open action points, the network's protected numbers, plan progress, engagement)
+    and the PDF drawn from it in Arabic and in English. A new generation is a new version; the
+    old ones are kept. It holds no case data, so it is stored in the clear."""
+
+    __tablename__ = "meeting_pack"
+    __table_args__ = (UniqueConstraint("meeting_id", "version"),)
+
+    id: Mapped[str] = id_column()
+    meeting_id: Mapped[str] = mapped_column(Uuid(as_uuid=False), ForeignKey("meeting.id", ondelete="CASCADE"))
+    network_id: Mapped[str] = mapped_column(Uuid(as_uuid=False), ForeignKey("network.id", ondelete="CASCADE"))
+    version: Mapped[int] = mapped_column(Integer)
+    state: Mapped[str] = mapped_column(String(12), default="queued")
+    requested_by: Mapped[str] = mapped_column(Uuid(as_uuid=False))
+    requested_at: Mapped[datetime] = created_column()
+    started_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    finished_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    failure: Mapped[str] = mapped_column(String(40), default="")
+    content: Mapped[dict[str, Any] | None] = mapped_column(JSON, nullable=True)
+    pdf_ar: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True)
+    pdf_en: Mapped[bytes | None] = mapped_column(LargeBinary, nullable=True)

@@ -21,7 +21,7 @@ from ..errors import Conflict, DomainError, Forbidden, NotFound
 from ..extensions import db
 from ..i18n import current_locale_code
 from ..labels import MESSAGES, message
-from . import services
+from . import pack, services
 from .forms import (
     ActionPointForm,
     ActionPointUpdateForm,
@@ -36,6 +36,7 @@ from .forms import (
 )
 from .ics import meeting_ics
 from .models import ActionPoint
+from .pack_views import STATE_LABELS as PACK_STATE_LABELS
 
 coordination_bp = Blueprint("coordination", __name__, url_prefix="/coordination")
 
@@ -375,6 +376,8 @@ def _meeting_page(meeting_id: str, status: int = 200, **forms: Any) -> Any:
             taker_form=taker_form,
             local=_local,
             is_overdue=lambda a: services.is_overdue(db.session, a),
+            packs=pack.packs_of(db.session, meeting),
+            state_labels=PACK_STATE_LABELS,
             **_context(),
         ),
         status,

@@ -1,6 +1,6 @@
 """A plan as XLSX (openpyxl, the statistics' way: text never runs as a formula, right to left in
 Arabic) and as PDF (fpdf2 with HarfBuzz shaping and the Noto Naskh Arabic font shipped with the
-app, the referral form's way: referral/referrals/printing.py). Both hold the same things: the
+app: the one way of referral/pdf.py). Both hold the same things: the
 progress against plan by type and quarter, then every activity. Auditing the export is the
 caller's business (the view that serves it)."""
 
@@ -20,7 +20,7 @@ from openpyxl.worksheet.worksheet import Worksheet
 
 from ..i18n import RTL
 from ..labels import SECTOR_LABELS
-from ..referrals.printing import FONT_BOLD, FONT_REGULAR
+from ..pdf import Document
 from ..statistics.exports import safe, sheet_name
 from .labels import QUARTER_LABELS, STATUS_LABELS, TYPE_LABELS
 from .models import Activity
@@ -165,24 +165,11 @@ def to_xlsx(content: Content, locale: str) -> bytes:
 # ---------------------------------------------------------------------------------- PDF
 def to_pdf(content: Content, locale: str) -> bytes:
     """An A4 PDF: Arabic shaped and right to left (left to right in English)."""
-    from fpdf import FPDF
-
     with force_locale(locale):
         rtl = locale in RTL
         separator = "، " if rtl else ", "
-        pdf = FPDF(format="A4")
-        pdf.set_title(_title(content))
-        pdf.set_creator("Shabaka")
-        pdf.add_font("naskh", "", str(FONT_REGULAR))
-        pdf.add_font("naskh", "B", str(FONT_BOLD))
-        pdf.set_text_shaping(use_shaping_engine=True)
-        pdf.set_auto_page_break(True, margin=15)
-        pdf.add_page()
-        align = "R" if rtl else "L"
-
-        def line(text: str, size: float, style: str = "", height: float = 7) -> None:
-            pdf.set_font("naskh", style, size)
-            pdf.multi_cell(0, height, text or "—", align=align, new_x="LMARGIN", new_y="NEXT")
+        pdf = Document(_title(content), rtl)
+        line = pdf.line
 
         line(_title(content), 16, "B", 10)
         line(f"{_('Generated on')}: {content.generated_on.isoformat()}", 9)
@@ -207,4 +194,4 @@ def to_pdf(content: Content, locale: str) -> bytes:
                     line(f"{name}: {value}", 10, height=6)
         if not content.activities:
             line(_("No activity in the plan yet."), 10)
-        return bytes(pdf.output())
+        return pdf.output()

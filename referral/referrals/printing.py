@@ -2,16 +2,14 @@
 
 One `Sheet` feeds both the print view and the PDF, so the two hold the same things: the case
 code, the two parties, priority, dates, the reason, and the case fields of the field groups the
-referral shares, nothing else. The PDF is drawn with fpdf2, its Arabic shaped by HarfBuzz and laid
-out right to left, in Noto Naskh Arabic shipped with the app (static/vendor/fonts, SIL OFL 1.1).
+referral shares, nothing else. The PDF is drawn the app's one way (referral/pdf.py): fpdf2, its
+Arabic shaped by HarfBuzz and laid out right to left, in the Noto Naskh Arabic shipped with the app.
 """
 
 from __future__ import annotations
 
-import logging
 from dataclasses import dataclass, field
 from datetime import datetime
-from pathlib import Path
 from typing import Any
 
 from flask_babel import gettext as _
@@ -28,14 +26,8 @@ from ..labels import (
     SECTOR_LABELS,
 )
 from ..models_base import DbSession
+from ..pdf import Document
 from .models import Referral
-
-# fontTools names every glyph it keeps when it subsets the font: a hint of the letters printed
-logging.getLogger("fontTools").setLevel(logging.WARNING)
-
-FONT_DIR = Path(__file__).resolve().parent.parent / "static" / "vendor" / "fonts"
-FONT_REGULAR = FONT_DIR / "NotoNaskhArabic-Regular.ttf"
-FONT_BOLD = FONT_DIR / "NotoNaskhArabic-Bold.ttf"
 
 
 @dataclass
@@ -150,22 +142,8 @@ def _group_rows(session: DbSession, case: Case, group: str, separator: str) -> l
 
 def render_pdf(sheet: Sheet, rtl: bool) -> bytes:
     """The sheet as an A4 PDF: Arabic shaped and right to left (left to right in English)."""
-    from fpdf import FPDF
-
-    pdf = FPDF(format="A4")
-    pdf.set_title(_("Referral form"))
-    pdf.set_creator("Shabaka")
-    pdf.add_font("naskh", "", str(FONT_REGULAR))
-    pdf.add_font("naskh", "B", str(FONT_BOLD))
-    pdf.set_text_shaping(use_shaping_engine=True)
-    pdf.set_auto_page_break(True, margin=15)
-    pdf.add_page()
-    align = "R" if rtl else "L"
-
-    def line(text: str, size: float, style: str = "", height: float = 7) -> None:
-        pdf.set_font("naskh", style, size)
-        pdf.multi_cell(0, height, text, align=align, new_x="LMARGIN", new_y="NEXT")
-
+    pdf = Document(_("Referral form"), rtl)
+    line = pdf.line
     line(_("Referral form"), 18, "B", 11)
     line(_("Confidential: for this referral only. Do not copy it or pass it on."), 9)
     pdf.ln(3)
@@ -176,7 +154,7 @@ def render_pdf(sheet: Sheet, rtl: bool) -> bytes:
         line(section.title, 13, "B", 9)
         for row in section.rows:
             _pdf_row(line, row)
-    return bytes(pdf.output())
+    return pdf.output()
 
 
 def _pdf_row(line: Any, row: Row) -> None:

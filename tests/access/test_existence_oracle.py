@@ -335,6 +335,15 @@ OTHERS.update(
         ("api.update_action_point", "PATCH"): lambda s: Call(
             "third", f"/api/v1/action-points/{_point_of_world(s)}", (), method="PATCH", body={"status": "done"}
         ),
+        # the meeting pack: another network's coordinator and staff learn nothing of it
+        ("meeting_pack.generate", "POST"): _on_meeting("/pack", method="POST"),
+        ("meeting_pack.view", "GET"): lambda s: Call("third", f"/coordination/packs/{_pack_of_world(s)}", ()),
+        ("meeting_pack.status", "GET"): lambda s: Call(
+            "third_coordinator", f"/coordination/packs/{_pack_of_world(s)}/status", ()
+        ),
+        ("meeting_pack.download", "GET"): lambda s: Call(
+            "third", f"/coordination/packs/{_pack_of_world(s)}/pack.pdf", ()
+        ),
     }
 )
 
@@ -352,6 +361,16 @@ def _overdue_referral_of_world(s: Scene) -> str:
 OTHERS[("home.remind_referral", "POST")] = lambda s: Call(
     "third_coordinator", f"/home/referrals/{_overdue_referral_of_world(s)}/remind", (), method="POST"
 )
+
+
+def _pack_of_world(s: Scene) -> str:
+    """A ready pack of a meeting of the world's network."""
+    from referral.coordination import pack
+
+    meeting_id = _meeting_of_world(s)
+    pack_id = str(s.run(lambda: pack.request_pack(db.session, user(s.world.coordinator), meeting_id).id))
+    s.run(lambda: pack.generate(db.session, pack_id, commit=db.session.commit))
+    return pack_id
 
 
 def _plan_calls() -> dict[tuple[str, str], Callable[[Scene], Call]]:

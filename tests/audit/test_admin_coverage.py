@@ -893,8 +893,40 @@ TABLE.update(
                 body={"status": "done", "note": PLANT},
             )
         ],
+        # the meeting pack: asked for by the coordinator, downloaded by a member (an export)
+        ("meeting_pack.generate", "POST"): [
+            lambda s: Call(
+                "coordinator", f"/coordination/meetings/{_coordination_meeting(s)}/pack", ("meeting_pack.generate",)
+            )
+        ],
+        ("meeting_pack.download", "GET"): [
+            lambda s, lang=lang: Call(
+                "caseworker",
+                f"/coordination/packs/{_coordination_pack(s)}/pack.pdf?lang={lang}",
+                ("meeting_pack.download",),
+                method="GET",
+                mimetype="application/pdf",
+            )
+            for lang in ("ar", "en")
+        ],
     }
 )
+
+
+def _coordination_pack(s: Scene) -> str:
+    """A ready pack of a meeting of the world's network (its agenda carrying planted text)."""
+    from referral.coordination import pack
+    from referral.coordination import services as coordination
+
+    meeting_id = _coordination_meeting(s)
+    s.run(
+        lambda: coordination.add_agenda_item(
+            db.session, user(s.accounts["coordinator"]), meeting_id, coordination.AgendaInput(PLANT, 5, PLANT)
+        )
+    )
+    pack_id = str(s.run(lambda: pack.request_pack(db.session, user(s.accounts["coordinator"]), meeting_id).id))
+    s.run(lambda: pack.generate(db.session, pack_id, commit=db.session.commit))
+    return pack_id
 
 
 # ---- activity plans: every read, change and export of a plan writes its events
@@ -1133,6 +1165,8 @@ READS = frozenset(
         "api.list_meetings",
         "api.get_meeting",
         "api.list_action_points",
+        "meeting_pack.view",  # the pack on screen, recorded as meeting_pack.view
+        "meeting_pack.status",  # a pack's state and version only (polled), no content
     }
 )
 
