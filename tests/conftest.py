@@ -375,3 +375,12 @@ def post_form(client: FlaskClient, path: str, data: dict[str, Any], page: str | 
     """POST a form with a CSRF token taken from `page` (default: the account page)."""
     token = csrf(client, page or "/account/")
     return client.post(path, data={"csrf_token": token, **data})
+
+
+def arabic(app: Flask, message: str) -> str:
+    """A message as an Arabic page shows it (translated, then HTML-escaped)."""
+    from flask_babel import force_locale, gettext
+    from markupsafe import escape
+
+    with app.test_request_context(), force_locale("ar"):
+        return str(escape(gettext(message)))

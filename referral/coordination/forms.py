@@ -95,7 +95,9 @@ class SeriesForm(CheckedForm):
 
 class AgendaItemForm(CheckedForm):
     title = StringField(_l("Item"), validators=[InputRequired(), Length(max=200)])
-    minutes = IntegerField(_l("Length in minutes"), default=15, validators=[InputRequired(), NumberRange(min=1, max=240)])
+    minutes = IntegerField(
+        _l("Length in minutes"), default=15, validators=[InputRequired(), NumberRange(min=1, max=240)]
+    )
     presenter = StringField(_l("Presenter"), validators=[Optional(), Length(max=200)])
 
 

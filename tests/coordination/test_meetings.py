@@ -22,7 +22,7 @@ from referral.followups.models import Notification, ReminderStep
 from referral.models_base import utcnow
 from tests.cases.conftest import World, open_case, user
 from tests.cases.conftest import world as world
-from tests.conftest import Account, Factory, csrf, sign_in
+from tests.conftest import Account, Factory, arabic, csrf, sign_in
 from tests.coordination.helpers import (
     action_point,
     attended,
@@ -379,7 +379,8 @@ def test_hostile_form_input_is_named_and_kept(app: Flask, team: World) -> None:
             "duration_minutes": "90",
         },
     )
-    assert refused.status_code == 400 and "looks like a case code" in refused.get_data(as_text=True)
+    refused_text = "This looks like a case code. Network records never name a case: write it without the code."
+    assert refused.status_code == 400 and arabic(app, refused_text) in refused.get_data(as_text=True)
     with app.app_context():
         assert db.session.scalar(select(services.Meeting.id)) is None
     member = app.test_client()

@@ -21,8 +21,10 @@ from referral.directory.models import Network, Organization
 from referral.extensions import db
 from referral.plans.models import Activity, ActivityDelivery, DeliveryAttachment
 from referral.storage import EXTENSION
-from tests.conftest import Account, csrf, sign_in
+from tests.conftest import Account, arabic, csrf, sign_in
 from tests.plans.conftest import YEAR, PlanWorld, add_activity, deliver, token
+
+CASE_CODE = "Remove the case code: plans and reports never name a case."
 
 PDF_BYTES = b"%PDF-1.4\n% Attendance sheet without names: marker-Zq81 \n%%EOF\n"
 
@@ -146,8 +148,8 @@ def test_the_coordinator_adds_an_activity_and_bad_input_is_named_and_kept(app: F
     assert refused.status_code == 400
     body = refused.get_data(as_text=True)
     assert 'value="Awareness week"' in body  # the input is kept
-    assert "The date must fall in the plan&#39;s year." in body or "outside" in body
-    assert "Remove the case code" in body and "Enter a whole number" in body
+    assert arabic(app, "The date must fall in the plan's year.") in body
+    assert arabic(app, CASE_CODE) in body and arabic(app, "Enter a whole number from 0 to 100,000.") in body
     assert _count(app, Activity) == 0
     form.update(planned_start=f"{YEAR}-03-01", planned_end=f"{YEAR}-03-08", target_participants="٤٠", decision_ref="4")
     done = web.post(path, data=form)
@@ -210,7 +212,7 @@ def test_refused_deliveries_keep_nothing(app: Flask, pw: PlanWorld) -> None:
     )
     assert coded.status_code == 400
     body = coded.get_data(as_text=True)
-    assert "Remove the case code" in body and 'value="12"' in body  # named, and the counts kept
+    assert arabic(app, CASE_CODE) in body and 'value="12"' in body  # named, and the counts kept
     program = web.post(
         f"{path}/delivery",
         data=_delivery_form(pw, csrf_token=csrf(web, path), files=(io.BytesIO(b"MZ\x90\x00program"), "x.pdf")),
@@ -427,12 +429,12 @@ def test_making_a_plan_on_the_web(app: Flask, pw: PlanWorld) -> None:
     page = web.get("/plans").get_data(as_text=True)
     assert 'data-testid="plan-form"' in page and pw.network_id in page
     for year, problem in (
-        ("abc", "between 2000 and 2100"),
-        ("1999", "between 2000 and 2100"),
-        (str(YEAR), "already has a plan"),
+        ("abc", "Enter a year between 2000 and 2100."),
+        ("1999", "Enter a year between 2000 and 2100."),
+        (str(YEAR), "This network already has a plan for that year."),
     ):
         refused = web.post("/plans", data={"csrf_token": csrf(web, "/plans"), "network": pw.network_id, "year": year})
-        assert refused.status_code == 400 and problem in refused.get_data(as_text=True), year
+        assert refused.status_code == 400 and arabic(app, problem) in refused.get_data(as_text=True), year
     made = web.post("/plans", data={"csrf_token": csrf(web, "/plans"), "network": pw.network_id, "year": str(YEAR + 3)})
     assert made.status_code == 303
     member = _signed_in(app, pw.world.mine.caseworker)
