@@ -45,6 +45,7 @@ MESSAGES = {
     "repeated": _l("Give this value once."),
     "too_long_text": _l("This text is too long."),
     "required": _l("This field is required."),
+    "required_outside_network": _l("Write what the provider outside the network answered or did."),
     "invalid": _l("This value is not valid."),
     "taken": _l("This value is already in use."),
     "unknown": _l("Choose one of the listed options."),

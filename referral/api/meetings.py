@@ -104,6 +104,9 @@ ACTION_POINT_UPDATE: dict[str, Any] = {
         "status": {"type": "string", "enum": list(ACTION_STATUSES)},
         "note": _text(2000, "Required when dropped"),
     },
+    # dropping needs a note that says why
+    "if": {"properties": {"status": {"const": "dropped"}}, "required": ["status"]},
+    "then": {"required": ["note"], "properties": {"note": {"pattern": "\\S"}}},
 }
 ACTION_POINT_LIST_QUERY: dict[str, Any] = {
     "type": "object",

@@ -57,6 +57,7 @@ MESSAGES = {
     "coordinator_only": _l("Only the network's coordinator cancels or reinstates an activity."),
     "activity_not_running": _l("The activity is suspended or cancelled: record a delivery once it runs again."),
     "invalid_month": _l("Enter a month as YYYY-MM."),
+    "unknown_meeting": _l("Choose a meeting of this network."),
 }
 
 

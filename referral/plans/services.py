@@ -69,7 +69,17 @@ MAX_FILES = 5
 FIRST_YEAR, LAST_YEAR = 2000, 2100
 QUARTERS = (1, 2, 3, 4)
 # refusals no schema can state: they depend on the stored plan, the network or today (a 422)
-RULES = frozenset({"not_a_member", "outside_plan_year", "in_the_future", "plan_exists", "case_code"})
+RULES = frozenset(
+    {
+        "not_a_member",
+        "outside_plan_year",
+        "in_the_future",
+        "plan_exists",
+        "case_code",
+        "unknown_meeting",
+        "end_before_start",
+    }
+)
 
 
 # ---------------------------------------------------------------------------------- reading
@@ -306,7 +316,7 @@ def _clean(session: DbSession, plan: ActivityPlan, data: ActivityInput) -> dict[
 
             found = session.get(Meeting, meeting)
             if found is None or found.network_id != plan.network_id:  # another network's is as unknown
-                problems["meeting_id"] = "unknown"
+                problems["meeting_id"] = "unknown_meeting"
                 meeting = None
     values["meeting_id"] = meeting
     values["decision_ref"] = _free_text(

@@ -237,6 +237,10 @@ def suggested_groups(service: Any, grant: Consent) -> list[str]:
     ]
 
 
+# A request the schema cannot refuse: a note is needed only because the receiver is outside the network.
+TRANSITION_RULES = frozenset({"required_outside_network"})
+
+
 def create(session: DbSession, actor: Any, data: ReferralInput, *, send: bool = True) -> Referral:
     """Open a referral from the actor's organisation (the case team), sent at once unless `send`
     is False (a draft)."""
@@ -253,6 +257,8 @@ def create(session: DbSession, actor: Any, data: ReferralInput, *, send: bool = 
         fields["reason"] = "required"
     if fields:
         raise refusal("invalid_referral", fields, REFERRAL_RULES)
+    # a consent that is not this case's is as none (sending then asks for one, or the override)
+    consent = get_by_id(session, Consent, data.consent_id) if data.consent_id else None
     referral = Referral(
         id=new_id(),
         case_id=case.id,
@@ -265,7 +271,7 @@ def create(session: DbSession, actor: Any, data: ReferralInput, *, send: bool = 
         priority=data.priority,
         state="draft",
         field_groups=sorted(set(data.field_groups)),
-        consent_id=data.consent_id,
+        consent_id=consent.id if consent is not None and consent.case_id == case.id else None,
         override_legal_basis=data.override_legal_basis,
         reason=data.reason.strip()[:5000],
         created_by=actor.id,
@@ -431,9 +437,9 @@ def transition(
     if to_state in ("closed_unresolved", "withdrawn") and not (reason or "").strip():
         fields["reason"] = "required"
     if referral.external and not (note or "").strip():
-        fields["note"] = "required"
+        fields["note"] = "required_outside_network"  # what the provider outside the network said
     if fields:
-        raise InvalidInput("invalid_transition_input", fields=fields)
+        raise refusal("invalid_transition_input", fields, TRANSITION_RULES)
     now = utcnow()
     if to_state in ("accepted", "declined"):
         referral.answered_at = now

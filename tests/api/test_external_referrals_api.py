@@ -47,7 +47,7 @@ def test_send_and_follow_up_an_external_referral(
     assert outbox[0]["external_provider"] == {"name": None, "sector": "health"}  # the name only on a single read
 
     no_note = client.post(f"{url}/accept", json={}, headers=sender)
-    assert no_note.status_code == 400 and no_note.get_json()["error"]["fields"] == {"note": "required"}
+    assert no_note.status_code == 422 and no_note.get_json()["error"]["fields"] == {"note": "required_outside_network"}
     accepted = client.post(f"{url}/accept", json={"note": "agreed by phone"}, headers=sender)
     assert accepted.status_code == 200 and accepted.get_json()["state"] == "accepted"
     assert accepted.get_json()["transitions"][-1]["note"] == "agreed by phone"
@@ -92,3 +92,28 @@ def test_the_openapi_document_describes_external_referrals(client: FlaskClient) 
     assert "external_provider" in create["properties"] and "to_organization_id" not in create["required"]
     assert "external_provider" in schemas["Referral"]["properties"]
     assert "note" in schemas["ReferralAccept"]["properties"]
+
+
+def test_an_unknown_consent_beside_an_override_is_no_server_error(
+    client: FlaskClient, app: Flask, world: World
+) -> None:
+    """A consent id that is not this case's (or no consent at all) is as none: the override
+    decides, and nothing points at a consent that does not exist."""
+    from tests.cases.conftest import user
+
+    case_id = open_case(app, world)
+    unknown = "1ea30491-7ee8-49a9-b7eb-63596e596b85"
+    body = _body(case_id, unknown, override_legal_basis="threat_to_life", priority="emergency")
+    refused = client.post("/api/v1/referrals", json=body, headers=_auth(app, world.mine.caseworker))
+    assert refused.status_code == 403
+    with app.app_context():
+        from referral.cases.services import add_member
+        from referral.extensions import db
+
+        add_member(db.session, user(world.mine.supervisor), case_id, world.mine.supervisor.id)
+        db.session.commit()
+    sent = client.post("/api/v1/referrals", json=body, headers=_auth(app, world.mine.supervisor))
+    assert sent.status_code == 201, sent.get_json()
+    assert sent.get_json().get("consent_id") is None
+    without = client.post("/api/v1/referrals", json=_body(case_id, unknown), headers=_auth(app, world.mine.caseworker))
+    assert without.status_code == 422  # no consent, no override: a consent is asked for

@@ -306,9 +306,9 @@ def test_an_activity_comes_from_a_meeting_of_its_own_network_only(app: Flask, pw
         db.session.commit()
         coordinator = user(pw.world.coordinator)
         for unknown in (theirs, "00000000-0000-4000-8000-000000000000"):
-            with pytest.raises(InvalidInput) as refused:
+            with pytest.raises(RuleRefused) as refused:  # a 422: the id is well formed
                 services.add_activity(db.session, coordinator, pw.plan_id, activity_input(pw, meeting_id=unknown))
-            assert refused.value.fields == {"meeting_id": "unknown"}
+            assert refused.value.fields == {"meeting_id": "unknown_meeting"}
         made = services.add_activity(db.session, coordinator, pw.plan_id, activity_input(pw, meeting_id=own))
         db.session.commit()
         assert db.session.get(Activity, made.id).meeting_id == own

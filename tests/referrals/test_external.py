@@ -140,7 +140,7 @@ def test_the_sender_records_each_step_with_a_note(app: Flask, world: World) -> N
     referral_id = _sent(app, world)
     with pytest.raises(InvalidInput) as refused:
         _act(app, world.mine.caseworker, referral_id, "accepted")
-    assert refused.value.fields == {"note": "required"}
+    assert refused.value.fields == {"note": "required_outside_network"}
     _act(app, world.mine.caseworker, referral_id, "accepted", note="the hospital's social worker agreed by phone")
     _act(app, world.mine.supervisor, referral_id, "in_progress", note="appointment kept")  # the owning supervisor
     with pytest.raises(InvalidInput) as refused:
@@ -179,7 +179,7 @@ def test_declines_closures_and_withdrawals_need_their_reason_and_a_note(
         _act(app, world.mine.caseworker, referral_id, state, note=f"step {state}")
     with pytest.raises(InvalidInput) as refused:
         _act(app, world.mine.caseworker, referral_id, last, **kwargs)
-    assert refused.value.fields == {"note": "required"}
+    assert refused.value.fields == {"note": "required_outside_network"}
     with pytest.raises(InvalidInput):
         _act(app, world.mine.caseworker, referral_id, last, note="told by phone")
     _act(app, world.mine.caseworker, referral_id, last, note="told by phone", **kwargs)

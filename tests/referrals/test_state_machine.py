@@ -500,11 +500,11 @@ def test_the_sender_records_each_step_of_a_provider_outside_the_network_with_a_n
     referral = desk.send(desk.external(consent_id=grant))
     with pytest.raises(InvalidInput) as caught:
         desk.act(referral, "accepted", by=desk.sender)
-    assert caught.value.fields == {"note": "required"}
+    assert caught.value.fields == {"note": "required_outside_network"}
     db.session.rollback()
     with pytest.raises(InvalidInput) as caught:
         desk.act(referral, "declined", by=desk.sender, note=" ")
-    assert caught.value.fields == {"reason_code": "required", "note": "required"}
+    assert caught.value.fields == {"reason_code": "required", "note": "required_outside_network"}
     db.session.rollback()
     desk.act(referral, "accepted", by=desk.sender, note="  the clinic called back  ")
     desk.act(referral, "in_progress", by=desk.sender, note="first meeting booked")
