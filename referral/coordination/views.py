@@ -594,7 +594,18 @@ def _points_page(status: int = 200, forms: dict[str, Any] | None = None) -> Any:
     args = request.args
     mine = args.get("owner") == "mine"
     overdue = True if args.get("overdue") == "1" else None
-    page = services.list_action_points(db.session, current_user, mine=mine, overdue=overdue, limit=200)
+    # one network's: the one asked for, or by default the network a coordinator runs
+    network_id = args.get("network") or (
+        current_user.network_id if getattr(current_user, "role", None) == "coordinator" else None
+    )
+    if network_id:
+        try:
+            network_id = services.network_for(db.session, current_user, network_id).id
+        except NotFound:
+            abort(404)
+    page = services.list_action_points(
+        db.session, current_user, network_id=network_id or None, mine=mine, overdue=overdue, limit=200
+    )
     update_forms = forms or {}
     return (
         render_template(
