@@ -335,6 +335,21 @@ def schedule_next(series_id: str) -> Any:
 
 
 # ------------------------------------------------------------------------------- one meeting
+def _activities_from(meeting_id: str) -> list[tuple[Any, str, str]]:
+    """The plan's activities that came from this meeting's decisions: (activity, type, status
+    label). The meeting's readers are its network's members, who read the plan too."""
+    from ..plans.labels import STATUS_LABELS, TYPE_LABELS
+    from ..plans.models import Activity
+
+    rows = db.session.scalars(
+        select(Activity).where(Activity.meeting_id == meeting_id).order_by(Activity.planned_start)
+    )
+    return [
+        (a, str(TYPE_LABELS.get(a.activity_type, a.activity_type)), str(STATUS_LABELS.get(a.status, a.status)))
+        for a in rows
+    ]
+
+
 def _meeting_page(meeting_id: str, status: int = 200, **forms: Any) -> Any:
     try:
         view = services.view_meeting(db.session, current_user, meeting_id)
@@ -378,6 +393,7 @@ def _meeting_page(meeting_id: str, status: int = 200, **forms: Any) -> Any:
             is_overdue=lambda a: services.is_overdue(db.session, a),
             packs=pack.packs_of(db.session, meeting),
             state_labels=PACK_STATE_LABELS,
+            activities=_activities_from(meeting.id),
             **_context(),
         ),
         status,

@@ -312,3 +312,26 @@ def test_an_activity_comes_from_a_meeting_of_its_own_network_only(app: Flask, pw
         made = services.add_activity(db.session, coordinator, pw.plan_id, activity_input(pw, meeting_id=own))
         db.session.commit()
         assert db.session.get(Activity, made.id).meeting_id == own
+
+
+def test_the_meeting_page_lists_the_activities_decided_there(app: Flask, pw: PlanWorld) -> None:
+    from tests.conftest import sign_in
+    from tests.coordination import helpers as meetings
+
+    own = meetings.meeting(app, pw.world)
+    with app.app_context():
+        made = services.add_activity(
+            db.session,
+            user(pw.world.coordinator),
+            pw.plan_id,
+            activity_input(pw, title="Joint training on safe referral", meeting_id=own, decision_ref="Decision 2"),
+        )
+        db.session.commit()
+        activity_id = made.id
+    web = app.test_client()
+    sign_in(web, app, pw.world.mine.caseworker)
+    page = web.get(f"/coordination/meetings/{own}").get_data(as_text=True)
+    section = page.split('data-testid="meeting-activities"')[1].split("</section>")[0]
+    assert "Joint training on safe referral" in section and f"/plans/activities/{activity_id}" in section
+    back = web.get(f"/plans/activities/{activity_id}").get_data(as_text=True)
+    assert f"/coordination/meetings/{own}" in back
