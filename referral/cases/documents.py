@@ -400,7 +400,6 @@ def reencrypt_files(session: DbSession, commit: Any, *, storage: Storage | None 
     commits. Stopping half-way leaves every row pointing at a complete, readable file.
     """
     store = storage or document_storage()
-    keyring = runtime().keyring
     moved = 0
     rows = session.execute(select(CaseDocument.id, CaseDocument.organization_id, CaseDocument.storage_key)).all()
     for document_id, organization_id, old_key in rows:
@@ -411,22 +410,28 @@ def reencrypt_files(session: DbSession, commit: Any, *, storage: Storage | None 
             continue
         if used == _current_key_id(session, organization_id):
             continue
-        context = document_context(document_id, organization_id)
-        key_id, key = keyring.current(context)
-        with store.open(old_key) as handle:
-            new_key = store.put(
-                encrypt_stream(_Chunks(decrypt_stream(handle, keyring.key, context)), key_id, key, context)
-            )
-        _delete_unless_committed(session, store, new_key)
         document = session.get(CaseDocument, document_id)
         if document is None:
             continue
-        document.storage_key = new_key
-        session.flush()
-        after_commit(functools.partial(store.delete, old_key), session)
+        reseal(session, store, document, document_context(document_id, organization_id))
         commit()
         moved += 1
     return moved
+
+
+def reseal(session: DbSession, store: Storage, row: Any, context: Any) -> None:
+    """Seal one stored file again under its context's current key: the new file is written
+    first, `row.storage_key` then points at it, and the old file is deleted once that commits
+    (a new file whose transaction fails is deleted). Case documents and delivery files share it."""
+    keyring = runtime().keyring
+    old_key = row.storage_key
+    key_id, key = keyring.current(context)
+    with store.open(old_key) as handle:
+        new_key = store.put(encrypt_stream(_Chunks(decrypt_stream(handle, keyring.key, context)), key_id, key, context))
+    _delete_unless_committed(session, store, new_key)
+    row.storage_key = new_key
+    session.flush()
+    after_commit(functools.partial(store.delete, old_key), session)
 
 
 def move_files(

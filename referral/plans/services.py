@@ -15,7 +15,6 @@ delivery recorded.
 
 from __future__ import annotations
 
-import functools
 import uuid
 from collections import Counter
 from collections.abc import Iterable, Iterator
@@ -32,12 +31,12 @@ from ..cases.documents import (
     MAX_BYTES,
     PDF,
     DocumentDownload,
-    _Chunks,
     _CountedUpload,
     _delete_unless_committed,
     _plaintext,
     _resume,
     detect_type,
+    reseal,
 )
 from ..cases.models import AGE_GROUPS, SEXES
 from ..directory.models import Network, NetworkMembership, Organization
@@ -49,7 +48,6 @@ from ..security.crypto import Context, Readable, decrypt_stream, encrypt_stream,
 from ..security.rotation import SealedStore, register_store
 from ..storage import Storage, StorageError, document_storage
 from ..text import contains_case_code, text_problem
-from ..transaction import after_commit
 from .models import (
     ACTIVITY_STATUSES,
     ACTIVITY_TYPES,
@@ -894,20 +892,12 @@ def reencrypt_attachments(session: DbSession, commit: Any, *, storage: Storage |
         except StorageError:
             continue
         context = attachment_context(attachment_id, organization_id)
-        key_id, key = keyring.current(context)
-        if used == key_id:
+        if used == keyring.current(context)[0]:
             continue
-        with store.open(old_key) as handle:
-            new_key = store.put(
-                encrypt_stream(_Chunks(decrypt_stream(handle, keyring.key, context)), key_id, key, context)
-            )
-        _delete_unless_committed(session, store, new_key)
         attachment = session.get(DeliveryAttachment, attachment_id)
         if attachment is None:
             continue
-        attachment.storage_key = new_key
-        session.flush()
-        after_commit(functools.partial(store.delete, old_key), session)
+        reseal(session, store, attachment, context)
         commit()
         moved += 1
     return moved
