@@ -499,3 +499,41 @@ def test_every_case_conference_page_is_accessible_for_chair_owner_and_participan
                 _look(page, check_a11y, "conferences-new")
         finally:
             context.close()
+
+
+def test_the_coordinators_homes_and_the_pack_are_accessible_in_arabic(
+    app: Flask, browser: Any, live_server: str, demo_network: dict[str, Any], check_a11y: Any, sign_in_and_enrol: Any
+) -> None:
+    """Nablus's coordinator's home (the demo's year of meetings), the national coordinator's
+    comparison of networks, and a meeting pack read on the screen."""
+    from referral.accounts.models import User
+    from referral.coordination import pack
+    from referral.coordination.models import Meeting
+    from referral.directory.models import Network
+
+    with app.app_context():
+        nablus = db.session.scalar(select(Network.id).where(Network.governorate == "nablus"))
+        held = db.session.scalar(
+            select(Meeting.id).where(Meeting.network_id == nablus).order_by(Meeting.starts_at.desc()).offset(1)
+        )
+        coordinator = db.session.scalar(select(User).where(User.username == "coord.nablus"))
+        pack_id = str(pack.request_pack(db.session, coordinator, str(held)).id)
+        db.session.commit()
+        pack.generate(db.session, pack_id, commit=db.session.commit)
+        db.session.commit()
+    for username, pages in (
+        ("coord.nablus", (("/", "home-coordinator"), (f"/coordination/packs/{pack_id}", "pack-view"))),
+        ("coord.national", (("/", "home-national"),)),
+    ):
+        context = _context(browser, live_server)
+        try:
+            page = context.new_page()
+            sign_in_and_enrol(page, username, demo_network[username].password)
+            for path, name in pages:
+                page.goto(path)
+                if name == "home-coordinator":
+                    expect(page.get_by_test_id("next-meeting")).to_be_visible()
+                    expect(page.get_by_test_id("overdue-points")).to_be_visible()
+                _look(page, check_a11y, name)
+        finally:
+            context.close()
