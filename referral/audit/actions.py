@@ -124,6 +124,8 @@ ACTIONS: frozenset[str] = frozenset(
         "meeting.invite",
         "meeting.ics",
         "meeting.respond",
+        "meeting.change",
+        "meeting.cancel",
         "attendance.record",
         "minutes.taker",
         "minutes.edit",

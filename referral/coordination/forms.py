@@ -53,8 +53,9 @@ class RepresentativeForm(CheckedForm):
     user_id = SelectField(_l("Staff member"), choices=[], validators=[InputRequired()])
 
 
-class MeetingForm(CheckedForm):
-    title = StringField(_l("Title"), validators=[InputRequired(), Length(max=200)])
+class MeetingChangeForm(CheckedForm):
+    """When and where: a new meeting's, or a change of one not yet held."""
+
     day = DateField(_l("Date"), validators=[InputRequired()])
     local_time = StringField(
         _l("Time (the network's time zone)"), filters=[digits], validators=[InputRequired(), *TIME_FIELD]
@@ -64,6 +65,10 @@ class MeetingForm(CheckedForm):
     )
     place = StringField(_l("Place"), validators=[Optional(), Length(max=300)])
     online_link = StringField(_l("Online link"), validators=[Optional(), Length(max=500)])
+
+
+class MeetingForm(MeetingChangeForm):
+    title = StringField(_l("Title"), validators=[InputRequired(), Length(max=200)])
     agenda = TextAreaField(
         _l("Agenda items, one a line: title | minutes | presenter"), validators=[Optional(), Length(max=8000)]
     )

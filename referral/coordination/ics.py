@@ -20,6 +20,7 @@ def meeting_ics(meeting: Meeting, network: Network, agenda_titles: list[str]) ->
     event = Event()
     event.add("uid", f"meeting-{meeting.id}@shabaka")
     event.add("dtstamp", utcnow())
+    event.add("sequence", meeting.sequence)
     event.add("dtstart", meeting.starts_at)
     event.add("dtend", meeting.starts_at + timedelta(minutes=meeting.duration_minutes))
     event.add("summary", f"{meeting.title} — {network.name_ar} / {network.name_en}")

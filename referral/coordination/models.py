@@ -87,6 +87,8 @@ class Meeting(db.Model):  # type: ignore[name-defined, misc]
         Uuid(as_uuid=False), ForeignKey("user_account.id", ondelete="SET NULL"), nullable=True
     )
     invitations_sent_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    # raised by every change or cancellation: the calendar file's SEQUENCE (RFC 5545)
+    sequence: Mapped[int] = mapped_column(Integer, default=0)
     created_by: Mapped[str] = mapped_column(Uuid(as_uuid=False))
     created_at: Mapped[datetime] = created_column()
 

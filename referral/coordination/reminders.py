@@ -55,6 +55,27 @@ def stop_minutes(session: DbSession, meeting: Any) -> None:
     clocks.stop(session, MINUTES, meeting.id)
 
 
+def restart_minutes(session: DbSession, meeting: Any) -> None:
+    """A moved meeting: its rungs not yet sent go, new ones count from its new end (the unique
+    key is (clock, target, step), so the old rows make way)."""
+    session.execute(
+        ReminderStep.__table__.delete().where(
+            ReminderStep.clock == MINUTES,
+            ReminderStep.target_id == meeting.id,
+            ReminderStep.state.in_(("pending", "cancelled")),
+        )
+    )
+    sent = set(
+        session.scalars(
+            select(ReminderStep.step).where(ReminderStep.clock == MINUTES, ReminderStep.target_id == meeting.id)
+        )
+    )
+    cal = calendar_for(session, meeting.network_id)
+    end = meeting.starts_at + timedelta(minutes=meeting.duration_minutes)
+    rungs = {step: cal.add_working(end, timedelta(days=d)) for step, d in MINUTES_RUNGS.items() if step not in sent}
+    clocks._write(session, MINUTES, meeting.id, "", rungs)
+
+
 def targets(session: DbSession, steps: Sequence[ReminderStep]) -> dict[tuple[str, str], Any]:
     """What the coordination rungs of a batch are about, and whom each rung tells."""
     from . import services

@@ -541,6 +541,67 @@ def series_of(session: DbSession, network_id: str) -> list[MeetingSeries]:
     )
 
 
+# ------------------------------------------------------------------------------- changes
+@dataclass
+class MeetingChange:
+    starts_at: datetime | None  # aware
+    duration_minutes: int = 120
+    place: str = ""
+    online_link: str = ""
+
+
+def _upcoming(session: DbSession, actor: Any, meeting_id: str) -> Meeting:
+    """A meeting its runner may still change: scheduled, and not yet begun."""
+    meeting = meeting_for(session, actor, meeting_id, write=True)
+    if meeting.state == "cancelled":
+        raise Conflict("meeting_cancelled")
+    if meeting.starts_at <= utcnow():
+        raise Conflict("meeting_held")
+    return meeting
+
+
+def _tell_invitees(session: DbSession, meeting: Meeting, kind: str) -> None:
+    invited = list(session.scalars(select(Invitation.user_id).where(Invitation.meeting_id == meeting.id)))
+    key = f"{kind}:{meeting.id}:{meeting.sequence}"
+    notifications.notify(invited, notifications.Message(kind, None, "meeting", meeting.id, key=key), session)
+
+
+def change_meeting(session: DbSession, actor: Any, meeting_id: str, data: MeetingChange) -> Meeting:
+    """Move a meeting not yet held, or change its place or link: the minutes' reminders follow
+    the new time, the calendar file gets a new sequence, and every invitee is told once."""
+    meeting = _upcoming(session, actor, meeting_id)
+    now = utcnow()
+    problems = _meeting_problems(
+        MeetingInput(meeting.title, data.starts_at, data.duration_minutes, data.place, data.online_link), now
+    )
+    if data.starts_at is not None and data.starts_at <= now and "starts_at" not in problems:
+        problems["starts_at"] = "in_the_past"
+    _refuse(problems)
+    assert data.starts_at is not None
+    meeting.starts_at = data.starts_at.astimezone(UTC).replace(second=0, microsecond=0)
+    meeting.duration_minutes = int(data.duration_minutes)
+    meeting.place, meeting.online_link = data.place.strip(), data.online_link.strip()
+    meeting.sequence += 1
+    session.flush()
+    reminders.restart_minutes(session, meeting)
+    record("meeting.change", actor, meeting, network_id=meeting.network_id, sequence=meeting.sequence)
+    _tell_invitees(session, meeting, "meeting.changed")
+    return meeting
+
+
+def cancel_meeting(session: DbSession, actor: Any, meeting_id: str) -> Meeting:
+    """Call off a meeting not yet held: its minutes' reminders stop, its calendar file says
+    cancelled, and every invitee is told once. Its action points stay the network's."""
+    meeting = _upcoming(session, actor, meeting_id)
+    meeting.state = "cancelled"
+    meeting.sequence += 1
+    session.flush()
+    reminders.stop_minutes(session, meeting)
+    record("meeting.cancel", actor, meeting, network_id=meeting.network_id)
+    _tell_invitees(session, meeting, "meeting.cancelled")
+    return meeting
+
+
 # ------------------------------------------------------------------------------- invitations
 def send_invitations(session: DbSession, actor: Any, meeting_id: str) -> int:
     """Invite every representative of every member organisation not yet invited; each is told

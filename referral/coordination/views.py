@@ -19,8 +19,10 @@ from ..audit.services import record
 from ..directory.models import Network, Organization
 from ..errors import Conflict, DomainError, Forbidden, NotFound
 from ..extensions import db
+from ..forms_base import CheckedForm
 from ..i18n import current_locale_code
 from ..labels import MESSAGES, message
+from ..models_base import utcnow
 from . import pack, services
 from .forms import (
     ActionPointForm,
@@ -28,6 +30,7 @@ from .forms import (
     AgendaItemForm,
     AttendanceForm,
     CommentForm,
+    MeetingChangeForm,
     MeetingForm,
     MinuteTakerForm,
     RepresentativeForm,
@@ -335,6 +338,58 @@ def schedule_next(series_id: str) -> Any:
 
 
 # ------------------------------------------------------------------------------- one meeting
+def _change_form(meeting: Any) -> MeetingChangeForm:
+    """The change form, filled with the meeting's time in its network's zone."""
+    from ..followups.calendar import zone_for
+
+    local = meeting.starts_at.astimezone(zone_for(db.session, meeting.network_id))
+    form = MeetingChangeForm(formdata=None)
+    form.day.data, form.local_time.data = local.date(), local.strftime("%H:%M")
+    form.duration_minutes.data, form.place.data, form.online_link.data = (
+        meeting.duration_minutes,
+        meeting.place,
+        meeting.online_link,
+    )
+    return _ids(form, "change")
+
+
+@coordination_bp.post("/meetings/<meeting_id>/change")
+def change_meeting(meeting_id: str) -> Any:
+    found = _readable(meeting_id, write=True)
+    form = _ids(MeetingChangeForm(), "change")
+
+    def act() -> Any:
+        starts = services.local_start(db.session, found.network_id, form.day.data, form.local_time.data)
+        data = services.MeetingChange(
+            starts_at=starts,
+            duration_minutes=form.duration_minutes.data or 0,
+            place=form.place.data or "",
+            online_link=form.online_link.data or "",
+        )
+        return services.change_meeting(db.session, current_user, meeting_id, data)
+
+    return _post(
+        form,
+        act,
+        lambda status: _meeting_page(meeting_id, status, change_form=form),
+        _("The meeting was changed and its invitees told."),
+        _back(meeting_id),
+    )
+
+
+@coordination_bp.post("/meetings/<meeting_id>/cancel")
+def cancel_meeting(meeting_id: str) -> Any:
+    _readable(meeting_id, write=True)
+    form = CheckedForm()
+    return _post(
+        form,
+        lambda: services.cancel_meeting(db.session, current_user, meeting_id),
+        lambda status: _meeting_page(meeting_id, status),
+        _("The meeting was cancelled and its invitees told."),
+        _back(meeting_id),
+    )
+
+
 def _activities_from(meeting_id: str) -> list[tuple[Any, str, str]]:
     """The plan's activities that came from this meeting's decisions: (activity, type, status
     label). The meeting's readers are its network's members, who read the plan too."""
@@ -394,6 +449,8 @@ def _meeting_page(meeting_id: str, status: int = 200, **forms: Any) -> Any:
             packs=pack.packs_of(db.session, meeting),
             state_labels=PACK_STATE_LABELS,
             activities=_activities_from(meeting.id),
+            change_form=forms.get("change_form") or _change_form(meeting),
+            may_change=meeting.state != "cancelled" and meeting.starts_at > utcnow(),
             **_context(),
         ),
         status,

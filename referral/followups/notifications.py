@@ -45,6 +45,8 @@ KINDS: dict[str, Any] = {
     ),
     "statistics.release_published": _l("A statistics release of your network was published. Log in to review."),
     "meeting.invitation": _l("You are invited to a network meeting. Log in to review."),
+    "meeting.changed": _l("The time or place of a network meeting changed. Log in to review."),
+    "meeting.cancelled": _l("A network meeting was cancelled. Log in to review."),
     "minutes.circulated": _l("Minutes of a network meeting are circulated for comment. Log in to review."),
     "minutes.reminder": _l("Minutes of a network meeting are waiting for approval. Log in to review."),
     "action_point.assigned": _l("Your organisation owns a new action point. Log in to review."),

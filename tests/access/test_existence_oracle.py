@@ -293,6 +293,10 @@ OTHERS.update(
         ("coordination.meeting_ics_file", "GET"): _on_meeting("/meeting.ics", "third"),
         ("coordination.add_agenda_item", "POST"): _on_meeting("/agenda", method="POST", form={"title": "X"}),
         ("coordination.send_invitations", "POST"): _on_meeting("/invitations", method="POST"),
+        ("coordination.change_meeting", "POST"): _on_meeting(
+            "/change", method="POST", form={"day": "2030-01-15", "local_time": "10:00", "duration_minutes": "90"}
+        ),
+        ("coordination.cancel_meeting", "POST"): _on_meeting("/cancel", method="POST"),
         ("coordination.respond", "POST"): _on_meeting(
             "/response", "third", method="POST", form={"response": "excused"}
         ),

@@ -666,6 +666,18 @@ def _coordination_meeting(s: Scene, *, represented: bool = False, circulated: bo
     return meeting_id
 
 
+def _in_days(days: int) -> str:
+    from datetime import date, timedelta
+
+    return (date.today() + timedelta(days=days)).isoformat()
+
+
+def _upcoming_meeting(s: Scene) -> str:
+    from tests.coordination import helpers
+
+    return helpers.meeting(s.app, s.world, days=5)
+
+
 def _coordination_item(s: Scene, meeting_id: str) -> str:
     from referral.coordination.models import Meeting
 
@@ -769,6 +781,17 @@ TABLE.update(
                 ("meeting.agenda",),
                 form={"title": f"Plans {PLANT}", "minutes": "15", "presenter": PLANT},
             )
+        ],
+        ("coordination.change_meeting", "POST"): [
+            lambda s: Call(
+                "coordinator",
+                f"/coordination/meetings/{_upcoming_meeting(s)}/change",
+                ("meeting.change",),
+                form={"day": _in_days(10), "local_time": "10:00", "duration_minutes": "90", "place": PLANT},
+            )
+        ],
+        ("coordination.cancel_meeting", "POST"): [
+            lambda s: Call("coordinator", f"/coordination/meetings/{_upcoming_meeting(s)}/cancel", ("meeting.cancel",))
         ],
         ("coordination.send_invitations", "POST"): [
             lambda s: Call(

@@ -460,3 +460,89 @@ def test_the_api_schedules_reads_records_and_updates(app: Flask, team: World, fa
     assert api.post("/api/v1/meetings", json=body, headers=member).status_code == 422  # members read only
     with app.app_context():
         assert db.session.scalar(select(ActionPoint.status).where(ActionPoint.id == point_id)) == "done"
+
+
+# ------------------------------------------------------------------------------- changes
+def test_a_meeting_not_yet_held_is_moved_and_its_invitees_told_once(app: Flask, team: World) -> None:
+    meeting_id = meeting(app, team, days=3)
+    before = _rungs(app, meeting_id)
+    with app.app_context():
+        old = db.session.get(services.Meeting, meeting_id).starts_at
+    moved = old + timedelta(days=2, hours=1)
+    change = services.MeetingChange(starts_at=moved, duration_minutes=90, place="Municipality hall")
+    run(app, lambda: services.change_meeting(db.session, user(team.coordinator), meeting_id, change))
+    with app.app_context():
+        found = db.session.get(services.Meeting, meeting_id)
+        assert (found.starts_at, found.place, found.sequence) == (moved, "Municipality hall", 1)
+    after = _rungs(app, meeting_id)
+    assert set(after) == set(before) and all(after[s][0] == "pending" and after[s][1] > before[s][1] for s in after)
+    assert len(_told(app, team.mine.caseworker, "meeting.changed")) == 1
+    run(app, lambda: services.change_meeting(db.session, user(team.coordinator), meeting_id, change))
+    assert len(_told(app, team.mine.caseworker, "meeting.changed")) == 2  # each change is news
+    web = app.test_client()
+    sign_in(web, app, team.mine.caseworker)
+    [event] = icalendar.Calendar.from_ical(web.get(f"/coordination/meetings/{meeting_id}/meeting.ics").data).walk(
+        "VEVENT"
+    )
+    assert int(event["sequence"]) == 2 and event.decoded("dtstart") == moved
+    # the time must be a real, future one; only the network's coordinator changes it
+    with pytest.raises(InvalidInput) as refused:
+        run(
+            app,
+            lambda: services.change_meeting(
+                db.session, user(team.coordinator), meeting_id, services.MeetingChange(utcnow() - timedelta(hours=1))
+            ),
+        )
+    assert refused.value.fields == {"starts_at": "in_the_past"}
+    with pytest.raises(NotFound):
+        run(app, lambda: services.change_meeting(db.session, user(team.mine.org_admin), meeting_id, change))
+
+
+def test_a_cancelled_meeting_stops_its_reminders_and_says_so_everywhere(app: Flask, team: World) -> None:
+    meeting_id = meeting(app, team, days=3)
+    run(app, lambda: services.cancel_meeting(db.session, user(team.coordinator), meeting_id))
+    assert {state for state, _due in _rungs(app, meeting_id).values()} == {"cancelled"}
+    assert len(_told(app, team.mine.caseworker, "meeting.cancelled")) == 1
+    for again in (
+        lambda: services.cancel_meeting(db.session, user(team.coordinator), meeting_id),
+        lambda: services.change_meeting(
+            db.session, user(team.coordinator), meeting_id, services.MeetingChange(utcnow() + timedelta(days=9))
+        ),
+        lambda: services.send_invitations(db.session, user(team.coordinator), meeting_id),
+    ):
+        with pytest.raises(Conflict):
+            run(app, again)
+    web = app.test_client()
+    sign_in(web, app, team.mine.caseworker)
+    page = web.get(f"/coordination/meetings/{meeting_id}").get_data(as_text=True)
+    assert 'data-testid="meeting-cancelled"' in page
+    [event] = icalendar.Calendar.from_ical(web.get(f"/coordination/meetings/{meeting_id}/meeting.ics").data).walk(
+        "VEVENT"
+    )
+    assert str(event["status"]) == "CANCELLED" and int(event["sequence"]) == 1
+    held = meeting(app, team, days=-1)
+    with pytest.raises(Conflict):  # a meeting already held is neither moved nor called off
+        run(app, lambda: services.cancel_meeting(db.session, user(team.coordinator), held))
+
+
+def test_the_change_form_keeps_what_was_typed_and_only_the_coordinator_has_it(app: Flask, team: World) -> None:
+    meeting_id = meeting(app, team, days=3)
+    coordinator = app.test_client()
+    sign_in(coordinator, app, team.coordinator)
+    path = f"/coordination/meetings/{meeting_id}"
+    assert 'data-testid="meeting-change-form"' in coordinator.get(path).get_data(as_text=True)
+    refused = coordinator.post(
+        f"{path}/change",
+        data={"csrf_token": csrf(coordinator, path), "day": "2026-02-30", "local_time": "25:99", "place": "Hall 7"},
+    )
+    assert refused.status_code == 400 and 'value="Hall 7"' in refused.get_data(as_text=True)
+    with app.app_context():
+        assert db.session.get(services.Meeting, meeting_id).sequence == 0
+    member = app.test_client()
+    sign_in(member, app, team.mine.caseworker)
+    assert 'data-testid="meeting-change-form"' not in member.get(path).get_data(as_text=True)
+    assert member.post(f"{path}/cancel", data={"csrf_token": csrf(member, path)}).status_code == 404
+    done = coordinator.post(f"{path}/cancel", data={"csrf_token": csrf(coordinator, path)})
+    assert done.status_code == 303
+    with app.app_context():
+        assert db.session.get(services.Meeting, meeting_id).state == "cancelled"
