@@ -546,3 +546,54 @@ def test_the_change_form_keeps_what_was_typed_and_only_the_coordinator_has_it(ap
     assert done.status_code == 303
     with app.app_context():
         assert db.session.get(services.Meeting, meeting_id).state == "cancelled"
+
+
+def test_a_series_meets_on_its_day_each_month_and_schedules_the_next(app: Flask, team: World) -> None:
+    from datetime import date
+
+    from referral.coordination.models import MeetingSeries
+
+    second_tuesday = MeetingSeries(recurrence="monthly_weekday", week_of_month=2, weekday=1)
+    last_friday = MeetingSeries(recurrence="monthly_weekday", week_of_month=5, weekday=4)
+    the_31st = MeetingSeries(recurrence="monthly_day", day_of_month=31)
+    assert services.occurrence_in(second_tuesday, 2027, 3) == date(2027, 3, 9)
+    assert services.occurrence_in(last_friday, 2027, 4) == date(2027, 4, 30)
+    assert services.occurrence_in(the_31st, 2027, 2) == date(2027, 2, 28)  # the month's last day
+    assert services.next_occurrence(second_tuesday, date(2027, 3, 10)) == date(2027, 4, 13)
+    assert services.next_occurrence(the_31st, date(2027, 12, 31)) == date(2027, 12, 31)
+    net = network_id(app, team)
+    bad = services.SeriesInput("", "weekly", "25:00", week_of_month=7, weekday=9, duration_minutes=5)
+    with app.app_context(), pytest.raises(InvalidInput) as refused:
+        services.create_series(db.session, user(team.coordinator), net, bad)
+    assert set(refused.value.fields) == {"title", "recurrence", "local_time", "duration_minutes"}
+    for fields, data in (
+        ({"week_of_month", "weekday"}, services.SeriesInput("Monthly", "monthly_weekday", "10:00")),
+        ({"day_of_month"}, services.SeriesInput("Monthly", "monthly_day", "10:00", day_of_month=32)),
+        ({"first_on_or_after"}, services.SeriesInput("Once", "one_off", "10:00")),
+    ):
+        with app.app_context(), pytest.raises(InvalidInput) as refused:
+            services.create_series(db.session, user(team.coordinator), net, data)
+        assert set(refused.value.fields) == fields
+    start = date.today() + timedelta(days=1)
+    monthly = services.SeriesInput(
+        "Monthly", "monthly_weekday", "10:00", first_on_or_after=start, week_of_month=2, weekday=1
+    )
+    series_id, first_id = run(
+        app,
+        lambda: (lambda made: (made[0].id, made[1].id))(
+            services.create_series(db.session, user(team.coordinator), net, monthly)
+        ),
+    )
+    second_id = run(app, lambda: services.schedule_next(db.session, user(team.coordinator), series_id).id)
+    with app.app_context():
+        first, second = (db.session.get(services.Meeting, m) for m in (first_id, second_id))
+        zone = services.zone_for(db.session, net)
+        days = [m.starts_at.astimezone(zone) for m in (first, second)]
+        assert all(d.weekday() == 1 and 8 <= d.day <= 14 and d.strftime("%H:%M") == "10:00" for d in days)
+        assert days[0].date() >= start and days[1] > days[0] and (days[1].month - days[0].month) % 12 == 1
+    once = services.SeriesInput("Once", "one_off", "09:30", first_on_or_after=start)
+    one_off_id = run(app, lambda: services.create_series(db.session, user(team.coordinator), net, once)[0].id)
+    with pytest.raises(Conflict):
+        run(app, lambda: services.schedule_next(db.session, user(team.coordinator), one_off_id))
+    with pytest.raises(NotFound):
+        run(app, lambda: services.schedule_next(db.session, user(team.mine.org_admin), series_id))
