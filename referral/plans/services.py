@@ -234,6 +234,24 @@ def _uuid(value: Any) -> str | None:
         return None
 
 
+def _member_list(problems: dict[str, str], name: str, raw_ids: Any, member_ids: set[str]) -> list[str]:
+    """Organisation ids of the network's members, each once, in the order given; a malformed id
+    is `invalid`, another organisation's is `not_a_member` (a rule)."""
+    found: list[str] = []
+    if not isinstance(raw_ids, list | tuple):
+        problems[name] = "invalid"
+        return found
+    for raw in raw_ids:
+        org = _uuid(raw)
+        if org is None:
+            problems[name] = "invalid"
+        elif org not in member_ids:
+            problems.setdefault(name, "not_a_member")
+        elif org not in found:
+            found.append(org)
+    return found
+
+
 def _free_text(problems: dict[str, str], name: str, value: Any, limit: int, *, required: bool) -> str:
     text = " ".join(value.split()) if isinstance(value, str) else ""
     if value is not None and not isinstance(value, str):
@@ -267,19 +285,8 @@ def _clean(session: DbSession, plan: ActivityPlan, data: ActivityInput) -> dict[
     elif responsible not in member_ids:
         problems["responsible_organization_id"] = "not_a_member"
     values["responsible_organization_id"] = responsible
-    partners: list[str] = []
-    if not isinstance(data.partner_organization_ids, list | tuple):
-        problems["partner_organization_ids"] = "invalid"
-    else:
-        for raw in data.partner_organization_ids:
-            partner = _uuid(raw)
-            if partner is None:
-                problems["partner_organization_ids"] = "invalid"
-            elif partner not in member_ids:
-                problems.setdefault("partner_organization_ids", "not_a_member")
-            elif partner != responsible and partner not in partners:
-                partners.append(partner)
-    values["partner_organization_ids"] = partners
+    partners = _member_list(problems, "partner_organization_ids", data.partner_organization_ids, member_ids)
+    values["partner_organization_ids"] = [p for p in partners if p != responsible]
     start, end = _day(data.planned_start), _day(data.planned_end)
     for name, raw, day in (("planned_start", data.planned_start, start), ("planned_end", data.planned_end, end)):
         if raw in (None, ""):
@@ -481,18 +488,7 @@ def _clean_delivery(session: DbSession, activity: Activity, data: DeliveryInput)
     if total > MAX_PARTICIPANTS:
         problems["participants"] = "invalid_number"
     member_ids = {o.id for o in members(session, activity.network_id)}
-    taking_part: list[str] = []
-    if not isinstance(data.organization_ids, list | tuple):
-        problems["organization_ids"] = "invalid"
-    else:
-        for raw in data.organization_ids:
-            org = _uuid(raw)
-            if org is None:
-                problems["organization_ids"] = "invalid"
-            elif org not in member_ids:
-                problems.setdefault("organization_ids", "not_a_member")
-            elif org not in taking_part:
-                taking_part.append(org)
+    taking_part = _member_list(problems, "organization_ids", data.organization_ids, member_ids)
     report = _free_text(problems, "report", data.report or "", REPORT_MAX, required=False)
     if problems:
         raise refusal("invalid_delivery", problems, RULES)
