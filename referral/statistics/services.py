@@ -13,7 +13,7 @@ from datetime import date, datetime, timedelta
 from itertools import product
 from typing import Any
 
-from sqlalchemy import select
+from sqlalchemy import delete, select
 
 from ..audit.services import record
 from ..directory.models import Network, NetworkMembership, Organization
@@ -649,14 +649,18 @@ def refresh_snapshots(session: DbSession, now: datetime | None = None, commit: C
     }
     recently = now - timedelta(days=SNAPSHOT_READ_DAYS)
     half_fresh = now - timedelta(seconds=int(runtime().settings.statistics_snapshot_seconds) // 2)
-    for found in session.scalars(select(StatisticsSnapshot)).all():
-        if found.key in wanted:
+    dropped: list[str] = []
+    stored_at = select(StatisticsSnapshot.key, StatisticsSnapshot.read_at, StatisticsSnapshot.computed_at)
+    for key, read_at, computed_at in session.execute(stored_at).all():  # not the payloads
+        if key in wanted:
             continue
-        parsed = _parse_snapshot_key(session, found.key, known)
-        if (found.read_at or found.computed_at) < recently or parsed is None:
-            session.delete(found)
-        elif found.computed_at < half_fresh:
-            wanted[found.key] = parsed
+        parsed = _parse_snapshot_key(session, key, known)
+        if (read_at or computed_at) < recently or parsed is None:
+            dropped.append(key)
+        elif computed_at < half_fresh:
+            wanted[key] = parsed
+    if dropped:
+        session.execute(delete(StatisticsSnapshot).where(StatisticsSnapshot.key.in_(dropped)))
     if commit:
         commit()
     stored = 0
