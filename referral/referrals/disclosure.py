@@ -209,9 +209,10 @@ def _fields(session: DbSession, case: Case, group: str) -> tuple[Field, ...]:
         )
     if group == "incident":
         narratives = [i.narrative for i in case.incidents]
-        lines = tuple(line for n in narratives for line in _text(n)) or ("—",)
+        # one paragraph per incident, an empty line between them
+        lines = tuple(line for k, n in enumerate(narratives) for line in ([""] if k else []) + list(_text(n)))
         return (
-            Field("narratives", _("What happened"), narratives, lines),
+            Field("narratives", _("What happened"), narratives, lines or ("—",)),
             Field("gbv_type", _("Type of violence"), case.gbv_type, _label(GBV_TYPE_LABELS, case.gbv_type)),
             Field(
                 "perpetrator_relationship",

@@ -337,6 +337,12 @@ def test_the_service_gives_each_side_its_part(app: Flask, world: World, factory:
         assert disclosure.disclose(db.session, user(world.other.supervisor), referral, printing=True).groups == ()
         assert disclosure.disclose(db.session, user(third), referral).groups == ()
         assert referrals.shared_groups(db.session, user(world.other.supervisor), referral) == {"identity", "incident"}
+        # each incident's narrative, oldest first, a paragraph each
+        cases.record_incident(db.session, user(world.mine.caseworker), combo.case_id, {}, [], None, "TokSecond")
+        db.session.commit()
+        incident = disclosure.disclose(db.session, user(world.other.supervisor), referral).groups[1].fields[0]
+        assert incident.key == "narratives" and incident.value == ["TokNarrative", "TokSecond"]
+        assert incident.lines == ("TokNarrative", "", "TokSecond")
         # the list of what was not shared: the Arabic comma in Arabic, a Latin one in English
         with force_locale("ar"):
             assert receiving.not_shared_names() == "، ".join(arabic(app, TITLES[g]) for g in receiving.not_shared)
