@@ -348,3 +348,27 @@ def test_the_service_gives_each_side_its_part(app: Flask, world: World, factory:
             assert receiving.not_shared_names() == "، ".join(arabic(app, TITLES[g]) for g in receiving.not_shared)
         with force_locale("en"):
             assert receiving.not_shared_names() == "Contact, Assessment, Notes"
+
+
+def test_the_sending_side_sees_what_its_referral_does_not_share_while_it_is_open(app: Flask, world: World) -> None:
+    combo = Combination({"identity", "contact"}, {"contact"})  # contact withheld: sent on an override
+    with app.app_context():
+        _refer(world, combo)
+        db.session.commit()
+    read = _readers(app, world)
+    page = read.sender_page.get(f"/referrals/{combo.referral_id}").get_data(as_text=True)
+    names = "، ".join(arabic(app, TITLES[g]) for g in ("contact", "incident", "assessment", "notes"))
+    assert arabic(app, "Not shared through this referral: %(groups)s").replace("%(groups)s", names) in page
+    assert FIELD_MARK.findall(page) == []  # the sending side reads the case file itself, not this
+    answer = read.api.get(f"/api/v1/referrals/{combo.referral_id}", headers=_auth(app, world.mine.caseworker))
+    assert answer.get_json()["shared"] == {} and answer.get_json()["not_shared"] == [
+        "contact",
+        "incident",
+        "assessment",
+        "notes",
+    ]
+    with app.app_context():
+        referrals.transition(db.session, user(world.mine.caseworker), combo.referral_id, "withdrawn", reason="moved")
+        db.session.commit()
+    page = read.sender_page.get(f"/referrals/{combo.referral_id}").get_data(as_text=True)
+    assert 'data-testid="not-shared"' not in page
