@@ -19,6 +19,7 @@ from ..cases.models import Case, Incident
 from ..errors import Conflict, Forbidden, InvalidInput
 from ..extensions import db
 from ..models_base import get_by_id
+from ..referrals import disclosure
 from ..referrals import services as referrals
 from . import api_bp
 from .schemas import CASE_CREATE, CASE_LIST_QUERY, CASE_SEARCH, CASE_UPDATE, CASE_VIEW_QUERY
@@ -171,16 +172,16 @@ def get_case(case_id: uuid.UUID) -> Response:
 
 def _shared_answer(shared: Any) -> Response:
     """A recipient's view: the case code, its state and only the shared field groups."""
-    from .referrals import _shared_groups_body
-
     case = shared.case
+    shown = disclosure.of_case(db.session, case, shared.groups)
     body = {
         "id": case.id,
         "case_code": case.case_code,
         "status": case.status,
         "shared_field_groups": sorted(shared.groups),
         "via_referrals": list(shared.referral_ids),
-        "shared": _shared_groups_body(case, set(shared.groups)),
+        "shared": disclosure.as_json(shown),
+        "not_shared": list(shown.not_shared),
     }
     return jsonify(body)
 

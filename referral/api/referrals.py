@@ -13,16 +13,17 @@ from flask import g, jsonify, request
 from werkzeug.wrappers import Response
 
 from ..cases import consent as consents
-from ..cases.models import FIELD_GROUPS, Case
+from ..cases.models import FIELD_GROUPS
 from ..enums import SECTORS
 from ..errors import InvalidInput
 from ..extensions import db
 from ..pagination import encode_cursor
+from ..referrals import disclosure
 from ..referrals import services as referrals
 from ..referrals.models import DECLINE_REASONS, PRIORITIES, STATES, Referral
 from ..referrals.transfers import history_only
 from . import api_bp
-from .schemas import LIST_QUERY, TIME, UUID, page_of
+from .schemas import LIST_QUERY, NOT_SHARED, SHARED, TIME, UUID, page_of
 from .validation import NOT_VALID, expected_version, json_body, query_params, validate
 
 GROUPS = {"type": "array", "items": {"type": "string", "enum": list(FIELD_GROUPS)}, "minItems": 1, "uniqueItems": True}
@@ -168,7 +169,8 @@ REFERRAL = {
         "outcome": {"type": ["string", "null"]},
         "assigned_to": {"anyOf": [UUID, {"type": "null"}]},
         "version": {"type": "integer"},
-        "shared": {"type": "object"},
+        "shared": SHARED,
+        "not_shared": NOT_SHARED,
         "transitions": {
             "type": "array",
             "items": {
@@ -236,38 +238,9 @@ def _consent(consent: Any) -> dict[str, Any]:
     }
 
 
-def _shared(referral: Referral, groups: set[str]) -> dict[str, Any]:
-    """What of the case the receiving side may see through this referral, right now."""
-    return _shared_groups_body(referral.case, groups)
-
-
-def _shared_groups_body(case: Case, groups: set[str]) -> dict[str, Any]:
-    """The case's values of these field groups, by group."""
-    shared: dict[str, Any] = {}
-    if "identity" in groups:
-        shared["identity"] = {
-            "full_name": case.full_name,
-            "national_id": case.national_id,
-            "date_of_birth": case.date_of_birth,
-        }
-    if "contact" in groups:
-        shared["contact"] = {"phone": case.phone, "address": case.address, "safe_contact": case.safe_contact}
-    if "incident" in groups:
-        shared["incident"] = {
-            "gbv_type": case.gbv_type,
-            "perpetrator_relationship": case.perpetrator_relationship,
-            "narratives": [i.narrative for i in case.incidents],
-        }
-    if "assessment" in groups:
-        shared["assessment"] = {
-            "risk_level": case.risk_level,
-            "assessment": case.assessment,
-            "safety_plan": case.safety_plan,
-        }
-    return shared
-
-
-def _referral(referral: Referral, groups: set[str], sender: bool) -> dict[str, Any]:
+def _referral(referral: Referral, shown: disclosure.Disclosure | None, sender: bool) -> dict[str, Any]:
+    """The referral; `shown` is what of the case it discloses to the reader (None in a list)."""
+    groups = shown.codes if shown is not None else frozenset()
     external = None
     if referral.external and sender:
         external = {"name": referral.external_provider, "sector": referral.external_sector}
@@ -288,7 +261,8 @@ def _referral(referral: Referral, groups: set[str], sender: bool) -> dict[str, A
         "outcome": referral.outcome,
         "assigned_to": referral.assigned_to,
         "version": referral.version,
-        "shared": _shared(referral, groups),
+        "shared": disclosure.as_json(shown) if shown is not None else {},
+        "not_shared": list(shown.not_shared) if shown is not None else None,
         "transitions": [
             {
                 "from_state": t.from_state,
@@ -308,7 +282,7 @@ def _answer(referral: Referral, status: int = 200) -> Response:
     actor = g.api_user
     sender = actor.organization_id == referral.from_organization_id
     past = sender and history_only(referral)  # the case was transferred away: the record only
-    body = _referral(referral, referrals.shared_groups(db.session, actor, referral), sender and not past)
+    body = _referral(referral, disclosure.disclose(db.session, actor, referral), sender and not past)
     if past:
         body["outcome"] = None
     if not sender or past:
@@ -393,8 +367,9 @@ def list_referrals() -> Response:
     items = []
     for referral in rows:
         sender = actor.organization_id == referral.from_organization_id and not history_only(referral)
-        item = _referral(referral, set(), sender)
+        item = _referral(referral, None, sender)
         item.pop("shared")
+        item.pop("not_shared")
         item.pop("transitions")
         item["reason"] = None
         item["outcome"] = None

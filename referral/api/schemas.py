@@ -355,6 +355,85 @@ CASE_VIEW_QUERY = {
     },
 }
 
+# What of a case a referral discloses (referral/referrals/disclosure.py): each shared field
+# group's fields, by key. `contact.safe_contact` and `assessment.assessment` are the older names
+# of the same values, kept for clients that read them.
+_TEXT = {"type": ["string", "null"]}
+_TEXTS = {"type": "array", "items": {"type": "string"}}
+
+
+def _group(properties: dict[str, Any], description: str) -> dict[str, Any]:
+    return {
+        "type": "object",
+        "description": description,
+        "required": [name for name in properties if name not in ("immediate_danger", "assessment_notes")],
+        "additionalProperties": False,
+        "properties": properties,
+    }
+
+
+SHARED = {
+    "type": "object",
+    "description": "The case's fields in each field group shared with you now (absent: not shared)",
+    "additionalProperties": False,
+    "properties": {
+        "identity": _group(
+            {"full_name": _TEXT, "national_id": _TEXT, "date_of_birth": _TEXT}, "Name, national ID, date of birth"
+        ),
+        "contact": _group(
+            {
+                "phone": _TEXT,
+                "address": _TEXT,
+                "safe_channels": {
+                    "type": "array",
+                    "items": {"type": "string", "enum": ["call", "sms", "voicemail"]},
+                    "description": "The channels she marked safe",
+                },
+                "safe_hours": _TEXT,
+                "contact_instructions": _TEXT,
+                "safe_contact": SAFE_CONTACT,
+            },
+            "Phone, address, safe-contact instructions",
+        ),
+        "incident": _group(
+            {"narratives": _TEXTS, "gbv_type": _TEXT, "perpetrator_relationship": _TEXT},
+            "The incidents' narratives, the GBV type, the perpetrator relationship (codes)",
+        ),
+        "assessment": _group(
+            {
+                "needs": _TEXTS,
+                "risk_level": _TEXT,
+                "safety_plan": _TEXT,
+                "immediate_danger": {"type": "boolean", "description": "When the assessment records it"},
+                "assessment_notes": {**_TEXT, "description": "When the assessment has notes"},
+                "assessment": {
+                    "type": ["object", "null"],
+                    "properties": {"needs": _TEXTS, "immediate_danger": {"type": "boolean"}, "notes": _TEXT},
+                },
+            },
+            "Needs, risk level, safety plan",
+        ),
+        "notes": _group(
+            {
+                "notes": {
+                    "type": "array",
+                    "items": {
+                        "type": "object",
+                        "required": ["at", "body"],
+                        "properties": {"at": TIME, "body": _TEXT},
+                    },
+                }
+            },
+            "The case notes, dated, oldest first",
+        ),
+    },
+}
+NOT_SHARED = {
+    "type": "array",
+    "items": {"type": "string", "enum": list(FIELD_GROUPS)},
+    "description": "The field groups not shared with the receiving side now (by name only)",
+}
+
 SCHEMAS: dict[str, dict[str, Any]] = {
     "Error": ERROR,
     "Me": ME,
@@ -371,7 +450,7 @@ SCHEMAS: dict[str, dict[str, Any]] = {
     "Case": CASE,
     "SharedCase": {
         "type": "object",
-        "required": ["id", "case_code", "status", "shared_field_groups", "via_referrals", "shared"],
+        "required": ["id", "case_code", "status", "shared_field_groups", "via_referrals", "shared", "not_shared"],
         "additionalProperties": False,
         "properties": {
             "id": UUID,
@@ -379,7 +458,8 @@ SCHEMAS: dict[str, dict[str, Any]] = {
             "status": {"type": "string"},
             "shared_field_groups": {"type": "array", "items": {"type": "string", "enum": list(FIELD_GROUPS)}},
             "via_referrals": {"type": "array", "items": UUID},
-            "shared": {"type": "object", "description": "The values of each shared field group"},
+            "shared": SHARED,
+            "not_shared": NOT_SHARED,
         },
     },
 }

@@ -1,9 +1,10 @@
 """The printable referral form: what a provider outside the network receives on paper.
 
 One `Sheet` feeds both the print view and the PDF, so the two hold the same things: the case
-code, the two parties, priority, dates, the reason, and the case fields of the field groups the
-referral shares, nothing else. The PDF is drawn the app's one way (referral/pdf.py): fpdf2, its
-Arabic shaped by HarfBuzz and laid out right to left, in the Noto Naskh Arabic shipped with the app.
+code, the two parties, priority, dates, the reason, and the case fields the referral discloses
+(`disclosure.py`: what the receiving side sees), nothing else. The PDF is drawn the app's one way
+(referral/pdf.py): fpdf2, its Arabic shaped by HarfBuzz and laid out right to left, in the Noto
+Naskh Arabic shipped with the app.
 """
 
 from __future__ import annotations
@@ -14,19 +15,11 @@ from typing import Any
 
 from flask_babel import gettext as _
 
-from ..cases import services as cases
-from ..cases.models import FIELD_GROUPS, Case
 from ..directory.models import Organization
-from ..labels import (
-    FIELD_GROUP_NAMES,
-    GBV_TYPE_LABELS,
-    PERPETRATOR_LABELS,
-    PRIORITY_LABELS,
-    RISK_LABELS,
-    SECTOR_LABELS,
-)
+from ..labels import PRIORITY_LABELS, SECTOR_LABELS
 from ..models_base import DbSession
 from ..pdf import Document
+from .disclosure import Disclosure
 from .models import Referral
 
 
@@ -35,12 +28,14 @@ class Row:
     label: str
     lines: list[str]
     ltr: bool = False  # codes, numbers and dates read left to right inside Arabic text
+    key: str | None = None  # a case field's key (`disclosure.GROUP_FIELDS`), None for the header
 
 
 @dataclass
 class Section:
     title: str
     rows: list[Row] = field(default_factory=list)
+    code: str = ""  # the field group
 
 
 @dataclass
@@ -63,8 +58,9 @@ def _text(value: Any) -> list[str]:
     return text.splitlines() or ["—"]
 
 
-def build(session: DbSession, referral: Referral, groups: set[str], locale: str) -> Sheet:
-    """The form's content in the reader's language, from the shared `groups` of the case only."""
+def build(session: DbSession, referral: Referral, shown: Disclosure, locale: str) -> Sheet:
+    """The form's content in the reader's language: of the case, only the fields `shown` (the
+    referral's disclosure, `disclosure.disclose`)."""
     sender = session.get(Organization, referral.from_organization_id)
     receiver = session.get(Organization, referral.to_organization_id) if referral.to_organization_id else None
     provider = referral.external_provider if referral.external else (receiver.name(locale) if receiver else "—")
@@ -82,62 +78,11 @@ def build(session: DbSession, referral: Referral, groups: set[str], locale: str)
         Row(_("Answer due"), [_day(referral.due_at)], ltr=True),
         Row(_("Reason for the referral"), _text(referral.reason)),
     ]
-    case = referral.case
     sections = [
-        Section(str(FIELD_GROUP_NAMES[group]), _group_rows(session, case, group, "، " if locale == "ar" else ", "))
-        for group in FIELD_GROUPS
-        if group in groups
+        Section(group.title, [Row(f.label, list(f.lines), f.ltr, f.key) for f in group.fields], group.code)
+        for group in shown.groups
     ]
     return Sheet(referral.case_code, header, sections)
-
-
-def _group_rows(session: DbSession, case: Case, group: str, separator: str) -> list[Row]:
-    if group == "identity":
-        return [
-            Row(_("Full name"), _text(case.full_name)),
-            Row(_("National ID number"), _text(case.national_id), ltr=True),
-            Row(_("Date of birth"), _text(case.date_of_birth), ltr=True),
-        ]
-    if group == "contact":
-        contact = case.safe_contact or {}
-        channels = [
-            name
-            for key, name in (
-                ("safe_to_call", _("calls")),
-                ("safe_to_text", _("text messages")),
-                ("safe_voicemail", _("voicemail")),
-            )
-            if contact.get(key)
-        ]
-        return [
-            Row(_("Phone"), _text(case.phone), ltr=True),
-            Row(_("Address"), _text(case.address)),
-            Row(_("Safe channels"), [separator.join(channels) if channels else _("None marked safe")]),
-            Row(_("Safe hours"), _text(contact.get("safe_hours")), ltr=True),
-            Row(_("Contact instructions"), _text(contact.get("instructions"))),
-        ]
-    if group == "incident":
-        rows = [
-            Row(_("Type of violence"), [_label(GBV_TYPE_LABELS, case.gbv_type)]),
-            Row(_("Perpetrator"), [_label(PERPETRATOR_LABELS, case.perpetrator_relationship)]),
-        ]
-        rows += [Row(_("What happened"), _text(incident.narrative)) for incident in case.incidents]
-        return rows
-    if group == "assessment":
-        assessment = case.assessment or {}
-        rows = [Row(_("Risk level"), [_label(RISK_LABELS, case.risk_level)])]
-        if assessment.get("needs"):
-            rows.append(Row(_("Needs"), [str(n) for n in assessment["needs"]]))
-        if assessment.get("immediate_danger"):
-            rows.append(Row(_("In immediate danger"), [_("Yes")]))
-        if assessment.get("notes"):
-            rows.append(Row(_("Assessment notes"), _text(assessment["notes"])))
-        rows.append(Row(_("Safety plan"), _text(case.safety_plan)))
-        return rows
-    # notes: the case's notes, dated
-    return [Row(_day(note.created_at), _text(note.body)) for note in cases.notes(session, case)] or [
-        Row(_("Notes"), ["—"])
-    ]
 
 
 def render_pdf(sheet: Sheet, rtl: bool) -> bytes:

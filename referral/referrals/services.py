@@ -33,6 +33,7 @@ from ..followups.calendar import WorkCalendar, calendar_for
 from ..models_base import DbSession, get_by_id, new_id, utcnow
 from ..pagination import decode_cursor, uuid_text
 from ..runtime import runtime
+from . import disclosure
 from .models import DECLINE_REASONS, OPEN_STATES, PRIORITIES, Referral, ReferralTransition
 
 RESPONSE_TARGETS = {
@@ -484,28 +485,21 @@ def shared_groups(session: DbSession, actor: Any, referral: Referral) -> set[str
     """The field groups of the case the actor may see through this referral, right now.
 
     The sending side (its case team) sees what the case file allows anyway; the receiving side
-    sees the shared groups only while the referral is open and its consent still holds."""
-    if _side(actor, referral) != "receiver" or referral.state not in OPEN_STATES:
-        return set()
-    if referral.override_legal_basis:
-        return set(referral.field_groups)
-    consent = session.get(Consent, referral.consent_id) if referral.consent_id else None
-    case = session.get(Case, referral.case_id)
-    if consent is None or case is None or not consent_rules.is_valid(consent, case):
-        return set()
-    return set(referral.field_groups) - consent_rules.withheld_from(consent, referral.to_organization_id or "")
+    sees the shared groups only while the referral is open and its consent still holds. The
+    decision is `disclosure.shown_groups`, the one place for it."""
+    return set(disclosure.shown_groups(session, actor, referral))
 
 
 PRINT_FORMATS = ("html", "pdf")
 
 
-def printable(session: DbSession, actor: Any, referral_id: str, fmt: str) -> tuple[Referral, set[str]]:
-    """Open a referral to print its form for the provider, with the field groups it may hold.
+def printable(session: DbSession, actor: Any, referral_id: str, fmt: str) -> tuple[Referral, disclosure.Disclosure]:
+    """Open a referral to print its form for the provider, with what of the case it may hold.
 
     Only the sending side's case team prints (a supervisor off the team sees identifiers masked,
     so she does not print them either); anyone else gets NotFound. The form is a disclosure, so
-    it is printed only while the referral is open and its consent (or override) still holds; it
-    is audited with its format."""
+    it is printed only while the referral is open and its consent (or override) still holds, and
+    holds what `disclosure` lets the receiving party see; it is audited with its format."""
     referral = get_by_id(session, Referral, referral_id)
     if (
         referral is None
@@ -516,26 +510,21 @@ def printable(session: DbSession, actor: Any, referral_id: str, fmt: str) -> tup
     ):
         record_denial(actor, "referral", str(referral_id))
         raise NotFound("referral")
-    if referral.state not in OPEN_STATES:
+    refused = disclosure.standing(session, referral)
+    if refused == "closed":
         raise InvalidTransition("referral_closed")
-    if referral.override_legal_basis:
-        groups = set(referral.field_groups)
-    else:
-        consent = session.get(Consent, referral.consent_id) if referral.consent_id else None
-        if consent is None or not consent_rules.is_valid(consent, referral.case):
-            raise ConsentRequired("consent_not_valid", fields={"consent_id": "expired_or_withdrawn"})
-        groups = set(referral.field_groups)
-        if referral.to_organization_id is not None:
-            groups -= consent_rules.withheld_from(consent, referral.to_organization_id)
+    if refused == "consent":
+        raise ConsentRequired("consent_not_valid", fields={"consent_id": "expired_or_withdrawn"})
+    shown = disclosure.disclose(session, actor, referral, printing=True)
     record(
         "referral.print",
         actor,
         referral,
         case_code=referral.case_code,
         format=fmt,
-        shared=",".join(sorted(groups)) or None,
+        shared=",".join(sorted(shown.codes)) or None,
     )
-    return referral, groups
+    return referral, shown
 
 
 def _organization_box(actor: Any, box: str) -> Any:

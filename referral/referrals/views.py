@@ -38,7 +38,7 @@ from ..labels import (
 )
 from ..models_base import utcnow
 from ..transaction import keep_on_error
-from . import printing, services
+from . import disclosure, printing, services
 from .forms import AnswerForm, AssignForm, ConsentForm, MandatoryReportForm, ReferralForm
 from .models import DECLINE_REASONS, OPEN_STATES, PRIORITIES
 from .transfers import history_only
@@ -328,7 +328,7 @@ def _render(referral: Any, answer: AnswerForm | None = None, status: int = 200) 
             .order_by(User.username)
         ).all()
         assign.user_id.choices = [(uid, name) for uid, name in staff]
-    groups = services.shared_groups(db.session, actor, referral)
+    shown = disclosure.disclose(db.session, actor, referral)
     names = dict(
         db.session.execute(
             select(User.id, User.username).where(User.id.in_({t.actor_id for t in referral.transitions}))
@@ -342,8 +342,9 @@ def _render(referral: Any, answer: AnswerForm | None = None, status: int = 200) 
         moves=moves,
         form=form,
         assign=assign,
-        groups=groups,
-        case=referral.case if groups else None,
+        groups=shown.codes,
+        shown=shown,
+        case=referral.case if shown.groups else None,
         documents=services.shared_documents(db.session, actor, referral) if side == "receiver" else [],
         names=names,
         organizations=_organizations({referral.from_organization_id, referral.to_organization_id}),
