@@ -84,6 +84,7 @@ ACTIONS: frozenset[str] = frozenset(
         "referral.escalations_view",
         "referral.remind",
         "referral.print",
+        "referral.log",
         "document.upload",
         "document.download",
         # follow-up tasks
