@@ -85,6 +85,7 @@ ACTIONS: frozenset[str] = frozenset(
         "referral.remind",
         "referral.print",
         "referral.log",
+        "referral.open_case",
         "document.upload",
         "document.download",
         # follow-up tasks

@@ -221,6 +221,8 @@ def open_own_case(session: DbSession, actor: Any, referral_id: str) -> Case:
         via_referral=referral.id,
         shared=",".join(sorted(groups)) or None,
     )
+    # and on the referral's side: the sender's case it came from, and which own case it became
+    record("referral.open_case", actor, referral, case_code=referral.case_code, receiver_case_id=case.id)
     return case
 
 

@@ -343,7 +343,7 @@ def _render(referral: Any, answer: AnswerForm | None = None, status: int = 200, 
         "referrals/show.html",
         timeline=timeline,
         log=log,
-        log_form=(log_form or LogForm(formdata=None)) if may_act else None,
+        log_form=log_form or (LogForm(formdata=None) if may_act else None),  # a refused entry is shown again
         open_case_form=OpenCaseForm(formdata=None)
         if may_act and own_case is None and can(actor, "case.create") and referral.receiver_case_id is None
         else None,
