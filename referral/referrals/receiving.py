@@ -256,3 +256,15 @@ def of_case(session: DbSession, actor: Any, case: Case) -> list[CaseReferral]:
         .order_by(Referral.created_at.desc(), Referral.id.desc())
     )
     return [CaseReferral(r, log_for(actor, r)) for r in rows if can(actor, "referral.view", r)]
+
+
+def origin_of(session: DbSession, actor: Any, case: Case) -> Referral | None:
+    """The referral a case of the actor's organisation was opened from, if she may see it."""
+    if actor.organization_id != case.organization_id:
+        return None
+    referral = session.scalar(
+        select(Referral).where(
+            Referral.receiver_case_id == case.id, Referral.to_organization_id == case.organization_id
+        )
+    )
+    return referral if referral is not None and can(actor, "referral.view", referral) else None

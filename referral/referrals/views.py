@@ -503,3 +503,9 @@ def case_referral_panel(case: Any) -> list[receiving.CaseReferral]:
 def referral_organization_name(organization_id: str | None) -> str:
     """A member organisation's name in the page's language."""
     return _organizations({organization_id}).get(organization_id or "", "—")
+
+
+@referrals_bp.app_template_global()
+def case_origin_referral(case: Any) -> Any:
+    """The referral this case of ours was opened from (for a link back), or None."""
+    return receiving.origin_of(db.session, _actor(), case)

@@ -111,6 +111,10 @@ def test_open_case_later_from_the_button_once(client: FlaskClient, app: Flask, w
     assert 'data-testid="open-own-case"' in receiver.get(f"/referrals/{referral_id}").get_data(as_text=True)
     opened = _post(receiver, f"/referrals/{referral_id}/open-case")
     assert opened.status_code == 303 and "/cases/" in opened.headers["Location"]  # type: ignore[attr-defined]
+    own_page = receiver.get(opened.headers["Location"]).get_data(as_text=True)  # type: ignore[attr-defined]
+    origin = own_page.split('data-testid="case-origin"')[1].split("</p>")[0]
+    assert f"/referrals/{referral_id}" in origin  # her own case links back to the referral
+    assert 'data-testid="case-origin"' not in client.get(f"/cases/{_case_id}").get_data(as_text=True)
     again = _post(receiver, f"/referrals/{referral_id}/open-case")
     assert again.status_code == 400  # type: ignore[attr-defined]
     problem = arabic(app, "Your organisation has already opened its own case file from this referral.")
