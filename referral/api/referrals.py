@@ -223,6 +223,20 @@ REFERRAL["properties"]["log"] = {  # type: ignore[index]
     "items": {"$ref": "#/components/schemas/ReferralLogEntry"},
     "description": "The receiving side's service log, oldest first (empty for a sender whose case moved on)",
 }
+REFERRAL["properties"]["assignments"] = {  # type: ignore[index]
+    "type": "array",
+    "items": {
+        "type": "object",
+        "required": ["at", "user_id", "assigned_by"],
+        "properties": {
+            "at": TIME,
+            "user_id": {"anyOf": [UUID, {"type": "null"}]},
+            "assigned_by": {"anyOf": [UUID, {"type": "null"}]},
+        },
+    },
+    "description": "Each (re)assignment inside the receiving organisation, oldest first; the people are "
+    "named (by id) to the receiving side only, null for the sending side",
+}
 REFERRAL["properties"]["receiver_case_id"] = {  # type: ignore[index]
     "anyOf": [UUID, {"type": "null"}],
     "description": "To the receiving organisation: its own case file opened from this referral",
@@ -364,6 +378,11 @@ def _answer(referral: Referral, status: int = 200) -> Response:
     past = sender and history_only(referral)  # the case was transferred away: the record only
     body = _referral(referral, referrals.shared_groups(db.session, actor, referral), sender and not past)
     body["log"] = [_log_entry(e) for e in receiving.log_for(actor, referral)]
+    body["assignments"] = [
+        {"at": _iso(row.at), "user_id": row.user_id, "assigned_by": row.actor_id if row.user_id else None}
+        for row in receiving.timeline(actor, referral)
+        if row.kind == "assigned"
+    ]
     own = receiving.own_case_code(db.session, actor, referral)
     body["receiver_case_id"] = own[0] if own else None
     if past:

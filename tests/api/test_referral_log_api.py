@@ -117,3 +117,25 @@ def test_the_receiver_opens_its_own_case_once(client: FlaskClient, app: Flask, w
     assert client.get(f"{PREFIX}/referrals/{referral_id}", headers=sender).get_json()["receiver_case_id"] is None
     with app.app_context():
         assert db.session.scalar(select(Case.organization_id).where(Case.id == own["id"])) == world.other.id
+
+
+def test_assignments_are_listed_naming_people_to_the_receiving_side_only(
+    client: FlaskClient, app: Flask, world: World
+) -> None:
+    referral_id, sender, receiver = _sent(client, app, world)
+    client.post(f"{PREFIX}/referrals/{referral_id}/accept", headers=receiver)
+    with app.app_context():
+        from referral.referrals import services as referrals
+        from tests.cases.conftest import user
+
+        for worker in (world.other.caseworker, world.other.colleague):
+            referrals.assign(db.session, user(world.other.supervisor), referral_id, worker.id)
+            db.session.commit()
+    mine = client.get(f"{PREFIX}/referrals/{referral_id}", headers=receiver).get_json()["assignments"]
+    assert [(a["user_id"], a["assigned_by"]) for a in mine] == [
+        (world.other.caseworker.id, world.other.supervisor.id),
+        (world.other.colleague.id, world.other.supervisor.id),
+    ]
+    theirs = client.get(f"{PREFIX}/referrals/{referral_id}", headers=sender).get_json()["assignments"]
+    assert [(a["user_id"], a["assigned_by"]) for a in theirs] == [(None, None), (None, None)]
+    assert [a["at"] for a in theirs] == [a["at"] for a in mine]
