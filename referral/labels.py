@@ -340,3 +340,15 @@ MESSAGES.update(
         "invalid_holiday": _l("The holiday could not be added: check the marked fields."),
     }
 )
+
+
+# ------------------------------------------------------------------------------ the receiving side's work
+MESSAGES.update(
+    {
+        "referral_not_in_service": _l(
+            "Progress is recorded, and a case file opened, only while the referral is accepted or in progress."
+        ),
+        "case_already_opened": _l("Your organisation has already opened its own case file from this referral."),
+        "log_too_long": _l("This is too long: shorten it."),
+    }
+)

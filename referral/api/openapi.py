@@ -230,6 +230,35 @@ def _referral_paths() -> dict[str, Any]:
             },
         },
     }
+    paths["/referrals/{id}/log"] = {
+        "post": {
+            "summary": "Record progress of the service (the receiving organisation)",
+            "description": "A dated entry: what was done and, optionally, the next step; while the referral "
+            "is accepted or in progress (else 409). The sending user is notified (case code only).",
+            "parameters": [referral_id],
+            "requestBody": _body("ReferralLogCreate", "What was done, and the next step"),
+            "responses": {
+                "201": _json(_ref("ReferralLogEntry"), "The entry"),
+                **_errors(400, 401, 403, 404, 409),
+            },
+        }
+    }
+    paths["/referrals/{id}/open-case"] = {
+        "post": {
+            "summary": "Open the receiving organisation's own case file from the referral",
+            "description": "Copies the field groups the referral shares now (within the consent) into a new case "
+            "of the receiving organisation (its own code, owner and key), kept after the referral ends. While "
+            "the referral is accepted or in progress, once per referral (else 409). Body: `{}` or none.",
+            "parameters": [referral_id],
+            "responses": {
+                "201": {
+                    **_json(_ref("ReferralOwnCase"), "The new case"),
+                    "headers": {"Location": {"description": "The case's URL", "schema": {"type": "string"}}},
+                },
+                **_errors(400, 401, 403, 404, 409),
+            },
+        }
+    }
     for action in TRANSITION_BODIES:
         paths[f"/referrals/{{id}}/{action}"] = {
             "post": {

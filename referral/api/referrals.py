@@ -18,7 +18,7 @@ from ..enums import SECTORS
 from ..errors import InvalidInput
 from ..extensions import db
 from ..pagination import encode_cursor
-from ..referrals import disclosure
+from ..referrals import disclosure, receiving
 from ..referrals import services as referrals
 from ..referrals.models import DECLINE_REASONS, PRIORITIES, STATES, Referral
 from ..referrals.transfers import history_only
@@ -189,6 +189,59 @@ REFERRAL = {
         },
     },
 }
+LOG_CREATE = {
+    "type": "object",
+    "additionalProperties": False,
+    "required": ["text"],
+    "description": "A progress entry of the service, by the receiving organisation, while the referral is "
+    "accepted or in progress (else 409 `referral_not_in_service`). Confidential: encrypted under the "
+    "receiving organisation's key; read by the sending side's case team and the receiving side.",
+    "properties": {
+        "text": {"type": "string", "minLength": 1, "maxLength": receiving.TEXT_LIMIT, "description": "What was done"},
+        "next_step": {"type": "string", "maxLength": receiving.NEXT_STEP_LIMIT, "description": "What comes next"},
+    },
+}
+LOG_ENTRY = {
+    "type": "object",
+    "required": ["id", "at", "text", "next_step", "organization_id", "author_id"],
+    "properties": {
+        "id": UUID,
+        "at": TIME,
+        "text": {"type": "string"},
+        "next_step": {"type": ["string", "null"]},
+        "organization_id": UUID,
+        "author_id": UUID,
+    },
+}
+OWN_CASE = {
+    "type": "object",
+    "required": ["id", "case_code", "referral_id"],
+    "description": "The receiving organisation's own case file, opened from the referral",
+    "properties": {"id": UUID, "case_code": {"type": "string"}, "referral_id": UUID},
+}
+REFERRAL["properties"]["log"] = {  # type: ignore[index]
+    "type": "array",
+    "items": {"$ref": "#/components/schemas/ReferralLogEntry"},
+    "description": "The receiving side's service log, oldest first (empty for a sender whose case moved on)",
+}
+REFERRAL["properties"]["assignments"] = {  # type: ignore[index]
+    "type": "array",
+    "items": {
+        "type": "object",
+        "required": ["at", "user_id", "assigned_by"],
+        "properties": {
+            "at": TIME,
+            "user_id": {"anyOf": [UUID, {"type": "null"}]},
+            "assigned_by": {"anyOf": [UUID, {"type": "null"}]},
+        },
+    },
+    "description": "Each (re)assignment inside the receiving organisation, oldest first; the people are "
+    "named (by id) to the receiving side only, null for the sending side",
+}
+REFERRAL["properties"]["receiver_case_id"] = {  # type: ignore[index]
+    "anyOf": [UUID, {"type": "null"}],
+    "description": "To the receiving organisation: its own case file opened from this referral",
+}
 BOX_QUERY = {
     "type": "object",
     "additionalProperties": False,
@@ -211,6 +264,9 @@ SCHEMAS = {
     "Referral": REFERRAL,
     "ReferralSummary": REFERRAL_SUMMARY,
     "ReferralPage": page_of({"$ref": "#/components/schemas/ReferralSummary"}),
+    "ReferralLogCreate": LOG_CREATE,
+    "ReferralLogEntry": LOG_ENTRY,
+    "ReferralOwnCase": OWN_CASE,
 }
 
 
@@ -278,11 +334,30 @@ def _referral(referral: Referral, shown: disclosure.Disclosure | None, sender: b
     }
 
 
+def _log_entry(entry: Any) -> dict[str, Any]:
+    return {
+        "id": entry.id,
+        "at": _iso(entry.at),
+        "text": entry.text,
+        "next_step": entry.next_step,
+        "organization_id": entry.organization_id,
+        "author_id": entry.author_id,
+    }
+
+
 def _answer(referral: Referral, status: int = 200) -> Response:
     actor = g.api_user
     sender = actor.organization_id == referral.from_organization_id
     past = sender and history_only(referral)  # the case was transferred away: the record only
     body = _referral(referral, disclosure.disclose(db.session, actor, referral), sender and not past)
+    body["log"] = [_log_entry(e) for e in receiving.log_for(actor, referral)]
+    body["assignments"] = [
+        {"at": _iso(row.at), "user_id": row.user_id, "assigned_by": row.actor_id if row.user_id else None}
+        for row in receiving.timeline(actor, referral)
+        if row.kind == "assigned"
+    ]
+    own = receiving.own_case_code(db.session, actor, referral)
+    body["receiver_case_id"] = own[0] if own else None
     if past:
         body["outcome"] = None
     if not sender or past:
@@ -384,6 +459,25 @@ def list_referrals() -> Response:
 def get_referral(referral_id: uuid.UUID) -> Response:
     query_params(request.args, {"type": "object", "additionalProperties": False})
     return _answer(referrals.view(db.session, g.api_user, str(referral_id)))
+
+
+@api_bp.post("/referrals/<uuid:referral_id>/log")
+def log_progress(referral_id: uuid.UUID) -> Response:
+    body = json_body(LOG_CREATE)
+    entry = receiving.add_log_entry(db.session, g.api_user, str(referral_id), body["text"], body.get("next_step"))
+    response = jsonify(_log_entry(entry))
+    response.status_code = 201
+    return response
+
+
+@api_bp.post("/referrals/<uuid:referral_id>/open-case")
+def open_own_case(referral_id: uuid.UUID) -> Response:
+    _body({"type": "object", "additionalProperties": False, "properties": {}})
+    case = receiving.open_own_case(db.session, g.api_user, str(referral_id))
+    response = jsonify({"id": case.id, "case_code": case.case_code, "referral_id": str(referral_id)})
+    response.status_code = 201
+    response.headers["Location"] = f"{api_bp.url_prefix}/cases/{case.id}"
+    return response
 
 
 @api_bp.post("/referrals/<uuid:referral_id>/<action>")

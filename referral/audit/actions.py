@@ -84,6 +84,8 @@ ACTIONS: frozenset[str] = frozenset(
         "referral.escalations_view",
         "referral.remind",
         "referral.print",
+        "referral.log",
+        "referral.open_case",
         "document.upload",
         "document.download",
         # follow-up tasks

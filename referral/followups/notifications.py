@@ -28,6 +28,7 @@ KINDS: dict[str, Any] = {
     "referral.answered": _l("A referral for case %(code)s has a response. Log in to review."),
     "referral.withdrawn": _l("A referral for case %(code)s was withdrawn. Log in to review."),
     "referral.assigned": _l("A referral for case %(code)s was assigned to you. Log in to review."),
+    "referral.progress": _l("Progress was recorded on a referral for case %(code)s. Log in to review."),
     "referral.reminder": _l("A referral for case %(code)s is waiting for a response. Log in to review."),
     "referral.escalation": _l("A referral for case %(code)s is overdue. Log in to review."),
     "case.transfer_requested": _l("A transfer of case %(code)s is waiting for you. Log in to review."),

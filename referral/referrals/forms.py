@@ -52,6 +52,18 @@ class AnswerForm(CheckedForm):
     reason = StringField(_l("Reason"), validators=[Optional(), Length(max=32)])
     outcome = TextAreaField(_l("Outcome"), validators=[Optional(), Length(max=5000)])
     note = TextAreaField(_l("Note"), validators=[Optional(), Length(max=5000)])
+    open_case = BooleanField(_l("Also open our own case file from this referral"))
+
+
+class LogForm(CheckedForm):
+    """A progress entry of the receiving side: what was done, and the next step if any."""
+
+    text = TextAreaField(_l("What was done"), validators=[InputRequired(), Length(max=5000)])
+    next_step = TextAreaField(_l("Next step (optional)"), validators=[Optional(), Length(max=2000)])
+
+
+class OpenCaseForm(CheckedForm):
+    """Open the receiving organisation's own case file from the referral (a button)."""
 
 
 class AssignForm(CheckedForm):

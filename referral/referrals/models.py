@@ -73,12 +73,20 @@ class Referral(db.Model):  # type: ignore[name-defined, misc]
     answered_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
     closed_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
     assigned_to: Mapped[str | None] = mapped_column(Uuid(as_uuid=False), nullable=True)
+    # The receiving organisation's own case file opened from this referral (its record, kept by it)
+    receiver_case_id: Mapped[str | None] = mapped_column(
+        Uuid(as_uuid=False), ForeignKey("case_file.id", ondelete="SET NULL"), nullable=True
+    )
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, onupdate=utcnow)
     version: Mapped[int] = mapped_column(Integer, default=1)
 
-    case: Mapped[Case] = relationship()
+    case: Mapped[Case] = relationship(foreign_keys=[case_id])
     transitions: Mapped[list[ReferralTransition]] = relationship(
         back_populates="referral", cascade="all, delete-orphan", order_by="ReferralTransition.at"
+    )
+    log: Mapped[list[ReferralLogEntry]] = relationship(cascade="all, delete-orphan", order_by="ReferralLogEntry.at")
+    assignments: Mapped[list[ReferralAssignment]] = relationship(
+        cascade="all, delete-orphan", order_by="ReferralAssignment.at"
     )
 
     __mapper_args__ = {"version_id_col": version}
@@ -112,8 +120,44 @@ class ReferralTransition(db.Model):  # type: ignore[name-defined, misc]
     referral: Mapped[Referral] = relationship(back_populates="transitions")
 
 
+class ReferralLogEntry(db.Model):  # type: ignore[name-defined, misc]
+    """A dated progress entry of the service, written by the receiving side: what was done and,
+    optionally, the next step. Confidential, encrypted under the receiving organisation's key
+    (its record of its own work); read by the sending side's case team and the receiving side."""
+
+    __tablename__ = "referral_log_entry"
+    __encryption_owner__ = "organization_id"
+
+    id: Mapped[str] = id_column()
+    referral_id: Mapped[str] = mapped_column(
+        Uuid(as_uuid=False), ForeignKey("referral.id", ondelete="CASCADE"), index=True
+    )
+    organization_id: Mapped[str] = mapped_column(Uuid(as_uuid=False), ForeignKey("organization.id"))
+    author_id: Mapped[str] = mapped_column(Uuid(as_uuid=False))
+    at: Mapped[datetime] = created_column()
+    text: Mapped[str | None] = encrypted_column()  # confidential: what was done
+    next_step: Mapped[str | None] = encrypted_column()  # confidential: what comes next
+
+
+class ReferralAssignment(db.Model):  # type: ignore[name-defined, misc]
+    """Each (re)assignment of a referral inside the receiving organisation: ids and a time only,
+    for the referral's timeline."""
+
+    __tablename__ = "referral_assignment"
+
+    id: Mapped[str] = id_column()
+    referral_id: Mapped[str] = mapped_column(
+        Uuid(as_uuid=False), ForeignKey("referral.id", ondelete="CASCADE"), index=True
+    )
+    organization_id: Mapped[str] = mapped_column(Uuid(as_uuid=False))
+    user_id: Mapped[str] = mapped_column(Uuid(as_uuid=False))
+    assigned_by: Mapped[str] = mapped_column(Uuid(as_uuid=False))
+    at: Mapped[datetime] = created_column()
+
+
 register_model(Referral)
 register_model(ReferralTransition)
+register_model(ReferralLogEntry)
 
 
 TRANSFER_STATES = ("requested", "accepted", "declined", "cancelled")

@@ -587,6 +587,9 @@ def assign(session: DbSession, actor: Any, referral_id: str, user_id: str) -> Re
     if user is None or user.organization_id != actor.organization_id or user.role not in ("caseworker", "supervisor"):
         raise InvalidInput("invalid_assignee", fields={"user_id": "invalid"})
     referral.assigned_to = user.id
+    from .receiving import record_assignment
+
+    record_assignment(session, actor, referral, user.id)
     record("referral.assign", actor, referral, case_code=referral.case_code, user_id=user.id)
     if user.id != actor.id:
         message = notifications.Message(

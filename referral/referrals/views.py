@@ -38,8 +38,8 @@ from ..labels import (
 )
 from ..models_base import utcnow
 from ..transaction import keep_on_error
-from . import disclosure, printing, services
-from .forms import AnswerForm, AssignForm, ConsentForm, MandatoryReportForm, ReferralForm
+from . import disclosure, printing, receiving, services
+from .forms import AnswerForm, AssignForm, ConsentForm, LogForm, MandatoryReportForm, OpenCaseForm, ReferralForm
 from .models import DECLINE_REASONS, OPEN_STATES, PRIORITIES
 from .transfers import history_only
 
@@ -304,7 +304,7 @@ def time_left(referral: Any, now: datetime | None = None) -> tuple[str, str]:
     return _("%(span)s left", span=span), "text-warning-emphasis" if left.total_seconds() < 6 * 3600 else ""
 
 
-def _render(referral: Any, answer: AnswerForm | None = None, status: int = 200) -> Any:
+def _render(referral: Any, answer: AnswerForm | None = None, status: int = 200, log_form: LogForm | None = None) -> Any:
     actor = _actor()
     side = "sender" if actor.organization_id == referral.from_organization_id else "receiver"
     moves = [
@@ -329,13 +329,27 @@ def _render(referral: Any, answer: AnswerForm | None = None, status: int = 200) 
         ).all()
         assign.user_id.choices = [(uid, name) for uid, name in staff]
     shown = disclosure.disclose(db.session, actor, referral)
-    names = dict(
-        db.session.execute(
-            select(User.id, User.username).where(User.id.in_({t.actor_id for t in referral.transitions}))
-        ).all()
-    )
+    timeline = receiving.timeline(actor, referral)
+    log = receiving.log_for(actor, referral)
+    receiver_side = side == "receiver" and actor.organization_id == referral.to_organization_id
+    people = {t.actor_id for t in timeline} | {t.user_id for t in timeline if t.user_id}
+    if receiver_side:
+        people |= {e.author_id for e in log} | ({referral.assigned_to} if referral.assigned_to else set())
+    names = dict(db.session.execute(select(User.id, User.username).where(User.id.in_(people))).all())
+    in_service = referral.state in receiving.SERVICE_STATES and receiver_side
+    may_act = in_service and can(actor, "referral.act_as_receiver", referral)
+    own_case = receiving.own_case_code(db.session, actor, referral)
     return render_template(
         "referrals/show.html",
+        timeline=timeline,
+        log=log,
+        log_form=log_form or (LogForm(formdata=None) if may_act else None),  # a refused entry is shown again
+        open_case_form=OpenCaseForm(formdata=None)
+        if may_act and own_case is None and can(actor, "case.create") and referral.receiver_case_id is None
+        else None,
+        offer_open_case=side == "receiver" and can(actor, "case.create") and referral.receiver_case_id is None,
+        own_case=own_case,
+        receiver_side=receiver_side,
         referral=referral,
         side=side,
         history_only=side == "sender" and history_only(referral),
@@ -415,9 +429,10 @@ def act(referral_id: str, action: str) -> Any:
     answer = AnswerForm()
     referral = services.visible(db.session, actor, referral_id)
     answer.reason_code.choices = [("", "—"), *_labels(DECLINE_REASONS, DECLINE_REASON_LABELS)]
-    outcome = submit(
-        answer,
-        lambda: services.transition(
+    open_case = action == "accept" and bool(answer.open_case.data)
+
+    def step() -> Any:
+        moved = services.transition(
             db.session,
             actor,
             referral.id,
@@ -425,12 +440,73 @@ def act(referral_id: str, action: str) -> Any:
             reason=(answer.reason_code.data or None) if action == "decline" else (answer.reason.data or None),
             outcome=answer.outcome.data or None,
             note=answer.note.data or None,
-        ),
-    )
+        )
+        if open_case:  # accepted and our own case file opened, or neither
+            receiving.open_own_case(db.session, actor, referral.id)
+        return moved
+
+    outcome = submit(answer, step)
     if outcome.done:
         flash(_("The referral is now: %(state)s.", state=referral_label("state", ACTIONS[action])), "success")
+        if open_case:
+            flash(_("Your organisation's own case file was opened from the referral."), "success")
         return redirect(url_for("referrals.show", referral_id=referral.id), 303)
     db.session.rollback()  # the refused step is undone; the page shown again is a view, and stays recorded
     referral = services.view(db.session, actor, referral_id)
     keep_on_error()
     return _render(referral, answer, outcome.status)
+
+
+@referrals_bp.post("/referrals/<referral_id>/log")
+def add_log(referral_id: str) -> Any:
+    """The receiving side records progress of the service: what was done, and the next step."""
+    actor = _actor()
+    form = LogForm()
+    outcome = submit(
+        form,
+        lambda: receiving.add_log_entry(
+            db.session, actor, referral_id, form.text.data or "", form.next_step.data or None
+        ),
+    )
+    if outcome.done:
+        flash(_("The progress was recorded."), "success")
+        return redirect(url_for("referrals.show", referral_id=referral_id, _anchor="service-log"), 303)
+    db.session.rollback()  # nothing of the refused entry is kept; the page shown again is a view
+    referral = services.view(db.session, actor, referral_id)
+    keep_on_error()
+    return _render(referral, status=outcome.status, log_form=form)
+
+
+@referrals_bp.post("/referrals/<referral_id>/open-case")
+def open_case(referral_id: str) -> Any:
+    """The receiving side opens its own case file from the referral (it keeps it afterwards)."""
+    actor = _actor()
+    form = OpenCaseForm()
+    outcome = submit(form, lambda: receiving.open_own_case(db.session, actor, referral_id))
+    if outcome.done:
+        flash(_("Your organisation's own case file was opened from the referral."), "success")
+        return redirect(url_for("cases.show", case_id=outcome.value.id), 303)
+    db.session.rollback()
+    for problem in form.form_errors or [_("The case file could not be opened.")]:
+        flash(problem, "danger")
+    referral = services.view(db.session, actor, referral_id)
+    keep_on_error()
+    return _render(referral, status=outcome.status)
+
+
+@referrals_bp.app_template_global()
+def case_referral_panel(case: Any) -> list[receiving.CaseReferral]:
+    """The case's referrals with their state, outcome and service log, for its own case page."""
+    return receiving.of_case(db.session, _actor(), case)
+
+
+@referrals_bp.app_template_global()
+def referral_organization_name(organization_id: str | None) -> str:
+    """A member organisation's name in the page's language."""
+    return _organizations({organization_id}).get(organization_id or "", "—")
+
+
+@referrals_bp.app_template_global()
+def case_origin_referral(case: Any) -> Any:
+    """The referral this case of ours was opened from (for a link back), or None."""
+    return receiving.origin_of(db.session, _actor(), case)

@@ -569,6 +569,20 @@ TABLE: dict[tuple[str, str], list[Builder]] = {
             form={"user_id": s.world.other.caseworker.id},
         ),
     ],
+    ("referrals.add_log", "POST"): [
+        lambda s: Call(
+            "receiver",
+            f"/referrals/{s.referral('accepted')}/log",
+            ("referral.log",),
+            method="POST",
+            form={"text": f"Met her at the centre {PLANT}", "next_step": f"Court on Monday {PLANT}"},
+        )
+    ],
+    ("referrals.open_case", "POST"): [
+        lambda s: Call(
+            "receiver", f"/referrals/{s.referral('accepted')}/open-case", ("referral.open_case",), method="POST"
+        )
+    ],
     # ---- transfers
     ("transfers.new", "GET"): [lambda s: Call("owner", f"/cases/{s.case_id}/transfer", ("case.view",))],
     ("transfers.new", "POST"): [
@@ -703,6 +717,20 @@ TABLE: dict[tuple[str, str], list[Builder]] = {
         _api_act("complete", "in_progress", "receiver", {"outcome": f"done {PLANT}"}),
         _api_act("close", "in_progress", "receiver", {"reason": "no contact"}),
         _api_act("withdraw", "accepted", "owner", {"reason": "plan changed"}),
+    ],
+    ("api.log_progress", "POST"): [
+        lambda s: Call(
+            "receiver",
+            f"/api/v1/referrals/{s.referral('in_progress')}/log",
+            ("referral.log",),
+            method="POST",
+            body={"text": f"Second session {PLANT}", "next_step": f"Call her {PLANT}"},
+        )
+    ],
+    ("api.open_own_case", "POST"): [
+        lambda s: Call(
+            "receiver", f"/api/v1/referrals/{s.referral('accepted')}/open-case", ("referral.open_case",), method="POST"
+        )
     ],
     ("api.create_followup", "POST"): [
         lambda s: Call(
