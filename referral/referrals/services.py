@@ -391,8 +391,8 @@ def _move_clocks(session: DbSession, referral: Referral, previous: str, to_state
 
 
 def _tell(session: DbSession, referral: Referral, state: str, user_ids: list[str]) -> None:
-    """Notify after commit: the case code and "log in to review", nothing else."""
-    kind = {"sent": "referral.received", "withdrawn": "referral.withdrawn"}.get(state, "referral.answered")
+    """Notify after commit: the case code and what happened to the referral, nothing else."""
+    kind = notifications.REFERRAL_STATE_KINDS.get(state, "referral.answered")
     message = notifications.Message(
         kind, referral.case_code, "referral", referral.id, key=f"referral:{referral.id}:{state}"
     )
