@@ -57,6 +57,7 @@ ACTIONS: frozenset[str] = frozenset(
         "case.incident",
         "case.transition",
         "case.approve",
+        "case.return",
         "case.assign",
         "case.search_identifier",
         "case.purge",
