@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
-from flask import Blueprint, abort, flash, jsonify, redirect, render_template, url_for
+from flask import Blueprint, abort, flash, jsonify, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_babel import ngettext
@@ -204,6 +204,10 @@ def remind_referral(referral_id: str) -> Response:
             ),
             "success",
         )
+    if request.form.get("back") == "escalations":  # "remind now" on the overdue referrals list
+        return redirect(url_for("notifications.escalations"), 303)
+    if request.form.get("back") == "escalation":  # ... or on one of them
+        return redirect(url_for("notifications.escalation_detail", referral_id=referral_id), 303)
     return redirect(url_for("home.index", _anchor="overdue-referrals"), 303)
 
 

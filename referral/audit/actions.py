@@ -83,6 +83,7 @@ ACTIONS: frozenset[str] = frozenset(
         "referral.withdraw",
         "referral.assign",
         "referral.escalations_view",
+        "referral.escalation_view",
         "referral.remind",
         "referral.print",
         "document.upload",
