@@ -135,7 +135,7 @@ def compose(notification: Notification, user: Recipient, settings: Settings, *, 
         subject = _("Shabaka: you have a new notification")
         body = "\n\n".join(
             [
-                text(notification) + " " + _("Log in to review."),
+                text(notification) + "\n" + _("Log in to review."),
                 _("Open your notifications: %(link)s", link=link(settings)),
                 "-- \n"
                 + _(

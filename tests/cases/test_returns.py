@@ -163,6 +163,7 @@ def test_return_through_the_case_page(client: FlaskClient, app: Flask, world: Wo
     _signed_in(worker, app, world.mine.caseworker)
     shown = worker.get(f"/cases/{case_id}").get_data(as_text=True)
     assert 'data-testid="returns"' in shown and COMMENT in shown
+    assert 'href="#returns"' in shown  # the plan says it was returned, not that it waits for approval
     outsider = app.test_client()
     _signed_in(outsider, app, world.other.supervisor)
     refused = _post(outsider, f"/cases/{case_id}/return", {"return-what": "action_plan", "return-comment": COMMENT})
