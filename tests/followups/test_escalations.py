@@ -42,6 +42,7 @@ def test_each_overdue_referral_links_to_the_coordinators_view_of_it(
     sign_in(client, app, world.coordinator)
     listing = client.get("/escalations").get_data(as_text=True)
     assert f'href="/escalations/{referral_id}"' in listing
+    assert f'href="/escalations/{referral_id}"' in client.get("/").get_data(as_text=True)  # her home's list too
     answer = client.get(f"/escalations/{referral_id}")
     page = answer.get_data(as_text=True)
     assert answer.status_code == 200 and code in page and 'data-testid="escalation-steps"' in page
