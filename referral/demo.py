@@ -315,6 +315,9 @@ def seed(session: DbSession, rt: Runtime) -> list[DemoLogin]:
     from .demo_cases import seed_referrals
 
     seed_referrals(session, {"nablus": "nbl", "hebron": "heb"})
+    from .demo_cases import seed_followups
+
+    seed_followups(session, ["nbl", "heb"])
     from .demo_stats import seed_history
 
     owners = {u.organization_id: u.id for u in session.scalars(select(User).where(User.role == "caseworker"))}

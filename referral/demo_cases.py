@@ -17,7 +17,8 @@ from sqlalchemy import select
 from .accounts.models import User
 from .cases import consent as consents
 from .cases import services as cases
-from .models_base import DbSession
+from .followups.models import ReminderStep
+from .models_base import DbSession, utcnow
 from .referrals import services as referrals
 from .referrals.models import Referral
 
@@ -35,7 +36,17 @@ class DemoReferral:
     path: tuple[str, ...]  # transitions after sending
     gbv_type: str
     risk_level: str
-    age_days: int = 0  # how long ago it was sent
+    age: timedelta = timedelta(0)  # how long ago it was sent
+
+
+# The emergency referral waiting for an answer: sent a little under two days ago, so its answer
+# is a day overdue, its focal points and supervisors are due to be told at once (the first
+# sweep, a minute after `make run` starts), and the network's coordinator a few minutes later.
+EMERGENCY_AGE = timedelta(days=2) - timedelta(minutes=5)
+
+
+def _days(n: int) -> timedelta:
+    return timedelta(days=n)
 
 
 def _plan(p: str) -> tuple[DemoReferral, ...]:
@@ -43,11 +54,13 @@ def _plan(p: str) -> tuple[DemoReferral, ...]:
     return (
         DemoReferral(mosd, legal, "normal", (), "psychological_abuse", "low"),
         DemoReferral(mosd, legal, "urgent", ("accepted",), "physical_assault", "medium"),
-        DemoReferral(mosd, legal, "normal", ("accepted", "in_progress"), "denial_of_resources", "medium", 3),
-        DemoReferral(mosd, legal, "urgent", ("accepted", "in_progress", "completed"), "forced_marriage", "high", 9),
-        DemoReferral(mosd, legal, "normal", ("declined",), "psychological_abuse", "low", 5),
-        DemoReferral(legal, mosd, "emergency", (), "physical_assault", "high", 2),
-        DemoReferral(legal, mosd, "normal", ("withdrawn",), "sexual_assault", "medium", 4),
+        DemoReferral(mosd, legal, "normal", ("accepted", "in_progress"), "denial_of_resources", "medium", _days(3)),
+        DemoReferral(
+            mosd, legal, "urgent", ("accepted", "in_progress", "completed"), "forced_marriage", "high", _days(9)
+        ),
+        DemoReferral(mosd, legal, "normal", ("declined",), "psychological_abuse", "low", _days(5)),
+        DemoReferral(legal, mosd, "emergency", (), "physical_assault", "high", EMERGENCY_AGE),
+        DemoReferral(legal, mosd, "normal", ("withdrawn",), "sexual_assault", "medium", _days(4)),
     )
 
 
@@ -135,7 +148,7 @@ def seed_referrals(session: DbSession, governorates: dict[str, str]) -> int:
                     reason={"declined": "no_capacity", "withdrawn": "تغيّرت خطة الحالة"}.get(state),
                     outcome="قُدّمت الخدمة وأُغلقت الحلقة." if state == "completed" else None,
                 )
-            _age(session, referral.id, item.age_days)
+            _age(session, referral.id, item.age)
             made += 1
     extra = random.Random(20260302)  # noqa: S311 - its own seed: the cases above stay as they were
     for governorate, prefix in governorates.items():
@@ -147,7 +160,7 @@ def seed_referrals(session: DbSession, governorates: dict[str, str]) -> int:
 
 def _seed_external(session: DbSession, rng: random.Random, governorate: str, sender: User) -> None:
     """A referral to a hospital outside the network, accepted: its sender records each step."""
-    item = DemoReferral(sender.username, "", "urgent", ("accepted",), "physical_assault", "high", 1)
+    item = DemoReferral(sender.username, "", "urgent", ("accepted",), "physical_assault", "high", _days(1))
     case, _ = cases.create_case(session, sender, cases.CaseInput(_identity(rng, governorate, item)))
     grant = consents.record_consent(
         session,
@@ -174,14 +187,15 @@ def _seed_external(session: DbSession, rng: random.Random, governorate: str, sen
     referrals.transition(
         session, sender, referral.id, "accepted", note="وافقت الأخصائية الاجتماعية في المستشفى هاتفيًا."
     )
-    _age(session, referral.id, item.age_days)
+    _age(session, referral.id, item.age)
 
 
-def _age(session: DbSession, referral_id: str, days: int) -> None:
-    """Move a demo referral's dates into the past, so the lists show time left and overdue."""
-    if not days:
+def _age(session: DbSession, referral_id: str, shift: timedelta) -> None:
+    """Move a demo referral's dates into the past, so the lists show time left and overdue, and
+    its reminder rungs with them: the clocks tell the same story as the dates (an overdue
+    referral has its reminders due, and escalates)."""
+    if not shift:
         return
-    shift = timedelta(days=days)
     referral = session.get(Referral, referral_id)
     assert referral is not None
     for name in ("created_at", "sent_at", "due_at", "answered_at", "closed_at"):
@@ -190,3 +204,52 @@ def _age(session: DbSession, referral_id: str, days: int) -> None:
             setattr(referral, name, value - shift)
     for step in referral.transitions:
         step.at = step.at - shift
+    _shift_rungs(session, [referral_id], shift)
+
+
+def _shift_rungs(session: DbSession, target_ids: list[str], shift: timedelta) -> None:
+    session.flush()
+    for rung in session.scalars(select(ReminderStep).where(ReminderStep.target_id.in_(target_ids))):
+        rung.due_at = rung.due_at - shift
+
+
+# Follow-ups of each governorate's legal aid caseworker, on her own cases: how far from now each
+# falls due (negative: overdue), and its kind. Their reminder rungs move with them.
+FOLLOWUPS = (
+    (-timedelta(days=2), "call"),
+    (-timedelta(hours=5), "visit"),
+    (timedelta(hours=3), "service_check"),
+    (timedelta(days=3), "safety_plan_review"),
+)
+
+
+def seed_followups(session: DbSession, prefixes: list[str]) -> int:
+    """Open follow-ups, two of them overdue, for the caseworkers' "my day" and home page and the
+    reminder ladder (the overdue ones escalate to the supervisor 48 working hours after their time)."""
+    from .cases.models import Case
+    from .followups import clocks
+    from .followups import services as followups
+
+    made = 0
+    users = {u.username: u for u in session.scalars(select(User))}
+    for prefix in prefixes:
+        worker = users[f"{prefix}.caseworker"]
+        cases_of = list(
+            session.scalars(
+                select(Case.id).where(Case.owner_id == worker.id, Case.status != "closed").order_by(Case.case_code)
+            )
+        )
+        for number, (offset, kind) in enumerate(FOLLOWUPS if cases_of else ()):
+            case_id = cases_of[number % len(cases_of)]
+            planned = utcnow() + max(offset, timedelta(hours=1))  # a follow-up is made for later...
+            followup = followups.create(
+                session, worker, case_id, followups.FollowUpInput(due_at=planned, kind=kind, note=None)
+            )
+            if offset < timedelta(hours=1):  # ... then moved to when it fell due, its ladder with it
+                shift = planned - (utcnow() + offset)
+                followup.due_at = followup.due_at - shift
+                followup.created_at = followup.created_at - shift
+                clocks.restart_followup(session, followup)
+            made += 1
+    session.flush()
+    return made

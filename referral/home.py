@@ -6,7 +6,7 @@ from dataclasses import dataclass
 from datetime import timedelta
 from typing import Any
 
-from flask import Blueprint, abort, flash, jsonify, redirect, render_template, url_for
+from flask import Blueprint, abort, flash, jsonify, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_babel import ngettext
@@ -14,7 +14,7 @@ from flask_login import current_user
 from sqlalchemy import func, select
 from werkzeug.wrappers import Response
 
-from .access.policy import scope_users
+from .access.policy import can, scope_users
 from .accounts import services as accounts
 from .accounts.models import User
 from .audit.models import AuditEvent
@@ -24,7 +24,9 @@ from .directory import services as directory
 from .directory.models import Network, NetworkMembership, Organization
 from .errors import Conflict, DomainError, NotFound
 from .extensions import db
+from .followups import services as followups
 from .models_base import utcnow
+from .referrals import services as referrals
 from .runtime import runtime
 
 home_bp = Blueprint("home", __name__)
@@ -140,6 +142,9 @@ def index() -> str:
             "cases": cases.count_cases(db.session, user),
             "awaiting": len(cases.approval_queue(db.session, user)) if user.role == "supervisor" else None,
         }
+        data["referral_counts"] = referrals.counts(db.session, user)
+        data["followup_counts"] = followups.due_counts(db.session, user)
+        data["may_create_case"] = can(user, "case.create")
     elif user.role == "org_admin":
         staff = list(db.session.scalars(scope_users(user, select(User)).order_by(User.username)))
         data["staff"] = staff
@@ -199,6 +204,10 @@ def remind_referral(referral_id: str) -> Response:
             ),
             "success",
         )
+    if request.form.get("back") == "escalations":  # "remind now" on the overdue referrals list
+        return redirect(url_for("notifications.escalations"), 303)
+    if request.form.get("back") == "escalation":  # ... or on one of them
+        return redirect(url_for("notifications.escalation_detail", referral_id=referral_id), 303)
     return redirect(url_for("home.index", _anchor="overdue-referrals"), 303)
 
 

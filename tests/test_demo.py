@@ -102,3 +102,80 @@ def test_demo_networks_hold_a_year_of_meetings_action_points_and_a_plan(app: Fla
         assert len({n.target_id for n in invited}) == 2  # the next meeting of each demo network
         kinds = {n.kind for n in db.session.scalars(select(Notification)) if not n.kind.startswith("referral.")}
         assert kinds == {"meeting.invitation"}
+
+
+def test_the_demo_clocks_follow_its_dates_so_the_overdue_emergency_escalates(app: Flask) -> None:
+    from datetime import timedelta
+
+    from referral.followups import clocks
+    from referral.followups.models import FollowUp, ReminderStep
+
+    def sweep_at(now: object) -> None:
+        ids = clocks.sweep(db.session, now)  # what the beat's task runs
+        db.session.commit()
+        clocks.deliver_many(db.session, ids, now)  # what the delivery task runs
+        db.session.commit()
+
+    def told(username: str, referral_id: str) -> list[tuple[str, str | None]]:
+        rows = db.session.scalars(
+            select(Notification).where(
+                Notification.user_id == users[username].id, Notification.case_code == codes[referral_id]
+            )
+        )
+        return sorted((n.kind, n.target_type) for n in rows)
+
+    with app.app_context():
+        seed(db.session, runtime())
+        db.session.commit()
+        now = utcnow()
+        users = {u.username: u for u in db.session.scalars(select(User))}
+        rows = db.session.scalars(select(Referral)).all()
+        codes = {r.id: r.case_code for r in rows}
+        [emergency] = [
+            r for r in rows if r.priority == "emergency" and r.state == "sent" and r.case_code.startswith("NBL")
+        ]
+        assert emergency.due_at < now - timedelta(hours=23)  # shown a day overdue
+        rungs = {
+            s.step: s.due_at
+            for s in db.session.scalars(
+                select(ReminderStep).where(
+                    ReminderStep.target_id == emergency.id, ReminderStep.clock == "referral_response"
+                )
+            )
+        }
+        assert rungs["half"] == emergency.sent_at + timedelta(hours=12) and rungs["target"] == emergency.due_at
+        assert now < rungs["twice"] < now + timedelta(minutes=10)  # the coordinator in the first minutes
+        # every other seeded referral's rungs moved with its dates too
+        for referral in rows:
+            for step in db.session.scalars(select(ReminderStep).where(ReminderStep.target_id == referral.id)):
+                if step.clock == "referral_response" and step.step == "target":
+                    assert step.due_at == referral.due_at, referral.case_code
+
+        sweep_at(now)
+        assert told("nbl.mosd.supervisor", emergency.id) == [
+            ("referral.escalation", "referral"),  # at the target (her organisation's supervisors)
+            ("referral.received", "referral"),
+            ("referral.reminder", "referral"),  # at half the target (the focal points)
+        ]
+        assert told("coord.nablus", emergency.id) == []
+        # the overdue follow-ups told their caseworker at the first sweep; their escalation waits
+        overdue = db.session.scalars(
+            select(FollowUp).where(FollowUp.assignee_id == users["nbl.caseworker"].id, FollowUp.due_at < now)
+        ).all()
+        assert len(overdue) == 2
+        due_told = db.session.scalars(
+            select(Notification).where(
+                Notification.user_id == users["nbl.caseworker"].id, Notification.kind == "followup.due"
+            )
+        ).all()
+        assert sorted(n.case_code or "" for n in due_told) == sorted(f.case_code for f in overdue)
+        for followup in overdue:
+            escalate = db.session.scalar(
+                select(ReminderStep.due_at).where(
+                    ReminderStep.target_id == followup.id, ReminderStep.step == "escalate"
+                )
+            )
+            assert escalate is not None and escalate > followup.due_at
+
+        sweep_at(rungs["twice"] + timedelta(seconds=1))
+        assert told("coord.nablus", emergency.id) == [("referral.escalation", "escalation")]

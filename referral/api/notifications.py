@@ -24,7 +24,7 @@ NOTIFICATION: dict[str, Any] = {
         "id": UUID,
         "kind": {"type": "string", "enum": sorted(notifications.KINDS)},
         "case_code": {"type": ["string", "null"]},
-        "text": {"type": "string", "description": "The case code and 'log in to review' at most"},
+        "text": {"type": "string", "description": "The case code and what happened ('NBL-...: referral accepted')"},
         "target": {
             "type": ["object", "null"],
             "additionalProperties": False,

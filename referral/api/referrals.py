@@ -252,6 +252,18 @@ BOX_QUERY = {
             "default": "all",
             "description": "`inbox`: referrals to your organisation; `outbox`: from it; `all` (the default): both",
         },
+        "state": {
+            "type": "string",
+            "enum": list(referrals.FILTER_STATES),
+            "description": "Only this state; `overdue`: sent and unanswered past its target",
+        },
+        "priority": {"type": "string", "enum": list(referrals.PRIORITIES), "description": "Only this priority"},
+        "assigned": {"type": "string", "enum": ["me"], "description": "`me`: only those assigned to you"},
+        "news": {
+            "type": "string",
+            "enum": ["1"],
+            "description": "`1`: only those on which the other side made a step in the last 7 days",
+        },
         **LIST_QUERY["properties"],
     },
 }
@@ -436,7 +448,12 @@ def list_referrals() -> Response:
     params = query_params(request.args, BOX_QUERY)
     actor = g.api_user
     limit = params.get("limit", 50)
-    rows = referrals.listing(db.session, actor, params.get("box", "all"), limit=limit, cursor=params.get("cursor"))
+    filters, _ = referrals.Filters.parse(
+        params.get("state"), params.get("priority"), params.get("assigned"), params.get("news")
+    )  # the schema has refused any other value (a field-level 400)
+    rows = referrals.listing(
+        db.session, actor, params.get("box", "all"), limit=limit, cursor=params.get("cursor"), filters=filters
+    )
     more = len(rows) > limit
     rows = rows[:limit]
     items = []

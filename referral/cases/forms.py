@@ -270,6 +270,13 @@ class ApproveForm(CasePageForm):
     what = HiddenField(validators=[InputRequired()])
 
 
+class ReturnForm(CasePageForm):
+    """A supervisor returns an action plan or a closure to the case team, saying why."""
+
+    what = HiddenField(validators=[InputRequired()])
+    comment = TextAreaField(_l("What needs to change"), validators=[InputRequired(), Length(max=2000)])
+
+
 class NoteForm(CasePageForm):
     body = TextAreaField(_l("New note"), validators=[Length(max=20000)])
 

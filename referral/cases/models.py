@@ -253,6 +253,30 @@ for _model in (Case, Incident, CaseNote, CaseDocument):
     register_model(_model)
 
 
+RETURNABLE = ("action_plan", "closure")  # what a supervisor may approve, or return for changes
+
+
+class ApprovalReturn(db.Model):  # type: ignore[name-defined, misc]
+    """A supervisor sent an action plan or a closure back to the case team with a comment,
+    instead of approving it. Append-only; the comment is confidential (encrypted)."""
+
+    __tablename__ = "case_approval_return"
+    __encryption_owner__ = "organization_id"
+
+    id: Mapped[str] = id_column()
+    case_id: Mapped[str] = mapped_column(
+        Uuid(as_uuid=False), ForeignKey("case_file.id", ondelete="CASCADE"), index=True
+    )
+    organization_id: Mapped[str] = mapped_column(Uuid(as_uuid=False), ForeignKey("organization.id"))
+    what: Mapped[str] = mapped_column(String(16))
+    returned_by: Mapped[str] = mapped_column(Uuid(as_uuid=False), ForeignKey("user_account.id"))
+    returned_at: Mapped[datetime] = created_column()
+    comment: Mapped[str | None] = encrypted_column()
+
+
+register_model(ApprovalReturn)
+
+
 GIVERS = ("survivor", "caregiver")
 CONSENT_METHODS = ("written", "verbal")
 

@@ -598,8 +598,8 @@ def approve(session: DbSession, actor: Any, case_id: str, what: str) -> Case:
     if not can(actor, "case.approve", case):
         raise NotFound("case")
     if what == "action_plan":
-        if case.status != "action_plan" or not case.action_plan:
-            raise InvalidTransition("nothing_to_approve")
+        if case.status != "action_plan" or not case.action_plan or not case.plan_submitted_by:
+            raise InvalidTransition("nothing_to_approve")  # none yet, or returned and not saved again
         if case.plan_submitted_by == actor.id:
             raise Forbidden("author_cannot_approve")
         case.plan_approved_by, case.plan_approved_at = actor.id, utcnow()
@@ -617,6 +617,76 @@ def approve(session: DbSession, actor: Any, case_id: str, what: str) -> Case:
         case.closed_at = utcnow()
         record("case.transition", actor, case, case_code=case.case_code, to_status="closed")
     return case
+
+
+RETURN_COMMENT_MAX = 2000
+
+
+def return_for_changes(session: DbSession, actor: Any, case_id: str, what: str, comment: str | None) -> Any:
+    """A supervisor returns an action plan or a closure to the case team with a comment, instead
+    of approving it (never what she recorded herself). A returned plan waits to be saved again
+    before anyone can approve it; a returned closure takes the case back to the step it came
+    from. The comment is kept encrypted; the author is told "action plan returned"."""
+    from ..followups import notifications
+    from .models import RETURNABLE, ApprovalReturn
+
+    case = _visible(session, actor, case_id)
+    if not can(actor, "case.approve", case):
+        raise NotFound("case")
+    if what not in RETURNABLE:
+        raise InvalidInput("unknown_approval", fields={"what": "unknown"})
+    if what == "action_plan":
+        waiting = case.status == "action_plan" and case.action_plan and not case.plan_approved_by
+        author = case.plan_submitted_by
+    else:
+        waiting, author = case.status == "closure_pending", case.closure_requested_by
+    if not waiting or author is None:
+        raise InvalidTransition("nothing_to_approve")
+    if author == actor.id:
+        raise Forbidden("author_cannot_approve")
+    text = (comment or "").strip()
+    if not text:
+        raise InvalidInput("invalid_return", fields={"comment": "required"})
+    if len(text) > RETURN_COMMENT_MAX:
+        raise InvalidInput("invalid_return", fields={"comment": "invalid"})
+    problem = text_problem(text, identifying=False)
+    if problem:
+        raise InvalidInput("invalid_return", fields={"comment": problem})
+    returned = ApprovalReturn(
+        id=new_id(),
+        case_id=case.id,
+        organization_id=case.organization_id,
+        what=what,
+        returned_by=actor.id,
+        comment=text,
+    )
+    session.add(returned)
+    if what == "action_plan":
+        case.plan_submitted_by = None  # saving the plan again submits it again
+    else:
+        came_from = session.scalar(
+            select(CaseTransition.from_status)
+            .where(CaseTransition.case_id == case.id, CaseTransition.to_status == "closure_pending")
+            .order_by(CaseTransition.at.desc())
+            .limit(1)
+        )
+        back = came_from if came_from in ("implementation", "follow_up") else "follow_up"
+        _transition_row(session, actor, case, back, "returned")
+        record("case.transition", actor, case, case_code=case.case_code, to_status=back)
+    session.flush()
+    record("case.return", actor, case, case_code=case.case_code, what=what, return_id=returned.id)
+    kind = "case.plan_returned" if what == "action_plan" else "case.closure_returned"
+    message = notifications.Message(kind, case.case_code, "case", case.id, key=f"case_return:{returned.id}")
+    notifications.notify([author], message, session)
+    return returned
+
+
+def returns(session: DbSession, case: Case) -> list[Any]:
+    """The action plans and closures returned on this case, newest first."""
+    from .models import ApprovalReturn
+
+    stmt = select(ApprovalReturn).where(ApprovalReturn.case_id == case.id)
+    return list(session.scalars(stmt.order_by(ApprovalReturn.returned_at.desc(), ApprovalReturn.id.desc())))
 
 
 def _require(case: Case, rule: str) -> None:

@@ -56,6 +56,7 @@ from .forms import (
     MoveForm,
     NoteForm,
     PlanForm,
+    ReturnForm,
     SafetyPlanForm,
     SearchForm,
     risk_choices,
@@ -272,7 +273,7 @@ def _approvals(case: Case, actor: Any) -> list[dict[str, Any]]:
     if not can(actor, "case.approve", case):
         return []
     found = []
-    if case.status == "action_plan" and case.action_plan and not case.plan_approved_by:
+    if case.status == "action_plan" and case.action_plan and case.plan_submitted_by and not case.plan_approved_by:
         found.append({"what": "action_plan", "own": case.plan_submitted_by == actor.id})
     if case.status == "closure_pending":
         found.append({"what": "closure", "own": case.closure_requested_by == actor.id})
@@ -293,6 +294,8 @@ def _render_case(
     timeline = services.transitions(db.session, case)
     team_ids = {m.user_id for m in case.members}
     approvers = {user_id for user_id in (case.plan_approved_by, case.closure_approved_by) if user_id}
+    returned = services.returns(db.session, case)
+    approvers |= {r.returned_by for r in returned}
     names = _usernames(
         {n.author_id for n in note_list}
         | {t.actor_id for t in timeline}
@@ -332,6 +335,8 @@ def _render_case(
         step_forms=_step_forms(case, override) if editable else {},
         moves=moves,
         approvals=_approvals(case, actor),
+        returned=returned,
+        return_form=override.get("return") or ReturnForm(prefix="return", formdata=None),
         problems=problems or [],
         notes=note_list,
         timeline=timeline,
@@ -412,6 +417,26 @@ def approve(case_id: str) -> Any:
         return _refused(case_id, error=error)
     flash(_("The case was closed.") if what == "closure" else _("The action plan was approved."), "success")
     return redirect(url_for("cases.show", case_id=case_id), 303)
+
+
+@cases_bp.post("/<case_id>/return")
+def return_for_changes(case_id: str) -> Any:
+    """A supervisor returns an action plan or a closure with a comment, instead of approving it."""
+    form = ReturnForm(prefix="return")
+    actor = _actor()
+    if not form.validate_on_submit():
+        return _refused(case_id, **{"return": form})
+    what = form.what.data or ""
+    error = _attempt(lambda: services.return_for_changes(db.session, actor, case_id, what, form.comment.data))
+    if error is not None:
+        return _refused(case_id, error=error, **{"return": form})
+    flash(
+        _("The action plan was returned to the case team.")
+        if what == "action_plan"
+        else _("The closure was returned to the case team; the case is back at its step."),
+        "success",
+    )
+    return redirect(url_for("cases.show", case_id=case_id, _anchor="returns"), 303)
 
 
 @cases_bp.post("/<case_id>/notes")

@@ -81,6 +81,13 @@ def _reminded(session: DbSession, referral_ids: list[str], day: Any) -> set[str]
     return found
 
 
+def reminded_today(session: DbSession, actor: Any, referral_ids: list[str], now: datetime | None = None) -> set[str]:
+    """Which of these referrals (of the coordinator's network) were reminded today already."""
+    if not referral_ids or getattr(actor, "network_id", None) is None:
+        return set()
+    return _reminded(session, referral_ids, services.today_in(session, actor.network_id, now or utcnow()))
+
+
 def coordinator_home(session: DbSession, actor: Any, now: datetime | None = None) -> CoordinatorHome:
     """The home of a network's coordinator (audited as one read of her network's coordination)."""
     network_id = getattr(actor, "network_id", None)

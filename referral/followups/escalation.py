@@ -11,6 +11,7 @@ from sqlalchemy.orm import aliased
 
 from ..audit.services import record
 from ..directory.models import NetworkMembership, Organization
+from ..errors import NotFound
 from ..i18n import current_locale_code
 from ..models_base import DbSession, utcnow
 from ..referrals.models import Referral
@@ -76,3 +77,47 @@ def overdue_in(session: DbSession, network_id: str, now: datetime | None = None,
         for code, a, b, p, sent, due, rid, to_org in session.execute(stmt)
         if sent is not None and due is not None
     ]
+
+
+@dataclass(frozen=True)
+class Step:
+    """One step of an overdue referral's timeline, as the coordinator sees it: a state and a time."""
+
+    to_state: str
+    at: datetime
+
+
+def overdue_one(
+    session: DbSession, coordinator: Any, referral_id: str, now: datetime | None = None
+) -> tuple[Overdue, list[Step]]:
+    """One referral of the coordinator's overdue list, with the states it went through (no
+    reason, note or person). Any other referral (another network's, or not overdue) is not
+    found: the coordinator learns of no referral outside her list."""
+    from ..audit.services import record_denial
+    from ..referrals.models import ReferralTransition
+
+    rows = (
+        [o for o in overdue_in(session, coordinator.network_id, now) if o.referral_id == str(referral_id)]
+        if coordinator.network_id is not None and coordinator.role == "coordinator"
+        else []
+    )
+    if not rows:
+        record_denial(coordinator, "referral", str(referral_id)[:64])
+        raise NotFound("referral")
+    steps = [
+        Step(to_state, at)
+        for to_state, at in session.execute(
+            select(ReferralTransition.to_state, ReferralTransition.at)
+            .where(ReferralTransition.referral_id == rows[0].referral_id)
+            .order_by(ReferralTransition.at)
+        )
+    ]
+    record(
+        "referral.escalation_view",
+        coordinator,
+        None,
+        case_code=rows[0].case_code,
+        network_id=coordinator.network_id,
+        referral_id=rows[0].referral_id,
+    )
+    return rows[0], steps

@@ -1,8 +1,8 @@
 """Notifications by e-mail, for the users who chose it: an outbox written with the notifications,
 and a sender that works outside that transaction.
 
-An e-mail says what the in-app notification says (the case code and "log in to review") and
-links to the site's notifications page, nothing more (DOMAIN.md, "Safety in communication").
+An e-mail says what the in-app notification says (the case code and what happened), then "log in
+to review", and links to the site's notifications page, nothing more (DOMAIN.md, "Safety in communication").
 
 Delivery: each outbox row is claimed (pending -> sending, committed), handed to the SMTP server,
 then marked sent (committed). A process that dies between the two leaves the row in `sending`;
@@ -135,7 +135,7 @@ def compose(notification: Notification, user: Recipient, settings: Settings, *, 
         subject = _("Shabaka: you have a new notification")
         body = "\n\n".join(
             [
-                text(notification),
+                text(notification) + "\n" + _("Log in to review."),
                 _("Open your notifications: %(link)s", link=link(settings)),
                 "-- \n"
                 + _(

@@ -1,6 +1,6 @@
 """In-app notifications: who is told what, created only once the change that caused them is
 durable, at most once per (cause, user), and worded from a fixed list of kinds that carry the
-case code and "log in to review" at most."""
+case code and what happened, nothing more."""
 
 from __future__ import annotations
 
@@ -22,42 +22,57 @@ from .models import Notification
 
 log = logging.getLogger(__name__)
 
-# kind -> text. Each text may hold the case code and nothing else about the case.
+# kind -> text. Each text may hold the case code and nothing else about the case: it says what
+# happened in a few words ("NBL-2026-000009: referral accepted"). "Log in to review" is added by
+# the e-mail only (mail.compose): whoever reads these in the app is signed in already.
 KINDS: dict[str, Any] = {
-    "referral.received": _l("New referral for case %(code)s. Log in to review."),
-    "referral.answered": _l("A referral for case %(code)s has a response. Log in to review."),
-    "referral.withdrawn": _l("A referral for case %(code)s was withdrawn. Log in to review."),
-    "referral.assigned": _l("A referral for case %(code)s was assigned to you. Log in to review."),
-    "referral.progress": _l("Progress was recorded on a referral for case %(code)s. Log in to review."),
-    "referral.reminder": _l("A referral for case %(code)s is waiting for a response. Log in to review."),
-    "referral.escalation": _l("A referral for case %(code)s is overdue. Log in to review."),
-    "case.transfer_requested": _l("A transfer of case %(code)s is waiting for you. Log in to review."),
-    "case.transfer_answered": _l("A transfer of case %(code)s has a response. Log in to review."),
-    "case.breakglass": _l("Case %(code)s was opened by emergency access. Log in to review."),
-    "breakglass.limit_reached": _l(
-        "A supervisor reached the daily limit of emergency accesses and was refused. Log in to review."
-    ),
-    "followup.assigned": _l("A follow-up on case %(code)s was given to you. Log in to review."),
-    "followup.reminder": _l("A follow-up on case %(code)s is due soon. Log in to review."),
-    "followup.due": _l("A follow-up on case %(code)s is due. Log in to review."),
-    "followup.escalation": _l("A follow-up on case %(code)s is overdue. Log in to review."),
-    "statistics.release_review": _l(
-        "A statistics release is waiting for your organisation's approval. Log in to review."
-    ),
-    "statistics.release_published": _l("A statistics release of your network was published. Log in to review."),
-    "meeting.invitation": _l("You are invited to a network meeting. Log in to review."),
-    "meeting.changed": _l("The time or place of a network meeting changed. Log in to review."),
-    "meeting.cancelled": _l("A network meeting was cancelled. Log in to review."),
-    "minutes.circulated": _l("Minutes of a network meeting are circulated for comment. Log in to review."),
-    "minutes.reminder": _l("Minutes of a network meeting are waiting for approval. Log in to review."),
-    "action_point.assigned": _l("Your organisation owns a new action point. Log in to review."),
-    "action_point.reminder": _l("An action point of your organisation is due soon. Log in to review."),
-    "action_point.escalation": _l("An action point of the network is overdue. Log in to review."),
-    "conference.requested": _l("A case conference is requested from you. Log in to review."),
-    "conference.scheduled": _l("Your organisation has a seat at a case conference. Log in to review."),
-    "system.alert": _l("Reminders are running late. Log in to review."),
-    "audit.verification_failed": _l("The audit trail failed verification. Log in to review."),
-    "security.integrity_failure": _l("A stored value failed its integrity check. Log in to review."),
+    "referral.received": _l("%(code)s: referral received"),
+    "referral.accepted": _l("%(code)s: referral accepted"),
+    "referral.declined": _l("%(code)s: referral declined"),
+    "referral.in_progress": _l("%(code)s: referral in progress"),
+    "referral.completed": _l("%(code)s: referral completed"),
+    "referral.closed_unresolved": _l("%(code)s: referral closed unresolved"),
+    "referral.answered": _l("%(code)s: referral answered"),  # written before the states were told apart
+    "referral.withdrawn": _l("%(code)s: referral withdrawn"),
+    "referral.assigned": _l("%(code)s: referral assigned to you"),
+    "referral.progress": _l("%(code)s: progress recorded on the referral"),
+    "referral.reminder": _l("%(code)s: referral waiting for a response"),
+    "referral.escalation": _l("%(code)s: referral overdue"),
+    "case.transfer_requested": _l("%(code)s: transfer waiting for you"),
+    "case.transfer_answered": _l("%(code)s: transfer answered"),
+    "case.breakglass": _l("%(code)s: case opened by emergency access"),
+    "case.plan_returned": _l("%(code)s: action plan returned"),
+    "case.closure_returned": _l("%(code)s: closure returned"),
+    "breakglass.limit_reached": _l("A supervisor reached the daily limit of emergency accesses and was refused."),
+    "followup.assigned": _l("%(code)s: follow-up assigned to you"),
+    "followup.reminder": _l("%(code)s: follow-up due soon"),
+    "followup.due": _l("%(code)s: follow-up due"),
+    "followup.escalation": _l("%(code)s: follow-up overdue"),
+    "statistics.release_review": _l("A statistics release is waiting for your organisation's approval."),
+    "statistics.release_published": _l("A statistics release of your network was published."),
+    "meeting.invitation": _l("You are invited to a network meeting."),
+    "meeting.changed": _l("The time or place of a network meeting changed."),
+    "meeting.cancelled": _l("A network meeting was cancelled."),
+    "minutes.circulated": _l("Minutes of a network meeting are circulated for comment."),
+    "minutes.reminder": _l("Minutes of a network meeting are waiting for approval."),
+    "action_point.assigned": _l("Your organisation owns a new action point."),
+    "action_point.reminder": _l("An action point of your organisation is due soon."),
+    "action_point.escalation": _l("An action point of the network is overdue."),
+    "conference.requested": _l("A case conference is requested from you."),
+    "conference.scheduled": _l("Your organisation has a seat at a case conference."),
+    "system.alert": _l("Reminders are running late."),
+    "audit.verification_failed": _l("The audit trail failed verification."),
+    "security.integrity_failure": _l("A stored value failed its integrity check."),
+}
+# What each state a referral reaches tells the other side (the sender, or the receiving side).
+REFERRAL_STATE_KINDS = {
+    "sent": "referral.received",
+    "accepted": "referral.accepted",
+    "declined": "referral.declined",
+    "in_progress": "referral.in_progress",
+    "completed": "referral.completed",
+    "closed_unresolved": "referral.closed_unresolved",
+    "withdrawn": "referral.withdrawn",
 }
 TARGET_TYPES = (
     "referral",

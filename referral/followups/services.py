@@ -546,3 +546,20 @@ def _purge_notes(session: DbSession, case_ids: list[str]) -> None:
         update(FollowUp).where(FollowUp.case_id.in_(case_ids)).values(note=None, done_note=None),
         execution_options={"synchronize_session": False},
     )
+
+
+def due_counts(session: DbSession, actor: Any) -> dict[str, int]:
+    """How many of the actor's open follow-ups are overdue and due later today (her home page's
+    figures; only counted, so not audited)."""
+    from sqlalchemy import func
+
+    now = utcnow()
+    midnight = start_of_day(now, local_zone(actor), 1)
+    mine = _mine(actor).subquery()
+    overdue, today = session.execute(
+        select(
+            func.count().filter(mine.c.due_at < now),
+            func.count().filter(mine.c.due_at >= now, mine.c.due_at < midnight),
+        ).select_from(mine)
+    ).one()
+    return {"overdue": int(overdue or 0), "today": int(today or 0)}

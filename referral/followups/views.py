@@ -60,7 +60,29 @@ def escalations() -> str:
 
     if current_user.role != "coordinator":
         abort(404)
+    from ..coordination.dashboard import reminded_today
     from ..referrals.views import referral_label
 
     rows = escalation.overdue_referrals(db.session, current_user)
-    return render_template("followups/escalations.html", rows=rows, referral_label=referral_label)
+    reminded = reminded_today(db.session, current_user, [r.referral_id for r in rows])
+    return render_template("followups/escalations.html", rows=rows, referral_label=referral_label, reminded=reminded)
+
+
+@notifications_bp.get("/escalations/<referral_id>")
+def escalation_detail(referral_id: str) -> str:
+    """One overdue referral as the coordinator sees it: the case code, the two organisations,
+    its priority, times and states; and "remind now"."""
+    from ..coordination.dashboard import reminded_today
+    from ..referrals.views import referral_label
+    from . import escalation
+
+    if current_user.role != "coordinator":
+        abort(404)
+    row, steps = escalation.overdue_one(db.session, current_user, referral_id)
+    return render_template(
+        "followups/escalation.html",
+        row=row,
+        steps=steps,
+        referral_label=referral_label,
+        reminded=reminded_today(db.session, current_user, [row.referral_id]),
+    )

@@ -18,7 +18,8 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Select, and_, or_, select
+from sqlalchemy import Select, and_, func, or_, select
+from sqlalchemy import case as sql_case
 
 from ..access.policy import can
 from ..audit.services import record, record_denial
@@ -34,7 +35,7 @@ from ..models_base import DbSession, get_by_id, new_id, utcnow
 from ..pagination import decode_cursor, uuid_text
 from ..runtime import runtime
 from . import disclosure
-from .models import DECLINE_REASONS, OPEN_STATES, PRIORITIES, Referral, ReferralTransition
+from .models import DECLINE_REASONS, OPEN_STATES, PRIORITIES, STATES, Referral, ReferralTransition
 
 RESPONSE_TARGETS = {
     "emergency": timedelta(hours=24),
@@ -392,8 +393,8 @@ def _move_clocks(session: DbSession, referral: Referral, previous: str, to_state
 
 
 def _tell(session: DbSession, referral: Referral, state: str, user_ids: list[str]) -> None:
-    """Notify after commit: the case code and "log in to review", nothing else."""
-    kind = {"sent": "referral.received", "withdrawn": "referral.withdrawn"}.get(state, "referral.answered")
+    """Notify after commit: the case code and what happened to the referral, nothing else."""
+    kind = notifications.REFERRAL_STATE_KINDS.get(state, "referral.answered")
     message = notifications.Message(
         kind, referral.case_code, "referral", referral.id, key=f"referral:{referral.id}:{state}"
     )
@@ -558,20 +559,130 @@ def _box(actor: Any, box: str) -> Any:
     return or_(inbox, outbox)
 
 
+# The list filters (GET parameters of the list page and the API): a state, or `overdue` (sent and
+# unanswered past its target, derived from the clock); a priority; and `assigned=me`.
+FILTER_STATES = (*STATES, "overdue")
+ORDERS = ("newest", "urgency")
+
+
+@dataclass(frozen=True)
+class Filters:
+    state: str | None = None
+    priority: str | None = None
+    assigned_to_me: bool = False
+    news: bool = False  # the other side made a step in the last `NEWS_DAYS` days
+
+    @classmethod
+    def parse(
+        cls, state: str | None, priority: str | None, assigned: str | None, news: str | None = None
+    ) -> tuple[Filters, dict[str, str]]:
+        """The filters from their raw values, and the ones refused ({field: code}); a refused
+        value is left out of the filters."""
+        problems: dict[str, str] = {}
+        if state and state not in FILTER_STATES:
+            problems["state"] = "invalid"
+        if priority and priority not in PRIORITIES:
+            problems["priority"] = "invalid"
+        if assigned and assigned != "me":
+            problems["assigned"] = "invalid"
+        if news and news != "1":
+            problems["news"] = "invalid"
+        return cls(
+            state=state if state and "state" not in problems else None,
+            priority=priority if priority and "priority" not in problems else None,
+            assigned_to_me=assigned == "me",
+            news=news == "1",
+        ), problems
+
+    def where(self, actor: Any, now: datetime) -> list[Any]:
+        found: list[Any] = []
+        if self.state == "overdue":
+            found += [Referral.state == "sent", Referral.due_at < now]
+        elif self.state:
+            found.append(Referral.state == self.state)
+        if self.priority:
+            found.append(Referral.priority == self.priority)
+        if self.assigned_to_me:
+            found.append(Referral.assigned_to == actor.id)
+        if self.news:
+            found.append(Referral.id.in_(_news_of(actor, now)))
+        return found
+
+
+NEWS_DAYS = 7
+
+
+def _news_of(actor: Any, now: datetime) -> Select[Any]:
+    """Referrals on which the other side made a step (answered, started, completed, withdrew)
+    in the last `NEWS_DAYS` days."""
+    return select(ReferralTransition.referral_id).where(
+        ReferralTransition.at >= now - timedelta(days=NEWS_DAYS),
+        ReferralTransition.organization_id != actor.organization_id,
+    )
+
+
 def listing(
-    session: DbSession, actor: Any, box: str = "all", *, limit: int = 200, cursor: str | None = None
+    session: DbSession,
+    actor: Any,
+    box: str = "all",
+    *,
+    limit: int = 200,
+    cursor: str | None = None,
+    filters: Filters | None = None,
+    order: str = "newest",
+    now: datetime | None = None,
 ) -> list[Referral]:
     """A box, newest first: `limit` referrals after `cursor` (from `next_cursor`), and one more
-    when there is a further page (the caller cuts it off and makes the next cursor)."""
-    if box not in BOXES or not can(actor, "referral.list"):
+    when there is a further page (the caller cuts it off and makes the next cursor).
+
+    `order="urgency"` (the list page, no cursor): the referrals waiting for an answer first, by
+    their answer's due time (so the overdue ones lead, then the least time left), then the rest,
+    newest first."""
+    if box not in BOXES or order not in ORDERS or not can(actor, "referral.list"):
         raise NotFound("box")
-    stmt = select(Referral).where(_box(actor, box))
-    if cursor:
+    filters = filters or Filters()
+    stmt = select(Referral).where(_box(actor, box), *filters.where(actor, now or utcnow()))
+    if cursor and order == "newest":
         at, referral_id = decode_cursor(cursor, uuid_text)
         stmt = stmt.where((Referral.created_at < at) | ((Referral.created_at == at) & (Referral.id < referral_id)))
-    rows = list(session.scalars(stmt.order_by(Referral.created_at.desc(), Referral.id.desc()).limit(limit + 1)))
-    record("referral.list", actor, None, organization_id=actor.organization_id, box=box, count=min(len(rows), limit))
+    newest = (Referral.created_at.desc(), Referral.id.desc())
+    if order == "urgency":
+        waiting = and_(Referral.state == "sent", Referral.due_at.is_not(None))
+        stmt = stmt.order_by(sql_case((waiting, 0), else_=1), sql_case((waiting, Referral.due_at), else_=None), *newest)
+    else:
+        stmt = stmt.order_by(*newest)
+    rows = list(session.scalars(stmt.limit(limit + 1)))
+    record(
+        "referral.list",
+        actor,
+        None,
+        organization_id=actor.organization_id,
+        box=box,
+        count=min(len(rows), limit),
+        state=filters.state,
+        priority=filters.priority,
+        assigned="me" if filters.assigned_to_me else None,
+        news=filters.news or None,
+    )
     return rows
+
+
+def counts(session: DbSession, actor: Any, now: datetime | None = None) -> dict[str, int]:
+    """The home page's figures: of the actor's inbox, those waiting for acceptance, overdue, and
+    assigned to her (still open); of all she may list, those with news from the other side.
+    Counted within what she may list; not audited (no referral is shown, only how many)."""
+    if not can(actor, "referral.list"):
+        return {"waiting": 0, "overdue": 0, "mine": 0, "news": 0}
+    now = now or utcnow()
+    inbox = _box(actor, "inbox")
+    stmt = select(
+        func.count().filter(Referral.state == "sent"),
+        func.count().filter(Referral.state == "sent", Referral.due_at < now),
+        func.count().filter(Referral.assigned_to == actor.id, Referral.state.in_(OPEN_STATES)),
+    ).where(inbox)
+    waiting, overdue, mine = session.execute(stmt).one()
+    news = session.scalar(select(func.count()).where(_box(actor, "all"), Referral.id.in_(_news_of(actor, now))))
+    return {"waiting": int(waiting or 0), "overdue": int(overdue or 0), "mine": int(mine or 0), "news": int(news or 0)}
 
 
 def assign(session: DbSession, actor: Any, referral_id: str, user_id: str) -> Referral:

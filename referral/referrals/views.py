@@ -8,7 +8,7 @@ from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
-from flask import Blueprint, flash, redirect, render_template, request, url_for
+from flask import Blueprint, flash, make_response, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_babel import ngettext
@@ -271,18 +271,59 @@ def _organizations(ids: Iterable[str | None]) -> dict[str, str]:
 
 
 # ------------------------------------------------------------------------------ inbox, outbox, one referral
+FILTER_STATE_LABELS = {**REFERRAL_STATE_LABELS, "overdue": _l("Overdue")}
+FILTER_PROBLEMS = {
+    "state": _l("There is no such state; the list shows every state."),
+    "priority": _l("There is no such priority; the list shows every priority."),
+    "assigned": _l("This filter only knows \u201cassigned to me\u201d; the list shows every assignee."),
+    "news": _l("This filter only knows \u201cwith news\u201d; the list shows every referral."),
+}
+
+
+def _htmx() -> bool:
+    return request.headers.get("HX-Request") == "true"
+
+
+def _acceptable(actor: Any, rows: Iterable[Any]) -> set[str]:
+    """The referrals of a list the actor may accept from it, in one click."""
+    return {
+        r.id
+        for r in rows
+        if r.state == "sent"
+        and not r.external
+        and r.to_organization_id == actor.organization_id
+        and can(actor, "referral.act_as_receiver", r)
+    }
+
+
 @referrals_bp.get("/referrals")
 def index() -> Any:
+    """A box, the most urgent first, filtered by state, priority and assignee (GET parameters;
+    a value that is not one of them is named, left out of the filter, and answered 400). With
+    htmx, only the list is sent back."""
+    actor = _actor()
     box = request.args.get("box", "inbox")
-    rows = services.listing(db.session, _actor(), box)[:200]
+    raw = {name: request.args.get(name, "") for name in ("state", "priority", "assigned", "news")}
+    filters, problems = services.Filters.parse(raw["state"], raw["priority"], raw["assigned"], raw["news"])
+    rows = services.listing(db.session, actor, box, filters=filters, order="urgency")[:200]
     parties = {r.from_organization_id for r in rows} | {r.to_organization_id for r in rows}
-    return render_template(
-        "referrals/index.html",
+    page = render_template(
+        "referrals/_list.html" if _htmx() else "referrals/index.html",
         box=box,
         referrals=rows,
         organizations=_organizations(parties),
         time_left=time_left,
+        acceptable=_acceptable(actor, rows),
+        filtered=filters != services.Filters(),
+        raw=raw,
+        bad=set(problems),
+        problems=[(name, str(FILTER_PROBLEMS[name])) for name in problems],
+        state_choices=_labels(services.FILTER_STATES, FILTER_STATE_LABELS),
+        priority_choices=_labels(PRIORITIES, PRIORITY_LABELS),
     )
+    response = make_response(page, 400 if problems else 200)
+    response.vary.add("HX-Request")
+    return response
 
 
 def time_left(referral: Any, now: datetime | None = None) -> tuple[str, str]:
@@ -446,14 +487,22 @@ def act(referral_id: str, action: str) -> Any:
         return moved
 
     outcome = submit(answer, step)
+    done = _("The referral is now: %(state)s.", state=referral_label("state", ACTIONS[action]))
+    if outcome.done and _htmx():
+        return _row(actor, referral, notice=done)
     if outcome.done:
-        flash(_("The referral is now: %(state)s.", state=referral_label("state", ACTIONS[action])), "success")
+        flash(done, "success")
         if open_case:
             flash(_("Your organisation's own case file was opened from the referral."), "success")
+        if request.form.get("from") == "list":
+            return redirect(url_for("referrals.index", box="inbox"), 303)
         return redirect(url_for("referrals.show", referral_id=referral.id), 303)
     db.session.rollback()  # the refused step is undone; the page shown again is a view, and stays recorded
     referral = services.view(db.session, actor, referral_id)
     keep_on_error()
+    if _htmx():  # the row again, saying why (htmx swaps only a successful answer)
+        problem = " ".join(str(e) for errors in answer.errors.values() for e in errors)
+        return _row(actor, referral, problem=problem or _("This step could not be made."))
     return _render(referral, answer, outcome.status)
 
 
@@ -510,3 +559,17 @@ def referral_organization_name(organization_id: str | None) -> str:
 def case_origin_referral(case: Any) -> Any:
     """The referral this case of ours was opened from (for a link back), or None."""
     return receiving.origin_of(db.session, _actor(), case)
+
+
+def _row(actor: Any, referral: Any, *, notice: str | None = None, problem: str | None = None) -> Any:
+    """One row of the inbox, after a step taken from it with htmx."""
+    return render_template(
+        "referrals/_row.html",
+        r=referral,
+        box="inbox",
+        organizations=_organizations({referral.from_organization_id}),
+        time_left=time_left,
+        acceptable=_acceptable(actor, [referral]),
+        notice=notice,
+        problem=problem,
+    )

@@ -413,6 +413,15 @@ TABLE: dict[tuple[str, str], list[Builder]] = {
         )
     ],
     ("cases.approve", "POST"): [_approve],
+    ("cases.return_for_changes", "POST"): [
+        lambda s: Call(
+            "supervisor",
+            f"/cases/{s.case_at('action_plan')}/return",
+            ("case.return",),
+            method="POST",
+            form={"return-what": "action_plan", "return-comment": f"add the shelter {PLANT}"},
+        )
+    ],
     ("cases.add_note", "POST"): [
         lambda s: Call(
             "owner",

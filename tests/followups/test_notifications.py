@@ -1,5 +1,5 @@
 """In-app notifications of referrals: who is told, only after commit, once per cause, and never
-more than the case code and "log in to review"."""
+more than the case code and what happened."""
 
 from __future__ import annotations
 
@@ -49,7 +49,7 @@ def test_the_sender_is_told_of_every_response(app: Flask, world: World) -> None:
     _act(app, world.other.supervisor, referral_id, "in_progress")
     _act(app, world.other.supervisor, referral_id, "completed", outcome="Represented in court")
     kinds = [n.kind for n in _inbox(app, world.mine.caseworker.id)]
-    assert kinds == ["referral.answered"] * 3
+    assert kinds == ["referral.accepted", "referral.in_progress", "referral.completed"]
 
 
 def test_withdrawal_tells_the_receiving_side_and_assignment_the_assignee(app: Flask, world: World) -> None:
@@ -162,3 +162,49 @@ def test_the_api_lists_your_notifications_in_pages(app: Flask, world: World, cli
     assert item["target"]["type"] == "referral"
     assert client.get("/api/v1/notifications", headers=_auth(app, world.mine.caseworker)).get_json()["items"] == []
     assert client.get("/api/v1/notifications?limit=0", headers=headers).status_code == 400
+
+
+def test_each_referral_step_is_told_in_its_own_words(app: Flask, world: World) -> None:
+    case_id, referral_id = _sent(app, world)
+    with app.app_context():
+        referrals.assign(db.session, user(world.other.supervisor), referral_id, world.other.caseworker.id)
+        db.session.commit()
+    _act(app, world.other.supervisor, referral_id, "accepted")
+    _act(app, world.other.supervisor, referral_id, "in_progress")
+    _act(app, world.other.supervisor, referral_id, "closed_unresolved", reason="She could not be reached")
+    code = _case_code(app, case_id)
+    with app.app_context(), force_locale("en"):
+        received = [notifications.text(n) for n in _inbox(app, world.other.supervisor.id)]
+        assigned = [notifications.text(n) for n in _inbox(app, world.other.caseworker.id)]
+        answers = [notifications.text(n) for n in _inbox(app, world.mine.caseworker.id)]
+    assert received == [f"{code}: referral received"]
+    assert assigned == [f"{code}: referral assigned to you"]
+    assert answers == [
+        f"{code}: referral accepted",
+        f"{code}: referral in progress",
+        f"{code}: referral closed unresolved",
+    ]
+
+
+def test_in_app_words_never_ask_to_log_in_and_every_kind_is_translated(app: Flask) -> None:
+    with app.app_context():
+        for kind in notifications.KINDS:
+            message = notifications.Message(kind, "NBL-2026-000009")
+            with force_locale("en"):
+                english = notifications.text(message)
+            with force_locale("ar"):
+                arabic_text = notifications.text(message)
+            assert "log in" not in english.lower(), kind
+            assert "سجّلي الدخول" not in arabic_text and arabic_text != english, kind
+            assert any("\u0600" <= ch <= "\u06ff" for ch in arabic_text), kind
+        with force_locale("ar"):
+            assert notifications.text(notifications.Message("referral.accepted", "NBL-2026-000009")) == (
+                "NBL-2026-000009: قُبلت الإحالة"
+            )
+
+
+def _case_code(app: Flask, case_id: str) -> str:
+    from referral.cases.models import Case
+
+    with app.app_context():
+        return str(db.session.get(Case, case_id).case_code)

@@ -373,7 +373,7 @@ def test_accepting_stops_the_response_clock_and_starts_the_completion_clock(desk
         "target": (add(LATER, days), "pending"),
         "twice": (add(LATER, days * 2), "pending"),
     }
-    assert desk.told == [_told(referral, "referral.answered", "accepted", desk.sender.id)]
+    assert desk.told == [_told(referral, "referral.accepted", "accepted", desk.sender.id)]
     assert desk.audited(referral)[-1] == "referral.accept"
     event = db.session.scalars(select(AuditEvent).where(AuditEvent.action == "referral.accept")).one()
     assert (event.actor_id, event.case_code, event.object_id) == (desk.receiver.id, referral.case_code, referral.id)
@@ -395,7 +395,7 @@ def test_declining_needs_a_coded_reason_which_the_timeline_keeps(desk: Desk) -> 
     assert desk.rows(referral)[-1] == ("sent", "declined", desk.receiver.id, desk.world.other.id, "no_capacity", None)
     assert {state for _, state in desk.rungs(referral, "referral_response").values()} == {"cancelled"}
     assert desk.rungs(referral, "referral_completion") == {}
-    assert desk.told == [_told(referral, "referral.answered", "declined", desk.sender.id)]
+    assert desk.told == [_told(referral, "referral.declined", "declined", desk.sender.id)]
     assert desk.audited(referral)[-1] == "referral.decline"
 
 
@@ -418,8 +418,8 @@ def test_starting_and_completing_keep_the_answer_time_and_record_the_outcome(des
     assert desk.rows(referral)[-1] == ("in_progress", "completed", desk.receiver.id, desk.world.other.id, None, None)
     assert {state for _, state in desk.rungs(referral, "referral_completion").values()} == {"cancelled"}
     assert desk.told == [
-        _told(referral, "referral.answered", "in_progress", desk.sender.id),
-        _told(referral, "referral.answered", "completed", desk.sender.id),
+        _told(referral, "referral.in_progress", "in_progress", desk.sender.id),
+        _told(referral, "referral.completed", "completed", desk.sender.id),
     ]
     assert desk.audited(referral)[-1] == "referral.complete"
 
