@@ -157,6 +157,32 @@ def audit_guards_lifted(session: Any) -> Iterator[None]:
             session.execute(text(sql))
 
 
+def _empty_postgres(session: Any) -> None:
+    """Delete every row and restart the sequences, in one round trip.
+
+    TRUNCATE of every table costs hundreds of milliseconds (each table gets a new file); deleting
+    the few rows a test wrote costs a few. The replica role skips the foreign-key and audit guard
+    triggers until the transaction ends, so the order of the tables does not matter; the lock
+    waits, as TRUNCATE's did, for another connection still writing."""
+    tables = _tables_in_delete_order()
+    statements = ["SET LOCAL session_replication_role = replica"]
+    # as TRUNCATE did, wait for any other connection still writing (a worker's last task)
+    statements.append(f"LOCK TABLE {', '.join(tables)} IN ACCESS EXCLUSIVE MODE")
+    statements += [f"DELETE FROM {table}" for table in tables]
+    statements += [f"ALTER SEQUENCE {name} RESTART" for name in _postgres_sequences(session)]
+    session.execute(text("; ".join(statements)))
+
+
+_SEQUENCES: list[str] = []
+
+
+def _postgres_sequences(session: Any) -> list[str]:
+    if not _SEQUENCES:
+        query = text("SELECT sequencename FROM pg_sequences WHERE schemaname = current_schema()")
+        _SEQUENCES.extend(str(name) for name in session.scalars(query))
+    return _SEQUENCES
+
+
 @pytest.fixture(autouse=True)
 def _clean_database(request: pytest.FixtureRequest) -> Iterator[None]:
     """Every test starts from an empty schema (workers and the session store use their own connections)."""
@@ -167,7 +193,7 @@ def _clean_database(request: pytest.FixtureRequest) -> Iterator[None]:
     with application.app_context():
         db.session.rollback()
         if db.engine.dialect.name == "postgresql":
-            db.session.execute(text(f"TRUNCATE {', '.join(_tables_in_delete_order())} RESTART IDENTITY CASCADE"))
+            _empty_postgres(db.session)
         else:
             with audit_guards_lifted(db.session):
                 for table in _tables_in_delete_order():

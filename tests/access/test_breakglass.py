@@ -53,7 +53,7 @@ def _open(app: Flask, account: Account, case_id: str, reason: str = REASON, hour
 
 def _events(app: Flask, action: str) -> list[AuditEvent]:
     with within(app):
-        rows = list(db.session.scalars(select(AuditEvent).where(AuditEvent.action == action)))
+        rows = list(db.session.scalars(select(AuditEvent).where(AuditEvent.action == action).order_by(AuditEvent.id)))
         db.session.expunge_all()
         return rows
 
@@ -443,7 +443,11 @@ def test_a_supervisor_opens_three_a_day_then_is_refused_flagged_and_the_auditors
         assert refused.case_code is None and REASON not in str(refused.details)
         with app.app_context():
             flagged = list(
-                db.session.scalars(select(AuditEvent.action).where(flag_condition("breakglass", start, utcnow())))
+                db.session.scalars(
+                    select(AuditEvent.action)
+                    .where(flag_condition("breakglass", start, utcnow()))
+                    .order_by(AuditEvent.id)
+                )
             )
         assert "breakglass.refused" in flagged
         [alert] = _notified(app, world.auditor, "breakglass.limit_reached")

@@ -42,7 +42,7 @@ def test_org_admin_creates_a_caseworker_with_a_one_time_password(
     with app.app_context():
         created = db.session.scalar(select(User).where(User.username == "new.worker"))
         assert created.must_change_password and created.organization_id == org.id
-        event = db.session.scalar(select(AuditEvent).where(AuditEvent.action == "user.create"))
+        event = db.session.scalar(select(AuditEvent).where(AuditEvent.action == "user.create").order_by(AuditEvent.id))
         assert event.actor_id == admin.id and event.object_id == created.id
 
 
@@ -134,7 +134,7 @@ def test_admin_reset_gives_a_random_one_time_password_and_ends_sessions(
         assert target.must_change_password
         assert runtime().passwords.verify(target.password_hash, shown)
         assert not runtime().passwords.verify(target.password_hash, "chosen-by-admin-123")
-        assert "user.password_reset" in db.session.scalars(select(AuditEvent.action)).all()
+        assert "user.password_reset" in db.session.scalars(select(AuditEvent.action).order_by(AuditEvent.id)).all()
 
 
 def test_deactivation_and_role_change_are_audited(client: FlaskClient, app: Flask, factory: Factory) -> None:
@@ -151,7 +151,7 @@ def test_deactivation_and_role_change_are_audited(client: FlaskClient, app: Flas
     with app.app_context():
         target = _user(app, worker.id)
         assert target.role == "supervisor" and not target.active
-        events = {e.action: e for e in db.session.scalars(select(AuditEvent))}
+        events = {e.action: e for e in db.session.scalars(select(AuditEvent).order_by(AuditEvent.id))}
         assert events["user.role_change"].details == {"previous_role": "caseworker", "role": "supervisor"}
         assert events["user.deactivate"].object_id == worker.id
 

@@ -128,7 +128,7 @@ def test_token_issue_is_audited_without_the_token(app: Flask, factory: Factory) 
     account = factory.user()
     token = _token(app, account.id)
     with app.app_context():
-        event = db.session.scalar(select(AuditEvent).where(AuditEvent.action == "token.issue"))
+        event = db.session.scalar(select(AuditEvent).where(AuditEvent.action == "token.issue").order_by(AuditEvent.id))
         assert event.actor_id == account.id
         assert token not in str(event.details) and token not in (event.reason or "")
 

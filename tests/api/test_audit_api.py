@@ -42,7 +42,9 @@ def test_an_auditor_lists_the_events_of_a_case(client: FlaskClient, app: Flask, 
     assert item["occurred_at"].endswith("Z") and item["chain_position"] is None
     assert MARKER_NAME not in response.get_data(as_text=True)
     with app.app_context():
-        searched = db.session.scalars(select(AuditEvent).where(AuditEvent.action == "audit.search")).one()
+        searched = db.session.scalars(
+            select(AuditEvent).where(AuditEvent.action == "audit.search").order_by(AuditEvent.id)
+        ).one()
         assert searched.actor_id == world.auditor.id
         assert searched.details["filter_case_code"] == code
 

@@ -46,7 +46,7 @@ def _cases() -> int:
 
 def _actions(app: Flask, action: str) -> list[AuditEvent]:
     with within(app):
-        return list(db.session.scalars(select(AuditEvent).where(AuditEvent.action == action)))
+        return list(db.session.scalars(select(AuditEvent).where(AuditEvent.action == action).order_by(AuditEvent.id)))
 
 
 # ---------------------------------------------------------------------------------- create

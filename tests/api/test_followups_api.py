@@ -58,7 +58,9 @@ def test_create_defaults_to_the_case_owner(client: FlaskClient, app: Flask, worl
     read = client.get(f"/api/v1/followups/{item['id']}", headers=headers).get_json()
     assert read["note"] == NOTE_MARKER
     with app.app_context():
-        views = list(db.session.scalars(select(AuditEvent).where(AuditEvent.action == "followup.view")))
+        views = list(
+            db.session.scalars(select(AuditEvent).where(AuditEvent.action == "followup.view").order_by(AuditEvent.id))
+        )
         assert [v.object_id for v in views] == [item["id"]] and views[0].case_code == item["case_code"]
 
 

@@ -32,6 +32,8 @@ def refuse_audit_inserts(refused: list[str]) -> Callable[[], None]:
 def request_events(app: Flask, request_id: str) -> list[AuditEvent]:
     """The events one request wrote (by its request id), detached."""
     with app.app_context():
-        rows = list(db.session.scalars(select(AuditEvent).where(AuditEvent.request_id == request_id)))
+        rows = list(
+            db.session.scalars(select(AuditEvent).where(AuditEvent.request_id == request_id).order_by(AuditEvent.id))
+        )
         db.session.expunge_all()
         return rows

@@ -1262,7 +1262,7 @@ def test_every_change_and_export_writes_exactly_its_events(scene: Scene) -> None
     problems = walk(scene)
     assert not problems, "\n".join(problems)
     with scene.app.app_context():  # nor did anything written on the way (sign-ins, fixtures)
-        rows = list(db.session.scalars(select(AuditEvent)))
+        rows = list(db.session.scalars(select(AuditEvent).order_by(AuditEvent.id)))
         assert len(rows) > 60
         found = [(row.action, where) for row in rows for where, _ in _holding(row, (PLANT,))]
         assert not found

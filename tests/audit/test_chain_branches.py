@@ -619,7 +619,10 @@ def test_a_verification_is_recorded_in_the_session_given_with_who_asked(sealed: 
         own.rollback()  # it goes with the session's transaction
     finally:
         own.close()
-    assert db.session.scalars(select(AuditEvent).where(AuditEvent.action == "audit.verify")).all() == []
+    assert (
+        db.session.scalars(select(AuditEvent).where(AuditEvent.action == "audit.verify").order_by(AuditEvent.id)).all()
+        == []
+    )
 
 
 def test_a_verification_is_recorded_with_what_it_found(sealed: Flask) -> None:

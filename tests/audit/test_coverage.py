@@ -1035,7 +1035,7 @@ def test_no_event_holds_a_planted_value(scene: Scene) -> None:
     the identifying or free text the requests and fixtures carried."""
     walk(scene)
     with scene.app.app_context():
-        rows = list(db.session.scalars(select(AuditEvent)))
+        rows = list(db.session.scalars(select(AuditEvent).order_by(AuditEvent.id)))
         assert len(rows) > 100
         columns = [c.key for c in AuditEvent.__table__.columns]
         for row in rows:

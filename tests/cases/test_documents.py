@@ -446,7 +446,9 @@ def test_download_is_audited_with_ids_only(app: Flask, world: World) -> None:
         found = documents.download(db.session, user(world.mine.supervisor), document_id)
         b"".join(found.chunks)
         db.session.commit()
-        events = list(db.session.scalars(select(AuditEvent).where(AuditEvent.object_id == document_id)))
+        events = list(
+            db.session.scalars(select(AuditEvent).where(AuditEvent.object_id == document_id).order_by(AuditEvent.id))
+        )
         by_action = {e.action: e for e in events}
         assert set(by_action) == {"document.upload", "document.download"}
         event = by_action["document.download"]

@@ -85,7 +85,9 @@ def test_a_returned_plan_leaves_the_queue_until_it_is_saved_again(app: Flask, wo
         assert (row.what, row.returned_by, row.comment) == ("action_plan", s.id, COMMENT)
         stored = db.session.execute(text("SELECT comment FROM case_approval_return")).scalar_one()
         assert COMMENT.encode() not in bytes(stored)  # encrypted at rest
-        [event] = db.session.scalars(select(AuditEvent).where(AuditEvent.action == "case.return")).all()
+        [event] = db.session.scalars(
+            select(AuditEvent).where(AuditEvent.action == "case.return").order_by(AuditEvent.id)
+        ).all()
         assert event.case_code == case.case_code and COMMENT not in str(event.details)
     [note] = _told(app, world.mine.caseworker)
     assert note.kind == "case.plan_returned" and (note.target_type, note.target_id) == ("case", case_id)

@@ -106,7 +106,7 @@ def test_blind_index_search_finds_within_the_organisation_only(app: Flask, world
         assert theirs not in {
             c.id for c in services.list_cases(db.session, user(world.mine.supervisor), identifier=MARKER_ID).items
         }
-        assert "case.search_identifier" in db.session.scalars(select(AuditEvent.action)).all()
+        assert "case.search_identifier" in db.session.scalars(select(AuditEvent.action).order_by(AuditEvent.id)).all()
 
 
 def test_returning_survivor_is_flagged_inside_the_organisation(app: Flask, world: World) -> None:
@@ -267,7 +267,9 @@ def test_every_read_and_write_is_audited_with_ids_not_values(app: Flask, world: 
         services.update_case(db.session, w, case_id, services.CaseInput({"phone": "0599000000"}))
         services.add_note(db.session, w, case_id, "note")
         db.session.commit()
-        events = list(db.session.scalars(select(AuditEvent).where(AuditEvent.object_id == case_id)))
+        events = list(
+            db.session.scalars(select(AuditEvent).where(AuditEvent.object_id == case_id).order_by(AuditEvent.id))
+        )
         assert [e.action for e in events] == ["case.create", "case.view", "case.reveal", "case.update", "case.note"]
         code = db.session.get(Case, case_id).case_code
         assert all(e.case_code == code for e in events)

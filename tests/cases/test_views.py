@@ -52,7 +52,7 @@ def _intake_form(world: World, **changes: str) -> dict[str, str]:
 
 def _events(app: Flask, action: str) -> list[AuditEvent]:
     with app.app_context():
-        return list(db.session.scalars(select(AuditEvent).where(AuditEvent.action == action)))
+        return list(db.session.scalars(select(AuditEvent).where(AuditEvent.action == action).order_by(AuditEvent.id)))
 
 
 def _case(app: Flask, case_id: str) -> Case:

@@ -68,7 +68,11 @@ def test_a_repeat_incident_within_twelve_months_makes_a_case_eligible(scene: Sce
             lambda: services.flag_repeat_incident(db.session, user(scene.world.other.supervisor), medium, True),
         )
     with scene.app.app_context():
-        flagged = list(db.session.scalars(select(AuditEvent).where(AuditEvent.action == "case.repeat_incident")))
+        flagged = list(
+            db.session.scalars(
+                select(AuditEvent).where(AuditEvent.action == "case.repeat_incident").order_by(AuditEvent.id)
+            )
+        )
         assert [e.case_code for e in flagged] == [code]
 
 
@@ -169,7 +173,9 @@ def test_a_participant_sees_what_its_referral_shares_and_the_chair_sees_no_conte
         assert not services.summary_readable(chair, conference.items[0])
         assert not services.minutes_readable(conference, chair)
         assert services.actions_of(db.session, conference, chair) == {}
-        events = list(db.session.scalars(select(AuditEvent).where(AuditEvent.action == "conference.view")))
+        events = list(
+            db.session.scalars(select(AuditEvent).where(AuditEvent.action == "conference.view").order_by(AuditEvent.id))
+        )
         assert [(e.case_code, e.details["seat"]) for e in events] == [
             (scene.code, "participant"),
             (scene.code, "chair"),
@@ -237,7 +243,11 @@ def test_actions_land_as_follow_ups_that_the_reminder_engine_delivers(scene: Sce
                 )
             )
             assert len(told) == 1 and told[0].case_code == scene.code, followup_id
-        actions = list(db.session.scalars(select(AuditEvent).where(AuditEvent.action == "conference.action")))
+        actions = list(
+            db.session.scalars(
+                select(AuditEvent).where(AuditEvent.action == "conference.action").order_by(AuditEvent.id)
+            )
+        )
         assert len(actions) == 2 and {e.case_code for e in actions} == {scene.code}
 
 

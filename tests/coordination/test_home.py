@@ -58,7 +58,7 @@ def _reminders(app: Flask, referral_id: str) -> list[Notification]:
 
 def _events(app: Flask, action: str) -> list[AuditEvent]:
     with app.app_context():
-        rows = list(db.session.scalars(select(AuditEvent).where(AuditEvent.action == action)))
+        rows = list(db.session.scalars(select(AuditEvent).where(AuditEvent.action == action).order_by(AuditEvent.id)))
         db.session.expunge_all()
         return rows
 

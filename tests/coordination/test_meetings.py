@@ -257,7 +257,9 @@ def test_an_action_point_is_reminded_and_escalated_exactly_once(app: Flask, team
 
         events = [
             e
-            for e in db.session.scalars(select(AuditEvent).where(AuditEvent.action == "followup.reminder"))
+            for e in db.session.scalars(
+                select(AuditEvent).where(AuditEvent.action == "followup.reminder").order_by(AuditEvent.id)
+            )
             if e.details["target_id"] == point_id
         ]
         assert [(e.details["clock"], e.details["rung"], e.case_code) for e in events] == [

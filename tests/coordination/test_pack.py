@@ -300,7 +300,9 @@ def test_generation_views_and_downloads_are_audited(app: Flask, team: World, hel
     with app.app_context():
         events = {
             (e.action, e.actor_id)
-            for e in db.session.scalars(select(AuditEvent).where(AuditEvent.action.like("meeting_pack.%")))
+            for e in db.session.scalars(
+                select(AuditEvent).where(AuditEvent.action.like("meeting_pack.%")).order_by(AuditEvent.id)
+            )
         }
     assert events == {
         ("meeting_pack.generate", team.coordinator.id),

@@ -70,7 +70,9 @@ def test_org_admin_adds_and_edits_her_organisations_service(client: FlaskClient,
     with app.app_context():
         service = db.session.get(Service, service_id)
         assert service.capacity_status == "full" and not service.active
-        events = list(db.session.scalars(select(AuditEvent).where(AuditEvent.object_type == "service")))
+        events = list(
+            db.session.scalars(select(AuditEvent).where(AuditEvent.object_type == "service").order_by(AuditEvent.id))
+        )
         assert [e.action for e in events] == ["service.create", "service.update"]
         assert all(e.object_id == service_id and e.organization_id == org.id for e in events)
         assert events[1].details["active"] is False and events[1].actor_id == admin.id

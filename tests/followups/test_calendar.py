@@ -297,7 +297,7 @@ def test_a_receiver_in_several_networks_runs_on_the_network_of_the_case(
 # ------------------------------------------------------------------------------ the calendar page
 def _events(app: Flask, action: str) -> list[AuditEvent]:
     with app.app_context():
-        return list(db.session.scalars(select(AuditEvent).where(AuditEvent.action == action)))
+        return list(db.session.scalars(select(AuditEvent).where(AuditEvent.action == action).order_by(AuditEvent.id)))
 
 
 def test_the_coordinator_sets_her_networks_weekend_zone_and_holidays(

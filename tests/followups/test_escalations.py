@@ -49,7 +49,9 @@ def test_each_overdue_referral_links_to_the_coordinators_view_of_it(
     for marker in (MARKER_NAME, MARKER_ID, MARKER_PHONE, "Marker narrative", "legal representation"):
         assert marker not in page
     with app.app_context():
-        [event] = db.session.scalars(select(AuditEvent).where(AuditEvent.action == "referral.escalation_view")).all()
+        [event] = db.session.scalars(
+            select(AuditEvent).where(AuditEvent.action == "referral.escalation_view").order_by(AuditEvent.id)
+        ).all()
         assert event.case_code == code and event.actor_id == world.coordinator.id
     # answered, it is no longer hers to see; an unknown id neither
     with app.app_context():

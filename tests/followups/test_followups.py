@@ -51,7 +51,7 @@ def _get(app: Flask, followup_id: str) -> FollowUp:
 
 def _events(app: Flask, action: str) -> list[AuditEvent]:
     with app.app_context():
-        rows = list(db.session.scalars(select(AuditEvent).where(AuditEvent.action == action)))
+        rows = list(db.session.scalars(select(AuditEvent).where(AuditEvent.action == action).order_by(AuditEvent.id)))
         db.session.expunge_all()
         return rows
 

@@ -86,7 +86,7 @@ def test_an_external_provider_needs_a_consent_that_covers_its_sector(app: Flask,
         assert referral.state == "sent" and referral.to_organization_id is None and referral.due_at is not None
         assert (referral.external_provider, referral.external_sector) == (PROVIDER, "health")
         assert db.session.scalar(select(func.count()).select_from(Notification)) == 0  # nobody on Shabaka to tell
-        sent = db.session.scalar(select(AuditEvent).where(AuditEvent.action == "referral.send"))
+        sent = db.session.scalar(select(AuditEvent).where(AuditEvent.action == "referral.send").order_by(AuditEvent.id))
         assert sent.details["external_sector"] == "health" and PROVIDER not in str(sent.details)
 
 
@@ -111,7 +111,9 @@ def test_an_override_with_a_legal_basis_works_as_for_members(app: Flask, world: 
         app, world, case_id, None, by=world.mine.supervisor, override_legal_basis="threat_to_life", priority="emergency"
     )
     with app.app_context():
-        flagged = db.session.scalar(select(AuditEvent).where(AuditEvent.action == "consent.override"))
+        flagged = db.session.scalar(
+            select(AuditEvent).where(AuditEvent.action == "consent.override").order_by(AuditEvent.id)
+        )
         assert flagged.object_id == referral_id and flagged.details["external_sector"] == "health"
 
 
@@ -290,7 +292,9 @@ def test_the_printed_form_holds_the_case_code_and_only_the_shared_groups(
     assert any(re.fullmatch(r"uniFE[89A-F][0-9A-F]", g) for g in glyphs)
 
     with app.app_context():
-        printed = list(db.session.scalars(select(AuditEvent).where(AuditEvent.action == "referral.print")))
+        printed = list(
+            db.session.scalars(select(AuditEvent).where(AuditEvent.action == "referral.print").order_by(AuditEvent.id))
+        )
         assert sorted(e.details["format"] for e in printed) == ["html", "pdf"]
         assert all(e.case_code == code and e.details["shared"] == "contact" for e in printed)
 

@@ -60,7 +60,7 @@ def test_the_receiver_logs_progress_encrypted_under_its_key_and_the_sender_is_to
         )
         with pytest.raises(CryptoError):  # bound to the receiving organisation, not the sender
             cipher.decrypt_text(blob, Context("referral_log_entry", "text", entry_id, world.mine.id))
-        event = db.session.scalar(select(AuditEvent).where(AuditEvent.action == "referral.log"))
+        event = db.session.scalar(select(AuditEvent).where(AuditEvent.action == "referral.log").order_by(AuditEvent.id))
         assert event is not None and event.object_id == referral_id and event.details["entry_id"] == entry_id
         assert "First session" not in str(event.details)
         told = list(db.session.scalars(select(Notification).where(Notification.kind == "referral.progress")))

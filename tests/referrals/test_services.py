@@ -115,7 +115,11 @@ def test_only_the_receiver_answers_and_only_the_sender_withdraws(app: Flask, wor
         assert [t.to_state for t in referral.transitions] == ["draft", "sent", "accepted", "in_progress", "completed"]
         assert referral.transitions[2].organization_id == world.other.id
         assert referral.outcome == "custody case filed" and referral.closed_at is not None
-        actions = list(db.session.scalars(select(AuditEvent.action).where(AuditEvent.object_id == referral_id)))
+        actions = list(
+            db.session.scalars(
+                select(AuditEvent.action).where(AuditEvent.object_id == referral_id).order_by(AuditEvent.id)
+            )
+        )
         assert actions == ["referral.create", "referral.send", "referral.accept", "referral.start", "referral.complete"]
 
 
@@ -170,7 +174,9 @@ def test_override_without_consent_needs_the_permission_and_is_flagged(app: Flask
             ),
         )
         db.session.commit()
-        flagged = db.session.scalar(select(AuditEvent).where(AuditEvent.action == "consent.override"))
+        flagged = db.session.scalar(
+            select(AuditEvent).where(AuditEvent.action == "consent.override").order_by(AuditEvent.id)
+        )
         assert flagged.object_id == referral.id and flagged.details["legal_basis"] == "threat_to_life"
         assert referral.due_at - referral.sent_at == timedelta(hours=24)  # emergency
 
@@ -226,7 +232,9 @@ def test_reading_a_referral_is_audited_with_what_it_showed(app: Flask, world: Wo
     with app.app_context():
         referrals.view(db.session, user(world.other.supervisor), referral_id)
         db.session.commit()
-        event = db.session.scalar(select(AuditEvent).where(AuditEvent.action == "referral.view"))
+        event = db.session.scalar(
+            select(AuditEvent).where(AuditEvent.action == "referral.view").order_by(AuditEvent.id)
+        )
         assert event.actor_id == world.other.supervisor.id and event.details == {"shared": "contact,identity"}
         assert event.case_code
         assert event.organization_id == world.mine.id  # the case's owning organisation

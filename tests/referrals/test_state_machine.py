@@ -257,7 +257,9 @@ def test_sending_starts_the_response_clock_and_tells_the_receiving_focal_points(
     }
     assert desk.told == [_told(referral, "referral.received", "sent", desk.receiver.id)]
     assert desk.audited(referral) == ["referral.create", "referral.send"]
-    event = db.session.scalars(select(AuditEvent).where(AuditEvent.action == "referral.send")).one()
+    event = db.session.scalars(
+        select(AuditEvent).where(AuditEvent.action == "referral.send").order_by(AuditEvent.id)
+    ).one()
     assert (event.actor_id, event.case_code) == (desk.world.mine.supervisor.id, referral.case_code)
     assert event.details == {"to_organization_id": desk.world.other.id, "external_sector": None}
     with pytest.raises(referrals.InvalidTransition):
@@ -319,7 +321,9 @@ def test_a_provider_outside_the_network_is_reached_by_a_consent_for_its_sector(d
     assert referral.state == "sent" and referral.sent_at == T0
     assert desk.rungs(referral, "referral_response") == {}  # followed up by hand
     assert desk.told == []  # told on paper
-    event = db.session.scalars(select(AuditEvent).where(AuditEvent.action == "referral.send")).one()
+    event = db.session.scalars(
+        select(AuditEvent).where(AuditEvent.action == "referral.send").order_by(AuditEvent.id)
+    ).one()
     assert event.details == {"to_organization_id": None, "external_sector": "legal_aid"}
 
 
@@ -375,7 +379,9 @@ def test_accepting_stops_the_response_clock_and_starts_the_completion_clock(desk
     }
     assert desk.told == [_told(referral, "referral.accepted", "accepted", desk.sender.id)]
     assert desk.audited(referral)[-1] == "referral.accept"
-    event = db.session.scalars(select(AuditEvent).where(AuditEvent.action == "referral.accept")).one()
+    event = db.session.scalars(
+        select(AuditEvent).where(AuditEvent.action == "referral.accept").order_by(AuditEvent.id)
+    ).one()
     assert (event.actor_id, event.case_code, event.object_id) == (desk.receiver.id, referral.case_code, referral.id)
 
 

@@ -238,7 +238,9 @@ def test_a_transfer_needs_a_consent_in_force_for_the_whole_case(app: Flask, worl
         transfer = db.session.get(CaseTransfer, transfer_id)
         assert transfer.state == "requested" and transfer.consent_id == by_sector and transfer.reason == REASON
         assert transfer.from_organization_id == world.mine.id and transfer.to_organization_id == world.other.id
-        event = db.session.scalar(select(AuditEvent).where(AuditEvent.action == "case.transfer_request"))
+        event = db.session.scalar(
+            select(AuditEvent).where(AuditEvent.action == "case.transfer_request").order_by(AuditEvent.id)
+        )
         assert event.object_id == transfer_id and REASON not in str(event.details)
 
 
@@ -250,7 +252,9 @@ def test_an_override_needs_a_supervisor_and_a_legal_basis_and_is_flagged(app: Fl
         _request(app, world, case_id, None, by=world.mine.supervisor, override_legal_basis="convenience")
     transfer_id = _request(app, world, case_id, None, by=world.mine.supervisor, override_legal_basis="threat_to_life")
     with within(app):
-        event = db.session.scalar(select(AuditEvent).where(AuditEvent.action == "consent.override"))
+        event = db.session.scalar(
+            select(AuditEvent).where(AuditEvent.action == "consent.override").order_by(AuditEvent.id)
+        )
         assert event.object_id == transfer_id and event.details["legal_basis"] == "threat_to_life"
         assert db.session.get(CaseTransfer, transfer_id).override_legal_basis == "threat_to_life"
 
@@ -327,7 +331,9 @@ def test_after_acceptance_the_new_organisation_owns_and_reads_everything(
         assert cases.list_cases(db.session, user(world.mine.supervisor), identifier=MARKER_ID).items == []
         transfer = db.session.get(CaseTransfer, transfer_id)
         assert transfer.state == "accepted" and transfer.new_owner_id == new_owner.id
-        event = db.session.scalar(select(AuditEvent).where(AuditEvent.action == "case.transfer"))
+        event = db.session.scalar(
+            select(AuditEvent).where(AuditEvent.action == "case.transfer").order_by(AuditEvent.id)
+        )
         assert event.case_code == case.case_code and event.details["transfer_id"] == transfer_id
         told = db.session.scalars(select(Notification.kind).where(Notification.user_id == world.mine.caseworker.id))
         assert "case.transfer_answered" in set(told)
@@ -445,7 +451,9 @@ def test_a_decline_leaves_everything_as_it_was(app: Flask, world: World) -> None
     with within(app):
         transfer = db.session.get(CaseTransfer, transfer_id)
         assert transfer.state == "declined" and transfer.decline_reason == "no_capacity"
-        assert db.session.scalar(select(AuditEvent.id).where(AuditEvent.action == "case.transfer_decline"))
+        assert db.session.scalar(
+            select(AuditEvent.id).where(AuditEvent.action == "case.transfer_decline").order_by(AuditEvent.id)
+        )
         assert cases.view_case(db.session, user(world.mine.caseworker), ids["case"]).full_name.startswith(MARKER_NAME)
         told = db.session.scalars(select(Notification.kind).where(Notification.user_id == world.mine.caseworker.id))
         assert "case.transfer_answered" in set(told)

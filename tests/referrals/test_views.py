@@ -132,7 +132,9 @@ def test_a_childs_case_prompts_for_and_records_a_mandatory_report(
     with app.app_context():
         from referral.audit.models import AuditEvent
 
-        assert db.session.scalar(select(AuditEvent.action).where(AuditEvent.action == "case.mandatory_report"))
+        assert db.session.scalar(
+            select(AuditEvent.action).where(AuditEvent.action == "case.mandatory_report").order_by(AuditEvent.id)
+        )
 
 
 def test_documents_travel_with_a_referral_only_when_their_group_is_shared(

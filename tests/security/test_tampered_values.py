@@ -67,7 +67,11 @@ def tampered(app: Flask, world: World) -> dict[str, str]:
 
 def _integrity_events(app: Flask) -> list[AuditEvent]:
     with app.app_context():
-        rows = list(db.session.scalars(select(AuditEvent).where(AuditEvent.action == "security.integrity_failure")))
+        rows = list(
+            db.session.scalars(
+                select(AuditEvent).where(AuditEvent.action == "security.integrity_failure").order_by(AuditEvent.id)
+            )
+        )
         db.session.expunge_all()
         return rows
 

@@ -59,7 +59,11 @@ def test_the_whole_way_to_publication(app: Flask, stats_world: StatsWorld) -> No
         db.session.commit()
         release = db.session.get(StatisticsRelease, release_id)
         assert release.state == "published" and release.published_at is not None
-        actions = set(db.session.scalars(db.select(AuditEvent.action).where(AuditEvent.action.like("statistics.%"))))
+        actions = set(
+            db.session.scalars(
+                db.select(AuditEvent.action).where(AuditEvent.action.like("statistics.%")).order_by(AuditEvent.id)
+            )
+        )
         assert {
             "statistics.release_prepare",
             "statistics.release_submit",
