@@ -189,5 +189,7 @@ def nav_link(page: Any, name: str) -> Any:
     navigation groups its entries by area: templates/base.html)."""
     link = page.locator("#nav").get_by_role("link", name=name, exact=True)
     if not link.is_visible():
-        page.locator("#nav .dropdown").filter(has=link).locator(".dropdown-toggle").click()
+        # (a closed menu's entries are hidden, so no role query finds them: match the text)
+        entry = page.locator("a.dropdown-item").filter(has_text=re.compile(rf"^\s*{re.escape(name)}\s*$"))
+        page.locator("#nav .dropdown").filter(has=entry).locator(".dropdown-toggle").click()
     return link
