@@ -233,7 +233,7 @@ def _register_request_hooks(app: Flask, settings: Settings) -> None:
     @app.context_processor
     def inject_globals() -> dict[str, Any]:
         from .followups.notifications import unread_count
-        from .home import navigation
+        from .home import menus, navigation
         from .i18n import current_direction, current_locale_code
         from .security.fields import unreadable_values
 
@@ -242,6 +242,7 @@ def _register_request_hooks(app: Flask, settings: Settings) -> None:
             "locale": current_locale_code(),
             "direction": current_direction(),
             "navigation": navigation(current_user),
+            "navigation_menus": menus(navigation(current_user)),
             "unread_notifications": unread_count(db.session, current_user) if signed_in else 0,
             "integrity_failures": unreadable_values(db.session),
         }

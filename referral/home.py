@@ -116,6 +116,49 @@ def navigation(user: Any) -> tuple[NavItem, ...]:
     return _NAV.get(user.role, _DEFAULT_NAV)
 
 
+@dataclass(frozen=True)
+class NavMenu:
+    """One area of the navigation: a menu of its entries, or a plain link when it has only one."""
+
+    key: str
+    label: Any
+    items: tuple[NavItem, ...]
+
+
+# The areas the entries are grouped in (by endpoint); an entry of no area is a menu of its own.
+_AREAS: tuple[tuple[str, Any, frozenset[str]], ...] = (
+    ("followups", _l("Follow-ups"), frozenset({"followups.my_day", "followups.team_overdue"})),
+    ("cases", _l("Cases"), frozenset({"cases.index", "cases.approvals", "breakglass.index"})),
+    ("referrals", _l("Referrals"), frozenset({"referrals.index", "transfers.index", "notifications.escalations"})),
+    ("coordination", _l("Coordination"), frozenset({"conferences.index", "coordination.index", "plans.index"})),
+    (
+        "statistics",
+        _l("Statistics"),
+        frozenset({"statistics.index", "statistics.releases_index", "statistics.requests_index"}),
+    ),
+    (
+        "directory",
+        _l("Directory"),
+        frozenset({"directory.networks", "directory.organizations", "directory.service_directory"}),
+    ),
+    ("audit", _l("Audit"), frozenset({"audit.index", "audit.flags", "audit.verify"})),
+    ("admin", _l("Administration"), frozenset({"admin.users"})),
+)
+
+
+def menus(items: tuple[NavItem, ...]) -> tuple[NavMenu, ...]:
+    """The role's entries grouped by area, the areas in the order of their first entry (so each
+    role keeps its own priorities), the entries in the role's order."""
+    grouped: dict[str, list[NavItem]] = {}
+    labels: dict[str, Any] = {}
+    for item in items:
+        area = next((a for a in _AREAS if item.endpoint in a[2]), None)
+        key, label = (area[0], area[1]) if area else (item.endpoint, item.label)
+        grouped.setdefault(key, []).append(item)
+        labels.setdefault(key, label)
+    return tuple(NavMenu(key, labels[key], tuple(entries)) for key, entries in grouped.items())
+
+
 @home_bp.route("/healthz")
 def health() -> Response:
     db.session.execute(select(1))

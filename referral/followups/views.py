@@ -46,6 +46,18 @@ def follow(notification_id: str) -> Any:
     return redirect(target_url(found), 303)
 
 
+@notifications_bp.post("/notifications/<notification_id>/read")
+def read_one(notification_id: str) -> Any:
+    """Mark one notification read without opening it: from htmx, the row again (read) and the
+    navigation's unread count out of band; from a plain form, back to the inbox."""
+    found = notifications.open_one(db.session, current_user, notification_id)
+    if found is None:
+        abort(404)
+    if request.headers.get("HX-Request") == "true":
+        return render_template("followups/_notification_read.html", n=found, text=notifications.text)
+    return redirect(url_for("notifications.index", _anchor=f"notification-{found.id}"), 303)
+
+
 @notifications_bp.post("/notifications/read")
 def read_all() -> Any:
     notifications.mark_all_read(db.session, current_user)

@@ -43,7 +43,7 @@ MESSAGES = {
     "not_a_member": _l("Choose organisations that are members of the network."),
     "outside_plan_year": _l("The date must fall in the plan's year."),
     "end_before_start": _l("The end comes before the start."),
-    "invalid_date": _l("Enter a real date, as year-month-day."),
+    "invalid_date": _l("Enter a real date: day, month and year."),
     "in_the_future": _l("A delivery is recorded after the fact: this date has not come yet."),
     "invalid_number": _l("Enter a whole number from 0 to 100,000."),
     "case_code": _l("Remove the case code: plans and reports never name a case."),
@@ -56,7 +56,7 @@ MESSAGES = {
     "invalid_transition": _l("The activity cannot move to that status from its present one."),
     "coordinator_only": _l("Only the network's coordinator cancels or reinstates an activity."),
     "activity_not_running": _l("The activity is suspended or cancelled: record a delivery once it runs again."),
-    "invalid_month": _l("Enter a month as YYYY-MM."),
+    "invalid_month": _l("Enter a real month: month and year."),
     "unknown_meeting": _l("Choose a meeting of this network."),
 }
 

@@ -1123,12 +1123,26 @@ def _remind_now(s: Scene) -> Call:
 TABLE[("home.remind_referral", "POST")] = [_remind_now]
 
 
+def _own_notification(s: Scene) -> str:
+    from referral.followups import notifications
+
+    def write() -> str:
+        message = notifications.Message("referral.received", case_code="NBL-2026-0001")
+        return notifications.write_many(db.session, [([s.world.mine.caseworker.id], message)])[0].id
+
+    return str(s.run(write))
+
+
 # Routes that change something not worth an event, each with the reason. They are performed
 # too, and must succeed and write nothing.
 NOT_AUDITED: dict[tuple[str, str], tuple[str, Builder]] = {
     ("notifications.read_all", "POST"): (
         "marks her own notifications read: her inbox's state, nobody's data or rights",
         lambda s: Call("caseworker", "/notifications/read", ()),
+    ),
+    ("notifications.read_one", "POST"): (
+        "marks one of her own notifications read, as opening it does",
+        lambda s: Call("caseworker", f"/notifications/{_own_notification(s)}/read", ()),
     ),
 }
 

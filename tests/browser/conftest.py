@@ -181,3 +181,15 @@ def sign_in_and_enrol() -> Callable[..., None]:
     factor yet (password, enrolment with the key shown on the page, recovery codes) and land on
     home. `check(name)`, when given, is called on the login, enrolment and recovery codes pages."""
     return _sign_in_and_enrol
+
+
+# ----------------------------------------------------------------------------- navigation
+def nav_link(page: Any, name: str) -> Any:
+    """The main navigation's link `name`, its menu opened first when it sits in one (the
+    navigation groups its entries by area: templates/base.html)."""
+    link = page.locator("#nav").get_by_role("link", name=name, exact=True)
+    if not link.is_visible():
+        # (a closed menu's entries are hidden, so no role query finds them: match the text)
+        entry = page.locator("a.dropdown-item").filter(has_text=re.compile(rf"^\s*{re.escape(name)}\s*$"))
+        page.locator("#nav .dropdown").filter(has=entry).locator(".dropdown-toggle").click()
+    return link

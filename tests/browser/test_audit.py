@@ -21,6 +21,7 @@ from referral.audit import search
 from referral.cases import services as cases
 from referral.cases.models import Case
 from referral.extensions import db
+from tests.browser.conftest import nav_link
 from tests.browser.test_cases import _ar
 
 
@@ -49,7 +50,7 @@ def test_an_auditor_finds_who_viewed_a_case_sees_the_emergency_access_exports_an
     auditor = demo_network["auditor"]
     sign_in_and_enrol(page, auditor.username, auditor.password)
 
-    page.get_by_role("link", name=_ar("Audit trail"), exact=True).click()
+    nav_link(page, _ar("Audit trail")).click()
     page.wait_for_url("**/audit")
     expect(page.locator("html")).to_have_attribute("dir", "rtl")
     check_a11y(page, "audit-search-ar")
@@ -70,7 +71,7 @@ def test_an_auditor_finds_who_viewed_a_case_sees_the_emergency_access_exports_an
     check_a11y(page, "audit-case-history-ar")
 
     # The flags page lists the emergency access.
-    page.get_by_role("link", name=_ar("Flags"), exact=True).first.click()
+    nav_link(page, _ar("Flags")).click()
     page.wait_for_url("**/audit/flags")
     expect(page.get_by_test_id("flag-breakglass")).to_contain_text(code)
     expect(page.get_by_test_id("flag-breakglass")).to_contain_text("heb.supervisor")
@@ -89,7 +90,7 @@ def test_an_auditor_finds_who_viewed_a_case_sees_the_emergency_access_exports_an
     assert {"case.create", "breakglass.open", "case.view"} <= {r["action"] for r in rows}
     assert "الشرطة" not in text  # the emergency reason is not in the trail, nor any name
 
-    page.get_by_role("link", name=_ar("Verification"), exact=True).first.click()
+    nav_link(page, _ar("Verification")).click()
     page.wait_for_url("**/audit/verify")
     check_a11y(page, "audit-verify-ar")
     page.get_by_test_id("verify-now").click()

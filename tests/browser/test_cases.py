@@ -12,6 +12,7 @@ from typing import Any
 from playwright.sync_api import expect
 
 import referral
+from tests.browser.conftest import nav_link
 
 ARABIC_CATALOGUE = Path(referral.__file__).parent / "translations" / "ar" / "LC_MESSAGES" / "messages.mo"
 NAME = "سلمى-علامة خالد"
@@ -45,7 +46,7 @@ def test_caseworker_and_supervisor_take_a_case_through_its_first_steps(
 ) -> None:
     worker = demo_network["nbl.caseworker"]
     sign_in_and_enrol(page, worker.username, worker.password)
-    page.get_by_role("link", name=_ar("Cases"), exact=True).click()
+    nav_link(page, _ar("Cases")).click()
     page.wait_for_url("**/cases")
     expect(page.locator("main h1")).to_have_text(_ar("Cases"))
     check_a11y(page, "cases-empty-ar")
@@ -151,7 +152,7 @@ def test_caseworker_and_supervisor_take_a_case_through_its_first_steps(
         supervisor = demo_network["nbl.supervisor"]
         sign_in_and_enrol(boss, supervisor.username, supervisor.password)
         expect(boss.get_by_test_id("count-awaiting")).to_have_text("1")
-        boss.get_by_role("link", name=_ar("Approvals"), exact=True).click()
+        nav_link(boss, _ar("Approvals")).click()
         boss.wait_for_url("**/cases/approvals")
         expect(boss.get_by_test_id("approval-queue")).to_contain_text(code)
         assert NAME not in boss.content()

@@ -7,6 +7,7 @@ from typing import Any
 
 from playwright.sync_api import expect
 
+from tests.browser.conftest import nav_link
 from tests.browser.test_cases import _ar
 
 SERVICE_AR = "الإرشاد القانوني للنساء"
@@ -17,7 +18,7 @@ def test_org_admin_adds_a_service_and_the_directory_finds_it(
 ) -> None:
     admin = demo_network["nbl.admin"]
     sign_in_and_enrol(page, admin.username, admin.password)
-    page.get_by_role("link", name=_ar("Services"), exact=True).click()
+    nav_link(page, _ar("Services")).click()
     page.wait_for_url("**/services")
     expect(page.locator("main h1")).to_have_text(_ar("Services"))
     check_a11y(page, "services-directory-ar")
@@ -45,7 +46,7 @@ def test_org_admin_adds_a_service_and_the_directory_finds_it(
     expect(page.get_by_test_id("service-capacity")).to_have_text(_ar("Limited places"))
     check_a11y(page, "service-detail-ar")
 
-    page.get_by_role("link", name=_ar("Services"), exact=True).click()
+    nav_link(page, _ar("Services")).click()
     page.wait_for_url("**/services")
     page.locator("#filter-q").fill("الإرشاد القانوني")
     page.locator("#filter-governorate").select_option("nablus")

@@ -12,6 +12,7 @@ from typing import Any
 
 from playwright.sync_api import expect
 
+from tests.browser.conftest import nav_link
 from tests.browser.test_cases import _ar
 
 NAME = "ريم-علامة سعيد"
@@ -64,7 +65,7 @@ def test_a_referral_closes_its_loop(
         hebron = context.new_page()
         boss = demo_network["heb.supervisor"]
         sign_in_and_enrol(hebron, boss.username, boss.password)
-        hebron.get_by_role("link", name=_ar("Referrals"), exact=True).click()
+        nav_link(hebron, _ar("Referrals")).click()
         expect(hebron.get_by_test_id("referral-list")).to_contain_text("NBL-")
         check_a11y(hebron, "referral-inbox-ar")
         hebron.goto(referral_url)

@@ -13,7 +13,7 @@ from typing import Any
 import openpyxl
 from playwright.sync_api import expect
 
-from tests.browser.conftest import PHONE
+from tests.browser.conftest import PHONE, nav_link
 from tests.browser.test_cases import _ar
 
 
@@ -27,7 +27,7 @@ def test_a_coordinator_publishes_a_release_the_members_approved(
 ) -> None:
     coordinator = demo_network["coord.hebron"]
     sign_in_and_enrol(page, coordinator.username, coordinator.password)
-    page.get_by_role("link", name=_ar("Statistics"), exact=True).click()
+    nav_link(page, _ar("Statistics")).click()
     page.wait_for_url("**/statistics")
     expect(page.locator("html")).to_have_attribute("dir", "rtl")
     first, last = _period()
@@ -43,7 +43,7 @@ def test_a_coordinator_publishes_a_release_the_members_approved(
     expect(page.locator(".stats-table .suppressed").first).to_have_text("<5")
     check_a11y(page, "statistics-ar")
 
-    page.get_by_role("link", name=_ar("Releases"), exact=True).click()
+    nav_link(page, _ar("Releases")).click()
     page.wait_for_url("**/statistics/releases")
     check_a11y(page, "statistics-releases-ar")
     form = page.get_by_test_id("prepare-form")
@@ -78,7 +78,7 @@ def test_a_coordinator_publishes_a_release_the_members_approved(
     page.get_by_role("button", name=_ar("Publish")).click()
     expect(page.get_by_test_id("release-state")).to_have_text(_ar("Published"))
     check_a11y(page, "statistics-release-published-ar")
-    page.get_by_role("link", name=_ar("Data requests"), exact=True).click()
+    nav_link(page, _ar("Data requests")).click()
     page.wait_for_url("**/statistics/requests")
     check_a11y(page, "statistics-requests-ar")
     page.goto(release_url)
