@@ -304,6 +304,7 @@ DETAIL_LABELS: dict[str, Any] = {
     "delivery_id": _l("Delivery"),
     "due": _l("Due"),
     "email": _l("By e-mail"),
+    "entry": _l("Own directory entry"),
     "expires_at": _l("Expires"),
     "external_sector": _l("Outside provider's sector"),
     "fields": _l("Field groups"),

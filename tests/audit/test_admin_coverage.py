@@ -424,6 +424,12 @@ def _edit_organization(s: Scene) -> Call:
     return Call("sysadmin", f"/organizations/{org.id}/edit", ("organization.update",), form=_organization_form(s))
 
 
+def _edit_own_entry(s: Scene) -> Call:
+    form = {k: v for k, v in _organization_form(s).items() if k not in ("kind", "active")}
+    form.update(description_en=f"What we do {PLANT}", phone="+970 2 274 1234", email=f"{PLANT}@example.org")
+    return Call("org_admin", f"/organizations/{s.world.mine.id}/edit", ("organization.update",), form=form)
+
+
 def _service_form(s: Scene) -> dict[str, Any]:
     return {
         "name_ar": f"خدمة {PLANT}",
@@ -490,7 +496,7 @@ TABLE: dict[tuple[str, str], list[Builder]] = {
     ("directory.new_organization", "POST"): [
         lambda s: Call("sysadmin", "/organizations/new", ("organization.create",), form=_organization_form(s))
     ],
-    ("directory.edit_organization", "POST"): [_edit_organization],
+    ("directory.edit_organization", "POST"): [_edit_organization, _edit_own_entry],
     ("directory.new_service", "POST"): [
         lambda s: Call(
             "org_admin",
