@@ -334,6 +334,16 @@ def reset_second_factor(session: DbSession, rt: Runtime, actor: User, target: Us
     rt.sessions.end_for_user(session, target.id)
     _revoke_all_tokens(session, target)
     record("user.mfa_reset", actor, target)
+    # She is told (in the app, and by e-mail if she takes it) once the reset is committed: what
+    # happened and what to do, never a code or a secret.
+    from ..followups.notifications import Message, notify
+
+    notify([target.id], Message("account.mfa_reset"), session)
+
+
+def may_reset_second_factor(target: User) -> bool:
+    """Whether there is anything to reset: an authenticator set up, or one half set up."""
+    return target.mfa_enrolled or target.totp_secret is not None
 
 
 def end_sessions(session: DbSession, rt: Runtime, actor: User, target: User) -> None:

@@ -30,6 +30,7 @@ from .forms import (
     EmailNotificationsForm,
     LocaleForm,
     LoginForm,
+    MfaResetForm,
     PasswordChangeForm,
     RoleForm,
     TokenForm,
@@ -399,6 +400,31 @@ def user_detail(user_id: str) -> Any:
         role_form=role_form,
         action_form=ActionForm(),
         sessions=runtime().sessions.for_user(target.id),
+        may_reset_mfa=services.may_reset_second_factor(target),
+    ), outcome.status
+
+
+@admin_bp.route("/users/<user_id>/two-step-reset", methods=["GET", "POST"])
+def reset_mfa(user_id: str) -> Any:
+    """Reset a user's two-step sign-in after a confirmation step: what will happen, and the
+    admin's word that she checked who is asking. The system admin for anyone; an org admin for
+    her own organisation's staff; anyone else: not found."""
+    actor = _require_admin()
+    target = services.managed_user(db.session, actor, user_id)
+    if not services.may_reset_second_factor(target):
+        flash(_("This user has no two-step sign-in to reset."), "info")
+        return redirect(url_for("admin.user_detail", user_id=target.id), 303)
+    form = MfaResetForm()
+    outcome = submit(form, lambda: services.reset_second_factor(db.session, runtime(), actor, target))
+    if outcome.done:
+        flash(_("Two-step sign-in was reset: this user sets up an authenticator again at the next sign-in."), "success")
+        return redirect(url_for("admin.user_detail", user_id=target.id), 303)
+    return render_template(
+        "accounts/admin_mfa_reset.html",
+        target=target,
+        form=form,
+        sessions=len(runtime().sessions.for_user(target.id)),
+        tokens=len(services.user_tokens(db.session, target)),
     ), outcome.status
 
 
@@ -421,9 +447,6 @@ def user_action(user_id: str, action: str) -> Any:
     elif action == "reset-password":
         one_time = services.reset_password(db.session, rt, actor, target)
         return render_template("accounts/one_time_password.html", user=target, password=one_time, created=False)
-    elif action == "reset-mfa":
-        services.reset_second_factor(db.session, rt, actor, target)
-        flash(_("Two-step sign-in was reset: this user sets up an authenticator again at the next sign-in."), "success")
-    else:
+    else:  # a two-step sign-in reset has its own confirmation page (`reset_mfa`)
         raise NotFound("action")
     return redirect(url_for("admin.user_detail", user_id=target.id))

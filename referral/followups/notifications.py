@@ -57,6 +57,10 @@ KINDS: dict[str, Any] = {
     "system.alert": _l("Reminders are running late. Log in to review."),
     "audit.verification_failed": _l("The audit trail failed verification. Log in to review."),
     "security.integrity_failure": _l("A stored value failed its integrity check. Log in to review."),
+    "account.mfa_reset": _l(
+        "An administrator reset your two-step sign-in: you will set up your authenticator again at your next "
+        "sign-in. If you did not ask for this, tell your administrator."
+    ),
 }
 TARGET_TYPES = (
     "referral",

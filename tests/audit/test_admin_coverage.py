@@ -346,6 +346,12 @@ def _user_action(action: str, expect: str, *, inactive: bool = False) -> Builder
     return build
 
 
+def _mfa_reset(s: Scene) -> Call:
+    target = s.accounts[s.fresh()].id
+    path = f"/admin/users/{target}/two-step-reset"
+    return Call("org_admin", path, ("user.mfa_reset",), form={"identity_checked": "y"})
+
+
 def _network_form(s: Scene) -> dict[str, str]:
     n = s.next()
     prefix = "Z" + chr(65 + n // 26 % 26) + chr(65 + n % 26)
@@ -476,12 +482,12 @@ TABLE: dict[tuple[str, str], list[Builder]] = {
     # ---- administration of accounts
     ("admin.new_user", "POST"): [_new_user, _new_coordinator],
     ("admin.user_detail", "POST"): [_role_change],
+    ("admin.reset_mfa", "POST"): [_mfa_reset],
     ("admin.user_action", "POST"): [
         _user_action("deactivate", "user.deactivate"),
         _user_action("reactivate", "user.reactivate", inactive=True),
         _user_action("end-sessions", "user.sessions_ended"),
         _user_action("reset-password", "user.password_reset"),
-        _user_action("reset-mfa", "user.mfa_reset"),
     ],
     # ---- networks, calendars, organisations, membership, the directory's services
     ("directory.new_network", "POST"): [
@@ -1154,6 +1160,7 @@ READS = frozenset(
         "admin.users",
         "admin.new_user",
         "admin.user_detail",
+        "admin.reset_mfa",  # the confirmation step; its POST is the reset
         "audit.index",
         "audit.case_history",
         "audit.user_history",
