@@ -85,6 +85,9 @@ def test_an_org_admin_edits_her_own_entry_but_not_its_kind_state_or_networks(
             select(NetworkMembership.network_id).where(NetworkMembership.organization_id == org.id)
         ).all()
     assert memberships == [net.id]
+    shown = client.get("/organizations").get_data(as_text=True)  # the network reads the entry
+    assert "إرشاد نفسي واجتماعي للنساء" in shown and 'href="mailto:office@alnour.example.org"' in shown
+    assert 'href="https://alnour.example.org"' in shown and 'href="tel:+97022741234"' in shown
     (event,) = _events(app, "organization.update")
     assert event.actor_id == admin.id and event.object_id == org.id and event.organization_id == org.id
     assert event.details == {"entry": True}
