@@ -277,8 +277,8 @@ def create_user(
 
 
 def managed_user(session: DbSession, actor: User, user_id: str) -> User:
-    """A user the actor may manage; any other is not found."""
-    user = session.get(User, user_id)
+    """A user the actor may manage; any other (or an id that is not one) is not found."""
+    user = get_by_id(session, User, user_id)
     if user is None or not can(actor, "user.manage", user):
         raise NotFound("user")
     return user

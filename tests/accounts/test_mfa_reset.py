@@ -128,6 +128,7 @@ def test_an_org_admin_resets_her_own_staff_only(client: FlaskClient, app: Flask,
     assert client.post(_path(stranger), data={"csrf_token": token, "identity_checked": "y"}).status_code == 404
     assert client.get(f"/admin/users/{admin.id}/two-step-reset").status_code == 404  # not her own, here
     assert client.get("/admin/users/not-an-id/two-step-reset").status_code == 404
+    assert client.get("/admin/users/not-an-id").status_code == 404  # PostgreSQL refuses it as a uuid
     assert _state(app, stranger)[:2] == (True, True) and _resets(app) == []
     assert client.post(_path(ours), data={"csrf_token": token, "identity_checked": "y"}).status_code == 303
     assert _state(app, ours)[:2] == (False, False)
