@@ -68,6 +68,7 @@ MESSAGES = {
     "identifier_in_url": _l(
         "A national ID or phone number may not be put in a page address. Type it in the search box instead."
     ),
+    "not_a_user_search": _l("Search users by username or e-mail, never by a national ID or phone number."),
     "mismatch": _l("The two passwords do not match."),
     "wrong_password": _l("The current password is not correct."),
     "too_short": _l("Use at least 12 characters."),

@@ -35,6 +35,13 @@ def _organization_manage(actor: Any, obj: Any) -> bool:
     return actor.role == "sysadmin"
 
 
+def _organization_edit_entry(actor: Any, org: Any) -> bool:
+    """An organisation's directory entry: the system admin any; an org admin her own."""
+    if actor.role == "sysadmin":
+        return True
+    return bool(actor.role == "org_admin" and org is not None and org.id == actor.organization_id)
+
+
 def _membership_manage(actor: Any, network: Any) -> bool:
     if actor.role == "sysadmin":
         return True
@@ -374,6 +381,7 @@ def scope_plans(actor: Any, stmt: Select[Any]) -> Select[Any]:
 _RULES: dict[str, Rule] = {
     "network.manage": _network_manage,
     "organization.manage": _organization_manage,
+    "organization.edit_entry": _organization_edit_entry,
     "membership.manage": _membership_manage,
     "network.calendar": _network_calendar,
     "user.list": _user_list,

@@ -58,3 +58,15 @@ class UserForm(CheckedForm):
 
 class RoleForm(CheckedForm):
     role = SelectField(_l("Role"), validators=[DataRequired()])
+
+
+class MfaResetForm(CheckedForm):
+    """The confirmation step of a two-step sign-in reset: the admin says she has checked who asks."""
+
+    identity_checked = BooleanField(
+        _l(
+            "I have confirmed that this person is who she says she is (in person, or by calling her back on a "
+            "known number)."
+        ),
+        validators=[DataRequired(message=_l("Confirm that you checked who is asking before resetting."))],
+    )

@@ -9,12 +9,15 @@ from __future__ import annotations
 import hashlib
 import re
 import secrets
+import uuid
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
+from typing import Any
 
-from sqlalchemy import delete, select, update
+from sqlalchemy import delete, func, or_, select, update
+from sqlalchemy.orm import selectinload
 
-from ..access.policy import can
+from ..access.policy import can, scope_users
 from ..audit.services import record
 from ..directory.models import Network, Organization
 from ..enums import LOCALES, ROLES
@@ -274,8 +277,8 @@ def create_user(
 
 
 def managed_user(session: DbSession, actor: User, user_id: str) -> User:
-    """A user the actor may manage; any other is not found."""
-    user = session.get(User, user_id)
+    """A user the actor may manage; any other (or an id that is not one) is not found."""
+    user = get_by_id(session, User, user_id)
     if user is None or not can(actor, "user.manage", user):
         raise NotFound("user")
     return user
@@ -331,6 +334,16 @@ def reset_second_factor(session: DbSession, rt: Runtime, actor: User, target: Us
     rt.sessions.end_for_user(session, target.id)
     _revoke_all_tokens(session, target)
     record("user.mfa_reset", actor, target)
+    # She is told (in the app, and by e-mail if she takes it) once the reset is committed: what
+    # happened and what to do, never a code or a secret.
+    from ..followups.notifications import Message, notify
+
+    notify([target.id], Message("account.mfa_reset"), session)
+
+
+def may_reset_second_factor(target: User) -> bool:
+    """Whether there is anything to reset: an authenticator set up, or one half set up."""
+    return target.mfa_enrolled or target.totp_secret is not None
 
 
 def end_sessions(session: DbSession, rt: Runtime, actor: User, target: User) -> None:
@@ -360,6 +373,118 @@ def set_email_notifications(session: DbSession, user: User, enabled: bool) -> No
         user.notify_by_email = enabled
         record("user.notification_preference", user, user, email=enabled)
         session.flush()
+
+
+# ------------------------------------------------------------------------------- the user list
+USER_PAGE = 50
+USER_STATUSES = ("active", "disabled")
+MFA_STATES = ("enrolled", "not_enrolled")
+MAX_QUERY = 100
+# Seven digits or more (spaces, dashes, + allowed): a national id or a phone number, a survivor's
+# identifier that has no place in a URL (and no account is found by it).
+_IDENTIFIER_LIKE = re.compile(r"^[+\d\s()-]*\d[\d\s()-]{6,}$")
+
+
+@dataclass(frozen=True)
+class UserFilters:
+    """What an admin's user list asks for (all optional): text in the username or e-mail, an
+    organisation, a role, active or disabled, enrolled in two-step sign-in or not."""
+
+    q: str = ""
+    organization_id: str | None = None
+    role: str | None = None
+    status: str | None = None
+    mfa: str | None = None
+
+    @property
+    def empty(self) -> bool:
+        return not (self.q or self.organization_id or self.role or self.status or self.mfa)
+
+    def query_args(self) -> dict[str, str]:
+        values = {
+            "q": self.q,
+            "organization_id": self.organization_id,
+            "role": self.role,
+            "status": self.status,
+            "mfa": self.mfa,
+        }
+        return {k: v for k, v in values.items() if v}
+
+
+def parse_user_filters(values: Any) -> UserFilters:
+    """Filters from query values; InvalidInput names each bad one (an unknown role, status or
+    two-step state, an id that is not one, a text too long or shaped like an identifier)."""
+    problems: dict[str, str] = {}
+
+    def text(name: str) -> str:
+        return str(values.get(name) or "").strip()
+
+    q = " ".join(text("q").split())
+    if len(q) > MAX_QUERY:
+        problems["q"] = "too_long_text"
+    elif _IDENTIFIER_LIKE.match(q):
+        problems["q"] = "not_a_user_search"
+    organization_id = text("organization_id") or None
+    if organization_id is not None:
+        try:
+            organization_id = str(uuid.UUID(organization_id))
+        except ValueError:
+            problems["organization_id"] = "invalid"
+    role = text("role") or None
+    if role is not None and role not in ROLES:
+        problems["role"] = "invalid"
+    status = text("status") or None
+    if status is not None and status not in USER_STATUSES:
+        problems["status"] = "invalid"
+    mfa_state = text("mfa") or None
+    if mfa_state is not None and mfa_state not in MFA_STATES:
+        problems["mfa"] = "invalid"
+    if problems:
+        raise InvalidInput("invalid_filters", fields=problems)
+    return UserFilters(q, organization_id, role, status, mfa_state)
+
+
+@dataclass(frozen=True)
+class UserPage:
+    items: list[User]
+    total: int
+    page: int
+    pages: int
+
+
+def list_users(session: DbSession, actor: User, filters: UserFilters, page: int = 1) -> UserPage:
+    """The users the actor may manage matching the filters, by username, a page at a time (an
+    org admin's list is her own organisation's whatever the organisation filter says)."""
+    if not can(actor, "user.list"):
+        raise NotFound("page")
+    stmt = scope_users(actor, select(User))
+    if filters.q:
+        pattern = "%" + filters.q.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+        stmt = stmt.where(
+            or_(
+                User.username.like(pattern, escape="\\"),
+                func.lower(func.coalesce(User.email, "")).like(pattern, escape="\\"),
+            )
+        )
+    if filters.organization_id:
+        stmt = stmt.where(User.organization_id == filters.organization_id)
+    if filters.role:
+        stmt = stmt.where(User.role == filters.role)
+    if filters.status:
+        stmt = stmt.where(User.active.is_(filters.status == "active"))
+    if filters.mfa:
+        enrolled = User.totp_enrolled_at.is_not(None)
+        stmt = stmt.where(enrolled if filters.mfa == "enrolled" else ~enrolled)
+    total = int(session.scalar(select(func.count()).select_from(stmt.order_by(None).subquery())) or 0)
+    pages = max(1, -(-total // USER_PAGE))
+    page = min(max(page, 1), pages)
+    rows = session.scalars(
+        stmt.options(selectinload(User.organization))
+        .order_by(User.username)
+        .offset((page - 1) * USER_PAGE)
+        .limit(USER_PAGE)
+    )
+    return UserPage(list(rows), total, page, pages)
 
 
 # ------------------------------------------------------------------------------- API tokens

@@ -8,10 +8,9 @@ from flask import Blueprint, flash, redirect, render_template, request, session,
 from flask_babel import gettext as _
 from flask_babel import ngettext
 from flask_login import current_user, login_user, logout_user
-from sqlalchemy import select
 from werkzeug.wrappers import Response
 
-from ..access.policy import can, scope_users
+from ..access.policy import can
 from ..directory import services as directory
 from ..enums import ORG_GRANTABLE_ROLES, ROLES
 from ..errors import DomainError, InvalidCredentials, NotFound, Throttled
@@ -31,6 +30,7 @@ from .forms import (
     EmailNotificationsForm,
     LocaleForm,
     LoginForm,
+    MfaResetForm,
     PasswordChangeForm,
     RoleForm,
     TokenForm,
@@ -304,14 +304,40 @@ def _grantable(actor: User) -> tuple[str, ...]:
     return ROLES if actor.role == "sysadmin" else ORG_GRANTABLE_ROLES
 
 
+_USER_FILTERS = ("q", "organization_id", "role", "status", "mfa")
+
+
 @admin_bp.route("/users")
-def users() -> str:
+def users() -> Any:
+    """The users she may manage: searched by username or e-mail (`q`), filtered by organisation
+    (system admin), role, active or disabled, and two-step sign-in; 50 a page. A bad filter is a
+    400 with the form kept and the problem named; a bad page number is page 1."""
     actor = _require_admin()
-    stmt = scope_users(actor, select(User)).order_by(User.username)
-    org_filter = request.args.get("organization_id")
-    if org_filter and actor.role == "sysadmin":
-        stmt = stmt.where(User.organization_id == org_filter)
-    return render_template("accounts/admin_users.html", users=list(db.session.scalars(stmt)))
+    shown = {name: (request.args.get(name) or "").strip() for name in _USER_FILTERS}
+    problems: dict[str, str] = {}
+    try:
+        filters = services.parse_user_filters(shown)
+    except DomainError as error:
+        problems = {name: message(code) for name, code in error.fields.items()}
+        filters = services.UserFilters()
+    try:
+        number = int(request.args.get("page", "1"))
+    except ValueError:
+        number = 1
+    result = None if problems else services.list_users(db.session, actor, filters, number)
+    organisations = directory.organizations(db.session) if actor.role == "sysadmin" else []
+    return render_template(
+        "accounts/admin_users.html",
+        result=result,
+        users=result.items if result else [],
+        filters=filters,
+        shown=shown,
+        problems=problems,
+        organisations=organisations,
+        roles=_grantable(actor),
+        statuses=services.USER_STATUSES,
+        mfa_states=services.MFA_STATES,
+    ), (400 if problems else 200)
 
 
 @admin_bp.route("/users/new", methods=["GET", "POST"])
@@ -374,6 +400,31 @@ def user_detail(user_id: str) -> Any:
         role_form=role_form,
         action_form=ActionForm(),
         sessions=runtime().sessions.for_user(target.id),
+        may_reset_mfa=services.may_reset_second_factor(target),
+    ), outcome.status
+
+
+@admin_bp.route("/users/<user_id>/two-step-reset", methods=["GET", "POST"])
+def reset_mfa(user_id: str) -> Any:
+    """Reset a user's two-step sign-in after a confirmation step: what will happen, and the
+    admin's word that she checked who is asking. The system admin for anyone; an org admin for
+    her own organisation's staff; anyone else: not found."""
+    actor = _require_admin()
+    target = services.managed_user(db.session, actor, user_id)
+    if not services.may_reset_second_factor(target):
+        flash(_("This user has no two-step sign-in to reset."), "info")
+        return redirect(url_for("admin.user_detail", user_id=target.id), 303)
+    form = MfaResetForm()
+    outcome = submit(form, lambda: services.reset_second_factor(db.session, runtime(), actor, target))
+    if outcome.done:
+        flash(_("Two-step sign-in was reset: this user sets up an authenticator again at the next sign-in."), "success")
+        return redirect(url_for("admin.user_detail", user_id=target.id), 303)
+    return render_template(
+        "accounts/admin_mfa_reset.html",
+        target=target,
+        form=form,
+        sessions=len(runtime().sessions.for_user(target.id)),
+        tokens=len(services.user_tokens(db.session, target)),
     ), outcome.status
 
 
@@ -396,9 +447,6 @@ def user_action(user_id: str, action: str) -> Any:
     elif action == "reset-password":
         one_time = services.reset_password(db.session, rt, actor, target)
         return render_template("accounts/one_time_password.html", user=target, password=one_time, created=False)
-    elif action == "reset-mfa":
-        services.reset_second_factor(db.session, rt, actor, target)
-        flash(_("Two-step sign-in was reset: this user sets up an authenticator again at the next sign-in."), "success")
-    else:
+    else:  # a two-step sign-in reset has its own confirmation page (`reset_mfa`)
         raise NotFound("action")
     return redirect(url_for("admin.user_detail", user_id=target.id))

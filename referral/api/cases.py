@@ -162,12 +162,13 @@ def get_case(case_id: uuid.UUID) -> Response:
     found = get_by_id(db.session, Case, case_id)
     if found is not None and not can(actor, "case.view", found) and actor.organization_id != found.organization_id:
         return _shared_answer(referrals.case_through_referrals(db.session, actor, str(case_id)))
-    case = services.view_case(db.session, actor, str(case_id))
-    masked = not _on_team(actor, case)
-    if masked and params.get("reveal") == "true":
+    # One read, one event: a reveal asked for by someone off the team is recorded as the reveal
+    # alone (it checks the view first), anything else as a view.
+    if found is not None and params.get("reveal") == "true" and not _on_team(actor, found):
         case = services.reveal(db.session, actor, str(case_id))
-        masked = False
-    return _answer(_case(case, masked), case)
+        return _answer(_case(case, False), case)
+    case = services.view_case(db.session, actor, str(case_id))
+    return _answer(_case(case, not _on_team(actor, case)), case)
 
 
 def _shared_answer(shared: Any) -> Response:

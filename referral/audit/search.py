@@ -19,7 +19,7 @@ import io
 import json
 import re
 import uuid
-from collections.abc import Iterator, Mapping
+from collections.abc import Callable, Iterator, Mapping, Sequence
 from dataclasses import dataclass, field, replace
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any
@@ -556,11 +556,17 @@ def csv_cell(value: Any) -> str:
     return "'" + text if text.startswith(FORMULA_START) else text
 
 
-def csv_lines(session: DbSession, job: Export) -> Iterator[str]:
-    """The header row, then the events oldest first, in batches read by keyset."""
+# Extra columns for people (labels and names), after the stored ones: their header, and the
+# cells of a batch of rows (one call a batch, so names are resolved once a batch, not a row).
+Describer = tuple[Sequence[str], Callable[[Sequence[Any]], list[list[str]]]]
+
+
+def csv_lines(session: DbSession, job: Export, describe: Describer | None = None) -> Iterator[str]:
+    """The header row, then the events oldest first, in batches read by keyset. The stored
+    columns come first, as stored (for machines); `describe` adds its columns after them."""
     buffer = io.StringIO()
     writer = csv.writer(buffer)
-    writer.writerow(COLUMNS)
+    writer.writerow([*COLUMNS, *(describe[0] if describe else ())])
     yield buffer.getvalue()
     table = AuditEvent.__table__
     columns = [table.c[name] for name in COLUMNS]
@@ -576,8 +582,9 @@ def csv_lines(session: DbSession, job: Export) -> Iterator[str]:
             return
         buffer.seek(0)
         buffer.truncate()
-        for row in rows:
-            writer.writerow([csv_cell(value) for value in row])
+        extra = describe[1](rows) if describe else [[] for _row in rows]
+        for row, more in zip(rows, extra, strict=True):
+            writer.writerow([csv_cell(value) for value in row] + [csv_cell(value) for value in more])
         yield buffer.getvalue()
         if len(rows) < EXPORT_BATCH:
             return

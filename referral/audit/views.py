@@ -28,7 +28,7 @@ from ..extensions import db
 from ..i18n import current_locale_code
 from ..labels import message
 from ..models_base import get_by_id
-from . import chain, search
+from . import chain, labels, search
 from .actions import ACTIONS, OUTCOMES
 
 audit_bp = Blueprint("audit", __name__, url_prefix="/audit")
@@ -81,6 +81,10 @@ def _install(state: Any) -> None:
     state.app.jinja_env.globals.update(
         outcome_label=lambda code: str(OUTCOME_LABELS.get(code, code)),
         flag_label=lambda code: str(FLAG_LABELS.get(code, code)),
+        audit_action_label=labels.action_label,
+        audit_object_label=labels.object_label,
+        audit_area_label=labels.area_label,
+        audit_details=labels.details_labelled,
     )
 
 
@@ -102,20 +106,45 @@ def _require_auditor() -> Any:
 
 
 # ---------------------------------------------------------------------------------- names
-def _names(events: Iterable[Any]) -> dict[str, dict[str, str]]:
-    """Usernames and organisation names of the actors and organisations on the page."""
+def _names(events: Iterable[Any], also_users: Iterable[str] = ()) -> dict[str, dict[str, str]]:
+    """Usernames and organisation names of the actors, organisations and staff on the page, in one
+    query for the users and one for the organisations however many rows the page has."""
     events = list(events)
-    users = {e.actor_id for e in events if e.actor_id}
+    users = {e.actor_id for e in events if e.actor_id} | set(also_users)
     orgs = {o for e in events for o in (e.organization_id, e.actor_organization_id) if o}
+    for e in events:  # staff and organisations named in the details (never anything of a case)
+        in_users, in_orgs = labels.detail_ids(e.details)
+        users |= in_users
+        orgs |= in_orgs
+    return _resolve(users, orgs)
+
+
+def _resolve(users: set[str], orgs: set[str]) -> dict[str, dict[str, str]]:
+    """Usernames and organisation names by id: one query for the users, one for the organisations
+    (ids that are not well-formed are left out: they name no one)."""
+    users, orgs = _well_formed(users), _well_formed(orgs)
     locale = current_locale_code()
     names: dict[str, dict[str, str]] = {"users": {}, "orgs": {}}
     if users:
         rows = db.session.execute(select(User.id, User.username).where(User.id.in_(users)))
         names["users"] = {str(uid): name for uid, name in rows}
     if orgs:
-        found = db.session.scalars(select(Organization).where(Organization.id.in_(orgs)))
-        names["orgs"] = {o.id: o.name(locale) for o in found}
+        column = Organization.name_ar if locale == "ar" else Organization.name_en
+        found = db.session.execute(select(Organization.id, column).where(Organization.id.in_(orgs)))
+        names["orgs"] = {str(oid): name for oid, name in found}
     return names
+
+
+def _well_formed(ids: set[str]) -> set[str]:
+    import uuid
+
+    kept = set()
+    for value in ids:
+        try:
+            kept.add(str(uuid.UUID(str(value))))
+        except ValueError:
+            continue
+    return kept
 
 
 def _organisations() -> list[tuple[str, str]]:
@@ -197,8 +226,9 @@ def index() -> Any:
 
 @audit_bp.post("/export")
 def export_csv() -> Any:
-    """The events matching the posted filters as CSV (every column, as stored), streamed; the
-    export is recorded with its filters and row count before the first byte."""
+    """The events matching the posted filters as CSV, streamed: every column as stored (codes and
+    ids, for machines), then label and name columns in the auditor's language (CSV_LABEL_COLUMNS).
+    The export is recorded with its filters and row count before the first byte."""
     actor = _require_auditor()
     filters, shown, problems = _form_filters(request.form)
     if problems:
@@ -206,8 +236,9 @@ def export_csv() -> Any:
         args: dict[str, Any] = {k: v for k, v in shown.items() if v}
         return redirect(url_for("audit.index", **args), 303)
     job = search.export(db.session, actor, filters)
+    current_locale_code()  # settled now: the rows stream after the request's session has closed
     response = Response(
-        stream_with_context(search.csv_lines(db.session, job)),
+        stream_with_context(search.csv_lines(db.session, job, (CSV_LABEL_COLUMNS, _csv_labels))),
         content_type="text/csv; charset=utf-8",
         headers={
             "Content-Disposition": f'attachment; filename="{search.export_filename()}"',
@@ -216,6 +247,54 @@ def export_csv() -> Any:
         },
     )
     return response
+
+
+# The export's columns for people, after the stored ones (which keep the codes, for machines):
+# the labels in the exporting auditor's language and the names of users and organisations.
+CSV_LABEL_COLUMNS = (
+    "action_label",
+    "outcome_label",
+    "actor_username",
+    "actor_role_label",
+    "actor_organization_name",
+    "organization_name",
+    "object_type_label",
+    "route_area_label",
+    "details_labelled",
+)
+
+
+def _csv_labels(rows: Any) -> list[list[str]]:
+    """The label columns of a batch of exported rows: names resolved once for the batch."""
+    from ..labels import ROLE_LABELS
+
+    users: set[str] = set()
+    orgs: set[str] = set()
+    for row in rows:
+        if row.actor_id:
+            users.add(row.actor_id)
+        orgs.update(o for o in (row.actor_organization_id, row.organization_id) if o)
+        in_users, in_orgs = labels.detail_ids(row.details)
+        users |= in_users
+        orgs |= in_orgs
+    names = _resolve(users, orgs)
+    out = []
+    for row in rows:
+        details = "; ".join(f"{k}: {v}" for k, v in labels.details_labelled(row.details, names))
+        out.append(
+            [
+                labels.action_label(row.action),
+                str(OUTCOME_LABELS.get(row.outcome, row.outcome)),
+                names["users"].get(str(row.actor_id), "") if row.actor_id else "",
+                str(ROLE_LABELS.get(row.actor_role, row.actor_role)) if row.actor_role else "",
+                names["orgs"].get(str(row.actor_organization_id), "") if row.actor_organization_id else "",
+                names["orgs"].get(str(row.organization_id), "") if row.organization_id else "",
+                labels.object_label(row.object_type) if row.object_type else "",
+                labels.area_label(row.route) if row.route else "",
+                details,
+            ]
+        )
+    return out
 
 
 @audit_bp.get("/cases/<case_code>")
@@ -273,11 +352,7 @@ def flags() -> Any:
         problems = {name: _text(code) for name, code in error.fields.items()}
         report = search.flags(db.session, actor)
     events = [e for f in report.lists.values() for e in f.events]
-    names = _names(events)
-    rate_users = {r.actor_id for r in report.rates} - set(names["users"])
-    if rate_users:
-        rows = db.session.execute(select(User.id, User.username).where(User.id.in_(rate_users)))
-        names["users"].update({str(uid): name for uid, name in rows})
+    names = _names(events, also_users={r.actor_id for r in report.rates})
     return render_template(
         "audit/flags.html",
         report=report,

@@ -58,7 +58,19 @@ class OrganizationForm(CheckedForm):
     sectors = CheckboxesField(_l("Sectors"))
     governorates = CheckboxesField(_l("Governorates served"))
     accepts_referrals = BooleanField(_l("Accepts referrals"), default=True)
+    description_ar = TextAreaField(_l("Description in Arabic"), validators=[Optional(), Length(max=2000)])
+    description_en = TextAreaField(_l("Description in English"), validators=[Optional(), Length(max=2000)])
+    phone = StringField(_l("Office phone"), validators=[Optional(), Length(max=40)])
+    email = StringField(_l("Office e-mail"), validators=[Optional(), Length(max=254)])
+    website = StringField(_l("Website"), validators=[Optional(), Length(max=200)])
     active = BooleanField(_l("Active"), default=True)
+
+
+class OrganizationEntryForm(OrganizationForm):
+    """An org admin's form for her own organisation's directory entry: no kind, no active switch."""
+
+    kind = None  # type: ignore[assignment]
+    active = None  # type: ignore[assignment]
 
 
 class MemberForm(CheckedForm):

@@ -65,6 +65,15 @@ def organization_record(org: Organization) -> dict[str, Any]:
             ),
         ],
     }
+    # The entry its own admin keeps: her description (English first, as the export's language),
+    # and the office's public e-mail and website.
+    described = org.description_en or org.description_ar
+    if described:
+        record["description"] = described
+    if org.email:
+        record["email"] = org.email
+    if org.website:
+        record["website"] = org.website
     return record
 
 

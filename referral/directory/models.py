@@ -49,6 +49,13 @@ class Organization(db.Model):  # type: ignore[name-defined, misc]
     accepts_referrals: Mapped[bool] = mapped_column(Boolean, default=True)
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[datetime] = created_column()
+    # The public directory entry, kept by the organisation's own admin: what it does and how
+    # partner organisations reach it (an office's contact, never a survivor's).
+    description_ar: Mapped[str | None] = mapped_column(Text, nullable=True)
+    description_en: Mapped[str | None] = mapped_column(Text, nullable=True)
+    phone: Mapped[str | None] = mapped_column(String(40), nullable=True)
+    email: Mapped[str | None] = mapped_column(String(254), nullable=True)
+    website: Mapped[str | None] = mapped_column(String(200), nullable=True)
 
     memberships: Mapped[list[NetworkMembership]] = relationship(
         back_populates="organization", cascade="all, delete-orphan", passive_deletes=True
@@ -56,6 +63,9 @@ class Organization(db.Model):  # type: ignore[name-defined, misc]
 
     def name(self, locale: str) -> str:
         return self.name_ar if locale == "ar" else self.name_en
+
+    def description(self, locale: str) -> str:
+        return (self.description_ar if locale == "ar" else self.description_en) or ""
 
 
 class NetworkMembership(db.Model):  # type: ignore[name-defined, misc]

@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import re
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from datetime import date
 from typing import Any
 
@@ -37,6 +37,11 @@ class OrganizationInput:
     sectors: list[str]
     governorates: list[str]
     accepts_referrals: bool = True
+    description_ar: str = ""
+    description_en: str = ""
+    phone: str = ""
+    email: str = ""
+    website: str = ""
 
 
 def networks(session: DbSession) -> list[Network]:
@@ -227,8 +232,44 @@ def _validate_organization(session: DbSession, data: OrganizationInput, existing
     known = set(governorate_codes(session))
     if not data.governorates or any(g not in known for g in data.governorates):
         fields["governorates"] = "invalid"
+    fields.update(_entry_problems(data))
     if fields:
         raise InvalidInput("invalid_organization", fields=fields)
+
+
+# The public contact of a directory entry: an office's phone, e-mail and website.
+ORG_PHONE_RE = re.compile(r"^\+?[0-9][0-9 ()-]{5,38}$")
+WEBSITE_RE = re.compile(r"^https?://[^\s/$.?#][^\s]*\.[^\s]+$", re.IGNORECASE)
+MAX_DESCRIPTION = 2000
+
+
+def _entry_problems(data: OrganizationInput) -> dict[str, str]:
+    """The problems of the entry's description and contact, by field (each one optional)."""
+    fields: dict[str, str] = {}
+    for name in ("description_ar", "description_en"):
+        if len(getattr(data, name).strip()) > MAX_DESCRIPTION:
+            fields[name] = "too_long_text"
+    phone, email, website = data.phone.strip(), data.email.strip(), data.website.strip()
+    if phone and not ORG_PHONE_RE.match(phone):
+        fields["phone"] = "invalid"
+    if email and (len(email) > 254 or not EMAIL_RE.match(email)):
+        fields["email"] = "invalid"
+    if website and (len(website) > 200 or not WEBSITE_RE.match(website)):
+        fields["website"] = "invalid"
+    return fields
+
+
+def _set_entry(org: Organization, data: OrganizationInput) -> None:
+    """What a directory entry says of the organisation (its names, what it does and for whom,
+    where, and how to reach it); not its kind, its state or its networks."""
+    org.name_ar, org.name_en = data.name_ar.strip(), data.name_en.strip()
+    org.sectors, org.governorates = sorted(set(data.sectors)), sorted(set(data.governorates))
+    org.accepts_referrals = data.accepts_referrals
+    org.description_ar = data.description_ar.strip() or None
+    org.description_en = data.description_en.strip() or None
+    org.phone = data.phone.strip() or None
+    org.email = data.email.strip().lower() or None
+    org.website = data.website.strip() or None
 
 
 def create_organization(session: DbSession, actor: Any, data: OrganizationInput) -> Organization:
@@ -244,6 +285,7 @@ def create_organization(session: DbSession, actor: Any, data: OrganizationInput)
         governorates=sorted(set(data.governorates)),
         accepts_referrals=data.accepts_referrals,
     )
+    _set_entry(org, data)
     session.add(org)
     session.flush()
     record("organization.create", actor, org)
@@ -256,10 +298,30 @@ def update_organization(
     if not can(actor, "organization.manage"):
         raise Forbidden("organization.manage")
     _validate_organization(session, data, org)
-    org.name_ar, org.name_en, org.kind = data.name_ar.strip(), data.name_en.strip(), data.kind
-    org.sectors, org.governorates = sorted(set(data.sectors)), sorted(set(data.governorates))
-    org.accepts_referrals, org.active = data.accepts_referrals, active
+    _set_entry(org, data)
+    org.kind, org.active = data.kind, active
     record("organization.update", actor, org)
+
+
+def own_entry(session: DbSession, actor: Any, organization_id: str) -> Organization:
+    """The organisation whose directory entry the actor keeps (an org admin: her own); any other
+    is not found, and the attempt is recorded."""
+    org = get_by_id(session, Organization, organization_id)
+    if org is None or not can(actor, "organization.edit_entry", org):
+        record_denial(actor, "organization", str(organization_id), session=session)
+        raise NotFound("organization")
+    return org  # type: ignore[no-any-return]
+
+
+def update_entry(session: DbSession, actor: Any, org: Organization, data: OrganizationInput) -> None:
+    """An org admin edits her own organisation's directory entry: names, description, contact,
+    sectors, governorates served and whether it accepts referrals. Its kind, whether it is active
+    and its network memberships stay with the system admin and the coordinators."""
+    if not can(actor, "organization.edit_entry", org):
+        raise NotFound("organization")
+    _validate_organization(session, replace(data, kind=org.kind), org)
+    _set_entry(org, data)
+    record("organization.update", actor, org, entry=True)
 
 
 # ------------------------------------------------------------------------------ membership

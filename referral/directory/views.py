@@ -23,6 +23,7 @@ from .forms import (
     MemberForm,
     NetworkEditForm,
     NetworkForm,
+    OrganizationEntryForm,
     OrganizationForm,
     ServiceForm,
 )
@@ -219,9 +220,10 @@ def organizations() -> str:
     return render_template("directory/organizations.html", organizations=orgs)
 
 
-def _organization_form(obj: Any = None) -> OrganizationForm:
-    form = OrganizationForm(obj=obj)
-    form.kind.choices = [(k, str(KIND_LABELS[k])) for k in ORG_KINDS]
+def _organization_form(obj: Any = None, *, entry_only: bool = False) -> OrganizationForm:
+    form = OrganizationEntryForm(obj=obj) if entry_only else OrganizationForm(obj=obj)
+    if not entry_only:
+        form.kind.choices = [(k, str(KIND_LABELS[k])) for k in ORG_KINDS]
     form.sectors.choices = [(s, str(SECTOR_LABELS[s])) for s in SECTORS]
     form.governorates.choices = [(n.governorate, _name(n)) for n in services.networks(db.session)]
     return form
@@ -231,10 +233,15 @@ def _organization_input(form: OrganizationForm) -> services.OrganizationInput:
     return services.OrganizationInput(
         name_ar=form.name_ar.data or "",
         name_en=form.name_en.data or "",
-        kind=form.kind.data or "",
+        kind=(form.kind.data or "") if form.kind is not None else "",
         sectors=list(form.sectors.data or []),
         governorates=list(form.governorates.data or []),
         accepts_referrals=bool(form.accepts_referrals.data),
+        description_ar=form.description_ar.data or "",
+        description_en=form.description_en.data or "",
+        phone=form.phone.data or "",
+        email=form.email.data or "",
+        website=form.website.data or "",
     )
 
 
@@ -251,7 +258,10 @@ def new_organization() -> Any:
 
 @directory_bp.route("/organizations/<organization_id>/edit", methods=["GET", "POST"])
 def edit_organization(organization_id: str) -> Any:
-    _require("organization.manage")
+    """The system admin edits any organisation; an org admin her own organisation's directory
+    entry (not its kind or state); anyone else: not found."""
+    if not can(_actor(), "organization.manage"):
+        return _edit_own_entry(organization_id)
     org = services.organization(db.session, organization_id)
     form = _organization_form(org)
     outcome = submit(
@@ -264,6 +274,18 @@ def edit_organization(organization_id: str) -> Any:
         flash(_("The organisation was saved."), "success")
         return redirect(url_for("directory.organizations"))
     return render_template("directory/organization_form.html", form=form, organization=org), outcome.status
+
+
+def _edit_own_entry(organization_id: str) -> Any:
+    org = services.own_entry(db.session, _actor(), organization_id)
+    form = _organization_form(org, entry_only=True)
+    outcome = submit(form, lambda: services.update_entry(db.session, _actor(), org, _organization_input(form)))
+    if outcome.done:
+        flash(_("Your organisation's directory entry was saved."), "success")
+        return redirect(url_for("directory.edit_organization", organization_id=org.id))
+    return render_template(
+        "directory/organization_form.html", form=form, organization=org, entry_only=True
+    ), outcome.status
 
 
 # ------------------------------------------------------------------------------ services

@@ -121,7 +121,9 @@ def case_panel(case: Case, add_form: FollowUpForm | None = None, failed: dict[st
     actor = _actor()
     if not can(actor, "case.view", case):
         return CasePanel([], {}, False, None)
-    rows = services.for_case(db.session, actor, case)
+    # Every page showing this panel (the case page, its follow-ups page) has recorded the case as
+    # opened (`case.view` or `case.reveal`): the notes are part of that one view.
+    rows = services.for_case(db.session, actor, case, audit=False)
     may_add = can(actor, "followup.create", case) and case.status not in services.CLOSED_CASE_STATUSES
     form = add_form
     referrals = list(

@@ -60,6 +60,10 @@ KINDS: dict[str, Any] = {
     "action_point.escalation": _l("An action point of the network is overdue."),
     "conference.requested": _l("A case conference is requested from you."),
     "conference.scheduled": _l("Your organisation has a seat at a case conference."),
+    "account.mfa_reset": _l(
+        "An administrator reset your two-step sign-in: you will set up your authenticator again at your next "
+        "sign-in. If you did not ask for this, tell your administrator."
+    ),
     "system.alert": _l("Reminders are running late."),
     "audit.verification_failed": _l("The audit trail failed verification."),
     "security.integrity_failure": _l("A stored value failed its integrity check."),

@@ -497,9 +497,10 @@ def team_overdue(session: DbSession, actor: Any) -> list[TeamMember]:
     return sorted(members, key=lambda m: (-len(m.items), m.username))
 
 
-def for_case(session: DbSession, actor: Any, case: Case) -> list[FollowUp]:
+def for_case(session: DbSession, actor: Any, case: Case, *, audit: bool = True) -> list[FollowUp]:
     """The follow-ups of a case the actor may see: open ones first, soonest first. Showing
-    their notes is recorded once per list as `followup.view`."""
+    their notes is recorded once per list as `followup.view`, unless `audit` is false: a page
+    that shows them inside the case it has already recorded as opened (one page view, one event)."""
     if not can(actor, "case.view", case):
         return []
     stmt = (
@@ -510,7 +511,7 @@ def for_case(session: DbSession, actor: Any, case: Case) -> list[FollowUp]:
     )
     rows = list(session.scalars(stmt))
     with_notes = sum(1 for f in rows if f.note or f.done_note)
-    if with_notes:
+    if with_notes and audit:
         record("followup.view", actor, case, case_code=case.case_code, count=with_notes)
     return rows
 

@@ -346,6 +346,12 @@ def _user_action(action: str, expect: str, *, inactive: bool = False) -> Builder
     return build
 
 
+def _mfa_reset(s: Scene) -> Call:
+    target = s.accounts[s.fresh()].id
+    path = f"/admin/users/{target}/two-step-reset"
+    return Call("org_admin", path, ("user.mfa_reset",), form={"identity_checked": "y"})
+
+
 def _network_form(s: Scene) -> dict[str, str]:
     n = s.next()
     prefix = "Z" + chr(65 + n // 26 % 26) + chr(65 + n % 26)
@@ -424,6 +430,12 @@ def _edit_organization(s: Scene) -> Call:
     return Call("sysadmin", f"/organizations/{org.id}/edit", ("organization.update",), form=_organization_form(s))
 
 
+def _edit_own_entry(s: Scene) -> Call:
+    form = {k: v for k, v in _organization_form(s).items() if k not in ("kind", "active")}
+    form.update(description_en=f"What we do {PLANT}", phone="+970 2 274 1234", email=f"{PLANT}@example.org")
+    return Call("org_admin", f"/organizations/{s.world.mine.id}/edit", ("organization.update",), form=form)
+
+
 def _service_form(s: Scene) -> dict[str, Any]:
     return {
         "name_ar": f"خدمة {PLANT}",
@@ -470,12 +482,12 @@ TABLE: dict[tuple[str, str], list[Builder]] = {
     # ---- administration of accounts
     ("admin.new_user", "POST"): [_new_user, _new_coordinator],
     ("admin.user_detail", "POST"): [_role_change],
+    ("admin.reset_mfa", "POST"): [_mfa_reset],
     ("admin.user_action", "POST"): [
         _user_action("deactivate", "user.deactivate"),
         _user_action("reactivate", "user.reactivate", inactive=True),
         _user_action("end-sessions", "user.sessions_ended"),
         _user_action("reset-password", "user.password_reset"),
-        _user_action("reset-mfa", "user.mfa_reset"),
     ],
     # ---- networks, calendars, organisations, membership, the directory's services
     ("directory.new_network", "POST"): [
@@ -490,7 +502,7 @@ TABLE: dict[tuple[str, str], list[Builder]] = {
     ("directory.new_organization", "POST"): [
         lambda s: Call("sysadmin", "/organizations/new", ("organization.create",), form=_organization_form(s))
     ],
-    ("directory.edit_organization", "POST"): [_edit_organization],
+    ("directory.edit_organization", "POST"): [_edit_organization, _edit_own_entry],
     ("directory.new_service", "POST"): [
         lambda s: Call(
             "org_admin",
@@ -1162,6 +1174,7 @@ READS = frozenset(
         "admin.users",
         "admin.new_user",
         "admin.user_detail",
+        "admin.reset_mfa",  # the confirmation step; its POST is the reset
         "audit.index",
         "audit.case_history",
         "audit.user_history",

@@ -988,6 +988,8 @@ def walk(s: Scene) -> list[str]:
             request_id = response.headers["X-Request-ID"]
             written = s.events(request_id)
             actor_id = s.accounts[call.who].id
+            if call.method == "GET" and len(written) != 1:
+                problems.append(f"{label}: one page view wrote {sorted(e.action for e in written)}")
             for action in call.expect:
                 if action not in ACTIONS:
                     problems.append(f"{label}: {action!r} is not in the registry")

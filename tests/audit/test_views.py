@@ -15,6 +15,7 @@ from sqlalchemy import select
 from referral.accounts.models import User
 from referral.audit import chain, checkpoints, search
 from referral.audit.models import AuditEvent
+from referral.audit.views import CSV_LABEL_COLUMNS
 from referral.cases import services as cases
 from referral.cases.models import Case
 from referral.extensions import db
@@ -149,7 +150,7 @@ def test_the_export_downloads_every_matching_event_and_is_recorded(
     assert response.headers["Content-Disposition"].startswith('attachment; filename="audit-events-')
     rows = list(csv.DictReader(io.StringIO(response.get_data(as_text=True))))
     assert [r["action"] for r in rows] == ["case.create", "case.view", "case.reveal"]  # oldest first
-    assert list(rows[0]) == list(search.COLUMNS)
+    assert list(rows[0]) == [*search.COLUMNS, *CSV_LABEL_COLUMNS]  # the codes, then the labels
     (export,) = _events(app, "audit.export")
     assert export.actor_id == world.auditor.id
     assert export.details == {"filter_case_code": code, "rows": 3}

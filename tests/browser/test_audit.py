@@ -18,6 +18,7 @@ from sqlalchemy import select
 from referral.access import breakglass
 from referral.accounts.models import User
 from referral.audit import search
+from referral.audit.views import CSV_LABEL_COLUMNS
 from referral.cases import services as cases
 from referral.cases.models import Case
 from referral.extensions import db
@@ -85,7 +86,8 @@ def test_an_auditor_finds_who_viewed_a_case_sees_the_emergency_access_exports_an
     assert re.fullmatch(r"audit-events-\d{8}T\d{6}Z\.csv", download.suggested_filename)
     text = Path(download.path()).read_text(encoding="utf-8")
     rows = list(csv.DictReader(io.StringIO(text)))
-    assert list(rows[0]) == list(search.COLUMNS)
+    assert list(rows[0]) == [*search.COLUMNS, *CSV_LABEL_COLUMNS]  # the codes, then the labels
+    assert {r["action_label"] for r in rows if r["action"] == "case.view"} == {_ar("Case file viewed")}
     assert {r["case_code"] for r in rows} == {code}
     assert {"case.create", "breakglass.open", "case.view"} <= {r["action"] for r in rows}
     assert "الشرطة" not in text  # the emergency reason is not in the trail, nor any name

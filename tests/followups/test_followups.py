@@ -343,7 +343,17 @@ def test_the_case_page_lists_and_adds_follow_ups(client: FlaskClient, app: Flask
     page = client.get(f"/cases/{case_id}")
     html = page.get_data(as_text=True)
     assert page.status_code == 200 and 'id="followups"' in html and NOTE_MARKER in html
-    assert len(_events(app, "followup.view")) == 1  # the notes shown are recorded
+    # one page view, one event: the case's opening covers the notes shown on its page
+    shown = [e for e in _events(app, "case.view") if e.request_id == page.headers["X-Request-ID"]]
+    assert len(shown) == 1 and shown[0].route == "cases.show"
+    assert _events(app, "followup.view") == []
+    followups_page = client.get(f"/cases/{case_id}/followups")
+    assert followups_page.status_code == 200 and NOTE_MARKER in followups_page.get_data(as_text=True)
+    with app.app_context():
+        written = db.session.scalars(
+            select(AuditEvent.action).where(AuditEvent.request_id == followups_page.headers["X-Request-ID"])
+        ).all()
+    assert written == ["case.view"]
     token = csrf_from(html)
     form = {
         "csrf_token": token,
