@@ -25,11 +25,11 @@ from ..audit.services import record, record_denial
 from ..cases import consent as consent_rules
 from ..cases.models import FIELD_GROUPS, Case, Consent
 from ..cases.services import _visible as visible_case
-from ..directory.models import Network, NetworkMembership, Organization
+from ..directory.models import Organization
 from ..enums import SECTORS
 from ..errors import Conflict, Forbidden, InvalidInput, NotFound, PreconditionFailed, refusal
 from ..followups import clocks, notifications
-from ..followups.calendar import WorkCalendar, calendar_for
+from ..followups.calendar import WorkCalendar, receiving_calendar
 from ..models_base import DbSession, get_by_id, new_id, utcnow
 from ..pagination import decode_cursor, uuid_text
 from ..runtime import runtime
@@ -311,46 +311,16 @@ def view(session: DbSession, actor: Any, referral_id: str) -> Referral:
     return referral
 
 
-def receiving_network_id(session: DbSession, referral: Referral) -> str | None:
-    """The network whose calendar the receiving side's clocks run on.
-
-    The receiving organisation's network when it belongs to exactly one; when it belongs to
-    several, the network of the case's governorate if it is one of them, else the one it joined
-    first; when it belongs to none (or the provider is outside the network), the network of the
-    case's governorate. None when there is no such network (the default calendar then applies).
-    """
-    case = referral.case if referral.case is not None else session.get(Case, referral.case_id)
-    case_network = (
-        session.scalar(select(Network.id).where(Network.governorate == case.governorate)) if case is not None else None
-    )
-    if referral.to_organization_id is None:
-        return case_network
-    joined = list(
-        session.scalars(
-            select(NetworkMembership.network_id)
-            .where(NetworkMembership.organization_id == referral.to_organization_id)
-            .order_by(NetworkMembership.joined_at, NetworkMembership.network_id)
-        )
-    )
-    if len(joined) == 1:
-        return str(joined[0])
-    if case_network is not None and case_network in joined:
-        return str(case_network)
-    return str(joined[0]) if joined else case_network
-
-
-def receiving_calendar(session: DbSession, referral: Referral) -> WorkCalendar:
-    """The working-time calendar of the referral's receiving side (see `receiving_network_id`)."""
-    return calendar_for(session, receiving_network_id(session, referral))
-
-
-def response_due(session: DbSession, referral: Referral, sent_at: datetime) -> datetime:
+def response_due(
+    session: DbSession, referral: Referral, sent_at: datetime, calendar: WorkCalendar | None = None
+) -> datetime:
     """When the receiving side must have answered a referral sent at `sent_at`: 24 hours for an
-    emergency, 72 working hours when urgent, 14 working days (336 working hours) when normal."""
+    emergency, 72 working hours when urgent, 14 working days (336 working hours) when normal,
+    on the receiving side's calendar (`calendar`, looked up when not given)."""
     target = RESPONSE_TARGETS[referral.priority]
     if referral.priority not in WORKING_TIME_PRIORITIES:
         return sent_at + target
-    return receiving_calendar(session, referral).add_working(sent_at, target)
+    return (calendar or receiving_calendar(session, referral)).add_working(sent_at, target)
 
 
 def send_referral(session: DbSession, actor: Any, referral_id: str) -> Referral:
@@ -360,11 +330,16 @@ def send_referral(session: DbSession, actor: Any, referral_id: str) -> Referral:
     _allowed(actor, referral, "sent")
     _check_sharing(session, actor, case, referral, referral.consent_id)
     now = utcnow()
+    calendar = receiving_calendar(session, referral)  # once per send: the target and its ladder
     referral.sent_at = now
-    referral.due_at = response_due(session, referral, now)
+    referral.due_at = response_due(session, referral, now, calendar)
     _record_transition(session, actor, referral, "sent", None)
     clocks.start_referral_response(
-        session, referral, RESPONSE_TARGETS[referral.priority], working=referral.priority != "emergency"
+        session,
+        referral,
+        RESPONSE_TARGETS[referral.priority],
+        working=referral.priority != "emergency",
+        calendar=calendar,
     )
     record(
         "referral.send",
