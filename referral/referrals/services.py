@@ -18,9 +18,9 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Select, and_, or_, select
+from sqlalchemy import Select, select
 
-from ..access.policy import can
+from ..access.policy import can, referral_box, scope_referrals
 from ..audit.services import record, record_denial
 from ..cases import consent as consent_rules
 from ..cases.models import FIELD_GROUPS, Case, Consent
@@ -513,35 +513,17 @@ def printable(session: DbSession, actor: Any, referral_id: str, fmt: str) -> tup
     return referral, groups
 
 
-def _organization_box(actor: Any, box: str) -> Any:
-    if box == "inbox":
-        return and_(Referral.to_organization_id == actor.organization_id, Referral.state != "draft")
-    return Referral.from_organization_id == actor.organization_id
-
-
 def scope(actor: Any, box: str) -> Select[Any]:
     """The organisation's inbox (referrals to it) or outbox (referrals from it)."""
-    return select(Referral).where(_organization_box(actor, box))
+    return select(Referral).where(referral_box(actor, box))
 
 
 BOXES = ("inbox", "outbox", "all")
 
 
 def _box(actor: Any, box: str) -> Any:
-    """Who sees which referrals of a box: focal points the whole inbox, caseworkers the ones
-    assigned to them; the outbox to its case team (a caseworker: her cases and her sends)."""
-    inbox, outbox = _organization_box(actor, "inbox"), _organization_box(actor, "outbox")
-    if actor.role == "caseworker":
-        from ..cases.models import CaseMember
-
-        inbox = inbox & (Referral.assigned_to == actor.id)
-        mine = select(CaseMember.case_id).where(CaseMember.user_id == actor.id)
-        outbox = outbox & or_(Referral.case_id.in_(mine), Referral.created_by == actor.id)
-    if box == "inbox":
-        return inbox
-    if box == "outbox":
-        return outbox
-    return or_(inbox, outbox)
+    """Who sees which referrals of a box (the rule is the policy's `scope_referrals`)."""
+    return scope_referrals(actor, box)
 
 
 def listing(
@@ -570,7 +552,7 @@ def assign(session: DbSession, actor: Any, referral_id: str, user_id: str) -> Re
     if referral.state not in OPEN_STATES:
         raise InvalidTransition("referral_closed")
     user = get_by_id(session, User, user_id)
-    if user is None or user.organization_id != actor.organization_id or user.role not in ("caseworker", "supervisor"):
+    if user is None or not can(user, "referral.assignee", referral):
         raise InvalidInput("invalid_assignee", fields={"user_id": "invalid"})
     referral.assigned_to = user.id
     record("referral.assign", actor, referral, case_code=referral.case_code, user_id=user.id)
