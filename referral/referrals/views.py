@@ -37,7 +37,6 @@ from ..labels import (
     message,
 )
 from ..models_base import utcnow
-from ..transaction import keep_on_error
 from . import printing, services
 from .forms import AnswerForm, AssignForm, ConsentForm, MandatoryReportForm, ReferralForm
 from .models import DECLINE_REASONS, OPEN_STATES, PRIORITIES
@@ -429,7 +428,6 @@ def act(referral_id: str, action: str) -> Any:
     if outcome.done:
         flash(_("The referral is now: %(state)s.", state=referral_label("state", ACTIONS[action])), "success")
         return redirect(url_for("referrals.show", referral_id=referral.id), 303)
-    db.session.rollback()  # the refused step is undone; the page shown again is a view, and stays recorded
+    # the refused step was undone by `submit`; the page shown again is a view, and stays recorded
     referral = services.view(db.session, actor, referral_id)
-    keep_on_error()
     return _render(referral, answer, outcome.status)
