@@ -237,3 +237,21 @@ def test_only_coordinators_open_the_overdue_referrals(app: Flask, world: World) 
         client: FlaskClient = app.test_client()
         sign_in(client, app, account)
         assert client.get("/escalations").status_code == status, account.role
+
+
+def test_a_deactivated_account_joins_no_team_and_is_given_no_referral(app: Flask, world: World) -> None:
+    from referral.accounts.models import User
+
+    case_id = open_case(app, world, world.mine.caseworker)
+    referral_id = _refer_by(app, world, world.mine.caseworker)
+    with app.app_context():
+        for account in (world.mine.colleague, world.other.caseworker):
+            db.session.get(User, account.id).active = False
+        db.session.commit()
+        with pytest.raises(InvalidInput):
+            cases.add_member(db.session, user(world.mine.supervisor), case_id, world.mine.colleague.id)
+        db.session.rollback()
+        with pytest.raises(InvalidInput):
+            referrals.assign(db.session, user(world.other.supervisor), referral_id, world.other.caseworker.id)
+        db.session.rollback()
+        assert db.session.get(Referral, referral_id).assigned_to is None
