@@ -10,9 +10,10 @@ from flask import request
 from flask_wtf import FlaskForm
 from wtforms import Field, PasswordField
 
-from .errors import DomainError
+from .errors import DomainError, NotFound
 from .labels import message
 from .text import IDENTIFYING_FIELDS, fold_digits, text_problem
+from .transaction import keep_on_error, undone_on_error
 
 
 class CheckedForm(FlaskForm):
@@ -69,13 +70,34 @@ class Outcome:
     status: int = 200
 
 
+def attempt(action: Callable[[], Any], *, catch_not_found: bool = True) -> tuple[Any, DomainError | None]:
+    """Run a service call so that a refusal changes nothing: in a savepoint that a `DomainError`
+    rolls back (the side effects it queued dropped with it), the error then returned. What the
+    request did around the call stands and is kept though the page answers with an error status
+    (`keep_on_error`): the page shown again is a view whose audit must land, and so must the
+    refused accesses noted on the way. With `catch_not_found=False` a "not found" is raised on
+    (a 404 page, with nothing kept but the denial)."""
+    try:
+        with undone_on_error():
+            return action(), None
+    except DomainError as error:
+        if isinstance(error, NotFound) and not catch_not_found:
+            raise
+        keep_on_error()
+        return None, error
+
+
 def submit(form: FlaskForm, action: Callable[[], Any]) -> Outcome:
-    """Validate a posted form and run the service call; on a refusal the errors are attached to
-    the form (which keeps what the user typed) and the status is 400, so nothing is written."""
+    """Validate a posted form and run the service call (see `attempt`); on a refusal the errors
+    are attached to the form (which keeps what the user typed) and the status is 400: the
+    service's writes are undone, the page's own view record is kept."""
     if form.validate_on_submit():
-        try:
-            return Outcome(True, action())
-        except DomainError as error:
-            attach_errors(form, error)
-            return Outcome(False, status=400)
-    return Outcome(False, status=400 if request.method == "POST" else 200)
+        value, error = attempt(action)
+        if error is None:
+            return Outcome(True, value)
+        attach_errors(form, error)
+        return Outcome(False, status=400)
+    if request.method == "POST":
+        keep_on_error()  # nothing ran; the page shown again is a view, and stays recorded
+        return Outcome(False, status=400)
+    return Outcome(False, status=200)

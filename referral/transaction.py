@@ -9,7 +9,8 @@ changes in Redis) are registered with `after_commit` and run only once the data 
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 
 from flask import Response, g
 from sqlalchemy import event
@@ -31,6 +32,24 @@ def after_commit(callback: Callable[[], None], session: DbSession | None = None)
     if not target.in_transaction():
         target.begin()  # so that a rollback, even of an empty transaction, drops the hook
     target.info.setdefault(_HOOKS, []).append(callback)
+
+
+@contextmanager
+def undone_on_error(session: DbSession | None = None) -> Iterator[None]:
+    """Run a block in a savepoint: if it raises, what it wrote is rolled back and the after-commit
+    side effects it queued are dropped, while the rest of the transaction stands."""
+    target = session if session is not None else db.session
+    if isinstance(target, scoped_session):
+        target = target()
+    queued = len(target.info.get(_HOOKS, []))
+    try:
+        with target.begin_nested():
+            yield
+    except BaseException:
+        hooks = target.info.get(_HOOKS)
+        if hooks is not None:
+            del hooks[queued:]
+        raise
 
 
 def keep_on_error() -> None:

@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable
 from typing import Any
 
-from sqlalchemy import Select, false, select
+from sqlalchemy import Select, and_, false, or_, select
 from sqlalchemy.orm import object_session
 
 from ..enums import ORG_GRANTABLE_ROLES, ROLES
@@ -156,6 +156,12 @@ def _case_assign(actor: Any, case: Any) -> bool:
     return actor.role == "supervisor" or any(m.user_id == actor.id and m.role == "owner" for m in case.members)
 
 
+def _case_member(user: Any, case: Any) -> bool:
+    """Who may join a case's team: case staff (a caseworker or a supervisor) of the organisation
+    that owns it; asked about the person joining, not the actor."""
+    return case is not None and user.role in CASE_ROLES and user.organization_id == case.organization_id
+
+
 # ------------------------------------------------------------------------------ consent and referrals
 def _consent_override(actor: Any, case: Any) -> bool:
     """Sharing without consent (child protection, threat to life): supervisors of the owning organisation."""
@@ -192,6 +198,47 @@ def _referral_assign(actor: Any, referral: Any) -> bool:
 
 def _referral_receiver(actor: Any, referral: Any) -> bool:
     return _referral_view(actor, referral) and actor.organization_id == referral.to_organization_id
+
+
+def _referral_assignee(user: Any, referral: Any) -> bool:
+    """Who may be given a referral to work on: case staff (a caseworker or a supervisor) of the
+    receiving organisation; asked about the assignee, not the actor."""
+    return referral is not None and user.role in CASE_ROLES and user.organization_id == referral.to_organization_id
+
+
+def _referral_escalations(actor: Any, obj: Any) -> bool:
+    """The list of overdue referrals (codes, organisations and delays, nothing about the survivor):
+    coordinators, each for her own network."""
+    return actor.role == "coordinator"
+
+
+def referral_box(actor: Any, box: str) -> Any:
+    """The organisation's inbox (referrals sent to it, never a draft) or its outbox (referrals
+    from it), as a SQL condition; who in the organisation sees which is `scope_referrals`."""
+    from ..referrals.models import Referral
+
+    if box == "inbox":
+        return and_(Referral.to_organization_id == actor.organization_id, Referral.state != "draft")
+    return Referral.from_organization_id == actor.organization_id
+
+
+def scope_referrals(actor: Any, box: str) -> Any:
+    """Who sees which referrals of a box ("inbox", "outbox" or "all"), as a SQL condition: focal
+    points (supervisors) the whole inbox, caseworkers the ones assigned to them; the outbox to its
+    case team (a caseworker: her cases and her sends)."""
+    from ..cases.models import CaseMember
+    from ..referrals.models import Referral
+
+    inbox, outbox = referral_box(actor, "inbox"), referral_box(actor, "outbox")
+    if actor.role == "caseworker":
+        inbox = inbox & (Referral.assigned_to == actor.id)
+        mine = select(CaseMember.case_id).where(CaseMember.user_id == actor.id)
+        outbox = outbox & or_(Referral.case_id.in_(mine), Referral.created_by == actor.id)
+    if box == "inbox":
+        return inbox
+    if box == "outbox":
+        return outbox
+    return or_(inbox, outbox)
 
 
 # ------------------------------------------------------------------------------ break-the-glass
@@ -231,6 +278,33 @@ def _transfer_view(actor: Any, transfer: Any) -> bool:
     if actor.organization_id == transfer.to_organization_id:
         return actor.role == "supervisor" or transfer.new_owner_id == actor.id
     return False
+
+
+def scope_transfers(actor: Any, box: str) -> Select[Any]:
+    """Transfers to the actor's organisation ("incoming") or from it ("outgoing") she may see, the
+    same rule as `transfer.view`: the supervisors all of them; on the receiving side the new
+    owner hers; on the requesting side the requester and the case team while the case is theirs."""
+    from ..cases.models import Case, CaseMember
+    from ..referrals.models import CaseTransfer
+
+    stmt = select(CaseTransfer)
+    if box == "incoming":
+        stmt = stmt.where(CaseTransfer.to_organization_id == actor.organization_id)
+        if actor.role != "supervisor":
+            stmt = stmt.where(CaseTransfer.new_owner_id == actor.id)
+        return stmt
+    stmt = stmt.join(Case, Case.id == CaseTransfer.case_id).where(
+        CaseTransfer.from_organization_id == actor.organization_id
+    )
+    if actor.role != "supervisor":
+        team = select(CaseMember.case_id).where(CaseMember.user_id == actor.id)
+        stmt = stmt.where(
+            or_(
+                CaseTransfer.requested_by == actor.id,
+                (Case.organization_id == actor.organization_id) & CaseTransfer.case_id.in_(team),
+            )
+        )
+    return stmt
 
 
 def _transfer_answer(actor: Any, transfer: Any) -> bool:
@@ -310,6 +384,28 @@ def _service_manage(actor: Any, obj: Any) -> bool:
         return True
     organization_id = obj.organization_id if hasattr(obj, "organization_id") else obj.id
     return bool(organization_id == actor.organization_id)
+
+
+def _service_view(actor: Any, service: Any) -> bool:
+    """One directory service: anyone, while it and its organisation are active; an inactive one
+    only those who may manage it."""
+    if service is None:
+        return False
+    return bool(service.active and service.organization.active) or _service_manage(actor, service)
+
+
+def scope_services(actor: Any, stmt: Select[Any], *, include_inactive: bool = False) -> Select[Any]:
+    """Directory services as a list shows them, as a SQL condition (the statement joins
+    Organization): active services of active organisations; with `include_inactive`, a manager
+    also the inactive ones she may manage (a sysadmin all, an org admin her organisation's)."""
+    from ..directory.models import Organization, Service
+
+    listed = Service.active.is_(True) & Organization.active.is_(True)
+    if include_inactive and can(actor, "service.manage"):
+        if actor.role == "sysadmin":
+            return stmt
+        return stmt.where(or_(listed, Service.organization_id == actor.organization_id))
+    return stmt.where(listed)
 
 
 # ------------------------------------------------------------------------------ activity plans
@@ -396,12 +492,15 @@ _RULES: dict[str, Rule] = {
     "case.approve": _case_approve,
     "case.approve_any": _case_approve_any,
     "case.assign": _case_assign,
+    "case.member": _case_member,
     "consent.override": _consent_override,
     "referral.list": _referral_list,
     "referral.view": _referral_view,
     "referral.act_as_sender": _referral_sender,
     "referral.assign": _referral_assign,
     "referral.act_as_receiver": _referral_receiver,
+    "referral.assignee": _referral_assignee,
+    "referral.escalations": _referral_escalations,
     "breakglass.open": _breakglass_open,
     "breakglass.end": _breakglass_end,
     "breakglass.review": _breakglass_review,
@@ -416,6 +515,7 @@ _RULES: dict[str, Rule] = {
     "followup.assignee": _followup_assignee,
     "followup.team": _followup_team,
     "service.manage": _service_manage,
+    "service.view": _service_view,
     "plan.read": _plan_read,
     "plan.manage": _plan_manage,
     "activity.report": _activity_report,

@@ -761,7 +761,7 @@ def add_member(session: DbSession, actor: Any, case_id: str, user_id: str) -> Ca
     if not can(actor, "case.assign", case):
         raise NotFound("case")
     user = get_by_id(session, User, user_id)
-    if user is None or user.organization_id != case.organization_id or user.role not in ("caseworker", "supervisor"):
+    if user is None or not can(user, "case.member", case):
         raise InvalidInput("invalid_member", fields={"user_id": "invalid"})
     exists = session.scalar(select(CaseMember).where(CaseMember.case_id == case.id, CaseMember.user_id == user.id))
     if exists is not None:

@@ -26,7 +26,7 @@ from ..accounts.models import User
 from ..directory import services as directory
 from ..errors import DomainError, NotFound, page_status
 from ..extensions import db
-from ..forms_base import attach_errors, submit
+from ..forms_base import attach_errors, attempt, submit
 from ..i18n import current_locale_code
 from ..labels import (
     CASE_STATUS_LABELS,
@@ -127,16 +127,9 @@ def _usernames(ids: set[str]) -> dict[str, str]:
 
 
 def _attempt(action: Callable[[], Any]) -> DomainError | None:
-    """Run a service call in a savepoint: on a refusal it is undone and the error returned.
-    Not found is not caught: it answers 404 like any other refused case."""
-    try:
-        with db.session.begin_nested():
-            action()
-    except NotFound:
-        raise
-    except DomainError as error:
-        return error
-    return None
+    """Run a service call the form helpers' way (`forms_base.attempt`): on a refusal it is undone
+    and the error returned. Not found is not caught: it answers 404 like any other refused case."""
+    return attempt(action, catch_not_found=False)[1]
 
 
 # ------------------------------------------------------------------------------ list

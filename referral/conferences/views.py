@@ -24,6 +24,7 @@ from ..directory.models import Organization
 from ..errors import DomainError, NotFound, page_status
 from ..extensions import db
 from ..followups import services as followups
+from ..forms_base import attempt
 from ..i18n import current_locale_code
 from ..labels import message
 from ..models_base import get_by_id
@@ -73,14 +74,9 @@ def _attach(form: Any, error: DomainError) -> None:
 
 
 def _attempt(action: Callable[[], Any]) -> tuple[Any, DomainError | None]:
-    """Run a service call in a savepoint: on a refusal it is undone and the error returned."""
-    try:
-        with db.session.begin_nested():
-            return action(), None
-    except NotFound:
-        raise
-    except DomainError as error:
-        return None, error
+    """Run a service call the form helpers' way (`forms_base.attempt`): on a refusal it is undone
+    and the error returned. Not found is not caught: it answers 404."""
+    return attempt(action, catch_not_found=False)
 
 
 def _utc(value: datetime | None) -> datetime | None:

@@ -15,6 +15,7 @@ from flask_login import current_user
 
 from ..errors import DomainError, NotFound
 from ..extensions import db
+from ..forms_base import attempt
 from ..i18n import RTL, current_locale_code
 from ..labels import MESSAGES
 from . import pack
@@ -56,11 +57,10 @@ def _lang() -> str:
 def generate(meeting_id: str) -> Any:
     """Queue a new version of the pack; back to the meeting page, where its status shows."""
     try:
-        found = pack.request_pack(db.session, current_user, meeting_id)
+        found, error = attempt(lambda: pack.request_pack(db.session, current_user, meeting_id), catch_not_found=False)
     except NotFound:
         abort(404)
-    except DomainError as error:
-        db.session.rollback()
+    if error is not None:
         flash(_problem(error), "danger")
         return redirect(url_for("coordination.meeting", meeting_id=meeting_id, _anchor="pack"), 303)
     flash(_("Version %(n)d of the meeting pack is being prepared.", n=found.version), "success")

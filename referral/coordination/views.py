@@ -19,10 +19,11 @@ from ..audit.services import record
 from ..directory.models import Network, Organization
 from ..errors import Conflict, DomainError, Forbidden, NotFound
 from ..extensions import db
-from ..forms_base import CheckedForm
+from ..forms_base import CheckedForm, attempt
 from ..i18n import current_locale_code
 from ..labels import MESSAGES, message
 from ..models_base import utcnow
+from ..transaction import keep_on_error
 from . import pack, services
 from .forms import (
     ActionPointForm,
@@ -205,16 +206,15 @@ def _post(form: Any, action: Callable[[], Any], page: Callable[[int], Any], done
     """Validate, act, redirect; a refusal shows the page again (400/404/409) with input kept."""
     if form.validate():
         try:
-            action()
+            _value, error = attempt(action, catch_not_found=False)  # a refusal is undone
         except NotFound:
             abort(404)
-        except DomainError as error:
-            db.session.rollback()
+        if error is not None:
             _attach(form, error)
             return page(409 if isinstance(error, Conflict) else 403 if isinstance(error, Forbidden) else 400)
         flash(done, "success")
         return redirect(target, 303)
-    db.session.rollback()
+    keep_on_error()  # nothing ran; the page shown again is a view, and stays recorded
     return page(400)
 
 
@@ -326,11 +326,12 @@ def create_series(network_id: str) -> Any:
 @coordination_bp.post("/series/<series_id>/next")
 def schedule_next(series_id: str) -> Any:
     try:
-        meeting = services.schedule_next(db.session, current_user, series_id)
+        meeting, error = attempt(
+            lambda: services.schedule_next(db.session, current_user, series_id), catch_not_found=False
+        )
     except NotFound:
         abort(404)
-    except DomainError as error:
-        db.session.rollback()
+    if error is not None:
         flash(_problem(error), "danger")
         return redirect(url_for("coordination.index"), 303)
     flash(_("The next meeting was scheduled and the representatives invited."), "success")
@@ -508,11 +509,12 @@ def add_agenda_item(meeting_id: str) -> Any:
 @coordination_bp.post("/meetings/<meeting_id>/invitations")
 def send_invitations(meeting_id: str) -> Any:
     try:
-        count = services.send_invitations(db.session, current_user, meeting_id)
+        count, error = attempt(
+            lambda: services.send_invitations(db.session, current_user, meeting_id), catch_not_found=False
+        )
     except NotFound:
         abort(404)
-    except DomainError as error:
-        db.session.rollback()
+    if error is not None:
         flash(_problem(error), "danger")
         return _meeting_page(meeting_id, 409)
     flash(_("%(count)d representatives were invited.", count=count), "success")
@@ -579,11 +581,12 @@ def save_minutes(meeting_id: str) -> Any:
         if f"discussion-{item.id}" in request.form or f"decisions-{item.id}" in request.form
     }
     try:
-        services.save_minutes(db.session, current_user, meeting_id, entries)
+        _saved, error = attempt(
+            lambda: services.save_minutes(db.session, current_user, meeting_id, entries), catch_not_found=False
+        )
     except NotFound:
         abort(404)
-    except DomainError as error:
-        db.session.rollback()
+    if error is not None:
         errors = {name: message(code) for name, code in error.fields.items()}
         if not errors:
             flash(_problem(error), "danger")
@@ -610,11 +613,10 @@ def minutes_step(meeting_id: str, step: str) -> Any:
         abort(404)
     action, done = _MINUTES_STEPS[step]
     try:
-        action(db.session, current_user, meeting_id)
+        _done, error = attempt(lambda: action(db.session, current_user, meeting_id), catch_not_found=False)
     except NotFound:
         abort(404)
-    except DomainError as error:
-        db.session.rollback()
+    if error is not None:
         flash(_problem(error), "danger")
         return _meeting_page(meeting_id, 409)
     flash(str(done), "success")

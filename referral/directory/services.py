@@ -9,7 +9,7 @@ from typing import Any
 
 from sqlalchemy import Select, String, cast, func, or_, select
 
-from ..access.policy import can
+from ..access.policy import can, scope_services
 from ..audit.services import record, record_denial
 from ..enums import ORG_KINDS, SECTORS
 from ..errors import Conflict, Forbidden, InvalidInput, NotFound
@@ -502,8 +502,7 @@ def service(session: DbSession, actor: Any, service_id: str) -> Service:
         found = None
     if found is None:
         raise NotFound("service")
-    listed = found.active and found.organization.active
-    if not (listed or can(actor, "service.manage", found)):
+    if not can(actor, "service.view", found):
         raise NotFound("service")
     return found
 
@@ -545,23 +544,12 @@ def _filtered(stmt: Select[Any], filters: ServiceFilters) -> Select[Any]:
     return stmt
 
 
-def _visible(actor: Any, stmt: Select[Any], *, include_inactive: bool) -> Select[Any]:
-    """Active services of active organisations; with `include_inactive`, a manager also sees the
-    inactive ones she may manage (a sysadmin all, an org admin her organisation's)."""
-    listed = Service.active.is_(True) & Organization.active.is_(True)
-    if include_inactive and can(actor, "service.manage"):
-        if actor.role == "sysadmin":
-            return stmt
-        return stmt.where(or_(listed, Service.organization_id == actor.organization_id))
-    return stmt.where(listed)
-
-
 def search_services(
     session: DbSession, actor: Any, filters: ServiceFilters, *, include_inactive: bool = False
 ) -> list[Service]:
     """The directory as a person browses it, by name."""
     stmt = select(Service).join(Organization, Organization.id == Service.organization_id)
-    stmt = _visible(actor, _filtered(stmt, filters), include_inactive=include_inactive)
+    stmt = scope_services(actor, _filtered(stmt, filters), include_inactive=include_inactive)
     return list(session.scalars(stmt.order_by(Service.name_en, Service.id)))
 
 

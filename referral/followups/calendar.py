@@ -25,6 +25,7 @@ from __future__ import annotations
 from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import UTC, date, datetime, time, timedelta
+from typing import Any
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from sqlalchemy import select
@@ -170,3 +171,39 @@ def zone_for(session: DbSession, network_id: str | None) -> ZoneInfo:
 
     net = get_by_id(session, Network, network_id) if network_id else None
     return _stored_zone(net.time_zone) if net is not None else DEFAULT_CALENDAR.tz
+
+
+def receiving_network_id(session: DbSession, referral: Any) -> str | None:
+    """The network whose calendar the receiving side of a referral runs its clocks on.
+
+    The receiving organisation's network when it belongs to exactly one; when it belongs to
+    several, the network of the case's governorate if it is one of them, else the one it joined
+    first; when it belongs to none (or the provider is outside the network), the network of the
+    case's governorate. None when there is no such network (the default calendar then applies).
+    """
+    from ..cases.models import Case
+    from ..directory.models import Network, NetworkMembership
+
+    case = referral.case if referral.case is not None else session.get(Case, referral.case_id)
+    case_network = (
+        session.scalar(select(Network.id).where(Network.governorate == case.governorate)) if case is not None else None
+    )
+    if referral.to_organization_id is None:
+        return case_network
+    joined = list(
+        session.scalars(
+            select(NetworkMembership.network_id)
+            .where(NetworkMembership.organization_id == referral.to_organization_id)
+            .order_by(NetworkMembership.joined_at, NetworkMembership.network_id)
+        )
+    )
+    if len(joined) == 1:
+        return str(joined[0])
+    if case_network is not None and case_network in joined:
+        return str(case_network)
+    return str(joined[0]) if joined else case_network
+
+
+def receiving_calendar(session: DbSession, referral: Any) -> WorkCalendar:
+    """The working-time calendar of a referral's receiving side (see `receiving_network_id`)."""
+    return calendar_for(session, receiving_network_id(session, referral))

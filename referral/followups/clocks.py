@@ -33,6 +33,7 @@ from ..audit import services as audit
 from ..directory.models import NetworkMembership
 from ..models_base import DbSession, new_id, utcnow
 from . import notifications
+from .calendar import WorkCalendar, receiving_calendar
 from .models import FollowUp, ReminderStep, SweepRun
 
 log = logging.getLogger(__name__)
@@ -84,15 +85,14 @@ def working_time(session: DbSession, network_id: str | None) -> AddWorking:
     return calendar_for(session, network_id).add_working
 
 
-def _receiving_time(session: DbSession, referral: Any) -> AddWorking:
-    from ..referrals.services import receiving_calendar
-
-    return receiving_calendar(session, referral).add_working
+def _receiving_time(session: DbSession, referral: Any, calendar: WorkCalendar | None = None) -> AddWorking:
+    """How to add working time on a referral's receiving side (`calendar` when the caller has it)."""
+    return (calendar or receiving_calendar(session, referral)).add_working
 
 
 def network_of(session: DbSession, organization_id: str) -> str | None:
     """The network whose calendar an organisation's clocks run on: the one it joined first (the
-    same rule as a referral's receiving side, `referrals.services.receiving_network_id`)."""
+    same rule as a referral's receiving side, `calendar.receiving_network_id`)."""
     stmt = (
         select(NetworkMembership.network_id)
         .where(NetworkMembership.organization_id == organization_id)
@@ -126,11 +126,14 @@ def _ladder(add: AddWorking, start: datetime, target: datetime, amount: timedelt
     return {"half": add(start, amount / 2), "target": target, "twice": add(start, amount * 2)}
 
 
-def start_referral_response(session: DbSession, referral: Any, amount: timedelta, working: bool) -> None:
-    """The response ladder of a sent referral; `referral.due_at` is its target."""
+def start_referral_response(
+    session: DbSession, referral: Any, amount: timedelta, working: bool, calendar: WorkCalendar | None = None
+) -> None:
+    """The response ladder of a sent referral; `referral.due_at` is its target. `calendar` is the
+    receiving side's, when the caller has already looked it up (it is looked up otherwise)."""
     if referral.to_organization_id is None or referral.sent_at is None or referral.due_at is None:
         return  # a provider outside the network is followed up by hand
-    add = _receiving_time(session, referral) if working else _calendar_time
+    add = _receiving_time(session, referral, calendar) if working else _calendar_time
     rungs = _ladder(add, referral.sent_at, referral.due_at, amount)
     _write(session, "referral_response", referral.id, referral.case_code, rungs)
 

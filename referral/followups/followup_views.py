@@ -23,8 +23,9 @@ from sqlalchemy import select
 from ..access.policy import can
 from ..cases.models import Case
 from ..directory.models import Organization
-from ..errors import DomainError, NotFound, page_status
+from ..errors import DomainError, page_status
 from ..extensions import db
+from ..forms_base import attempt
 from ..labels import message
 from ..models_base import utcnow
 from ..referrals.models import Referral
@@ -85,15 +86,9 @@ def _attach(form: Any, error: DomainError, names: dict[str, str] | None = None) 
 
 
 def _attempt(action: Callable[[], Any]) -> tuple[Any, DomainError | None]:
-    """Run a service call in a savepoint: on a refusal it is undone and the error returned.
-    Not found is not caught: it answers 404."""
-    try:
-        with db.session.begin_nested():
-            return action(), None
-    except NotFound:
-        raise
-    except DomainError as error:
-        return None, error
+    """Run a service call the form helpers' way (`forms_base.attempt`): on a refusal it is undone
+    and the error returned. Not found is not caught: it answers 404."""
+    return attempt(action, catch_not_found=False)
 
 
 def _prefix(followup_id: str) -> str:

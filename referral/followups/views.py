@@ -8,6 +8,7 @@ from typing import Any
 from flask import Blueprint, abort, redirect, render_template, request, url_for
 from flask_login import current_user
 
+from ..access.policy import can
 from ..extensions import db
 from . import notifications
 
@@ -70,7 +71,7 @@ def escalations() -> str:
     and the delay, nothing about the survivor."""
     from . import escalation
 
-    if current_user.role != "coordinator":
+    if not can(current_user, "referral.escalations"):
         abort(404)
     from ..coordination.dashboard import reminded_today
     from ..referrals.views import referral_label

@@ -26,6 +26,7 @@ from ..directory.models import Network, Organization
 from ..enums import SECTORS
 from ..errors import DomainError, Forbidden, InvalidInput, NotFound, page_status
 from ..extensions import db
+from ..forms_base import attempt
 from ..i18n import current_locale_code
 from ..labels import SECTOR_LABELS
 from ..models_base import utcnow
@@ -131,12 +132,10 @@ def _index(form: PlanForm, status: int = 200) -> Any:
 def create_plan() -> Any:
     form = PlanForm()
     if form.validate_on_submit():
-        try:
-            plan = services.create_plan(db.session, _actor(), form.network.data, form.year.data)
-        except NotFound:
-            raise
-        except DomainError as error:
-            db.session.rollback()
+        plan, error = attempt(
+            lambda: services.create_plan(db.session, _actor(), form.network.data, form.year.data), catch_not_found=False
+        )
+        if error is not None:
             _attach(form, error)
         else:
             flash(_("The plan was made. Add its activities."), "success")
@@ -255,10 +254,8 @@ def new_activity(plan_id: str) -> Any:
     organizations = services.members(db.session, found.network_id)
     _activity_choices(form, organizations)
     if request.method == "POST" and form.validate_on_submit():
-        try:
-            activity = services.add_activity(db.session, actor, found.id, _input(form))
-        except DomainError as error:
-            db.session.rollback()
+        activity, error = attempt(lambda: services.add_activity(db.session, actor, found.id, _input(form)))
+        if error is not None:
             _attach(form, error)
         else:
             flash(_("The activity was added to the plan."), "success")
@@ -321,10 +318,8 @@ def edit_activity(activity_id: str) -> Any:
         form = ActivityForm()
     _activity_choices(form, services.members(db.session, found.network_id))
     if request.method == "POST" and form.validate_on_submit():
-        try:
-            services.update_activity(db.session, actor, found.id, _input(form))
-        except DomainError as error:
-            db.session.rollback()
+        _saved, error = attempt(lambda: services.update_activity(db.session, actor, found.id, _input(form)))
+        if error is not None:
             _attach(form, error)
             found = services.view_activity(db.session, actor, activity_id)
         else:
@@ -337,15 +332,12 @@ def edit_activity(activity_id: str) -> Any:
 @plans_bp.post("/activities/<activity_id>/status")
 def move_activity(activity_id: str) -> Any:
     actor = _actor()
-    try:
-        services.move(db.session, actor, activity_id, request.form.get("status"))
-    except NotFound:
-        raise
-    except DomainError as error:
-        db.session.rollback()
+    _moved, error = attempt(
+        lambda: services.move(db.session, actor, activity_id, request.form.get("status")), catch_not_found=False
+    )
+    if error is not None:  # the move was undone; the page shown again is a view, and stays recorded
         found = services.view_activity(db.session, actor, activity_id)
         flash(plan_message(error.message), "danger")
-        keep_on_error()  # the page shown again is a view, recorded; the move itself changed nothing
         return _activity_page(found, 409 if error.status == 409 else page_status(error))
     flash(_("The activity's status was changed."), "success")
     return redirect(url_for("plans.activity", activity_id=activity_id), 303)

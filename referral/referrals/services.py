@@ -18,19 +18,19 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Select, and_, func, or_, select
+from sqlalchemy import Select, and_, func, select
 from sqlalchemy import case as sql_case
 
-from ..access.policy import can
+from ..access.policy import can, referral_box, scope_referrals
 from ..audit.services import record, record_denial
 from ..cases import consent as consent_rules
 from ..cases.models import FIELD_GROUPS, Case, Consent
 from ..cases.services import _visible as visible_case
-from ..directory.models import Network, NetworkMembership, Organization
+from ..directory.models import Organization
 from ..enums import SECTORS
 from ..errors import Conflict, Forbidden, InvalidInput, NotFound, PreconditionFailed, refusal
 from ..followups import clocks, notifications
-from ..followups.calendar import WorkCalendar, calendar_for
+from ..followups.calendar import WorkCalendar, receiving_calendar
 from ..models_base import DbSession, get_by_id, new_id, utcnow
 from ..pagination import decode_cursor, uuid_text
 from ..runtime import runtime
@@ -313,46 +313,16 @@ def view(session: DbSession, actor: Any, referral_id: str) -> Referral:
     return referral
 
 
-def receiving_network_id(session: DbSession, referral: Referral) -> str | None:
-    """The network whose calendar the receiving side's clocks run on.
-
-    The receiving organisation's network when it belongs to exactly one; when it belongs to
-    several, the network of the case's governorate if it is one of them, else the one it joined
-    first; when it belongs to none (or the provider is outside the network), the network of the
-    case's governorate. None when there is no such network (the default calendar then applies).
-    """
-    case = referral.case if referral.case is not None else session.get(Case, referral.case_id)
-    case_network = (
-        session.scalar(select(Network.id).where(Network.governorate == case.governorate)) if case is not None else None
-    )
-    if referral.to_organization_id is None:
-        return case_network
-    joined = list(
-        session.scalars(
-            select(NetworkMembership.network_id)
-            .where(NetworkMembership.organization_id == referral.to_organization_id)
-            .order_by(NetworkMembership.joined_at, NetworkMembership.network_id)
-        )
-    )
-    if len(joined) == 1:
-        return str(joined[0])
-    if case_network is not None and case_network in joined:
-        return str(case_network)
-    return str(joined[0]) if joined else case_network
-
-
-def receiving_calendar(session: DbSession, referral: Referral) -> WorkCalendar:
-    """The working-time calendar of the referral's receiving side (see `receiving_network_id`)."""
-    return calendar_for(session, receiving_network_id(session, referral))
-
-
-def response_due(session: DbSession, referral: Referral, sent_at: datetime) -> datetime:
+def response_due(
+    session: DbSession, referral: Referral, sent_at: datetime, calendar: WorkCalendar | None = None
+) -> datetime:
     """When the receiving side must have answered a referral sent at `sent_at`: 24 hours for an
-    emergency, 72 working hours when urgent, 14 working days (336 working hours) when normal."""
+    emergency, 72 working hours when urgent, 14 working days (336 working hours) when normal,
+    on the receiving side's calendar (`calendar`, looked up when not given)."""
     target = RESPONSE_TARGETS[referral.priority]
     if referral.priority not in WORKING_TIME_PRIORITIES:
         return sent_at + target
-    return receiving_calendar(session, referral).add_working(sent_at, target)
+    return (calendar or receiving_calendar(session, referral)).add_working(sent_at, target)
 
 
 def send_referral(session: DbSession, actor: Any, referral_id: str) -> Referral:
@@ -362,11 +332,16 @@ def send_referral(session: DbSession, actor: Any, referral_id: str) -> Referral:
     _allowed(actor, referral, "sent")
     _check_sharing(session, actor, case, referral, referral.consent_id)
     now = utcnow()
+    calendar = receiving_calendar(session, referral)  # once per send: the target and its ladder
     referral.sent_at = now
-    referral.due_at = response_due(session, referral, now)
+    referral.due_at = response_due(session, referral, now, calendar)
     _record_transition(session, actor, referral, "sent", None)
     clocks.start_referral_response(
-        session, referral, RESPONSE_TARGETS[referral.priority], working=referral.priority != "emergency"
+        session,
+        referral,
+        RESPONSE_TARGETS[referral.priority],
+        working=referral.priority != "emergency",
+        calendar=calendar,
     )
     record(
         "referral.send",
@@ -528,35 +503,17 @@ def printable(session: DbSession, actor: Any, referral_id: str, fmt: str) -> tup
     return referral, shown
 
 
-def _organization_box(actor: Any, box: str) -> Any:
-    if box == "inbox":
-        return and_(Referral.to_organization_id == actor.organization_id, Referral.state != "draft")
-    return Referral.from_organization_id == actor.organization_id
-
-
 def scope(actor: Any, box: str) -> Select[Any]:
     """The organisation's inbox (referrals to it) or outbox (referrals from it)."""
-    return select(Referral).where(_organization_box(actor, box))
+    return select(Referral).where(referral_box(actor, box))
 
 
 BOXES = ("inbox", "outbox", "all")
 
 
 def _box(actor: Any, box: str) -> Any:
-    """Who sees which referrals of a box: focal points the whole inbox, caseworkers the ones
-    assigned to them; the outbox to its case team (a caseworker: her cases and her sends)."""
-    inbox, outbox = _organization_box(actor, "inbox"), _organization_box(actor, "outbox")
-    if actor.role == "caseworker":
-        from ..cases.models import CaseMember
-
-        inbox = inbox & (Referral.assigned_to == actor.id)
-        mine = select(CaseMember.case_id).where(CaseMember.user_id == actor.id)
-        outbox = outbox & or_(Referral.case_id.in_(mine), Referral.created_by == actor.id)
-    if box == "inbox":
-        return inbox
-    if box == "outbox":
-        return outbox
-    return or_(inbox, outbox)
+    """Who sees which referrals of a box (the rule is the policy's `scope_referrals`)."""
+    return scope_referrals(actor, box)
 
 
 # The list filters (GET parameters of the list page and the API): a state, or `overdue` (sent and
@@ -695,7 +652,7 @@ def assign(session: DbSession, actor: Any, referral_id: str, user_id: str) -> Re
     if referral.state not in OPEN_STATES:
         raise InvalidTransition("referral_closed")
     user = get_by_id(session, User, user_id)
-    if user is None or user.organization_id != actor.organization_id or user.role not in ("caseworker", "supervisor"):
+    if user is None or not can(user, "referral.assignee", referral):
         raise InvalidInput("invalid_assignee", fields={"user_id": "invalid"})
     referral.assigned_to = user.id
     from .receiving import record_assignment

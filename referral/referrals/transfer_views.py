@@ -20,7 +20,6 @@ from ..errors import NotFound
 from ..extensions import db
 from ..forms_base import submit
 from ..labels import DECLINE_REASON_LABELS, LEGAL_BASIS_LABELS, TRANSFER_STATE_LABELS
-from ..transaction import keep_on_error
 from . import transfers
 from .forms import TransferAcceptForm, TransferDeclineForm, TransferForm
 from .models import DECLINE_REASONS
@@ -165,9 +164,8 @@ def accept(transfer_id: str) -> Any:
     if outcome.done:
         flash(_("The case is now your organisation's."), "success")
         return redirect(url_for("cases.show", case_id=outcome.value.case_id), 303)
-    db.session.rollback()  # the refused answer is undone; the page shown again is a view, and stays recorded
+    # the refused answer was undone by `submit`; the page shown again is a view, and stays recorded
     shown = transfers.view(db.session, actor, transfer_id)
-    keep_on_error()
     return _render(shown, accept_form=form, status=outcome.status)
 
 
@@ -181,9 +179,7 @@ def decline(transfer_id: str) -> Any:
     if outcome.done:
         flash(_("The transfer was declined."), "success")
         return redirect(url_for("transfers.show", transfer_id=transfer.id), 303)
-    db.session.rollback()
     shown = transfers.view(db.session, actor, transfer_id)
-    keep_on_error()
     return _render(shown, decline_form=form, status=outcome.status)
 
 

@@ -19,14 +19,14 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import Any
 
-from sqlalchemy import Select, or_, select
+from sqlalchemy import Select, select
 
-from ..access.policy import can
+from ..access.policy import can, scope_transfers
 from ..accounts.models import User
 from ..audit.services import record, record_denial
 from ..cases import consent as consent_rules
 from ..cases import ownership
-from ..cases.models import FIELD_GROUPS, Case, CaseMember, Consent
+from ..cases.models import FIELD_GROUPS, Case, Consent
 from ..cases.services import _visible as visible_case
 from ..directory.models import Organization
 from ..errors import Conflict, Forbidden, InvalidInput, NotFound
@@ -286,25 +286,9 @@ def _tell_requester(session: DbSession, transfer: CaseTransfer) -> None:
 
 # ---------------------------------------------------------------------------------- lists
 def scope(actor: Any, box: str) -> Select[Any]:
-    """Transfers to the actor's organisation (incoming) or from it (outgoing) she may see."""
-    stmt = select(CaseTransfer)
-    if box == "incoming":
-        stmt = stmt.where(CaseTransfer.to_organization_id == actor.organization_id)
-        if actor.role != "supervisor":
-            stmt = stmt.where(CaseTransfer.new_owner_id == actor.id)
-        return stmt
-    stmt = stmt.join(Case, Case.id == CaseTransfer.case_id).where(
-        CaseTransfer.from_organization_id == actor.organization_id
-    )
-    if actor.role != "supervisor":
-        team = select(CaseMember.case_id).where(CaseMember.user_id == actor.id)
-        stmt = stmt.where(
-            or_(
-                CaseTransfer.requested_by == actor.id,
-                (Case.organization_id == actor.organization_id) & CaseTransfer.case_id.in_(team),
-            )
-        )
-    return stmt
+    """Transfers to the actor's organisation (incoming) or from it (outgoing) she may see (the
+    rule is the policy's `scope_transfers`)."""
+    return scope_transfers(actor, box)
 
 
 def listing(session: DbSession, actor: Any, box: str) -> list[CaseTransfer]:

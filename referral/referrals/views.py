@@ -37,7 +37,6 @@ from ..labels import (
     message,
 )
 from ..models_base import utcnow
-from ..transaction import keep_on_error
 from . import disclosure, printing, receiving, services
 from .forms import AnswerForm, AssignForm, ConsentForm, LogForm, MandatoryReportForm, OpenCaseForm, ReferralForm
 from .models import DECLINE_REASONS, OPEN_STATES, PRIORITIES
@@ -497,9 +496,8 @@ def act(referral_id: str, action: str) -> Any:
         if request.form.get("from") == "list":
             return redirect(url_for("referrals.index", box="inbox"), 303)
         return redirect(url_for("referrals.show", referral_id=referral.id), 303)
-    db.session.rollback()  # the refused step is undone; the page shown again is a view, and stays recorded
+    # the refused step was undone by `submit`; the page shown again is a view, and stays recorded
     referral = services.view(db.session, actor, referral_id)
-    keep_on_error()
     if _htmx():  # the row again, saying why (htmx swaps only a successful answer)
         problem = " ".join(str(e) for errors in answer.errors.values() for e in errors)
         return _row(actor, referral, problem=problem or _("This step could not be made."))
@@ -520,9 +518,8 @@ def add_log(referral_id: str) -> Any:
     if outcome.done:
         flash(_("The progress was recorded."), "success")
         return redirect(url_for("referrals.show", referral_id=referral_id, _anchor="service-log"), 303)
-    db.session.rollback()  # nothing of the refused entry is kept; the page shown again is a view
+    # nothing of the refused entry was kept (`submit`); the page shown again is a view
     referral = services.view(db.session, actor, referral_id)
-    keep_on_error()
     return _render(referral, status=outcome.status, log_form=form)
 
 
@@ -535,11 +532,9 @@ def open_case(referral_id: str) -> Any:
     if outcome.done:
         flash(_("Your organisation's own case file was opened from the referral."), "success")
         return redirect(url_for("cases.show", case_id=outcome.value.id), 303)
-    db.session.rollback()
     for problem in form.form_errors or [_("The case file could not be opened.")]:
         flash(problem, "danger")
     referral = services.view(db.session, actor, referral_id)
-    keep_on_error()
     return _render(referral, status=outcome.status)
 
 
