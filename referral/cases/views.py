@@ -114,8 +114,14 @@ def _actor() -> Any:
 
 
 def _governorates() -> list[tuple[str, str]]:
+    """The governorates a case may be recorded in (those a network serves), by their own names."""
+    from ..labels import GOVERNORATE_LABELS
+
     locale = current_locale_code()
-    return [(n.governorate, n.name(locale)) for n in directory.networks(db.session)]
+    return [
+        (n.governorate, str(GOVERNORATE_LABELS.get(n.governorate) or n.name(locale)))
+        for n in directory.networks(db.session)
+    ]
 
 
 def _usernames(ids: set[str]) -> dict[str, str]:
