@@ -9,6 +9,7 @@ from __future__ import annotations
 import hashlib
 import re
 import secrets
+import zoneinfo
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 
@@ -359,6 +360,18 @@ def set_email_notifications(session: DbSession, user: User, enabled: bool) -> No
     if user.notify_by_email != enabled:
         user.notify_by_email = enabled
         record("user.notification_preference", user, user, email=enabled)
+        session.flush()
+
+
+def set_time_zone(session: DbSession, user: User, value: str) -> None:
+    """Her own clock (an IANA zone name such as "Europe/Berlin"), or none: her network's zone."""
+    value = (value or "").strip()
+    if value and value not in zoneinfo.available_timezones():
+        raise InvalidInput("invalid_time_zone", fields={"time_zone": "invalid_time_zone"})
+    chosen = value or None
+    if user.time_zone != chosen:
+        user.time_zone = chosen
+        record("user.time_zone_change", user, user, time_zone=chosen)
         session.flush()
 
 
