@@ -27,7 +27,7 @@ from ..directory import services as directory
 from ..errors import DomainError, NotFound, page_status
 from ..extensions import db
 from ..forms_base import attach_errors, submit
-from ..i18n import current_locale_code
+from ..i18n import current_locale_code, list_join
 from ..labels import (
     CASE_STATUS_LABELS,
     CLOSURE_REASON_LABELS,
@@ -232,7 +232,7 @@ def new() -> Any:
                 _(
                     "The same national ID or phone is already recorded in your organisation's cases: %(codes)s. "
                     "Check whether she is a returning survivor.",
-                    codes=", ".join(returning),
+                    codes=list_join(returning),
                 ),
                 "warning",
             )

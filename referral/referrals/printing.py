@@ -18,6 +18,7 @@ from .. import timefmt
 from ..cases import services as cases
 from ..cases.models import FIELD_GROUPS, Case
 from ..directory.models import Organization
+from ..i18n import list_separator
 from ..labels import (
     FIELD_GROUP_NAMES,
     GBV_TYPE_LABELS,
@@ -89,7 +90,7 @@ def build(session: DbSession, referral: Referral, groups: set[str], locale: str)
     ]
     case = referral.case
     sections = [
-        Section(str(FIELD_GROUP_NAMES[group]), _group_rows(session, case, group, "، " if locale == "ar" else ", "))
+        Section(str(FIELD_GROUP_NAMES[group]), _group_rows(session, case, group, list_separator(locale)))
         for group in FIELD_GROUPS
         if group in groups
     ]
