@@ -367,6 +367,10 @@ MESSAGES.update(
             "A national ID number has 9 digits and a valid check digit: "
             "check it, or leave the field empty if it is not known."
         ),
+        "national_id_check_digit": _l(
+            "A national ID number has 9 digits and a valid check digit: "
+            "check it, or leave the field empty if it is not known."
+        ),
         "invalid_phone": _l(
             "Enter a Palestinian mobile (059… or 056…) or landline (02, 04, 08 or 09 and 7 digits) number, "
             "or the same with +970 or +972."

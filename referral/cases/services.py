@@ -26,7 +26,14 @@ from ..pagination import decode_cursor, encode_cursor, uuid_text
 from ..runtime import runtime
 from ..security.crypto import blind_index
 from ..security.fields import Unreadable
-from ..text import INVALID_NATIONAL_ID, INVALID_PHONE, clean_national_id, clean_phone, text_problem
+from ..text import (
+    INVALID_PHONE,
+    NATIONAL_ID_CHECK_DIGIT,
+    clean_national_id,
+    clean_phone,
+    national_id_problem,
+    text_problem,
+)
 from .classification import classify
 from .models import (
     AGE_GROUPS,
@@ -150,7 +157,7 @@ def _validate(values: dict[str, Any], creating: bool, session: DbSession) -> dic
                 fields[name] = problem
             elif name == "national_id":  # empty is "not known"; a wrong number is refused
                 if (national_id := clean_national_id(value)) is None:
-                    fields[name] = INVALID_NATIONAL_ID
+                    fields[name] = national_id_problem(value)
                 else:
                     clean[name] = national_id
             elif name == "phone":
@@ -429,7 +436,7 @@ def _looks_like_case_code(q: str) -> bool:
 
 
 # What a well-formed intake can still be refused for (422 in the API): a birth date after today.
-CASE_RULES = frozenset({"not_in_the_past"})
+CASE_RULES = frozenset({"not_in_the_past", NATIONAL_ID_CHECK_DIGIT})
 
 # Digits enough to be (part of) a national id or a phone number: such a value never travels in a URL.
 IDENTIFIER_DIGITS = 6

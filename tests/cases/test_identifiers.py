@@ -94,7 +94,7 @@ def test_the_service_refuses_a_wrong_id_and_phone_naming_both(app: Flask, world:
                 user(world.mine.caseworker),
                 services.CaseInput(intake(world, national_id="987654321", phone="12345")),
             )
-        assert refused.value.fields == {"national_id": "invalid_national_id", "phone": "invalid_phone"}
+        assert refused.value.fields == {"national_id": "national_id_check_digit", "phone": "invalid_phone"}
         db.session.rollback()
     assert _cases(app) == 0
 
@@ -133,14 +133,14 @@ def _api(app: Flask, world: World) -> dict[str, str]:
 
 def test_the_api_answers_a_field_level_400(client: FlaskClient, app: Flask, world: World) -> None:
     headers = _api(app, world)
-    for body, field in (
-        (intake(world, national_id="123456789"), "national_id"),
-        (intake(world, phone="+970 1"), "phone"),
+    for body, field, status in (
+        (intake(world, national_id="12345"), "national_id", 400),  # not nine digits: malformed
+        (intake(world, phone="+970 1"), "phone", 400),
+        (intake(world, national_id="123456789"), "national_id", 422),  # a wrong check digit: a rule
     ):
         answer = client.post("/api/v1/cases", json=body, headers=headers)
-        assert answer.status_code == 400, answer.get_data(as_text=True)[:300]
-        error = answer.get_json()["error"]
-        assert error["code"] == "invalid_input" and list(error["fields"]) == [field]
+        assert answer.status_code == status, answer.get_data(as_text=True)[:300]
+        assert list(answer.get_json()["error"]["fields"]) == [field]
     assert _cases(app) == 0
     made = client.post("/api/v1/cases", json=intake(world, phone="059-111-2233"), headers=headers)
     assert made.status_code == 201
