@@ -155,7 +155,9 @@ def _register_models() -> None:
 
 
 def _register_templates(app: Flask) -> None:
+    from . import timefmt
     from .access.policy import can
+    from .i18n import isolate, list_join
     from .labels import KIND_LABELS, ROLE_LABELS, SECTOR_LABELS
 
     app.jinja_env.add_extension("jinja2.ext.do")
@@ -165,6 +167,8 @@ def _register_templates(app: Flask) -> None:
         can=lambda action, obj=None: can(current_user, action, obj),
     )
     app.jinja_env.filters["sector_label"] = lambda code: SECTOR_LABELS.get(code, code)
+    timefmt.install(app)  # local_time / local_date: every time on the reader's clock
+    app.jinja_env.filters.update(list_join=list_join, isolate=isolate)
     app.jinja_env.tests["unreadable"] = lambda value: isinstance(value, Unreadable)  # failed its integrity check
 
 

@@ -21,6 +21,7 @@ from .followups.models import ReminderStep
 from .models_base import DbSession, utcnow
 from .referrals import services as referrals
 from .referrals.models import Referral
+from .text import with_check_digit
 
 FIRST_NAMES = ("هدى", "سناء", "ريم", "أمل", "نور", "رنا", "دعاء", "سماح", "لينا", "منى", "وفاء", "عبير")
 FAMILY_NAMES = ("الخطيب", "النجار", "العلي", "حمدان", "يوسف", "عودة", "سلامة", "داود", "منصور", "شاهين")
@@ -67,7 +68,7 @@ def _plan(p: str) -> tuple[DemoReferral, ...]:
 def _identity(rng: random.Random, governorate: str, item: DemoReferral) -> dict[str, Any]:
     return {
         "full_name": f"{rng.choice(FIRST_NAMES)} {rng.choice(FAMILY_NAMES)}",
-        "national_id": f"9{rng.randrange(10**7, 10**8)}",
+        "national_id": with_check_digit(f"9{rng.randrange(10**6, 10**7)}"),
         "date_of_birth": f"{rng.randrange(1975, 2004)}-{rng.randrange(1, 13):02d}-{rng.randrange(1, 28):02d}",
         "phone": f"+970 59 {rng.randrange(100, 999)} {rng.randrange(1000, 9999)}",
         "address": "عنوان تجريبي – حي تجريبي",

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+from collections.abc import Iterable
+from typing import Any
+
 from flask import current_app, session
 from flask_babel import get_locale
 from flask_login import current_user
+from markupsafe import Markup
 
 from .enums import LOCALES
 
@@ -28,3 +32,22 @@ def current_locale_code() -> str:
 
 def current_direction() -> str:
     return "rtl" if current_locale_code() in RTL else "ltr"
+
+
+# How a displayed list is joined: the Arabic comma in Arabic, the Latin one otherwise.
+LIST_SEPARATORS = {"ar": "، "}
+
+
+def list_separator(locale: str | None = None) -> str:
+    return LIST_SEPARATORS.get(locale or current_locale_code(), ", ")
+
+
+def list_join(items: Iterable[Any], locale: str | None = None) -> str:
+    """A list as a reader reads it: "أ، ب، ج" on an Arabic page, "a, b, c" on an English one."""
+    return list_separator(locale).join(str(item) for item in items)
+
+
+def isolate(value: Any) -> Markup:
+    """User-typed text (a name, an organisation's name, a code, a note) isolated from the text around
+    it, so that an Arabic name reads right on an English page and a Latin one on an Arabic page."""
+    return Markup("<bdi>%s</bdi>") % ("" if value is None else value)  # <bdi> takes its direction from its text

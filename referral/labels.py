@@ -353,3 +353,40 @@ MESSAGES.update(
         "log_too_long": _l("This is too long: shorten it."),
     }
 )
+
+# The governorates by their codes (Network.governorate, Case.governorate): what a case form
+# lists and a case shows, rather than the name of the network that serves the governorate.
+GOVERNORATE_LABELS = {
+    "jenin": _l("Jenin"),
+    "tubas": _l("Tubas"),
+    "tulkarm": _l("Tulkarm"),
+    "nablus": _l("Nablus"),
+    "qalqilya": _l("Qalqilya"),
+    "salfit": _l("Salfit"),
+    "ramallah": _l("Ramallah and al-Bireh"),
+    "jericho": _l("Jericho"),
+    "jerusalem": _l("Jerusalem"),
+    "bethlehem": _l("Bethlehem"),
+    "hebron": _l("Hebron"),
+    "north_gaza": _l("North Gaza"),
+    "gaza": _l("Gaza"),
+    "deir_al_balah": _l("Deir al-Balah"),
+    "khan_yunis": _l("Khan Yunis"),
+    "rafah": _l("Rafah"),
+}
+MESSAGES.update(
+    {
+        "invalid_national_id": _l(
+            "A national ID number has 9 digits and a valid check digit: "
+            "check it, or leave the field empty if it is not known."
+        ),
+        "national_id_check_digit": _l(
+            "A national ID number has 9 digits and a valid check digit: "
+            "check it, or leave the field empty if it is not known."
+        ),
+        "invalid_phone": _l(
+            "Enter a Palestinian mobile (059… or 056…) or landline (02, 04, 08 or 09 and 7 digits) number, "
+            "or the same with +970 or +972."
+        ),
+    }
+)

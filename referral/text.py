@@ -133,3 +133,98 @@ def contains_case_code(value: str | None) -> bool:
     """Whether free text holds something that looks like a case code: text of an ordinary record
     (a delivery report, ordinary minutes) must never name a case."""
     return bool(value) and _CASE_CODE_IN_TEXT.search(fold_digits(value or "")) is not None
+
+
+# ------------------------------------------------------------------------------ identifiers
+# A Palestinian national id: 9 digits, the last a check digit (weights 1,2,1,2,... from the left,
+# the digits of each product summed, the total a multiple of 10). A phone: a mobile (059, 056)
+# or a landline (02, 04, 08, 09 and seven digits), typed in the national form or after +970,
+# +972, 00970 or 00972, with spaces, dashes, dots or brackets; stored in one form,
+# "+970 59 123 4567" / "+970 2 298 1234", so that every written form is one number.
+_SEPARATORS = re.compile(r"[ \-.()\u00a0]")
+_MOBILE = re.compile(r"5[69]\d{7}")
+_LANDLINE = re.compile(r"[2489]\d{7}")
+
+INVALID_NATIONAL_ID = "invalid_national_id"  # not nine digits (400)
+NATIONAL_ID_CHECK_DIGIT = "national_id_check_digit"  # nine digits, a wrong check digit (422: no schema states it)
+INVALID_PHONE = "invalid_phone"
+
+
+def _digit(which: str = "0-9") -> str:
+    """A regular-expression class of the digits `which` in the four scripts folded."""
+    chars = [c for c in "0123456789" if re.fullmatch(f"[{which}]", c)]
+    return (
+        "["
+        + "".join(c + "٠١٢٣٤٥٦٧٨٩"[int(c)] + "۰۱۲۳۴۵۶۷۸۹"[int(c)] + "０１２３４５６７８９"[int(c)] for c in chars)
+        + "]"
+    )
+
+
+# The same rules as JSON Schema patterns, for the OpenAPI document: what is accepted, exactly
+# (the national id's check digit excepted, which a pattern cannot state).
+_S = "[ \\-.()\u00a0]*"
+NATIONAL_ID_PATTERN = f"^(?:{_S}(?:{_digit()}{_S}){{9}})?$"
+PHONE_PATTERN = (
+    f"^(?:{_S}(?:\\+{_S}{_digit('9')}{_S}{_digit('7')}{_S}{_digit('02')}"
+    f"|{_digit('0')}{_S}{_digit('0')}{_S}{_digit('9')}{_S}{_digit('7')}{_S}{_digit('02')}|{_digit('0')})"
+    f"{_S}(?:{_digit('0')}{_S})?"
+    f"(?:{_digit('5')}{_S}{_digit('69')}(?:{_S}{_digit()}){{7}}|{_digit('2489')}(?:{_S}{_digit()}){{7}}){_S})?$"
+)
+
+
+def national_id_checks(digits: str) -> bool:
+    """True for 9 ASCII digits whose check digit is right."""
+    if len(digits) != 9 or not digits.isascii() or not digits.isdigit():
+        return False
+    total = 0
+    for position, ch in enumerate(digits):
+        product = int(ch) * (1 if position % 2 == 0 else 2)
+        total += product // 10 + product % 10
+    return total % 10 == 0
+
+
+def with_check_digit(first_eight: str) -> str:
+    """The national id that `first_eight` digits begin (its check digit added): for demo data and tests."""
+    for last in "0123456789":
+        if national_id_checks(first_eight + last):
+            return first_eight + last
+    raise ValueError("eight digits expected")
+
+
+def clean_national_id(value: str) -> str | None:
+    """The id as 9 ASCII digits (digits folded, spaces and dashes dropped), or None if it is not one."""
+    digits = _SEPARATORS.sub("", fold_digits(value))
+    return digits if national_id_checks(digits) else None
+
+
+def national_id_problem(value: str) -> str:
+    """Why `value` is not a national id: not nine digits, or a wrong check digit."""
+    digits = _SEPARATORS.sub("", fold_digits(value))
+    return (
+        NATIONAL_ID_CHECK_DIGIT if len(digits) == 9 and digits.isascii() and digits.isdigit() else INVALID_NATIONAL_ID
+    )
+
+
+def clean_phone(value: str) -> str | None:
+    """The number in its one stored form, "+970 59 123 4567", or None if it is not a phone number."""
+    text = _SEPARATORS.sub("", fold_digits(value))
+    if text.startswith("+"):
+        text = text[1:]
+        if not text.startswith(("970", "972")):
+            return None
+        national = text[3:]
+    elif text.startswith(("00970", "00972")):
+        national = text[5:]
+    elif text.startswith("0"):
+        national = text[1:]
+    else:
+        return None
+    if national.startswith("0"):  # "+970 059 …": the trunk zero written after the country code
+        national = national[1:]
+    if not national.isascii() or not national.isdigit():
+        return None
+    if _MOBILE.fullmatch(national):
+        return f"+970 {national[:2]} {national[2:5]} {national[5:]}"
+    if _LANDLINE.fullmatch(national):
+        return f"+970 {national[0]} {national[1:4]} {national[4:]}"
+    return None

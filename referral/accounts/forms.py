@@ -40,6 +40,10 @@ class EmailNotificationsForm(CheckedForm):
     notify_by_email = BooleanField(_l("Also send my notifications by e-mail"))
 
 
+class TimeZoneForm(CheckedForm):
+    time_zone = StringField(_l("My time zone"), validators=[Optional(), Length(max=64)])
+
+
 class ActionForm(CheckedForm):
     """A button that changes something: only the CSRF token."""
 

@@ -29,6 +29,7 @@ class User(db.Model):  # type: ignore[name-defined, misc]
     username: Mapped[str] = mapped_column(String(64), unique=True)
     email: Mapped[str | None] = mapped_column(String(254), nullable=True)
     locale: Mapped[str] = mapped_column(String(8), default="ar")
+    time_zone: Mapped[str | None] = mapped_column(String(64), nullable=True)  # her own clock; None: her network's
     # In-app notifications always; also by e-mail (to `email`) when she chooses it.
     notify_by_email: Mapped[bool] = mapped_column(Boolean, default=False, server_default=false())
     active: Mapped[bool] = mapped_column(Boolean, default=True)

@@ -10,6 +10,7 @@ import hashlib
 import re
 import secrets
 import uuid
+import zoneinfo
 from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
@@ -485,6 +486,18 @@ def list_users(session: DbSession, actor: User, filters: UserFilters, page: int 
         .limit(USER_PAGE)
     )
     return UserPage(list(rows), total, page, pages)
+
+
+def set_time_zone(session: DbSession, user: User, value: str) -> None:
+    """Her own clock (an IANA zone name such as "Europe/Berlin"), or none: her network's zone."""
+    value = (value or "").strip()
+    if value and value not in zoneinfo.available_timezones():
+        raise InvalidInput("invalid_time_zone", fields={"time_zone": "invalid_time_zone"})
+    chosen = value or None
+    if user.time_zone != chosen:
+        user.time_zone = chosen
+        record("user.time_zone_change", user, user, time_zone=chosen)
+        session.flush()
 
 
 # ------------------------------------------------------------------------------- API tokens

@@ -33,6 +33,7 @@ from .forms import (
     MfaResetForm,
     PasswordChangeForm,
     RoleForm,
+    TimeZoneForm,
     TokenForm,
     UserForm,
     role_choices,
@@ -198,10 +199,14 @@ def overview() -> str:
     return _overview(current_user._get_current_object())
 
 
-def _overview(user: User, email_form: EmailNotificationsForm | None = None) -> str:
+def _overview(
+    user: User, email_form: EmailNotificationsForm | None = None, zone_form: TimeZoneForm | None = None
+) -> str:
     rt = runtime()
     if email_form is None:
         email_form = EmailNotificationsForm(formdata=None, notify_by_email=user.notify_by_email)
+    if zone_form is None:
+        zone_form = TimeZoneForm(formdata=None, time_zone=user.time_zone or "")
     return render_template(
         "accounts/overview.html",
         user=user,
@@ -212,8 +217,32 @@ def _overview(user: User, email_form: EmailNotificationsForm | None = None) -> s
         token_form=TokenForm(),
         action_form=ActionForm(),
         email_form=email_form,
+        zone_form=zone_form,
+        network_zone=_network_zone(user),
         mail_enabled=rt.settings.mail_enabled,
     )
+
+
+def _network_zone(user: User) -> str:
+    from ..followups.calendar import zone_for
+    from ..followups.clocks import network_of
+
+    return zone_for(db.session, user.network_id or network_of(db.session, user.organization_id)).key
+
+
+@account_bp.route("/time-zone", methods=["POST"])
+def time_zone() -> Any:
+    """Her own clock for every time she reads, or her network's (an empty field)."""
+    user: User = current_user._get_current_object()
+    form = TimeZoneForm()
+    outcome = submit(form, lambda: services.set_time_zone(db.session, user, form.time_zone.data or ""))
+    if outcome.done:
+        if user.time_zone:
+            flash(_("Times are now shown in %(zone)s time.", zone=user.time_zone), "success")
+        else:
+            flash(_("Times are now shown in your network's time zone."), "success")
+        return redirect(url_for("account.overview"))
+    return _overview(user, zone_form=form), outcome.status
 
 
 @account_bp.route("/notifications", methods=["POST"])

@@ -17,6 +17,7 @@ from ..cases.models import (
     STATUSES,
 )
 from ..enums import GOVERNORATES, ORG_KINDS, ROLES, SECTORS
+from ..text import NATIONAL_ID_PATTERN, PHONE_PATTERN
 
 # An id as the API writes it (and as the routes' path converter reads it): the canonical UUID text.
 UUID = {
@@ -136,14 +137,22 @@ SAFE_CONTACT = {
 # Identifying and confidential fields: stored encrypted, shown to the case team only.
 _IDENTIFYING_PROPERTIES: dict[str, Any] = {
     "full_name": {"type": "string", "minLength": 1, "maxLength": 200, "pattern": r"\S"},
-    "national_id": _nullable(_text(32)),
+    "national_id": {
+        **_nullable(_text(32)),
+        "pattern": NATIONAL_ID_PATTERN,
+        "description": "9 digits (any digit script; spaces, dashes allowed); a wrong check digit is refused (422)",
+    },
     "date_of_birth": {
         "type": ["string", "null"],
         "format": "date",
         "pattern": r"^(19|[2-9][0-9])[0-9]{2}-[0-9]{2}-[0-9]{2}$",
         "description": "From 1900; a date after today is refused (422)",
     },
-    "phone": _nullable(_text(32)),
+    "phone": {
+        **_nullable(_text(32)),
+        "pattern": PHONE_PATTERN,
+        "description": "A Palestinian mobile or landline, national or +970/+972; answered as +970 59 123 4567",
+    },
     "address": _nullable(_text(500)),
     "safe_contact": {**SAFE_CONTACT, "type": ["object", "null"]},
 }

@@ -25,6 +25,7 @@ ACTIONS: frozenset[str] = frozenset(
         "user.sessions_ended",
         "user.locale_change",
         "user.notification_preference",
+        "user.time_zone_change",
         # API tokens
         "token.issue",
         "token.revoke",

@@ -89,10 +89,10 @@ def _install(state: Any) -> None:
 
 
 def audit_time(value: datetime | None) -> str:
-    """An event's time on the network's clock (Asia/Hebron), to the second."""
-    if value is None:
-        return "—"
-    return value.astimezone(search.WORK_ZONE).strftime("%Y-%m-%d %H:%M:%S")
+    """An event's time on the reader's clock (her own zone, else her network's), to the second."""
+    from .. import timefmt
+
+    return timefmt.local_time(value, seconds=True)
 
 
 def _require_auditor() -> Any:

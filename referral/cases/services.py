@@ -26,7 +26,14 @@ from ..pagination import decode_cursor, encode_cursor, uuid_text
 from ..runtime import runtime
 from ..security.crypto import blind_index
 from ..security.fields import Unreadable
-from ..text import text_problem
+from ..text import (
+    INVALID_PHONE,
+    NATIONAL_ID_CHECK_DIGIT,
+    clean_national_id,
+    clean_phone,
+    national_id_problem,
+    text_problem,
+)
 from .classification import classify
 from .models import (
     AGE_GROUPS,
@@ -148,6 +155,16 @@ def _validate(values: dict[str, Any], creating: bool, session: DbSession) -> dic
                 fields[name] = "invalid"
             elif problem := text_problem(value, identifying=name != "address"):
                 fields[name] = problem
+            elif name == "national_id":  # empty is "not known"; a wrong number is refused
+                if (national_id := clean_national_id(value)) is None:
+                    fields[name] = national_id_problem(value)
+                else:
+                    clean[name] = national_id
+            elif name == "phone":
+                if (phone := clean_phone(value)) is None:
+                    fields[name] = INVALID_PHONE
+                else:
+                    clean[name] = phone
             else:
                 clean[name] = value.strip()
         elif name == "date_of_birth":
@@ -218,9 +235,20 @@ def _validate(values: dict[str, Any], creating: bool, session: DbSession) -> dic
     return clean
 
 
+def _normal_identifier(column: str, value: str) -> str:
+    """The stored form of an identifier when `value` is a valid one (so that every written form of
+    one number gives one index), else `value` itself (a search for it then finds nothing)."""
+    if column == "national_id":
+        return clean_national_id(value) or value
+    if column == "phone":
+        return clean_phone(value) or value
+    return value
+
+
 def _index(organization_id: str, column: str, value: str | None) -> str | None:
     if not value:
         return None
+    value = _normal_identifier(column, value)
     return blind_index(runtime().keyring.index_key(organization_id), column, value, column)
 
 
@@ -408,7 +436,7 @@ def _looks_like_case_code(q: str) -> bool:
 
 
 # What a well-formed intake can still be refused for (422 in the API): a birth date after today.
-CASE_RULES = frozenset({"not_in_the_past"})
+CASE_RULES = frozenset({"not_in_the_past", NATIONAL_ID_CHECK_DIGIT})
 
 # Digits enough to be (part of) a national id or a phone number: such a value never travels in a URL.
 IDENTIFIER_DIGITS = 6
@@ -424,8 +452,8 @@ def _identifier_condition(actor: Any, q: str) -> Any:
     """Exact match by blind index; a value that normalises to nothing (no digits) matches no case,
     never the cases whose identifier is empty."""
     key = runtime().keyring.index_key(actor.organization_id)
-    by_id = blind_index(key, "national_id", q, "national_id")
-    by_phone = blind_index(key, "phone", q, "phone")
+    by_id = blind_index(key, "national_id", _normal_identifier("national_id", q), "national_id")
+    by_phone = blind_index(key, "phone", _normal_identifier("phone", q), "phone")
     conditions = []
     if by_id is not None:
         conditions.append(Case.national_id_index == by_id)
@@ -439,8 +467,26 @@ def masked_name(case: Case) -> Any:
     failed its integrity check, its marker: a page marks it, an API answer refuses it)."""
     if isinstance(case.full_name, Unreadable):
         return case.full_name
-    words = (case.full_name or "").split()
-    return " ".join(w[0] + "." for w in words[:3]) if words else "—"
+    words = [w for w in (case.full_name or "").split() if w.casefold() not in _ARTICLES]
+    return " ".join(_initial(w) + "." for w in words[:3]) if words else "—"
+
+
+# The article and the prefixes that carry it (بال، وال، لل), and "Al-"/"El-" in Latin letters: a
+# family name's initial is the letter after them (الخطيب: خ, Al-Khatib: K). A prefix is skipped
+# only when at least two letters follow it ("والي" keeps its و).
+_ARTICLE_PREFIXES = ("بال", "وال", "ال", "لل")
+_LATIN_ARTICLE = re.compile(r"^(?:al|el)[-\u2010\u2011'’]", re.IGNORECASE)
+_ARTICLES = frozenset({"ال", "al", "el", "al-", "el-"})  # the article written apart: "Al Khatib"
+
+
+def _initial(word: str) -> str:
+    for prefix in _ARTICLE_PREFIXES:
+        if word.startswith(prefix) and len(word) > len(prefix) + 1:
+            return word[len(prefix)]
+    latin = _LATIN_ARTICLE.match(word)
+    if latin is not None and len(word) > latin.end():
+        return word[latin.end()]
+    return word[0]
 
 
 # ---------------------------------------------------------------------------------- change

@@ -27,7 +27,7 @@ from ..directory import services as directory
 from ..errors import DomainError, NotFound, page_status
 from ..extensions import db
 from ..forms_base import attach_errors, attempt, submit
-from ..i18n import current_locale_code
+from ..i18n import current_locale_code, list_join
 from ..labels import (
     CASE_STATUS_LABELS,
     CLOSURE_REASON_LABELS,
@@ -115,8 +115,14 @@ def _actor() -> Any:
 
 
 def _governorates() -> list[tuple[str, str]]:
+    """The governorates a case may be recorded in (those a network serves), by their own names."""
+    from ..labels import GOVERNORATE_LABELS
+
     locale = current_locale_code()
-    return [(n.governorate, n.name(locale)) for n in directory.networks(db.session)]
+    return [
+        (n.governorate, str(GOVERNORATE_LABELS.get(n.governorate) or n.name(locale)))
+        for n in directory.networks(db.session)
+    ]
 
 
 def _usernames(ids: set[str]) -> dict[str, str]:
@@ -220,7 +226,7 @@ def new() -> Any:
                 _(
                     "The same national ID or phone is already recorded in your organisation's cases: %(codes)s. "
                     "Check whether she is a returning survivor.",
-                    codes=", ".join(returning),
+                    codes=list_join(returning),
                 ),
                 "warning",
             )

@@ -30,7 +30,7 @@ from ..directory.models import Network, Organization
 from ..dispatch import enqueue
 from ..errors import Conflict, InvalidInput, NotFound
 from ..followups.calendar import zone_for
-from ..i18n import RTL
+from ..i18n import RTL, list_separator
 from ..models_base import DbSession, get_by_id, utcnow
 from ..pdf import Document
 from ..plans.services import Progress, ProgressRow, plan_for, plan_progress
@@ -508,7 +508,7 @@ def render_pdf(content: dict[str, Any], locale: str) -> bytes:
     """The pack as an A4 PDF in `locale`: Arabic shaped and right to left."""
     with force_locale(locale):
         rtl = locale in RTL
-        separator = "، " if rtl else ", "
+        separator = list_separator("ar" if rtl else "en")
         drawn = sheet(content, locale)
         pdf = Document(drawn.title, rtl)
         pdf.line(drawn.title, 16, "B", 10)

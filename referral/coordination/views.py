@@ -123,9 +123,9 @@ def _context() -> dict[str, Any]:
 
 
 def _local(moment: Any, network_id: str) -> str:
-    from ..followups.calendar import zone_for
+    from .. import timefmt
 
-    return str(moment.astimezone(zone_for(db.session, network_id)).strftime("%Y-%m-%d %H:%M"))
+    return timefmt.local_time(moment)  # the reader's clock, labelled, as every other time
 
 
 # ------------------------------------------------------------------------------- index

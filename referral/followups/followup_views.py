@@ -64,9 +64,9 @@ def _actor() -> Any:
 
 
 def local_time(value: datetime | None) -> str:
-    if value is None:
-        return "—"
-    return services.to_local(value, services.local_zone(current_user)).strftime("%Y-%m-%d %H:%M")
+    from .. import timefmt
+
+    return timefmt.local_time(value)
 
 
 def _text(code: str) -> str:

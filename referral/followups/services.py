@@ -78,15 +78,23 @@ class TeamMember:
 
 # ---------------------------------------------------------------------------------- time
 def local_zone(actor: Any = None) -> ZoneInfo:
-    """The time zone that draws the actor's day boundaries and reads the times she types: her
+    """The time zone that draws the actor's day boundaries, reads the times she types and shows
+    every time she reads: her own when she has set one on her account page, else her
     organisation's network's (the coordinator's own network's), else the default. Looked up
     once per request (a page draws many times)."""
+    from .calendar import zone, zone_for
+
+    own = getattr(actor, "time_zone", None)
+    if own:
+        try:
+            return zone(own)
+        except ValueError:
+            pass  # a zone this server's tz database no longer knows: her network's instead
     if actor is None or not getattr(actor, "organization_id", None):
         return DEFAULT_ZONE
     from flask import g, has_request_context
 
     from ..extensions import db
-    from .calendar import zone_for
     from .clocks import network_of
 
     remembered = g.get("shabaka_local_zone") if has_request_context() else None

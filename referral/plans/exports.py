@@ -18,7 +18,7 @@ from openpyxl import Workbook
 from openpyxl.styles import Font
 from openpyxl.worksheet.worksheet import Worksheet
 
-from ..i18n import RTL
+from ..i18n import RTL, list_separator
 from ..labels import SECTOR_LABELS
 from ..pdf import Document
 from ..statistics.exports import safe, sheet_name
@@ -142,7 +142,7 @@ def _write(sheet: Worksheet, rows: list[list[Any]], start: int, bold_first: bool
 def to_xlsx(content: Content, locale: str) -> bytes:
     """Two sheets: the progress against plan, and the activities; right to left in Arabic."""
     with force_locale(locale):
-        separator = "، " if locale == "ar" else ", "
+        separator = list_separator(locale)
         workbook = Workbook()
         taken: set[str] = set()
         progress = workbook.active
@@ -167,7 +167,7 @@ def to_pdf(content: Content, locale: str) -> bytes:
     """An A4 PDF: Arabic shaped and right to left (left to right in English)."""
     with force_locale(locale):
         rtl = locale in RTL
-        separator = "، " if rtl else ", "
+        separator = list_separator("ar" if rtl else "en")
         pdf = Document(_title(content), rtl)
         line = pdf.line
 

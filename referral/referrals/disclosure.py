@@ -29,6 +29,7 @@ from typing import Any
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 
+from .. import timefmt
 from ..cases import consent as consent_rules
 from ..cases.models import FIELD_GROUPS, Case, Consent
 from ..i18n import current_locale_code
@@ -176,7 +177,7 @@ def _label(table: dict[str, Any], code: str | None) -> tuple[str, ...]:
 
 
 def _day(value: datetime | None) -> str:
-    return value.strftime("%Y-%m-%d") if value else "—"
+    return timefmt.local_date(value)  # the reader's calendar day
 
 
 def _fields(session: DbSession, case: Case, group: str) -> tuple[Field, ...]:

@@ -15,6 +15,7 @@ from typing import Any
 
 from flask_babel import gettext as _
 
+from .. import timefmt
 from ..directory.models import Organization
 from ..labels import PRIORITY_LABELS, SECTOR_LABELS
 from ..models_base import DbSession
@@ -46,7 +47,11 @@ class Sheet:
 
 
 def _day(value: datetime | None) -> str:
-    return value.strftime("%Y-%m-%d") if value else "—"
+    return timefmt.local_date(value)  # the reader's calendar day
+
+
+def _when(value: datetime | None) -> str:
+    return timefmt.local_time(value)  # the reader's clock, named: a sheet travels between zones
 
 
 def _label(table: dict[str, Any], code: str | None) -> str:
@@ -74,8 +79,8 @@ def build(session: DbSession, referral: Referral, shown: Disclosure, locale: str
         header.append(Row(_("Sector"), [_label(SECTOR_LABELS, sector)]))
     header += [
         Row(_("Priority"), [_label(PRIORITY_LABELS, referral.priority)]),
-        Row(_("Date of the referral"), [_day(referral.sent_at or referral.created_at)], ltr=True),
-        Row(_("Answer due"), [_day(referral.due_at)], ltr=True),
+        Row(_("Date of the referral"), [_when(referral.sent_at or referral.created_at)], ltr=True),
+        Row(_("Answer due"), [_when(referral.due_at)], ltr=True),
         Row(_("Reason for the referral"), _text(referral.reason)),
     ]
     sections = [

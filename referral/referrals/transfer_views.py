@@ -19,7 +19,9 @@ from ..directory.models import Organization
 from ..errors import NotFound
 from ..extensions import db
 from ..forms_base import submit
+from ..i18n import list_join
 from ..labels import DECLINE_REASON_LABELS, LEGAL_BASIS_LABELS, TRANSFER_STATE_LABELS
+from ..timefmt import local_date
 from . import transfers
 from .forms import TransferAcceptForm, TransferDeclineForm, TransferForm
 from .models import DECLINE_REASONS
@@ -63,7 +65,7 @@ def new(case_id: str) -> Any:
     form.to_organization_id.choices = [("", "—")] + [(o.id, _org_name(o)) for o in others]
     valid = [c for c in consents.consents(db.session, case) if consents.is_valid(c, case)]
     form.consent_id.choices = [("", "—")] + [
-        (c.id, f"{c.recorded_at:%Y-%m-%d} · {', '.join(referral_label('group', g) for g in c.field_groups)}")
+        (c.id, f"{local_date(c.recorded_at)} · {list_join(referral_label('group', g) for g in c.field_groups)}")
         for c in valid
     ]
     may_override = can(actor, "consent.override", case)

@@ -25,7 +25,7 @@ from ..enums import SECTORS
 from ..errors import NotFound
 from ..extensions import db
 from ..forms_base import submit
-from ..i18n import current_direction, current_locale_code
+from ..i18n import current_direction, current_locale_code, list_join
 from ..labels import (
     CONSENT_METHOD_LABELS,
     DECLINE_REASON_LABELS,
@@ -37,6 +37,7 @@ from ..labels import (
     message,
 )
 from ..models_base import utcnow
+from ..timefmt import local_date
 from . import disclosure, printing, receiving, services
 from .forms import AnswerForm, AssignForm, ConsentForm, LogForm, MandatoryReportForm, OpenCaseForm, ReferralForm
 from .models import DECLINE_REASONS, OPEN_STATES, PRIORITIES
@@ -187,7 +188,7 @@ def case_referrals(case_id: str) -> Any:
     form.field_groups.choices = _labels(FIELD_GROUPS, FIELD_GROUP_NAMES)
     valid = [c for c in grants if consents.is_valid(c, case)]
     form.consent_id.choices = [("", "—")] + [
-        (c.id, f"{c.recorded_at:%Y-%m-%d} · {', '.join(referral_label('group', g) for g in c.field_groups)}")
+        (c.id, f"{local_date(c.recorded_at)} · {list_join(referral_label('group', g) for g in c.field_groups)}")
         for c in valid
     ]
     offered = services.referable_services(db.session, case, valid)

@@ -14,7 +14,7 @@ from typing import Any
 from flask_babel import force_locale
 from flask_babel import gettext as _
 
-from ..i18n import RTL
+from ..i18n import RTL, list_join
 from .exports import category_label, dimension_label, period_label, table_title
 from .indicators import MEASURES, TABLES
 
@@ -65,14 +65,14 @@ def _note(payload: Mapping[str, Any], left_out: list[str], heatmap: bool = False
             "small count): %(categories)s.",
             label=payload["suppressed_label"],
             threshold=payload["threshold"],
-            categories=", ".join(left_out),
+            categories=list_join(left_out),
         )
     return _(
         "Not drawn (shown as %(label)s in the table: fewer than %(threshold)s, or hidden to protect a small "
         "count): %(categories)s.",
         label=payload["suppressed_label"],
         threshold=payload["threshold"],
-        categories=", ".join(left_out),
+        categories=list_join(left_out),
     )
 
 

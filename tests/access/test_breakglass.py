@@ -8,6 +8,7 @@ from __future__ import annotations
 from datetime import timedelta
 from types import SimpleNamespace
 from typing import Any
+from zoneinfo import ZoneInfo
 
 import pytest
 import time_machine
@@ -170,7 +171,8 @@ def test_the_grantee_reads_the_case_flagged_but_changes_nothing_and_lists_stay_s
     page = client.get(f"/cases/{case_id}")
     assert page.status_code == 200
     html = page.get_data(as_text=True)
-    assert f"Emergency access until {until:%H:%M}" in html and f"/breakglass/{grant_id}/end" in html
+    local = until.astimezone(ZoneInfo("Asia/Hebron"))  # the network's clock, named
+    assert f"Emergency access until {local:%H:%M} (Hebron time)" in html and f"/breakglass/{grant_id}/end" in html
     assert MARKER_NAME not in html  # masked like any supervisor's view
     assert f"/cases/{case_id}/edit" not in html and 'name="note-body"' not in html
     revealed = _post(client, f"/cases/{case_id}/reveal")

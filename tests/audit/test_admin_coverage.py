@@ -265,6 +265,10 @@ def _email_notifications(s: Scene) -> Call:
     return Call(who, "/account/notifications", ("user.notification_preference",), form={"notify_by_email": "y"})
 
 
+def _time_zone(s: Scene) -> Call:
+    return Call(s.fresh(), "/account/time-zone", ("user.time_zone_change",), form={"time_zone": "Europe/Berlin"})
+
+
 def _end_own_session(s: Scene) -> Call:
     who = s.fresh()
     s.signed_in(who)  # her other device
@@ -475,6 +479,7 @@ TABLE: dict[tuple[str, str], list[Builder]] = {
     # ---- one's own account
     ("account.password", "POST"): [_change_password],
     ("account.email_notifications", "POST"): [_email_notifications],
+    ("account.time_zone", "POST"): [_time_zone],
     ("account.end_session", "POST"): [_end_own_session],
     ("account.new_recovery_codes", "POST"): [_new_recovery_codes],
     ("account.issue_token", "POST"): [_issue_token],

@@ -14,7 +14,7 @@ from referral.extensions import db
 from tests.conftest import Account, Factory
 
 MARKER_NAME = "Zubaida-Marker-Qx7"
-MARKER_ID = "987654321"
+MARKER_ID = "987654324"  # nine digits, its check digit right
 MARKER_PHONE = "+970 59 111 2233"
 
 

@@ -191,7 +191,7 @@ def test_intake_error_keeps_the_input_answers_400_and_writes_nothing(
 
 # ------------------------------------------------------------------------------ list, filters, search
 def test_filters_search_and_paging(client: FlaskClient, app: Flask, world: World) -> None:
-    high = open_case(app, world, risk_level="high", national_id="123450000", phone="0590000001")
+    high = open_case(app, world, risk_level="high", national_id="123450009", phone="0590000001")
     others = [open_case(app, world, national_id=None, phone=None) for _ in range(50)]
     colleague_case = open_case(app, world, by=world.mine.colleague, national_id=None, phone=None)
     _signed_in(client, app, world.mine.supervisor)
@@ -207,7 +207,7 @@ def test_filters_search_and_paging(client: FlaskClient, app: Flask, world: World
     filtered = client.get("/cases?risk_level=high").get_data(as_text=True)
     assert codes[high] in filtered and codes[others[0]] not in filtered
 
-    found = _post(client, "/cases", {"q": "123450000"})
+    found = _post(client, "/cases", {"q": "123450009"})
     assert found.status_code == 200
     html = found.get_data(as_text=True)
     assert codes[high] in html and codes[others[0]] not in html
@@ -422,3 +422,21 @@ def test_home_shows_case_counts_and_navigation(client: FlaskClient, app: Flask, 
     assert re.search(r'data-testid="count-cases">1<', home)
     assert re.search(r'data-testid="count-awaiting">0<', home)
     assert 'href="/cases"' in home and 'href="/cases/approvals"' in home
+
+
+def test_the_governorate_field_lists_governorates_not_networks(
+    client: FlaskClient, app: Flask, world: World, factory: Any
+) -> None:
+    hebron = factory.network("hebron")
+    _signed_in(client, app, world.mine.caseworker)
+    html = client.get("/cases/new").get_data(as_text=True)
+    select_html = html.split('name="governorate"')[1].split("</select>")[0]
+    assert '<option value="hebron">Hebron</option>' in select_html
+    assert hebron.name_en not in select_html  # the network serving it is not the governorate
+    with app.app_context():
+        db.session.get(User, world.mine.caseworker.id).locale = "ar"
+        db.session.commit()
+    from tests.conftest import arabic
+
+    arabic_html = client.get("/cases/new").get_data(as_text=True)
+    assert f'<option value="hebron">{arabic(app, "Hebron")}</option>' in arabic_html
