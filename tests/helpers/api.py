@@ -14,7 +14,6 @@ from jsonschema import Draft202012Validator
 from referencing import Registry, Resource
 from referencing.jsonschema import DRAFT202012
 
-from referral.accounts import services
 from referral.accounts import services as accounts
 from referral.accounts.models import User
 from referral.api.openapi import document
@@ -25,7 +24,7 @@ from tests.helpers.cases import World
 
 def raw_token(app: Flask, user_id: str, days: int = 30) -> str:
     with app.app_context():
-        _, raw = services.issue_token(db.session, db.session.get(User, user_id), days=days)
+        _, raw = accounts.issue_token(db.session, db.session.get(User, user_id), days=days)
         db.session.commit()
         return raw
 
