@@ -34,6 +34,9 @@ from referral.models_base import new_id
 from referral.runtime import runtime
 from referral.security import limits
 
+# fixtures used across folders, defined once (tests/test_test_helpers.py keeps it so)
+pytest_plugins = ["tests.helpers.fixtures"]
+
 BACKEND = os.environ.get("SHABAKA_TEST_BACKEND", "sqlite")
 REDIS_URL = os.environ.get("TEST_REDIS_URL")
 STRONG_PASSWORD = "violet-harbour-compass-lantern"

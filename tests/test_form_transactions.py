@@ -26,10 +26,9 @@ from referral.forms_base import CheckedForm, attempt, submit
 from referral.referrals import transfers
 from referral.referrals.models import CaseTransfer
 from referral.transaction import after_commit, finish_request, undone_on_error
-from tests.access.test_scopes import _transfer_by
-from tests.cases.conftest import World, open_case, user
-from tests.cases.conftest import world as world
 from tests.conftest import csrf, sign_in
+from tests.helpers.access import transfer_by
+from tests.helpers.cases import World, open_case, user
 
 
 def _network(governorate: str) -> Network:
@@ -169,7 +168,7 @@ def test_a_refused_transfer_acceptance_writes_nothing_and_the_view_stays(
     client: FlaskClient, app: Flask, world: World
 ) -> None:
     """Formerly a rollback and a request to keep: a transfer's answers."""
-    transfer_id = _transfer_by(app, world, world.mine.caseworker)
+    transfer_id = transfer_by(app, world, world.mine.caseworker)
     sign_in(client, app, world.other.supervisor)
     token = csrf(client, f"/transfers/{transfer_id}")
     views = len(_events(app, "case.transfer_view"))

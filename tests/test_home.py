@@ -14,11 +14,10 @@ from referral.followups.models import FollowUp
 from referral.models_base import utcnow
 from referral.referrals import services as referrals
 from referral.referrals.models import Referral
-from tests.cases.conftest import World, open_case, user
-from tests.cases.conftest import world as world
 from tests.conftest import sign_in
-from tests.followups.test_followups import _add
-from tests.referrals.test_services import _act, _consent, _refer
+from tests.helpers.cases import World, open_case, user
+from tests.helpers.followups import add_followup
+from tests.helpers.referrals import act, consent, refer
 
 
 def _count(html: str, key: str) -> int:
@@ -35,7 +34,7 @@ def _link(html: str, key: str) -> str:
 
 def _sent(app: Flask, world: World, due_in: timedelta | None = None) -> str:
     case_id = open_case(app, world)
-    referral_id = _refer(app, world, case_id, _consent(app, world, case_id))
+    referral_id = refer(app, world, case_id, consent(app, world, case_id))
     if due_in is not None:
         with app.app_context():
             db.session.get(Referral, referral_id).due_at = utcnow() + due_in
@@ -47,7 +46,7 @@ def test_the_focal_points_home_counts_her_inbox_and_links_to_it(app: Flask, worl
     _sent(app, world)
     late = _sent(app, world, due_in=-timedelta(hours=3))
     answered = _sent(app, world)
-    _act(app, world.other.supervisor, answered, "accepted")
+    act(app, world.other.supervisor, answered, "accepted")
     with app.app_context():
         referrals.assign(db.session, user(world.other.supervisor), answered, world.other.supervisor.id)
         db.session.commit()
@@ -75,16 +74,16 @@ def test_the_caseworkers_home_has_new_case_follow_ups_and_referral_news(
     app: Flask, world: World, client: FlaskClient
 ) -> None:
     case_id = open_case(app, world)
-    due_today = _add(app, world.mine.caseworker, case_id)
-    late = _add(app, world.mine.caseworker, case_id)
-    _add(app, world.mine.caseworker, case_id, due_at=utcnow() + timedelta(days=5))
+    due_today = add_followup(app, world.mine.caseworker, case_id)
+    late = add_followup(app, world.mine.caseworker, case_id)
+    add_followup(app, world.mine.caseworker, case_id, due_at=utcnow() + timedelta(days=5))
     with app.app_context():
         db.session.get(FollowUp, late).due_at = utcnow() - timedelta(hours=2)
         db.session.get(FollowUp, due_today).due_at = utcnow() + timedelta(minutes=1)
         db.session.commit()
     quiet = _sent(app, world)
     answered = _sent(app, world)
-    _act(app, world.other.supervisor, answered, "declined", reason="no_capacity")
+    act(app, world.other.supervisor, answered, "declined", reason="no_capacity")
     sign_in(client, app, world.mine.caseworker)
     home = client.get("/").get_data(as_text=True)
     assert 'data-testid="new-case"' in home and 'href="/cases/new"' in home

@@ -13,10 +13,8 @@ from referral.extensions import db
 from referral.followups import notifications
 from referral.followups.models import Notification
 from referral.home import _NAV, menus
-from tests.cases.conftest import World
-from tests.cases.conftest import world as world
-from tests.cases.test_views import _intake_form
 from tests.conftest import Account, arabic, csrf, sign_in
+from tests.helpers.cases import World, intake_form
 
 MENU_RE = re.compile(r'<li class="nav-item dropdown">(.*?)</ul>\s*</li>', re.S)
 
@@ -100,7 +98,7 @@ def test_a_refused_case_intake_links_each_problem_to_its_field_and_keeps_the_inp
     app: Flask, world: World, client: FlaskClient
 ) -> None:
     sign_in(client, app, world.mine.caseworker)
-    values = _intake_form(world, full_name="", date_of_birth="2999-01-01")
+    values = intake_form(world, full_name="", date_of_birth="2999-01-01")
     answer = client.post("/cases/new", data={"csrf_token": csrf(client, "/cases/new"), **values})
     html = answer.get_data(as_text=True)
     assert answer.status_code == 400

@@ -23,7 +23,7 @@ from werkzeug.test import TestResponse
 
 from config import Settings
 from tests.conftest import REDIS_URL, Factory, csrf_from, reset_totp_step
-from tests.test_routes import _routes
+from tests.helpers.routes import routes
 
 ONE_YEAR = 365 * 24 * 3600
 
@@ -152,7 +152,7 @@ def test_every_route_sends_hsts_for_a_year_and_a_csp_without_inline_script_or_fr
         _post(browser, "/login", {"username": account.username, "password": account.password})
         assert _post(browser, "/login/mfa", {"code": account.totp()}).status_code == 302
     problems = []
-    paths = [(method, path) for endpoint, method, path in _routes(production) if endpoint != "auth.logout"]
+    paths = [(method, path) for endpoint, method, path in routes(production) if endpoint != "auth.logout"]
     paths += [("GET", "/static/css/app.css"), ("GET", "/no-such-page"), ("GET", "/api/v1/no-such-route")]
     for method, path in paths:
         if path.startswith("/static/") and path != "/static/css/app.css":

@@ -3,7 +3,6 @@ carries the security headers, cookies carry their flags, and POST without CSRF i
 
 from __future__ import annotations
 
-import re
 from typing import Any
 
 import pytest
@@ -12,29 +11,19 @@ from flask.testing import FlaskClient
 
 from referral.access.gate import PENDING_ENDPOINTS, PUBLIC_ENDPOINTS
 from tests.conftest import Factory, password_step, sign_in
+from tests.helpers.routes import routes
 
-PLACEHOLDER = "00000000-0000-4000-8000-000000000000"
 API_PUBLIC = {"api.openapi"}
 
 
-def _routes(app: Flask) -> list[tuple[str, str, str]]:
-    """(endpoint, method, concrete path) for every rule, with placeholders for variables."""
-    found = []
-    for rule in app.url_map.iter_rules():
-        path = re.sub(r"<(?:[^:>]+:)?([^>]+)>", PLACEHOLDER, rule.rule)
-        for method in sorted((rule.methods or set()) - {"HEAD", "OPTIONS"}):
-            found.append((rule.endpoint, method, path))
-    return found
-
-
 def test_the_map_is_not_empty(app: Flask) -> None:
-    assert len(_routes(app)) > 25
+    assert len(routes(app)) > 25
 
 
 def test_anonymous_visitors_are_refused_everywhere_but_the_allow_list(client: FlaskClient, app: Flask) -> None:
     app.config["WTF_CSRF_ENABLED"] = False  # reach the sign-in gate itself, not the CSRF check
     try:
-        for endpoint, method, path in _routes(app):
+        for endpoint, method, path in routes(app):
             if endpoint in PUBLIC_ENDPOINTS or endpoint in API_PUBLIC:
                 continue
             response = client.open(path, method=method)
@@ -54,7 +43,7 @@ def test_half_signed_in_users_reach_only_the_second_factor(client: FlaskClient, 
     password_step(client, account.username, account.password)
     app.config["WTF_CSRF_ENABLED"] = False
     try:
-        for endpoint, method, path in _routes(app):
+        for endpoint, method, path in routes(app):
             if endpoint in PUBLIC_ENDPOINTS | PENDING_ENDPOINTS | API_PUBLIC:
                 continue
             response = client.open(path, method=method)
@@ -82,7 +71,7 @@ def _assert_headers(response: object, path: str) -> None:
 def test_security_headers_on_every_route(client: FlaskClient, app: Flask, factory: Factory, signed_in: bool) -> None:
     if signed_in:
         sign_in(client, app, factory.user("sysadmin"))
-    for endpoint, method, path in _routes(app):
+    for endpoint, method, path in routes(app):
         if endpoint == "auth.logout":
             continue
         if endpoint == "static":
@@ -99,7 +88,7 @@ def test_post_without_csrf_token_is_refused(client: FlaskClient, app: Flask, fac
     response = client.post("/login", data={"username": account.username, "password": account.password})
     assert response.status_code == 400
     sign_in(client, app, account)
-    for endpoint, method, path in _routes(app):
+    for endpoint, method, path in routes(app):
         if method == "POST" and not endpoint.startswith("api."):
             refused = client.post(path, data={})
             assert refused.status_code == 400, endpoint

@@ -13,11 +13,9 @@ from referral.extensions import db
 from referral.runtime import runtime
 from referral.security.crypto import blind_index
 from referral.text import fold_digits, text_problem
-from tests.api.test_cases_api import _headers
-from tests.cases.conftest import World, intake
-from tests.cases.conftest import world as world  # the fixture
-from tests.cases.test_views import _intake_form, _signed_in
 from tests.conftest import Factory, csrf, password_step, reset_totp_step
+from tests.helpers.api import token_headers
+from tests.helpers.cases import World, intake, intake_form, signed_in
 
 ARABIC = str.maketrans("0123456789", "٠١٢٣٤٥٦٧٨٩")
 PERSIAN = str.maketrans("0123456789", "۰۱۲۳۴۵۶۷۸۹")
@@ -54,7 +52,7 @@ def test_the_api_refuses_such_a_name_and_stores_nothing(
     client: FlaskClient, app: Flask, world: World, name: str
 ) -> None:
     body = {**intake(world), "full_name": name}
-    response = client.post("/api/v1/cases", json=body, headers=_headers(app, world.mine.caseworker))
+    response = client.post("/api/v1/cases", json=body, headers=token_headers(app, world.mine.caseworker))
     assert response.status_code == 400
     assert list(response.get_json()["error"]["fields"]) == ["full_name"]
     with app.app_context():
@@ -64,14 +62,14 @@ def test_the_api_refuses_such_a_name_and_stores_nothing(
 def test_the_api_refuses_an_unpaired_surrogate_by_name(client: FlaskClient, app: Flask, world: World) -> None:
     raw = '{"full_name": "Zeina \\ud800", "governorate": "' + world.governorate + '"}'
     response = client.post(
-        "/api/v1/cases", data=raw, content_type="application/json", headers=_headers(app, world.mine.caseworker)
+        "/api/v1/cases", data=raw, content_type="application/json", headers=token_headers(app, world.mine.caseworker)
     )
     assert response.status_code == 400 and "full_name" in response.get_json()["error"]["fields"]
 
 
 def test_the_intake_form_refuses_such_a_name_and_keeps_the_input(client: FlaskClient, app: Flask, world: World) -> None:
-    _signed_in(client, app, world.mine.caseworker)
-    form = _intake_form(world, full_name="Zeina\u202e Haddad")
+    signed_in(client, app, world.mine.caseworker)
+    form = intake_form(world, full_name="Zeina\u202e Haddad")
     response = client.post("/cases/new", data={"csrf_token": csrf(client, "/cases/new"), **form})
     html = response.get_data(as_text=True)
     assert response.status_code == 400
@@ -104,7 +102,7 @@ def test_a_totp_code_typed_on_an_arabic_keyboard_signs_in(
 
 def test_token_days_typed_in_arabic_digits_are_read(client: FlaskClient, app: Flask, factory: Factory) -> None:
     account = factory.user()
-    _signed_in(client, app, account)
+    signed_in(client, app, account)
     response = client.post(
         "/account/tokens", data={"csrf_token": csrf(client, "/account/"), "days": "٣٠", "label": "reports"}
     )

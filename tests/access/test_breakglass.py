@@ -32,10 +32,9 @@ from referral.followups import services as followups
 from referral.followups.models import FollowUp, Notification
 from referral.models_base import utcnow
 from referral.referrals import services as referrals
-from tests.cases.conftest import MARKER_ID, MARKER_NAME, World, open_case, user
-from tests.cases.conftest import world as world
-from tests.cases.test_documents import download, pdf, upload
 from tests.conftest import Account, Factory, csrf, sign_in, within
+from tests.helpers.cases import MARKER_ID, MARKER_NAME, World, open_case, user
+from tests.helpers.documents import download, pdf, upload
 
 REASON = "Police call: Reason-Marker-Qx9 may be at the shelter tonight"
 
@@ -387,10 +386,10 @@ def test_the_open_event_names_the_case_and_the_reason_is_encrypted(app: Flask, w
 
 def test_a_purged_case_keeps_who_opened_it_but_not_the_reason(app: Flask, world: World) -> None:
     from referral.cases import retention
-    from tests.cases.test_retention import _closed_case
+    from tests.helpers.cases import closed_case
 
     closed_at = utcnow() - timedelta(days=8 * 366)
-    case_id = _closed_case(app, world, closed_at)
+    case_id = closed_case(app, world, closed_at)
     grant_id = _open(app, world.other.supervisor, case_id)
     with within(app):
         assert retention.purge_closed_cases(db.session) == 1

@@ -25,11 +25,10 @@ from referral.directory.models import Network
 from referral.extensions import db
 from referral.followups import notifications
 from referral.runtime import runtime
-from tests.audit.test_coverage import TABLE, Call, Scene, _stranger
-from tests.cases.conftest import World, user
-from tests.cases.conftest import world as world
 from tests.conftest import Factory
-from tests.plans import helpers as plan_helpers
+from tests.helpers import plans as plan_helpers
+from tests.helpers.audit import TABLE, Call, Scene, stranger_of
+from tests.helpers.cases import World, user
 
 _UUID = re.compile(r"[0-9a-f]{8}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{4}-[0-9a-f]{12}")
 _CSRF = re.compile(rb'name="csrf_token" value="[^"]*"')
@@ -219,13 +218,13 @@ OTHERS: dict[tuple[str, str], Callable[[Scene], Call]] = {
 
 # ---- network coordination: the world's network's records, asked for by another network's people
 def _meeting_of_world(s: Scene) -> str:
-    from tests.coordination import helpers
+    from tests.helpers import coordination as helpers
 
     return str(helpers.meeting(s.app, s.world))
 
 
 def _point_of_world(s: Scene) -> str:
-    from tests.coordination import helpers
+    from tests.helpers import coordination as helpers
 
     return str(helpers.action_point(s.app, s.world, _meeting_of_world(s)))
 
@@ -441,7 +440,7 @@ def _calls(s: Scene, key: tuple[str, str]) -> Iterator[tuple[Call, str]]:
         return
     for build in TABLE[key]:
         call = build(s)
-        yield call, _stranger(call.who)
+        yield call, stranger_of(call.who)
 
 
 @pytest.fixture

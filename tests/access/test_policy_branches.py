@@ -17,52 +17,9 @@ from referral.accounts.models import User
 from referral.cases.models import Case, CaseMember
 from referral.extensions import db
 from referral.models_base import new_id
-from tests.cases.conftest import World, open_case, user
-from tests.cases.conftest import world as world
 from tests.conftest import Factory
-
-A, B, C = "org-a", "org-b", "org-c"  # B receives A's referrals and transfers; C is a third party
-NETWORK = "network-1"
-
-
-def person(role: str, organization: str, name: str, **extra: Any) -> SimpleNamespace:
-    values = {"network_id": None, "active": True, "is_authenticated": True}
-    values.update(extra)
-    return SimpleNamespace(id=name, role=role, organization_id=organization, **values)
-
-
-PEOPLE = {
-    "sysadmin": person("sysadmin", "org-platform", "sysadmin"),
-    "auditor": person("auditor", "org-platform", "auditor"),
-    "coordinator": person("coordinator", "org-platform", "coordinator", network_id=NETWORK),
-    "other coordinator": person("coordinator", "org-platform", "other coordinator", network_id="network-2"),
-    "org admin A": person("org_admin", A, "org admin A"),
-    "supervisor A": person("supervisor", A, "supervisor A", network_id=NETWORK),
-    "owner A": person("caseworker", A, "owner A"),
-    "member A": person("caseworker", A, "member A"),
-    "caseworker A": person("caseworker", A, "caseworker A"),  # not on the case's team
-    "supervisor B": person("supervisor", B, "supervisor B"),
-    "caseworker B": person("caseworker", B, "caseworker B"),
-    "former member B": person("caseworker", B, "former member B"),  # still listed on A's team
-    "supervisor C": person("supervisor", C, "supervisor C"),
-}
-
-
-def allowed(action: str, obj: Any) -> set[str]:
-    return {label for label, who in PEOPLE.items() if can(who, action, obj)}
-
-
-def case_of(organization: str, *team: tuple[str, str]) -> Case:
-    """An unsaved case (so no emergency grant can exist for it) with its team as (user, role)."""
-    return Case(
-        id=new_id(),
-        organization_id=organization,
-        members=[CaseMember(id=new_id(), user_id=who, role=role) for who, role in team],
-    )
-
-
-def case_a() -> Case:
-    return case_of(A, ("owner A", "owner"), ("member A", "member"), ("former member B", "member"))
+from tests.helpers.access import NETWORK, PEOPLE, A, B, C, allowed, case_a, case_of, person, referral
+from tests.helpers.cases import World, open_case, user
 
 
 # ------------------------------------------------------------------------------ can() itself
@@ -198,17 +155,6 @@ def test_a_member_who_is_not_the_owner_does_not_assign() -> None:
 
 
 # ------------------------------------------------------------------------------ referrals
-def referral(state: str = "sent", **changes: Any) -> SimpleNamespace:
-    values: dict[str, Any] = {
-        "from_organization_id": A,
-        "to_organization_id": B,
-        "state": state,
-        "case": case_a(),
-        "created_by": "owner A",
-        "assigned_to": "caseworker B",
-    }
-    values.update(changes)
-    return SimpleNamespace(**values)
 
 
 def test_both_sides_see_a_sent_referral_each_as_its_role_allows() -> None:

@@ -14,9 +14,7 @@ from flask.testing import FlaskClient
 from sqlalchemy import select
 
 from referral.access.policy import can, scope_referrals, scope_services, scope_transfers
-from referral.cases import consent as consents
 from referral.cases import services as cases
-from referral.cases.models import FIELD_GROUPS
 from referral.directory import services as directory
 from referral.directory.models import Organization, Service
 from referral.errors import InvalidInput
@@ -24,11 +22,10 @@ from referral.extensions import db
 from referral.referrals import services as referrals
 from referral.referrals import transfers
 from referral.referrals.models import CaseTransfer, Referral
-from tests.access.test_policy_branches import PEOPLE, allowed, case_a, referral
-from tests.cases.conftest import World, open_case, user
-from tests.cases.conftest import world as world
 from tests.conftest import Account, Factory, sign_in
-from tests.directory.helpers import make_service
+from tests.helpers.access import PEOPLE, allowed, case_a, consent_by, referral, transfer_by
+from tests.helpers.cases import World, open_case, user
+from tests.helpers.directory import make_service
 
 
 # ------------------------------------------------------------------------------ the rules alone
@@ -57,25 +54,11 @@ def test_a_listed_service_is_read_by_anyone_an_unlisted_one_by_its_keepers() -> 
 
 
 # ------------------------------------------------------------------------------ referral boxes
-def _consent_by(app: Flask, world: World, account: Account, case_id: str, **extra: Any) -> str:
-    values: dict[str, Any] = {
-        "given_by": "caregiver",
-        "minor_assent": True,
-        "method": "verbal",
-        "organization_ids": [world.other.id],
-        "field_groups": list(FIELD_GROUPS),
-        "purpose": "legal aid for custody",
-    }
-    values.update(extra)
-    with app.app_context():
-        grant = consents.record_consent(db.session, user(account), case_id, consents.ConsentInput(**values))
-        db.session.commit()
-        return grant.id
 
 
 def _refer_by(app: Flask, world: World, account: Account, *, send: bool = True) -> str:
     case_id = open_case(app, world, account)
-    grant = _consent_by(app, world, account, case_id)
+    grant = consent_by(app, world, account, case_id)
     data = referrals.ReferralInput(
         case_id=case_id,
         to_organization_id=world.other.id,
@@ -151,21 +134,11 @@ def test_a_case_team_takes_only_case_staff_of_its_organisation(app: Flask, world
 
 
 # ------------------------------------------------------------------------------ transfer lists
-def _transfer_by(app: Flask, world: World, account: Account) -> str:
-    case_id = open_case(app, world, account)
-    grant = _consent_by(app, world, account, case_id)
-    data = transfers.TransferInput(
-        case_id=case_id, to_organization_id=world.other.id, reason="She moved away", consent_id=grant
-    )
-    with app.app_context():
-        made = transfers.request_transfer(db.session, user(account), data)
-        db.session.commit()
-        return made.id
 
 
 def test_each_person_sees_the_transfers_her_role_allows(app: Flask, world: World) -> None:
-    waiting = _transfer_by(app, world, world.mine.caseworker)
-    moved = _transfer_by(app, world, world.mine.colleague)
+    waiting = transfer_by(app, world, world.mine.caseworker)
+    moved = transfer_by(app, world, world.mine.colleague)
     with app.app_context():
         transfers.accept(db.session, user(world.other.supervisor), moved, world.other.caseworker.id)
         db.session.commit()

@@ -12,9 +12,8 @@ from referral.audit.models import AuditEvent
 from referral.cases import services as cases
 from referral.cases.models import Case
 from referral.extensions import db
-from tests.api.test_api import _auth, _token, _validator
-from tests.cases.conftest import MARKER_NAME, World, open_case, user
-from tests.cases.conftest import world as world
+from tests.helpers.api import bearer, raw_token, schema_validator
+from tests.helpers.cases import MARKER_NAME, World, open_case, user
 
 
 def _viewed_case(app: Flask, world: World) -> str:
@@ -27,11 +26,11 @@ def _viewed_case(app: Flask, world: World) -> str:
 
 def test_an_auditor_lists_the_events_of_a_case(client: FlaskClient, app: Flask, world: World) -> None:
     code = _viewed_case(app, world)
-    headers = _auth(_token(app, world.auditor.id))
+    headers = bearer(raw_token(app, world.auditor.id))
     response = client.get(f"/api/v1/audit/events?case_code={code}", headers=headers)
     assert response.status_code == 200
     body = response.get_json()
-    assert not list(_validator("AuditEventPage").iter_errors(body))
+    assert not list(schema_validator("AuditEventPage").iter_errors(body))
     assert [(i["action"], i["actor_id"]) for i in body["items"]] == [
         ("case.view", world.mine.supervisor.id),
         ("case.create", world.mine.caseworker.id),
@@ -51,7 +50,7 @@ def test_an_auditor_lists_the_events_of_a_case(client: FlaskClient, app: Flask, 
 
 def test_pages_follow_by_cursor(client: FlaskClient, app: Flask, world: World) -> None:
     code = _viewed_case(app, world)
-    headers = _auth(_token(app, world.auditor.id))
+    headers = bearer(raw_token(app, world.auditor.id))
     first = client.get(f"/api/v1/audit/events?case_code={code}&limit=1", headers=headers).get_json()
     assert first["next_cursor"]
     second = client.get(
@@ -62,7 +61,7 @@ def test_pages_follow_by_cursor(client: FlaskClient, app: Flask, world: World) -
 
 
 def test_filters_are_validated(client: FlaskClient, app: Flask, world: World) -> None:
-    headers = _auth(_token(app, world.auditor.id))
+    headers = bearer(raw_token(app, world.auditor.id))
     for query, field in (
         ("colour=red", "colour"),
         ("user_id=42", "user_id"),
@@ -88,16 +87,18 @@ def test_only_auditors_read_the_trail(client: FlaskClient, app: Flask, world: Wo
     _viewed_case(app, world)
     others = (world.mine.caseworker, world.mine.supervisor, world.mine.org_admin, world.coordinator, world.sysadmin)
     for account in others:
-        response = client.get("/api/v1/audit/events", headers=_auth(_token(app, account.id)))
+        response = client.get("/api/v1/audit/events", headers=bearer(raw_token(app, account.id)))
         assert response.status_code == 403
         assert response.get_json()["error"]["code"] == "forbidden"
         # even with a filter the schema would refuse: the role is refused first
-        assert client.get("/api/v1/audit/events?colour=red", headers=_auth(_token(app, account.id))).status_code == 403
+        assert (
+            client.get("/api/v1/audit/events?colour=red", headers=bearer(raw_token(app, account.id))).status_code == 403
+        )
     assert client.get("/api/v1/audit/events").status_code == 401
     # An auditor reads the trail, not the cases.
     with app.app_context():
         case_id = db.session.scalars(select(Case.id)).first()
-    assert client.get(f"/api/v1/cases/{case_id}", headers=_auth(_token(app, world.auditor.id))).status_code == 404
+    assert client.get(f"/api/v1/cases/{case_id}", headers=bearer(raw_token(app, world.auditor.id))).status_code == 404
 
 
 def test_the_route_is_published() -> None:

@@ -15,17 +15,12 @@ from sqlalchemy import func, select
 from referral.audit.models import AuditEvent
 from referral.cases.models import Case
 from referral.extensions import db
-from tests.api.test_api import _auth, _token, _validator
-from tests.cases.conftest import MARKER_ID, MARKER_NAME, MARKER_PHONE, World, intake, open_case
-from tests.cases.conftest import world as world  # the fixture
-from tests.conftest import Account, within
+from tests.conftest import within
+from tests.helpers.api import schema_validator, token_headers
+from tests.helpers.cases import MARKER_ID, MARKER_NAME, MARKER_PHONE, World, intake, open_case
 
 CODE = re.compile(r"^[A-Z]{3}-\d{4}-\d{6}$")
 PLANTED = (MARKER_NAME, MARKER_ID, MARKER_PHONE, "111 2233", "Marker narrative", "marker mosque", "Um Ahmad")
-
-
-def _headers(app: Flask, account: Account) -> dict[str, str]:
-    return _auth(_token(app, account.id))
 
 
 def _post(client: FlaskClient, headers: dict[str, str], body: dict[str, Any]) -> Any:
@@ -35,7 +30,7 @@ def _post(client: FlaskClient, headers: dict[str, str], body: dict[str, Any]) ->
 def _error(response: Any, status: int, code: str) -> dict[str, Any]:
     assert response.status_code == status, response.get_data(as_text=True)[:500]
     body = response.get_json()
-    _validator("Error").validate(body)
+    schema_validator("Error").validate(body)
     assert body["error"]["code"] == code
     return body["error"]
 
@@ -51,11 +46,11 @@ def _actions(app: Flask, action: str) -> list[AuditEvent]:
 
 # ---------------------------------------------------------------------------------- create
 def test_caseworker_opens_a_case(client: FlaskClient, app: Flask, world: World) -> None:
-    headers = _headers(app, world.mine.caseworker)
+    headers = token_headers(app, world.mine.caseworker)
     response = _post(client, headers, intake(world, marital_status="married"))
     assert response.status_code == 201, response.get_data(as_text=True)[:500]
     body = response.get_json()
-    _validator("CaseCreated").validate(body)
+    schema_validator("CaseCreated").validate(body)
     assert CODE.match(body["case_code"]) and body["status"] == "intake" and body["returning_survivor"] == []
     assert response.headers["Location"] == f"/api/v1/cases/{body['id']}"
     assert not [m for m in PLANTED if m in response.get_data(as_text=True)]
@@ -71,7 +66,7 @@ def test_caseworker_opens_a_case(client: FlaskClient, app: Flask, world: World) 
 
 
 def test_supervisor_may_open_a_case_and_sees_it_in_full(client: FlaskClient, app: Flask, world: World) -> None:
-    headers = _headers(app, world.mine.supervisor)
+    headers = token_headers(app, world.mine.supervisor)
     created = _post(client, headers, intake(world))
     assert created.status_code == 201
     shown = client.get(created.headers["Location"], headers=headers).get_json()
@@ -80,7 +75,7 @@ def test_supervisor_may_open_a_case_and_sees_it_in_full(client: FlaskClient, app
 
 def test_a_minimal_intake_is_enough(client: FlaskClient, app: Flask, world: World) -> None:
     body = {"full_name": "Minimal Person", "governorate": world.governorate, "age_group": "18-24", "sex": "female"}
-    response = _post(client, _headers(app, world.mine.caseworker), body)
+    response = _post(client, token_headers(app, world.mine.caseworker), body)
     assert response.status_code == 201, response.get_data(as_text=True)[:500]
 
 
@@ -88,7 +83,7 @@ def test_a_minimal_intake_is_enough(client: FlaskClient, app: Flask, world: Worl
 def test_other_roles_may_not_open_cases_and_see_none(client: FlaskClient, app: Flask, world: World, who: str) -> None:
     case_id = open_case(app, world)
     account = world.mine.org_admin if who == "org_admin" else getattr(world, who)
-    headers = _headers(app, account)
+    headers = token_headers(app, account)
     _error(_post(client, headers, intake(world)), 403, "forbidden")
     _error(_post(client, headers, {"colour": "red"}), 403, "forbidden")  # the role is refused before the body
     listed = client.get("/api/v1/cases", headers=headers)
@@ -100,7 +95,7 @@ def test_other_roles_may_not_open_cases_and_see_none(client: FlaskClient, app: F
 
 
 def test_unknown_fields_are_named_and_nothing_is_stored(client: FlaskClient, app: Flask, world: World) -> None:
-    headers = _headers(app, world.mine.caseworker)
+    headers = token_headers(app, world.mine.caseworker)
     error = _error(_post(client, headers, intake(world, colour="red", favourite=1)), 400, "invalid_input")
     assert error["fields"] == {"colour": "unknown field", "favourite": "unknown field"}
     nested = intake(world)
@@ -129,7 +124,7 @@ def test_unknown_fields_are_named_and_nothing_is_stored(client: FlaskClient, app
     ],
 )
 def test_bad_values_are_field_level_400s(client: FlaskClient, app: Flask, world: World, field: str, value: Any) -> None:
-    response = _post(client, _headers(app, world.mine.caseworker), intake(world, **{field: value}))
+    response = _post(client, token_headers(app, world.mine.caseworker), intake(world, **{field: value}))
     error = _error(response, 400, "invalid_input")
     assert list(error["fields"]) == [field]
     with within(app):
@@ -140,12 +135,12 @@ def test_missing_required_fields_are_named(client: FlaskClient, app: Flask, worl
     body = intake(world)
     for name in ("full_name", "governorate", "age_group", "sex"):
         del body[name]
-    error = _error(_post(client, _headers(app, world.mine.caseworker), body), 400, "invalid_input")
+    error = _error(_post(client, token_headers(app, world.mine.caseworker), body), 400, "invalid_input")
     assert error["fields"] == {n: "required" for n in ("age_group", "full_name", "governorate", "sex")}
 
 
 def test_a_post_refused_by_the_service_leaves_no_case(client: FlaskClient, app: Flask, world: World) -> None:
-    headers = _headers(app, world.mine.caseworker)
+    headers = token_headers(app, world.mine.caseworker)
     response = _post(client, headers, intake(world, governorate="atlantis"))  # no such network here
     assert list(_error(response, 400, "invalid_input")["fields"]) == ["governorate"]
     response = _post(client, headers, intake(world, date_of_birth="2999-01-01"))  # a rule: not in the future
@@ -159,7 +154,7 @@ def test_a_post_refused_by_the_service_leaves_no_case(client: FlaskClient, app: 
 
 def test_errors_name_fields_not_values(client: FlaskClient, app: Flask, world: World) -> None:
     long_name = MARKER_NAME * 20
-    response = _post(client, _headers(app, world.mine.caseworker), intake(world, full_name=long_name, phone=["x"]))
+    response = _post(client, token_headers(app, world.mine.caseworker), intake(world, full_name=long_name, phone=["x"]))
     error = _error(response, 400, "invalid_input")
     assert set(error["fields"]) == {"full_name", "phone"}
     assert MARKER_NAME not in response.get_data(as_text=True)
@@ -170,11 +165,11 @@ def test_list_is_masked_scoped_and_filtered(client: FlaskClient, app: Flask, wor
     mine = open_case(app, world)
     high = open_case(app, world, risk_level="high", national_id="112233440", phone=None)
     theirs = open_case(app, world, by=world.other.caseworker)
-    headers = _headers(app, world.mine.supervisor)
+    headers = token_headers(app, world.mine.supervisor)
     response = client.get("/api/v1/cases", headers=headers)
     assert response.status_code == 200
     body = response.get_json()
-    _validator("CasePage").validate(body)
+    schema_validator("CasePage").validate(body)
     assert [i["id"] for i in body["items"]] == [high, mine]  # newest first; not the other organisation's
     assert not [m for m in PLANTED if m in response.get_data(as_text=True)]
     item = body["items"][1]
@@ -184,7 +179,7 @@ def test_list_is_masked_scoped_and_filtered(client: FlaskClient, app: Flask, wor
     def ids(query: str) -> list[str]:
         found = client.get(f"/api/v1/cases?{query}", headers=headers)
         assert found.status_code == 200, found.get_data(as_text=True)[:300]
-        _validator("CasePage").validate(found.get_json())
+        schema_validator("CasePage").validate(found.get_json())
         return [i["id"] for i in found.get_json()["items"]]
 
     assert ids("risk_level=high") == [high]
@@ -194,7 +189,7 @@ def test_list_is_masked_scoped_and_filtered(client: FlaskClient, app: Flask, wor
     def searched(q: str) -> list[str]:
         found = client.post("/api/v1/cases/search", json={"q": q}, headers=headers)
         assert found.status_code == 200, found.get_data(as_text=True)[:300]
-        _validator("CasePage").validate(found.get_json())
+        schema_validator("CasePage").validate(found.get_json())
         return [i["id"] for i in found.get_json()["items"]]
 
     assert ids(f"q={item['case_code']}") == [mine]
@@ -210,20 +205,20 @@ def test_list_is_masked_scoped_and_filtered(client: FlaskClient, app: Flask, wor
     assert searched(MARKER_ID) == [mine]
     assert _actions(app, "case.search_identifier")
     # the caseworker sees her own cases; her colleague none of them
-    assert len(client.get("/api/v1/cases", headers=_headers(app, world.mine.caseworker)).get_json()["items"]) == 2
-    assert client.get("/api/v1/cases", headers=_headers(app, world.mine.colleague)).get_json()["items"] == []
-    other = client.get("/api/v1/cases", headers=_headers(app, world.other.supervisor)).get_json()
+    assert len(client.get("/api/v1/cases", headers=token_headers(app, world.mine.caseworker)).get_json()["items"]) == 2
+    assert client.get("/api/v1/cases", headers=token_headers(app, world.mine.colleague)).get_json()["items"] == []
+    other = client.get("/api/v1/cases", headers=token_headers(app, world.other.supervisor)).get_json()
     assert [i["id"] for i in other["items"]] == [theirs]
 
 
 def test_list_pages_with_an_opaque_cursor(client: FlaskClient, app: Flask, world: World) -> None:
     made = [open_case(app, world) for _ in range(5)]
-    headers = _headers(app, world.mine.caseworker)
+    headers = token_headers(app, world.mine.caseworker)
     seen: list[str] = []
     cursor, pages = None, 0
     while True:
         body = client.get("/api/v1/cases?limit=2" + (f"&cursor={cursor}" if cursor else ""), headers=headers)
-        _validator("CasePage").validate(body.get_json())
+        schema_validator("CasePage").validate(body.get_json())
         seen += [i["id"] for i in body.get_json()["items"]]
         pages += 1
         cursor = body.get_json()["next_cursor"]
@@ -247,7 +242,7 @@ def test_list_pages_with_an_opaque_cursor(client: FlaskClient, app: Flask, world
 def test_bad_list_queries_are_field_level_400s(
     client: FlaskClient, app: Flask, world: World, query: str, field: str
 ) -> None:
-    response = client.get(f"/api/v1/cases?{query}", headers=_headers(app, world.mine.supervisor))
+    response = client.get(f"/api/v1/cases?{query}", headers=token_headers(app, world.mine.supervisor))
     assert field in _error(response, 400, "invalid_input")["fields"]
 
 
@@ -260,17 +255,17 @@ def test_bad_list_queries_are_field_level_400s(
     ],
 )
 def test_a_cursor_the_api_did_not_give_is_a_422(client: FlaskClient, app: Flask, world: World, cursor: str) -> None:
-    response = client.get(f"/api/v1/cases?cursor={cursor}", headers=_headers(app, world.mine.supervisor))
+    response = client.get(f"/api/v1/cases?cursor={cursor}", headers=token_headers(app, world.mine.supervisor))
     assert _error(response, 422, "rule_refused")["fields"] == {"cursor": "invalid cursor"}
 
 
 # ---------------------------------------------------------------------------------- read
 def test_case_team_reads_the_whole_case(client: FlaskClient, app: Flask, world: World) -> None:
     case_id = open_case(app, world)
-    response = client.get(f"/api/v1/cases/{case_id}", headers=_headers(app, world.mine.caseworker))
+    response = client.get(f"/api/v1/cases/{case_id}", headers=token_headers(app, world.mine.caseworker))
     assert response.status_code == 200
     body = response.get_json()
-    _validator("Case").validate(body)
+    schema_validator("Case").validate(body)
     assert body["identifiers_masked"] is False
     assert body["full_name"] == MARKER_NAME + " Saleh" and body["national_id"] == MARKER_ID
     assert body["phone"] == MARKER_PHONE and body["date_of_birth"] == "1994-03-02"
@@ -290,11 +285,11 @@ def test_supervisor_sees_identifiers_masked_until_she_reveals_them(
     client: FlaskClient, app: Flask, world: World
 ) -> None:
     case_id = open_case(app, world)
-    headers = _headers(app, world.mine.supervisor)
+    headers = token_headers(app, world.mine.supervisor)
     masked = client.get(f"/api/v1/cases/{case_id}", headers=headers)
     assert masked.status_code == 200
     body = masked.get_json()
-    _validator("Case").validate(body)
+    schema_validator("Case").validate(body)
     assert body["identifiers_masked"] is True and body["full_name_masked"] == "Z. S."
     for name in ("full_name", "national_id", "date_of_birth", "phone", "address", "safe_contact"):
         assert name not in body
@@ -305,7 +300,7 @@ def test_supervisor_sees_identifiers_masked_until_she_reveals_them(
     assert not _actions(app, "case.reveal")
     revealed = client.get(f"/api/v1/cases/{case_id}?reveal=true", headers=headers)
     body = revealed.get_json()
-    _validator("Case").validate(body)
+    schema_validator("Case").validate(body)
     assert body["identifiers_masked"] is False and body["full_name"] == MARKER_NAME + " Saleh"
     assert body["national_id"] == MARKER_ID and body["safe_contact"]["instructions"] == "Ask for Um Ahmad"
     [event] = _actions(app, "case.reveal")
@@ -317,7 +312,7 @@ def test_supervisor_sees_identifiers_masked_until_she_reveals_them(
 @pytest.mark.parametrize("who", ["caseworker", "supervisor"])
 def test_another_organisations_case_is_not_found(client: FlaskClient, app: Flask, world: World, who: str) -> None:
     theirs = open_case(app, world, by=world.other.caseworker)
-    headers = _headers(app, getattr(world.mine, who))
+    headers = token_headers(app, getattr(world.mine, who))
     for response in (
         client.get(f"/api/v1/cases/{theirs}", headers=headers),
         client.get(f"/api/v1/cases/{theirs}?reveal=true", headers=headers),
@@ -339,7 +334,7 @@ def test_another_organisations_case_is_not_found(client: FlaskClient, app: Flask
 
 def test_a_colleague_outside_the_team_gets_404(client: FlaskClient, app: Flask, world: World) -> None:
     case_id = open_case(app, world)
-    headers = _headers(app, world.mine.colleague)
+    headers = token_headers(app, world.mine.colleague)
     _error(client.get(f"/api/v1/cases/{case_id}", headers=headers), 404, "not_found")
     _error(client.patch(f"/api/v1/cases/{case_id}", json={"risk_level": "low"}, headers=headers), 404, "not_found")
 
@@ -347,12 +342,12 @@ def test_a_colleague_outside_the_team_gets_404(client: FlaskClient, app: Flask, 
 # ---------------------------------------------------------------------------------- update
 def test_patch_changes_fields_and_audits_their_names_only(client: FlaskClient, app: Flask, world: World) -> None:
     case_id = open_case(app, world)
-    headers = _headers(app, world.mine.caseworker)
+    headers = token_headers(app, world.mine.caseworker)
     before = client.get(f"/api/v1/cases/{case_id}", headers=headers).get_json()
     response = client.patch(f"/api/v1/cases/{case_id}", json={"risk_level": "high"}, headers=headers)
     assert response.status_code == 200, response.get_data(as_text=True)[:500]
     body = response.get_json()
-    _validator("Case").validate(body)
+    schema_validator("Case").validate(body)
     assert body["risk_level"] == "high" and body["version"] == before["version"] + 1
     assert body["full_name"] == before["full_name"]  # the rest is unchanged
     [event] = _actions(app, "case.update")
@@ -376,7 +371,7 @@ def test_patch_changes_fields_and_audits_their_names_only(client: FlaskClient, a
 
 def test_patch_refuses_bad_values_and_unknown_fields(client: FlaskClient, app: Flask, world: World) -> None:
     case_id = open_case(app, world)
-    headers = _headers(app, world.mine.caseworker)
+    headers = token_headers(app, world.mine.caseworker)
     url = f"/api/v1/cases/{case_id}"
     for body, field in (
         ({"risk_level": "extreme"}, "risk_level"),
@@ -398,7 +393,7 @@ def test_patch_refuses_bad_values_and_unknown_fields(client: FlaskClient, app: F
 
 def test_patch_with_a_stale_version_is_a_failed_precondition(client: FlaskClient, app: Flask, world: World) -> None:
     case_id = open_case(app, world)
-    headers = _headers(app, world.mine.caseworker)
+    headers = token_headers(app, world.mine.caseworker)
     url = f"/api/v1/cases/{case_id}"
     etag = client.get(url, headers=headers).headers["ETag"]
     assert client.patch(url, json={"risk_level": "low"}, headers={**headers, "If-Match": etag}).status_code == 200
@@ -411,7 +406,7 @@ def test_patch_with_a_stale_version_is_a_failed_precondition(client: FlaskClient
 def test_supervisor_outside_the_team_may_not_patch(client: FlaskClient, app: Flask, world: World) -> None:
     case_id = open_case(app, world)
     response = client.patch(
-        f"/api/v1/cases/{case_id}", json={"risk_level": "high"}, headers=_headers(app, world.mine.supervisor)
+        f"/api/v1/cases/{case_id}", json={"risk_level": "high"}, headers=token_headers(app, world.mine.supervisor)
     )
     _error(response, 404, "not_found")
 

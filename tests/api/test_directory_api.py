@@ -3,16 +3,8 @@ validated against the official Open Referral schemas (read from ../shared/hsds, 
 
 from __future__ import annotations
 
-import json
-from pathlib import Path
-from typing import Any
-
-import pytest
 from flask import Flask
 from flask.testing import FlaskClient
-from jsonschema import Draft202012Validator
-from referencing import Registry, Resource
-from referencing.jsonschema import DRAFT202012
 from sqlalchemy import select
 
 from referral.accounts.models import User
@@ -21,32 +13,9 @@ from referral.demo import seed
 from referral.directory.models import Service
 from referral.extensions import db
 from referral.runtime import runtime
-from tests.api.test_api import _auth, _token, _validator
 from tests.conftest import Factory, sign_in
-from tests.directory.helpers import SECRET_ADDRESS, leak_address, make_service
-
-HSDS_SCHEMAS = Path(__file__).resolve().parents[2].parent / "shared" / "hsds" / "schema"
-
-
-def _hsds_validators() -> dict[str, Draft202012Validator]:
-    if not HSDS_SCHEMAS.is_dir():
-        pytest.fail(f"the HSDS schemas are missing at {HSDS_SCHEMAS}", pytrace=False)
-    schemas = {p.name: json.loads(p.read_text(encoding="utf-8")) for p in HSDS_SCHEMAS.glob("*.json")}
-    registry = Registry().with_resources(
-        (name, Resource.from_contents(schema, default_specification=DRAFT202012)) for name, schema in schemas.items()
-    )
-    return {
-        name: Draft202012Validator(
-            schemas[f"{name}.json"], registry=registry, format_checker=Draft202012Validator.FORMAT_CHECKER
-        )
-        for name in ("organization", "service")
-    }
-
-
-def _get(client: FlaskClient, token: str, path: str) -> Any:
-    response = client.get(path, headers=_auth(token))
-    assert response.status_code == 200, response.get_data(as_text=True)
-    return response.get_json()
+from tests.helpers.api import bearer, get_json, hsds_validators, raw_token, schema_validator
+from tests.helpers.directory import SECRET_ADDRESS, leak_address, make_service
 
 
 def test_services_list_filters_and_pages(client: FlaskClient, app: Flask, factory: Factory) -> None:
@@ -59,17 +28,17 @@ def test_services_list_filters_and_pages(client: FlaskClient, app: Flask, factor
     with app.app_context():
         db.session.get(Service, gone).active = False
         db.session.commit()
-    token = _token(app, factory.user("caseworker", org_n).id)
+    token = raw_token(app, factory.user("caseworker", org_n).id)
 
-    body = _get(client, token, "/api/v1/directory/services")
-    _validator("ServicePage").validate(body)
+    body = get_json(client, token, "/api/v1/directory/services")
+    schema_validator("ServicePage").validate(body)
     assert {s["id"] for s in body["items"]} == {legal, trauma, shelter} and body["next_cursor"] is None
     item = next(s for s in body["items"] if s["id"] == trauma)
     assert item["organization_id"] == org_h.id and item["governorates"] == ["hebron"]
     assert item["languages"] == ["ar", "he"] and item["sector"] == "psychosocial"
 
     def ids(query: str) -> set[str]:
-        return {s["id"] for s in _get(client, token, f"/api/v1/directory/services?{query}")["items"]}
+        return {s["id"] for s in get_json(client, token, f"/api/v1/directory/services?{query}")["items"]}
 
     assert ids("sector=shelter") == {shelter}
     assert ids("governorate=hebron") == {trauma, shelter}
@@ -81,7 +50,7 @@ def test_services_list_filters_and_pages(client: FlaskClient, app: Flask, factor
     seen: list[str] = []
     query = "limit=1"
     while True:
-        page = _get(client, token, f"/api/v1/directory/services?{query}")
+        page = get_json(client, token, f"/api/v1/directory/services?{query}")
         assert len(page["items"]) <= 1
         seen += [s["id"] for s in page["items"]]
         if page["next_cursor"] is None:
@@ -97,10 +66,10 @@ def test_services_list_filters_and_pages(client: FlaskClient, app: Flask, factor
         "colour=red",
         "governorate=gaza",
     ):
-        response = client.get(f"/api/v1/directory/services?{bad}", headers=_auth(token))
+        response = client.get(f"/api/v1/directory/services?{bad}", headers=bearer(token))
         assert response.status_code == 400, bad
-        _validator("Error").validate(response.get_json())
-    made_up = client.get("/api/v1/directory/services?cursor=bm9wZQ", headers=_auth(token))  # "nope"
+        schema_validator("Error").validate(response.get_json())
+    made_up = client.get("/api/v1/directory/services?cursor=bm9wZQ", headers=bearer(token))  # "nope"
     assert made_up.status_code == 422 and made_up.get_json()["error"]["fields"] == {"cursor": "invalid cursor"}
     assert client.get("/api/v1/directory/services").status_code == 401
     assert client.get("/api/v1/directory/hsds").status_code == 401
@@ -111,10 +80,10 @@ def test_hsds_export_validates_against_the_official_schemas(client: FlaskClient,
         seed(db.session, runtime())
         db.session.commit()
         admin_id = db.session.scalar(select(User.id).where(User.username == "nbl.admin"))
-    token = _token(app, admin_id)
-    body = _get(client, token, "/api/v1/directory/hsds")
-    _validator("HsdsDocument").validate(body)
-    validators = _hsds_validators()
+    token = raw_token(app, admin_id)
+    body = get_json(client, token, "/api/v1/directory/hsds")
+    schema_validator("HsdsDocument").validate(body)
+    validators = hsds_validators()
     assert len(body["organizations"]) > 40 and len(body["services"]) > 50
     for org in body["organizations"]:
         validators["organization"].validate(org)
@@ -131,7 +100,7 @@ def test_hsds_export_validates_against_the_official_schemas(client: FlaskClient,
     assert shelters and all("service_at_locations" not in s for s in shelters)
     assert all("Hotline" in s["application_process"] for s in shelters)
     # The same directory gives the same document (derived ids are stable).
-    again = _get(client, token, "/api/v1/directory/hsds")
+    again = get_json(client, token, "/api/v1/directory/hsds")
     assert again["services"] == body["services"]
 
 
@@ -155,10 +124,10 @@ def test_confidential_location_never_leaves_the_app(client: FlaskClient, app: Fl
         db.session.get(Service, inactive).active = False
         db.session.commit()
     account = factory.user("caseworker", org)
-    token = _token(app, account.id)
+    token = raw_token(app, account.id)
 
-    listing = client.get("/api/v1/directory/services", headers=_auth(token))
-    hsds = client.get("/api/v1/directory/hsds", headers=_auth(token))
+    listing = client.get("/api/v1/directory/services", headers=bearer(token))
+    hsds = client.get("/api/v1/directory/hsds", headers=bearer(token))
     sign_in(client, app, account)
     pages = [client.get(p) for p in ("/services", f"/services/{shelter}", "/services?q=safe")]
     for response in (listing, hsds, *pages):
@@ -175,7 +144,7 @@ def test_confidential_location_never_leaves_the_app(client: FlaskClient, app: Fl
     assert exported[public]["service_at_locations"][0]["location"]["description"] == "1 Open Street"
     assert exported[public]["schedules"][0]["description"] == "Sun-Thu"
     assert exported[inactive]["status"] == "inactive"
-    validators = _hsds_validators()
+    validators = hsds_validators()
     for service in exported.values():
         validators["service"].validate(service)
     for org_record in hsds.get_json()["organizations"]:

@@ -7,10 +7,9 @@ from typing import Any
 from flask import Flask
 from flask.testing import FlaskClient
 
-from tests.api.test_referrals_api import _auth, _consent
-from tests.cases.conftest import World, open_case
-from tests.cases.conftest import world as world
 from tests.conftest import Factory
+from tests.helpers.api import api_consent, auth_headers
+from tests.helpers.cases import World, open_case
 
 PROVIDER = {"name": "Rafidia Hospital", "sector": "health"}
 
@@ -32,11 +31,13 @@ def test_send_and_follow_up_an_external_referral(
     client: FlaskClient, app: Flask, world: World, factory: Factory
 ) -> None:
     case_id = open_case(app, world)
-    sender = _auth(app, world.mine.caseworker)
-    by_org = _consent(client, sender, case_id, world, field_groups=["contact"]).get_json()["id"]
+    sender = auth_headers(app, world.mine.caseworker)
+    by_org = api_consent(client, sender, case_id, world, field_groups=["contact"]).get_json()["id"]
     refused = client.post("/api/v1/referrals", json=_body(case_id, by_org), headers=sender)
     assert refused.status_code == 422 and refused.get_json()["error"]["code"] == "consent_required"
-    grant = _consent(client, sender, case_id, world, organization_ids=[], sectors=["health"], field_groups=["contact"])
+    grant = api_consent(
+        client, sender, case_id, world, organization_ids=[], sectors=["health"], field_groups=["contact"]
+    )
     sent = client.post("/api/v1/referrals", json=_body(case_id, grant.get_json()["id"]), headers=sender)
     assert sent.status_code == 201, sent.get_json()
     referral = sent.get_json()
@@ -57,7 +58,7 @@ def test_send_and_follow_up_an_external_referral(
 
     third = factory.user("supervisor", factory.organization())
     for outsider in (world.other.supervisor, third):
-        token = _auth(app, outsider)
+        token = auth_headers(app, outsider)
         assert client.get(url, headers=token).status_code == 404
         assert client.post(f"{url}/withdraw", json={"reason": "x", "note": "y"}, headers=token).status_code == 404
         assert client.get("/api/v1/referrals?box=inbox", headers=token).get_json()["items"] == []
@@ -65,8 +66,8 @@ def test_send_and_follow_up_an_external_referral(
 
 def test_exactly_one_receiver_is_a_field_level_400(client: FlaskClient, app: Flask, world: World) -> None:
     case_id = open_case(app, world)
-    sender = _auth(app, world.mine.caseworker)
-    grant = _consent(client, sender, case_id, world, organization_ids=[], sectors=["health"]).get_json()["id"]
+    sender = auth_headers(app, world.mine.caseworker)
+    grant = api_consent(client, sender, case_id, world, organization_ids=[], sectors=["health"]).get_json()["id"]
     both = client.post(
         "/api/v1/referrals", json=_body(case_id, grant, to_organization_id=world.other.id), headers=sender
     )
@@ -99,12 +100,12 @@ def test_an_unknown_consent_beside_an_override_is_no_server_error(
 ) -> None:
     """A consent id that is not this case's (or no consent at all) is as none: the override
     decides, and nothing points at a consent that does not exist."""
-    from tests.cases.conftest import user
+    from tests.helpers.cases import user
 
     case_id = open_case(app, world)
     unknown = "1ea30491-7ee8-49a9-b7eb-63596e596b85"
     body = _body(case_id, unknown, override_legal_basis="threat_to_life", priority="emergency")
-    refused = client.post("/api/v1/referrals", json=body, headers=_auth(app, world.mine.caseworker))
+    refused = client.post("/api/v1/referrals", json=body, headers=auth_headers(app, world.mine.caseworker))
     assert refused.status_code == 403
     with app.app_context():
         from referral.cases.services import add_member
@@ -112,8 +113,10 @@ def test_an_unknown_consent_beside_an_override_is_no_server_error(
 
         add_member(db.session, user(world.mine.supervisor), case_id, world.mine.supervisor.id)
         db.session.commit()
-    sent = client.post("/api/v1/referrals", json=body, headers=_auth(app, world.mine.supervisor))
+    sent = client.post("/api/v1/referrals", json=body, headers=auth_headers(app, world.mine.supervisor))
     assert sent.status_code == 201, sent.get_json()
     assert sent.get_json().get("consent_id") is None
-    without = client.post("/api/v1/referrals", json=_body(case_id, unknown), headers=_auth(app, world.mine.caseworker))
+    without = client.post(
+        "/api/v1/referrals", json=_body(case_id, unknown), headers=auth_headers(app, world.mine.caseworker)
+    )
     assert without.status_code == 422  # no consent, no override: a consent is asked for

@@ -17,9 +17,8 @@ from referral.audit.models import AuditEvent
 from referral.extensions import db
 from referral.followups.models import FollowUp
 from referral.models_base import utcnow
-from tests.cases.conftest import World, open_case
-from tests.cases.conftest import world as world
 from tests.conftest import Account
+from tests.helpers.cases import World, open_case
 
 NOTE_MARKER = "Marker-Api-FollowUp-Zk4"
 

@@ -20,9 +20,8 @@ from jsonschema import Draft202012Validator
 
 from referral.api.openapi import document
 from referral.text import FREE_TEXT_PATTERN, NAME_PATTERN, text_problem
-from tests.api.test_referrals_api import _auth, _consent, _refer
-from tests.cases.conftest import World, open_case
-from tests.cases.conftest import world as world  # the fixture
+from tests.helpers.api import api_consent, api_refer, auth_headers
+from tests.helpers.cases import World, open_case
 
 PREFIX = "/api/v1"
 UNDOCUMENTED = {"/openapi.json"}  # the document itself
@@ -135,12 +134,12 @@ def test_the_served_document_names_the_deployments_governorates(client: FlaskCli
 
 
 def test_the_referral_list_needs_no_box_and_pages(client: FlaskClient, app: Flask, world: World) -> None:
-    sender = _auth(app, world.mine.caseworker)
+    sender = auth_headers(app, world.mine.caseworker)
     sent = []
     for _ in range(3):
         case_id = open_case(app, world)
-        consent = _consent(client, sender, case_id, world).get_json()["id"]
-        sent.append(_refer(client, sender, case_id, world, consent).get_json()["id"])
+        consent = api_consent(client, sender, case_id, world).get_json()["id"]
+        sent.append(api_refer(client, sender, case_id, world, consent).get_json()["id"])
     first = client.get(f"{PREFIX}/referrals?limit=2", headers=sender)
     assert first.status_code == 200, first.get_json()
     page = first.get_json()
@@ -159,7 +158,7 @@ def test_the_referral_list_needs_no_box_and_pages(client: FlaskClient, app: Flas
 def test_a_consent_without_purpose_is_refused_and_a_rule_is_a_422(
     client: FlaskClient, app: Flask, world: World
 ) -> None:
-    sender = _auth(app, world.mine.caseworker)
+    sender = auth_headers(app, world.mine.caseworker)
     case_id = open_case(app, world)
     body = {"organization_ids": [world.other.id], "field_groups": ["contact"], "method": "verbal"}
     missing = client.post(f"{PREFIX}/cases/{case_id}/consents", json=body, headers=sender)
@@ -172,7 +171,7 @@ def test_a_consent_without_purpose_is_refused_and_a_rule_is_a_422(
 
 
 def test_a_made_up_cursor_is_a_422_naming_it(client: FlaskClient, app: Flask, world: World) -> None:
-    sender = _auth(app, world.mine.caseworker)
+    sender = auth_headers(app, world.mine.caseworker)
     for path in (
         "/referrals",
         "/cases",

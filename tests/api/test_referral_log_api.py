@@ -10,20 +10,19 @@ from sqlalchemy import select
 from referral.cases.models import Case
 from referral.extensions import db
 from referral.referrals.models import ReferralLogEntry
-from tests.api.test_referrals_api import _auth, _consent, _refer
-from tests.cases.conftest import MARKER_NAME, World, open_case
-from tests.cases.conftest import world as world
 from tests.conftest import Factory
+from tests.helpers.api import api_consent, api_refer, auth_headers
+from tests.helpers.cases import MARKER_NAME, World, open_case
 
 PREFIX = "/api/v1"
 
 
 def _sent(client: FlaskClient, app: Flask, world: World) -> tuple[str, dict[str, str], dict[str, str]]:
     case_id = open_case(app, world)
-    sender = _auth(app, world.mine.caseworker)
-    receiver = _auth(app, world.other.supervisor)
-    consent = _consent(client, sender, case_id, world).get_json()["id"]
-    referral = _refer(client, sender, case_id, world, consent).get_json()
+    sender = auth_headers(app, world.mine.caseworker)
+    receiver = auth_headers(app, world.other.supervisor)
+    consent = api_consent(client, sender, case_id, world).get_json()["id"]
+    referral = api_refer(client, sender, case_id, world, consent).get_json()
     return referral["id"], sender, receiver
 
 
@@ -86,10 +85,10 @@ def test_only_the_receiver_logs_and_only_the_parties_read(
     path = f"{PREFIX}/referrals/{referral_id}/log"
     by_sender = client.post(path, json={"text": "mine"}, headers=sender)
     assert by_sender.status_code == 403
-    stranger = _auth(app, factory.user("supervisor", factory.organization(factory.network())))
+    stranger = auth_headers(app, factory.user("supervisor", factory.organization(factory.network())))
     assert client.post(path, json={"text": "who"}, headers=stranger).status_code == 404
     assert client.get(f"{PREFIX}/referrals/{referral_id}", headers=stranger).status_code == 404
-    unassigned = _auth(app, world.other.caseworker)
+    unassigned = auth_headers(app, world.other.caseworker)
     assert client.post(path, json={"text": "who"}, headers=unassigned).status_code == 404
     missing = f"{PREFIX}/referrals/00000000-0000-4000-8000-000000000000/log"
     assert client.post(missing, json={"text": "x"}, headers=receiver).status_code == 404
@@ -126,7 +125,7 @@ def test_assignments_are_listed_naming_people_to_the_receiving_side_only(
     client.post(f"{PREFIX}/referrals/{referral_id}/accept", headers=receiver)
     with app.app_context():
         from referral.referrals import services as referrals
-        from tests.cases.conftest import user
+        from tests.helpers.cases import user
 
         for worker in (world.other.caseworker, world.other.colleague):
             referrals.assign(db.session, user(world.other.supervisor), referral_id, worker.id)

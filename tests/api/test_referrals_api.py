@@ -2,58 +2,21 @@
 
 from __future__ import annotations
 
-from typing import Any
-
 from flask import Flask
 from flask.testing import FlaskClient
 
-from referral.accounts import services as accounts
-from referral.accounts.models import User
-from referral.extensions import db
-from tests.cases.conftest import MARKER_NAME, World, open_case
-from tests.cases.conftest import world as world
-from tests.conftest import Account
-
-
-def _auth(app: Flask, account: Account) -> dict[str, str]:
-    with app.app_context():
-        _, raw = accounts.issue_token(db.session, db.session.get(User, account.id), days=1)
-        db.session.commit()
-    return {"Authorization": f"Bearer {raw}"}
-
-
-def _consent(client: FlaskClient, headers: dict[str, str], case_id: str, world: World, **extra: Any) -> Any:
-    body = {
-        "organization_ids": [world.other.id],
-        "field_groups": ["identity", "contact"],
-        "method": "verbal",
-        "purpose": "legal aid",
-    }
-    body.update(extra)
-    return client.post(f"/api/v1/cases/{case_id}/consents", json=body, headers=headers)
-
-
-def _refer(client: FlaskClient, headers: dict[str, str], case_id: str, world: World, consent_id: str | None) -> Any:
-    body: dict[str, Any] = {
-        "case_id": case_id,
-        "to_organization_id": world.other.id,
-        "priority": "urgent",
-        "reason": "custody hearing next week",
-        "field_groups": ["identity", "contact"],
-    }
-    if consent_id:
-        body["consent_id"] = consent_id
-    return client.post("/api/v1/referrals", json=body, headers=headers)
+from tests.helpers.api import api_consent, api_refer, auth_headers
+from tests.helpers.cases import MARKER_NAME, World, open_case
 
 
 def test_closed_loop_through_the_api(client: FlaskClient, app: Flask, world: World) -> None:
     case_id = open_case(app, world)
-    sender = _auth(app, world.mine.caseworker)
-    receiver = _auth(app, world.other.supervisor)
-    assert _refer(client, sender, case_id, world, None).get_json()["error"]["code"] == "consent_required"
-    consent = _consent(client, sender, case_id, world)
+    sender = auth_headers(app, world.mine.caseworker)
+    receiver = auth_headers(app, world.other.supervisor)
+    assert api_refer(client, sender, case_id, world, None).get_json()["error"]["code"] == "consent_required"
+    consent = api_consent(client, sender, case_id, world)
     assert consent.status_code == 201, consent.get_json()
-    sent = _refer(client, sender, case_id, world, consent.get_json()["id"])
+    sent = api_refer(client, sender, case_id, world, consent.get_json()["id"])
     assert sent.status_code == 201, sent.get_json()
     referral = sent.get_json()
     assert referral["state"] == "sent" and referral["due_at"].endswith("Z")
@@ -88,13 +51,13 @@ def test_only_the_parties_see_a_referral_and_only_the_right_side_acts(
     client: FlaskClient, app: Flask, world: World
 ) -> None:
     case_id = open_case(app, world)
-    sender = _auth(app, world.mine.caseworker)
-    consent_id = _consent(client, sender, case_id, world).get_json()["id"]
-    referral_id = _refer(client, sender, case_id, world, consent_id).get_json()["id"]
+    sender = auth_headers(app, world.mine.caseworker)
+    consent_id = api_consent(client, sender, case_id, world).get_json()["id"]
+    referral_id = api_refer(client, sender, case_id, world, consent_id).get_json()["id"]
     for outsider in (world.auditor, world.coordinator, world.other.org_admin, world.other.caseworker):
-        assert client.get(f"/api/v1/referrals/{referral_id}", headers=_auth(app, outsider)).status_code == 404
+        assert client.get(f"/api/v1/referrals/{referral_id}", headers=auth_headers(app, outsider)).status_code == 404
     assert client.post(f"/api/v1/referrals/{referral_id}/accept", json={}, headers=sender).status_code == 403
-    receiver = _auth(app, world.other.supervisor)
+    receiver = auth_headers(app, world.other.supervisor)
     assert (
         client.post(f"/api/v1/referrals/{referral_id}/withdraw", json={"reason": "x"}, headers=receiver).status_code
         == 403
@@ -105,21 +68,21 @@ def test_only_the_parties_see_a_referral_and_only_the_right_side_acts(
 
 def test_withdrawing_consent_cuts_the_receiver_off(client: FlaskClient, app: Flask, world: World) -> None:
     case_id = open_case(app, world)
-    sender = _auth(app, world.mine.caseworker)
-    consent_id = _consent(client, sender, case_id, world).get_json()["id"]
-    referral_id = _refer(client, sender, case_id, world, consent_id).get_json()["id"]
-    receiver = _auth(app, world.other.supervisor)
+    sender = auth_headers(app, world.mine.caseworker)
+    consent_id = api_consent(client, sender, case_id, world).get_json()["id"]
+    referral_id = api_refer(client, sender, case_id, world, consent_id).get_json()["id"]
+    receiver = auth_headers(app, world.other.supervisor)
     assert client.get(f"/api/v1/referrals/{referral_id}", headers=receiver).get_json()["shared"]
     withdrawn = client.post(f"/api/v1/consents/{consent_id}/withdraw", json={}, headers=sender)
     assert withdrawn.status_code == 200 and withdrawn.get_json()["withdrawn_at"]
     assert client.get(f"/api/v1/referrals/{referral_id}", headers=receiver).get_json()["shared"] == {}
-    assert _refer(client, sender, case_id, world, consent_id).status_code == 422
+    assert api_refer(client, sender, case_id, world, consent_id).status_code == 422
 
 
 def test_bad_bodies_are_field_level_400s(client: FlaskClient, app: Flask, world: World) -> None:
     case_id = open_case(app, world)
-    sender = _auth(app, world.mine.caseworker)
-    bad = _consent(client, sender, case_id, world, colour="red", field_groups=["everything"])
+    sender = auth_headers(app, world.mine.caseworker)
+    bad = api_consent(client, sender, case_id, world, colour="red", field_groups=["everything"])
     assert bad.status_code == 400 and {"colour", "field_groups.0"} <= set(bad.get_json()["error"]["fields"])
     bad_referral = client.post("/api/v1/referrals", json={"case_id": case_id, "priority": "soon"}, headers=sender)
     fields = bad_referral.get_json()["error"]["fields"]

@@ -34,13 +34,11 @@ from referral.models_base import utcnow
 from referral.runtime import runtime
 from referral.security import rotation
 from referral.security.models import DataKey
-from tests.audit.helpers import refuse_audit_inserts, request_events
-from tests.audit.test_coverage import case_data_routes
-from tests.cases.conftest import World, user
-from tests.cases.conftest import world as world
 from tests.conftest import Account, Factory, csrf, password_step, sign_in
-from tests.directory.helpers import make_service
-from tests.plans import helpers as plan_helpers
+from tests.helpers import plans as plan_helpers
+from tests.helpers.audit import case_data_routes, refuse_audit_inserts, request_events
+from tests.helpers.cases import World, user
+from tests.helpers.directory import make_service
 
 # Free text planted in every field a request fills (names, labels, descriptions, passwords,
 # e-mail addresses, usernames): none of it may reach an event. Lower case, so that it also fits
@@ -670,7 +668,7 @@ TABLE.update(
 
 # ---- network coordination: representatives, meetings, minutes, action points
 def _coordination_meeting(s: Scene, *, represented: bool = False, circulated: bool = False) -> str:
-    from tests.coordination import helpers
+    from tests.helpers import coordination as helpers
 
     if represented:
         helpers.name_representatives(s.app, s.world)
@@ -690,7 +688,7 @@ def _in_days(days: int) -> str:
 
 
 def _upcoming_meeting(s: Scene) -> str:
-    from tests.coordination import helpers
+    from tests.helpers import coordination as helpers
 
     return helpers.meeting(s.app, s.world, days=5)
 
@@ -703,7 +701,7 @@ def _coordination_item(s: Scene, meeting_id: str) -> str:
 
 
 def _coordination_point(s: Scene) -> str:
-    from tests.coordination import helpers
+    from tests.helpers import coordination as helpers
 
     return str(helpers.action_point(s.app, s.world, _coordination_meeting(s), description=f"Map {PLANT}"))
 
@@ -1130,9 +1128,9 @@ TABLE.update(
 # ---- the coordinator's home: "remind now" on an overdue referral of her network
 def _remind_now(s: Scene) -> Call:
     from referral.referrals.models import Referral
-    from tests.followups.test_clocks import _sent
+    from tests.helpers.followups import sent_referral
 
-    referral_id = _sent(s.app, s.world)
+    referral_id = sent_referral(s.app, s.world)
     s.run(lambda: setattr(db.session.get(Referral, referral_id), "due_at", utcnow() - timedelta(hours=3)))
     return Call("coordinator", f"/home/referrals/{referral_id}/remind", ("referral.remind",))
 

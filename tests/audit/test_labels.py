@@ -26,9 +26,8 @@ from referral.audit.views import CSV_LABEL_COLUMNS
 from referral.directory.models import Organization
 from referral.extensions import db
 from referral.models_base import new_id, utcnow
-from tests.cases.conftest import World
-from tests.cases.conftest import world as world
 from tests.conftest import Account, csrf, sign_in
+from tests.helpers.cases import World
 
 ROOT = Path(__file__).resolve().parents[2] / "referral"
 ARABIC_LETTER = re.compile(r"[\u0621-\u064a]")

@@ -24,9 +24,8 @@ from referral.cases.models import Case
 from referral.errors import Forbidden, InvalidInput, NotFound
 from referral.extensions import db
 from referral.models_base import new_id
-from tests.cases.conftest import World, open_case, user
-from tests.cases.conftest import world as world
 from tests.conftest import within
+from tests.helpers.cases import World, open_case, user
 
 T0 = datetime(2025, 2, 4, 9, 0, tzinfo=UTC)  # a Tuesday, 11:00 in Hebron (UTC+2 in winter)
 AROUND_T0 = {"since": "2025-01-28", "until": "2025-02-11"}  # leaves out what the fixtures wrote today

@@ -20,9 +20,8 @@ from referral.cases import services as cases
 from referral.cases.models import Case
 from referral.extensions import db
 from referral.followups.audit_alerts import verify_nightly
-from tests.cases.conftest import MARKER_ID, MARKER_NAME, MARKER_PHONE, World, open_case, user
-from tests.cases.conftest import world as world
 from tests.conftest import Account, csrf, sign_in
+from tests.helpers.cases import MARKER_ID, MARKER_NAME, MARKER_PHONE, World, open_case, user
 
 
 def _signed_in(client: FlaskClient, app: Flask, account: Account) -> FlaskClient:

@@ -24,10 +24,9 @@ import pytest
 from flask import Flask
 
 from tests.conftest import serving
+from tests.helpers.browser import ARTIFACTS, DESKTOP, PHONE
 
 HERE = Path(__file__).resolve().parent
-REPO_ROOT = HERE.parents[1]
-ARTIFACTS = REPO_ROOT / "test-artifacts"
 AXE_SOURCE = HERE / "vendor" / "axe.min.js"
 CHROMIUM = Path("/usr/bin/chromium")
 CHROMIUM_ARGS = [
@@ -38,8 +37,6 @@ CHROMIUM_ARGS = [
     "--disable-sync",
     "--no-first-run",
 ]
-DESKTOP = {"width": 1280, "height": 900}
-PHONE = {"width": 390, "height": 844}
 BLOCKING_IMPACTS = frozenset({"serious", "critical"})
 
 
@@ -181,15 +178,3 @@ def sign_in_and_enrol() -> Callable[..., None]:
     factor yet (password, enrolment with the key shown on the page, recovery codes) and land on
     home. `check(name)`, when given, is called on the login, enrolment and recovery codes pages."""
     return _sign_in_and_enrol
-
-
-# ----------------------------------------------------------------------------- navigation
-def nav_link(page: Any, name: str) -> Any:
-    """The main navigation's link `name`, its menu opened first when it sits in one (the
-    navigation groups its entries by area: templates/base.html)."""
-    link = page.locator("#nav").get_by_role("link", name=name, exact=True)
-    if not link.is_visible():
-        # (a closed menu's entries are hidden, so no role query finds them: match the text)
-        entry = page.locator("a.dropdown-item").filter(has_text=re.compile(rf"^\s*{re.escape(name)}\s*$"))
-        page.locator("#nav .dropdown").filter(has=entry).locator(".dropdown-toggle").click()
-    return link

@@ -22,8 +22,7 @@ from referral.audit.views import CSV_LABEL_COLUMNS
 from referral.cases import services as cases
 from referral.cases.models import Case
 from referral.extensions import db
-from tests.browser.conftest import nav_link
-from tests.browser.test_cases import _ar
+from tests.helpers.browser import ar, nav_link
 
 
 def _emergency_read(app: Flask) -> str:
@@ -51,7 +50,7 @@ def test_an_auditor_finds_who_viewed_a_case_sees_the_emergency_access_exports_an
     auditor = demo_network["auditor"]
     sign_in_and_enrol(page, auditor.username, auditor.password)
 
-    nav_link(page, _ar("Audit trail")).click()
+    nav_link(page, ar("Audit trail")).click()
     page.wait_for_url("**/audit")
     expect(page.locator("html")).to_have_attribute("dir", "rtl")
     check_a11y(page, "audit-search-ar")
@@ -61,7 +60,7 @@ def test_an_auditor_finds_who_viewed_a_case_sees_the_emergency_access_exports_an
     results = page.get_by_test_id("audit-results")
     viewed = results.locator("tr[data-action='case.view']", has_text="heb.supervisor")
     expect(viewed).to_have_count(1)
-    expect(viewed.get_by_test_id("breakglass-flag")).to_have_text(_ar("Emergency access"))
+    expect(viewed.get_by_test_id("breakglass-flag")).to_have_text(ar("Emergency access"))
     expect(results.locator("tr[data-action='breakglass.open']")).to_contain_text("heb.supervisor")
     check_a11y(page, "audit-results-ar")
 
@@ -72,7 +71,7 @@ def test_an_auditor_finds_who_viewed_a_case_sees_the_emergency_access_exports_an
     check_a11y(page, "audit-case-history-ar")
 
     # The flags page lists the emergency access.
-    nav_link(page, _ar("Flags")).click()
+    nav_link(page, ar("Flags")).click()
     page.wait_for_url("**/audit/flags")
     expect(page.get_by_test_id("flag-breakglass")).to_contain_text(code)
     expect(page.get_by_test_id("flag-breakglass")).to_contain_text("heb.supervisor")
@@ -87,12 +86,12 @@ def test_an_auditor_finds_who_viewed_a_case_sees_the_emergency_access_exports_an
     text = Path(download.path()).read_text(encoding="utf-8")
     rows = list(csv.DictReader(io.StringIO(text)))
     assert list(rows[0]) == [*search.COLUMNS, *CSV_LABEL_COLUMNS]  # the codes, then the labels
-    assert {r["action_label"] for r in rows if r["action"] == "case.view"} == {_ar("Case file viewed")}
+    assert {r["action_label"] for r in rows if r["action"] == "case.view"} == {ar("Case file viewed")}
     assert {r["case_code"] for r in rows} == {code}
     assert {"case.create", "breakglass.open", "case.view"} <= {r["action"] for r in rows}
     assert "الشرطة" not in text  # the emergency reason is not in the trail, nor any name
 
-    nav_link(page, _ar("Verification")).click()
+    nav_link(page, ar("Verification")).click()
     page.wait_for_url("**/audit/verify")
     check_a11y(page, "audit-verify-ar")
     page.get_by_test_id("verify-now").click()

@@ -4,29 +4,17 @@ axe on every page on the way."""
 
 from __future__ import annotations
 
-import gettext
 import re
-from pathlib import Path
 from typing import Any
 
 from playwright.sync_api import expect
 
-import referral
-from tests.browser.conftest import nav_link
+from tests.helpers.browser import ar, nav_link
 
-ARABIC_CATALOGUE = Path(referral.__file__).parent / "translations" / "ar" / "LC_MESSAGES" / "messages.mo"
 NAME = "سلمى-علامة خالد"
 NATIONAL_ID = "401234567"
 PHONE = "0599123456"
 NOTE = "اتصلنا بها في الوقت الآمن وحدّدنا موعدًا"
-
-
-def _ar(message: str) -> str:
-    """The Arabic of `message` when the catalogue is compiled (else the English: still a valid page)."""
-    if not ARABIC_CATALOGUE.exists():
-        return message
-    with ARABIC_CATALOGUE.open("rb") as fh:
-        return gettext.GNUTranslations(fh).gettext(message)
 
 
 def _button(page: Any, action: str, value: str | None = None) -> Any:
@@ -38,7 +26,7 @@ def _button(page: Any, action: str, value: str | None = None) -> Any:
 
 
 def _expect_status(page: Any, status: str) -> None:
-    expect(page.get_by_test_id("case-status")).to_have_text(_ar(status))
+    expect(page.get_by_test_id("case-status")).to_have_text(ar(status))
 
 
 def test_caseworker_and_supervisor_take_a_case_through_its_first_steps(
@@ -46,13 +34,13 @@ def test_caseworker_and_supervisor_take_a_case_through_its_first_steps(
 ) -> None:
     worker = demo_network["nbl.caseworker"]
     sign_in_and_enrol(page, worker.username, worker.password)
-    nav_link(page, _ar("Cases")).click()
+    nav_link(page, ar("Cases")).click()
     page.wait_for_url("**/cases")
-    expect(page.locator("main h1")).to_have_text(_ar("Cases"))
+    expect(page.locator("main h1")).to_have_text(ar("Cases"))
     check_a11y(page, "cases-empty-ar")
 
     # Intake: a first try without the name is refused, with the typed values kept.
-    page.locator("main a.btn-primary", has_text=_ar("New case")).click()
+    page.locator("main a.btn-primary", has_text=ar("New case")).click()
     page.wait_for_url("**/cases/new")
     expect(page.locator("html")).to_have_attribute("dir", "rtl")
     expect(page.locator("#governorate")).to_have_value("nablus")
@@ -141,7 +129,7 @@ def test_caseworker_and_supervisor_take_a_case_through_its_first_steps(
     page.locator("#safety_plan-safety_plan").fill("خطة السلامة المتفق عليها")
     _button(page, "/steps/safety_plan").click()
     _button(page, "/move", "implementation").click()
-    expect(page.locator("#step-problems")).to_contain_text(_ar("A supervisor must approve the action plan first."))
+    expect(page.locator("#step-problems")).to_contain_text(ar("A supervisor must approve the action plan first."))
     check_a11y(page, "case-plan-waiting-ar")
 
     # The supervisor approves the plan from her queue.
@@ -152,7 +140,7 @@ def test_caseworker_and_supervisor_take_a_case_through_its_first_steps(
         supervisor = demo_network["nbl.supervisor"]
         sign_in_and_enrol(boss, supervisor.username, supervisor.password)
         expect(boss.get_by_test_id("count-awaiting")).to_have_text("1")
-        nav_link(boss, _ar("Approvals")).click()
+        nav_link(boss, ar("Approvals")).click()
         boss.wait_for_url("**/cases/approvals")
         expect(boss.get_by_test_id("approval-queue")).to_contain_text(code)
         assert NAME not in boss.content()
@@ -170,5 +158,5 @@ def test_caseworker_and_supervisor_take_a_case_through_its_first_steps(
     _expect_status(page, "Implementation")
     timeline = page.get_by_test_id("timeline")
     for step in ("Intake", "Assessment", "Action plan", "Implementation"):
-        expect(timeline).to_contain_text(_ar(step))
+        expect(timeline).to_contain_text(ar(step))
     check_a11y(page, "case-implementation-ar")

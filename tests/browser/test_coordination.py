@@ -20,7 +20,7 @@ from playwright.sync_api import expect
 from sqlalchemy import select
 
 from referral.extensions import db
-from tests.browser.conftest import DESKTOP, PHONE
+from tests.helpers.browser import DESKTOP, PHONE
 
 SHOTS = Path("/tmp/shots")
 WIDTHS = (390, 1024, 1280)
@@ -444,8 +444,8 @@ def test_every_case_conference_page_is_accessible_for_chair_owner_and_participan
 ) -> None:
     from referral.conferences import services as conferences
     from referral.models_base import utcnow
-    from tests.cases.conftest import Org, World, open_case, user
-    from tests.referrals.test_services import _consent, _refer
+    from tests.helpers.cases import Org, World, open_case, user
+    from tests.helpers.referrals import consent, refer
 
     net = factory.network()
 
@@ -463,8 +463,8 @@ def test_every_case_conference_page_is_accessible_for_chair_owner_and_participan
     chair = factory.user("coordinator", factory.organization(net), network=net, enrolled=False)
     world = World(net.governorate, mine, other, chair, chair, chair)
     case_id = open_case(app, world, risk_level="high")
-    consent_id = _consent(app, world, case_id, field_groups=["contact", "assessment"])
-    _refer(app, world, case_id, consent_id, field_groups=["contact", "assessment"])
+    consent_id = consent(app, world, case_id, field_groups=["contact", "assessment"])
+    refer(app, world, case_id, consent_id, field_groups=["contact", "assessment"])
     with app.app_context():
         from referral.cases.models import Case
 

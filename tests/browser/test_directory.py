@@ -7,8 +7,7 @@ from typing import Any
 
 from playwright.sync_api import expect
 
-from tests.browser.conftest import nav_link
-from tests.browser.test_cases import _ar
+from tests.helpers.browser import ar, nav_link
 
 SERVICE_AR = "الإرشاد القانوني للنساء"
 
@@ -18,12 +17,12 @@ def test_org_admin_adds_a_service_and_the_directory_finds_it(
 ) -> None:
     admin = demo_network["nbl.admin"]
     sign_in_and_enrol(page, admin.username, admin.password)
-    nav_link(page, _ar("Services")).click()
+    nav_link(page, ar("Services")).click()
     page.wait_for_url("**/services")
-    expect(page.locator("main h1")).to_have_text(_ar("Services"))
+    expect(page.locator("main h1")).to_have_text(ar("Services"))
     check_a11y(page, "services-directory-ar")
 
-    page.locator("main a.btn-primary", has_text=_ar("New service")).click()
+    page.locator("main a.btn-primary", has_text=ar("New service")).click()
     page.wait_for_url("**/services/new")
     expect(page.locator("html")).to_have_attribute("dir", "rtl")
     check_a11y(page, "service-new-ar")
@@ -43,10 +42,10 @@ def test_org_admin_adds_a_service_and_the_directory_finds_it(
     page.locator("main form button[type=submit]").click()
     page.wait_for_url("**/services/*-*")
     expect(page.locator("main h1")).to_contain_text(SERVICE_AR)
-    expect(page.get_by_test_id("service-capacity")).to_have_text(_ar("Limited places"))
+    expect(page.get_by_test_id("service-capacity")).to_have_text(ar("Limited places"))
     check_a11y(page, "service-detail-ar")
 
-    nav_link(page, _ar("Services")).click()
+    nav_link(page, ar("Services")).click()
     page.wait_for_url("**/services")
     page.locator("#filter-q").fill("الإرشاد القانوني")
     page.locator("#filter-governorate").select_option("nablus")

@@ -9,7 +9,7 @@ from typing import Any
 
 from playwright.sync_api import expect
 
-from tests.browser.test_cases import _ar
+from tests.helpers.browser import ar
 
 
 def test_filter_and_accept_in_the_inbox_without_leaving_the_page(
@@ -31,7 +31,7 @@ def test_filter_and_accept_in_the_inbox_without_leaving_the_page(
 
     row = rows.first
     row.get_by_test_id("accept").click()
-    expect(row.get_by_test_id("row-notice")).to_contain_text(_ar("Accepted"))
+    expect(row.get_by_test_id("row-notice")).to_contain_text(ar("Accepted"))
     expect(page.locator("tbody tr").first).to_have_attribute("data-state", "accepted")
     assert page.evaluate("window.__stayed === true")
     check_a11y(page, "referral-inbox-accepted-ar")

@@ -10,8 +10,7 @@ from typing import Any
 
 from playwright.sync_api import expect
 
-from tests.browser.conftest import ARTIFACTS
-from tests.browser.test_cases import _ar
+from tests.helpers.browser import ARTIFACTS, ar
 
 WIDTHS = (1280, 1024, 390)
 HEIGHT = 900
@@ -202,8 +201,8 @@ def test_the_navigation_menus_work_from_the_keyboard_and_on_a_phone(
     toggler.click()
     expect(page.get_by_test_id("nav-directory")).to_be_visible()
     page.get_by_test_id("nav-directory").click()
-    expect(page.get_by_role("link", name=_ar("Services"), exact=True)).to_be_visible()
-    expect(page.get_by_role("button", name=_ar("Sign out"))).to_be_visible()
+    expect(page.get_by_role("link", name=ar("Services"), exact=True)).to_be_visible()
+    expect(page.get_by_role("button", name=ar("Sign out"))).to_be_visible()
     expect(page.get_by_test_id("notifications-link")).to_be_visible()
     scroll, inner = page.evaluate(_FITS)
     assert scroll <= inner + 1
@@ -217,8 +216,8 @@ def test_a_refused_form_moves_the_focus_to_its_error_summary(page: Any, check_a1
     summary = page.get_by_test_id("error-summary")
     expect(summary).to_be_focused()
     expect(summary).to_have_attribute("role", "alert")
-    expect(summary.locator("h2")).to_have_text(_ar("There is a problem"))
-    assert page.title().startswith(_ar("Error:") + " ")
+    expect(summary.locator("h2")).to_have_text(ar("There is a problem"))
+    assert page.title().startswith(ar("Error:") + " ")
     expect(page.locator("#username")).to_have_value("someone")
     link = summary.locator('a[href="#password"]')
     expect(link).to_have_count(1)

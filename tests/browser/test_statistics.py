@@ -13,8 +13,7 @@ from typing import Any
 import openpyxl
 from playwright.sync_api import expect
 
-from tests.browser.conftest import PHONE, nav_link
-from tests.browser.test_cases import _ar
+from tests.helpers.browser import PHONE, ar, nav_link
 
 
 def _period() -> tuple[str, str]:
@@ -27,7 +26,7 @@ def test_a_coordinator_publishes_a_release_the_members_approved(
 ) -> None:
     coordinator = demo_network["coord.hebron"]
     sign_in_and_enrol(page, coordinator.username, coordinator.password)
-    nav_link(page, _ar("Statistics")).click()
+    nav_link(page, ar("Statistics")).click()
     page.wait_for_url("**/statistics")
     expect(page.locator("html")).to_have_attribute("dir", "rtl")
     first, last = _period()
@@ -43,7 +42,7 @@ def test_a_coordinator_publishes_a_release_the_members_approved(
     expect(page.locator(".stats-table .suppressed").first).to_have_text("<5")
     check_a11y(page, "statistics-ar")
 
-    nav_link(page, _ar("Releases")).click()
+    nav_link(page, ar("Releases")).click()
     page.wait_for_url("**/statistics/releases")
     check_a11y(page, "statistics-releases-ar")
     form = page.get_by_test_id("prepare-form")
@@ -52,10 +51,10 @@ def test_a_coordinator_publishes_a_release_the_members_approved(
     form.locator("button[type=submit]").click()
     page.wait_for_url("**/statistics/releases/*")
     release_url = page.url
-    expect(page.get_by_test_id("release-state")).to_have_text(_ar("Draft"))
+    expect(page.get_by_test_id("release-state")).to_have_text(ar("Draft"))
     check_a11y(page, "statistics-release-draft-ar")
-    page.get_by_role("button", name=_ar("Submit to the members for approval")).click()
-    expect(page.get_by_test_id("release-state")).to_have_text(_ar("Waiting for the members' approval"))
+    page.get_by_role("button", name=ar("Submit to the members for approval")).click()
+    expect(page.get_by_test_id("release-state")).to_have_text(ar("Waiting for the members' approval"))
 
     for username in ("heb.admin", "heb.mosd.admin"):
         admin = demo_network[username]
@@ -75,10 +74,10 @@ def test_a_coordinator_publishes_a_release_the_members_approved(
             context.close()
 
     page.goto(release_url)
-    page.get_by_role("button", name=_ar("Publish")).click()
-    expect(page.get_by_test_id("release-state")).to_have_text(_ar("Published"))
+    page.get_by_role("button", name=ar("Publish")).click()
+    expect(page.get_by_test_id("release-state")).to_have_text(ar("Published"))
     check_a11y(page, "statistics-release-published-ar")
-    nav_link(page, _ar("Data requests")).click()
+    nav_link(page, ar("Data requests")).click()
     page.wait_for_url("**/statistics/requests")
     check_a11y(page, "statistics-requests-ar")
     page.goto(release_url)

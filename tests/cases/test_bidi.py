@@ -10,9 +10,10 @@ from flask_babel import force_locale
 from referral.accounts.models import User
 from referral.extensions import db
 from referral.i18n import isolate, list_join
-from tests.cases.conftest import World, open_case
-from tests.cases.test_views import _post, _signed_in
 from tests.conftest import Factory, arabic, sign_in
+from tests.helpers.cases import World, open_case
+from tests.helpers.cases import csrf_post as _post
+from tests.helpers.cases import signed_in as _signed_in
 
 NAME = "منى يوسف الخطيب"
 

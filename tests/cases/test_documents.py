@@ -31,23 +31,12 @@ from referral.security.crypto import (
     new_key,
 )
 from referral.storage import EXTENSION, FileSystemStorage, StorageError
-from tests.cases.conftest import MARKER_NAME, World, open_case, user
-from tests.conftest import Account, csrf, sign_in
+from tests.conftest import csrf, sign_in
+from tests.helpers.cases import MARKER_NAME, World, open_case, user
+from tests.helpers.documents import CHUNK, TITLE_MARKER, download, pdf, upload
 
-CHUNK = 64 * 1024
 RECORD = 12 + CHUNK + 16
 HEADER = 16
-TITLE_MARKER = "Forensic report of Zubaida-Title-Qx7"
-
-
-def pdf(size: int, marker: bytes = MARKER_NAME.encode()) -> bytes:
-    """A PDF-looking file of exactly `size` bytes with the marker planted inside, past the first chunk."""
-    body = bytearray(os.urandom(size))
-    body[:9] = b"%PDF-1.7\n"
-    body[100 : 100 + len(marker)] = marker
-    if size > CHUNK + 200:
-        body[CHUNK + 100 : CHUNK + 100 + len(marker)] = marker
-    return bytes(body)
 
 
 @pytest.fixture
@@ -59,30 +48,6 @@ def storage(app: Flask) -> FileSystemStorage:
 
 def stored_files(store: FileSystemStorage) -> set[Path]:
     return {p for p in store.root.rglob("*") if p.is_file()} if store.root.exists() else set()
-
-
-def upload(app: Flask, account: Account, case_id: str, data: bytes, **kwargs: str) -> str:
-    with app.app_context():
-        document = documents.upload(
-            db.session,
-            user(account),
-            case_id,
-            kwargs.get("title", TITLE_MARKER),
-            kwargs.get("field_group", "assessment"),
-            io.BytesIO(data),
-            kwargs.get("name", "report.pdf"),
-        )
-        db.session.commit()
-        return document.id
-
-
-def download(app: Flask, account: Account, document_id: str) -> bytes:
-    with app.app_context():
-        found = documents.download(db.session, user(account), document_id)
-        try:
-            return b"".join(found.chunks)
-        finally:
-            db.session.rollback()
 
 
 def count_documents(app: Flask) -> int:

@@ -16,7 +16,7 @@ from referral.cases.models import Case, CaseNote, Incident
 from referral.extensions import db
 from referral.runtime import runtime
 from referral.security.fields import Unreadable, encrypted_attributes, unreadable_values
-from tests.cases.conftest import MARKER_NAME, World, open_case, user
+from tests.helpers.cases import MARKER_NAME, World, open_case, user
 
 
 def _db_id(value: str) -> str:

@@ -9,10 +9,8 @@ from flask.testing import FlaskClient
 
 from referral.cases import services
 from referral.extensions import db
-from tests.api.test_cases_api import _headers
-from tests.cases.conftest import MARKER_ID, MARKER_PHONE, World, open_case, user
-from tests.cases.conftest import world as world  # the fixture
-from tests.cases.test_views import _post, _signed_in
+from tests.helpers.api import token_headers
+from tests.helpers.cases import MARKER_ID, MARKER_PHONE, World, csrf_post, open_case, signed_in, user
 
 ARABIC = str.maketrans("0123456789", "٠١٢٣٤٥٦٧٨٩")
 PERSIAN = str.maketrans("0123456789", "۰۱۲۳۴۵۶۷۸۹")
@@ -34,7 +32,7 @@ FULLWIDTH = str.maketrans("0123456789", "０１２３４５６７８９")
 )
 def test_an_identifier_in_the_api_url_is_refused(client: FlaskClient, app: Flask, world: World, q: str) -> None:
     open_case(app, world)
-    response = client.get("/api/v1/cases", query_string={"q": q}, headers=_headers(app, world.mine.caseworker))
+    response = client.get("/api/v1/cases", query_string={"q": q}, headers=token_headers(app, world.mine.caseworker))
     assert response.status_code == 400
     error = response.get_json()["error"]
     assert error["code"] == "identifier_in_url" and error["fields"] == {"q": "identifier_in_url"}
@@ -55,19 +53,19 @@ def test_a_search_with_no_digits_matches_nothing(app: Flask, world: World, q: st
 
 def test_the_api_search_with_no_digits_matches_nothing(client: FlaskClient, app: Flask, world: World) -> None:
     open_case(app, world, national_id=None, phone=None)
-    response = client.post("/api/v1/cases/search", json={"q": "abc"}, headers=_headers(app, world.mine.caseworker))
+    response = client.post("/api/v1/cases/search", json={"q": "abc"}, headers=token_headers(app, world.mine.caseworker))
     assert response.status_code == 200 and response.get_json()["items"] == []
 
 
 @pytest.mark.parametrize("body", [{}, {"q": ""}, {"q": 123}, {"q": "x" * 65}, {"q": MARKER_ID, "name": "x"}, []])
 def test_the_api_search_names_a_bad_body(client: FlaskClient, app: Flask, world: World, body: object) -> None:
-    response = client.post("/api/v1/cases/search", json=body, headers=_headers(app, world.mine.caseworker))
+    response = client.post("/api/v1/cases/search", json=body, headers=token_headers(app, world.mine.caseworker))
     assert response.status_code == 400 and response.get_json()["error"]["fields"]
 
 
 def test_the_case_list_page_refuses_an_identifier_in_its_address(client: FlaskClient, app: Flask, world: World) -> None:
     case_id = open_case(app, world)
-    _signed_in(client, app, world.mine.caseworker)
+    signed_in(client, app, world.mine.caseworker)
     with app.app_context():
         code = db.session.get(services.Case, case_id).case_code
     refused = client.get("/cases", query_string={"q": MARKER_ID})
@@ -76,5 +74,5 @@ def test_the_case_list_page_refuses_an_identifier_in_its_address(client: FlaskCl
     assert "may not be put in a page address" in html and code not in html and MARKER_ID not in html
     by_code = client.get("/cases", query_string={"q": code})
     assert by_code.status_code == 200 and code in by_code.get_data(as_text=True)
-    searched = _post(client, "/cases", {"q": MARKER_ID})  # the search box posts: the value stays out of the URL
+    searched = csrf_post(client, "/cases", {"q": MARKER_ID})  # the search box posts: the value stays out of the URL
     assert searched.status_code == 200 and code in searched.get_data(as_text=True)

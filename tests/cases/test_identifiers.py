@@ -15,10 +15,13 @@ from referral.cases import services
 from referral.cases.models import Case
 from referral.extensions import db
 from referral.text import clean_national_id, clean_phone, national_id_checks, with_check_digit
-from tests.api.test_api import _auth, _token
-from tests.cases.conftest import MARKER_ID, World, intake, open_case, user
-from tests.cases.test_views import _intake_form, _post, _signed_in
 from tests.conftest import within
+from tests.helpers.api import bearer as _auth
+from tests.helpers.api import raw_token as _token
+from tests.helpers.cases import MARKER_ID, World, intake, open_case, user
+from tests.helpers.cases import csrf_post as _post
+from tests.helpers.cases import intake_form as _intake_form
+from tests.helpers.cases import signed_in as _signed_in
 
 
 @pytest.mark.parametrize(

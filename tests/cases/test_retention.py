@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import base64
 import importlib
-import io
 from datetime import UTC, datetime, timedelta
 from pathlib import Path
 from typing import Any
@@ -16,14 +15,13 @@ from sqlalchemy import func, select
 
 from config import Settings
 from referral.audit.models import AuditEvent
-from referral.cases import documents, retention, services
+from referral.cases import retention, services
 from referral.cases.models import Case, CaseDocument, CaseNote, Incident
 from referral.extensions import db
 from referral.security.fields import Sealed
 from referral.storage import FileSystemStorage, document_storage
-from tests.cases.conftest import MARKER_ID, MARKER_NAME, World, open_case, user
+from tests.helpers.cases import MARKER_ID, MARKER_NAME, World, closed_case, open_case
 
-PDF = b"%PDF-1.7\n" + b"0" * 500 + b"\n%%EOF\n"
 NOW = datetime(2033, 6, 15, 12, 0, tzinfo=UTC)
 SEVEN_YEARS_AND_A_DAY = retention.retention_cutoff(NOW, 7) - timedelta(days=1)
 SIX_YEARS = retention.retention_cutoff(NOW, 6)
@@ -58,46 +56,6 @@ STATISTICAL = (
 )
 
 
-def _closed_case(app: Flask, world: World, closed_at: datetime, *, reopen: bool = False) -> str:
-    """A case opened a month before `closed_at` and walked through every step to closure."""
-    with time_machine.travel(closed_at - timedelta(days=30), tick=False):
-        case_id = open_case(app, world, caregiver={"name": "Marker caregiver"})
-    with app.app_context():
-        w, s = user(world.mine.caseworker), user(world.mine.supervisor)
-        with time_machine.travel(closed_at - timedelta(days=20), tick=False):
-            services.add_note(db.session, w, case_id, "Marker note about the home visit")
-            services.record_step_content(
-                db.session,
-                w,
-                case_id,
-                "consent_for_services",
-                {"given": True, "method": "verbal", "limits_explained": True},
-            )
-            services.move(db.session, w, case_id, "assessment")
-            services.record_step_content(
-                db.session, w, case_id, "assessment", {"needs": ["Marker need"], "risk_level": "high"}
-            )
-            services.move(db.session, w, case_id, "action_plan")
-            services.record_step_content(db.session, w, case_id, "action_plan", {"actions": ["Marker action"]})
-            services.approve(db.session, s, case_id, "action_plan")
-            services.record_step_content(db.session, w, case_id, "safety_plan", "Marker safety plan: the blue door")
-            services.move(db.session, w, case_id, "implementation")
-            documents.upload(
-                db.session, w, case_id, "Marker medical report", "assessment", io.BytesIO(PDF), "report.pdf"
-            )
-            services.record_step_content(
-                db.session, w, case_id, "closure", {"reason": "needs_met", "survivor_told_can_return": True}
-            )
-            services.move(db.session, w, case_id, "closure_pending")
-            db.session.commit()
-        with time_machine.travel(closed_at, tick=False):
-            services.approve(db.session, s, case_id, "closure")
-            if reopen:
-                services.move(db.session, w, case_id, "reopened", "new_needs")
-            db.session.commit()
-    return case_id
-
-
 def _raw(case_id: str) -> dict[str, Any]:
     """The stored row, read with Core: encrypted columns as stored, nothing decrypted."""
     table = Case.__table__
@@ -128,8 +86,8 @@ def _purge_events(case_id: str | None = None) -> list[AuditEvent]:
 
 
 def test_a_case_closed_past_retention_keeps_only_its_statistics(app: Flask, world: World) -> None:
-    old = _closed_case(app, world, SEVEN_YEARS_AND_A_DAY)
-    recent = _closed_case(app, world, SIX_YEARS)
+    old = closed_case(app, world, SEVEN_YEARS_AND_A_DAY)
+    recent = closed_case(app, world, SIX_YEARS)
     with time_machine.travel(NOW - timedelta(days=8 * 365), tick=False):
         still_open = open_case(app, world)  # opened eight years ago, never closed
 
@@ -190,8 +148,8 @@ def test_a_case_closed_past_retention_keeps_only_its_statistics(app: Flask, worl
 
 
 def test_purging_is_idempotent_batched_and_leaves_reopened_cases(app: Flask, world: World) -> None:
-    olds = [_closed_case(app, world, SEVEN_YEARS_AND_A_DAY - timedelta(days=i)) for i in range(3)]
-    reopened = _closed_case(app, world, SEVEN_YEARS_AND_A_DAY, reopen=True)
+    olds = [closed_case(app, world, SEVEN_YEARS_AND_A_DAY - timedelta(days=i)) for i in range(3)]
+    reopened = closed_case(app, world, SEVEN_YEARS_AND_A_DAY, reopen=True)
     commits: list[int] = []
     with app.app_context():
 
@@ -210,7 +168,7 @@ def test_purging_is_idempotent_batched_and_leaves_reopened_cases(app: Flask, wor
 
 def test_a_case_whose_key_is_gone_is_purged_all_the_same(app: Flask, world: World) -> None:
     """Purging reads none of the values it erases: nothing has to decrypt."""
-    old = _closed_case(app, world, SEVEN_YEARS_AND_A_DAY)
+    old = closed_case(app, world, SEVEN_YEARS_AND_A_DAY)
     with app.app_context():
         table = Case.__table__
         db.session.execute(table.update().where(table.c.id == old).values(safety_plan=Sealed(b"\x01not a value")))
@@ -223,7 +181,7 @@ def test_a_case_whose_key_is_gone_is_purged_all_the_same(app: Flask, world: Worl
 
 
 def test_purge_hooks_of_other_domains_run_in_the_same_transaction(app: Flask, world: World) -> None:
-    old = _closed_case(app, world, SEVEN_YEARS_AND_A_DAY)
+    old = closed_case(app, world, SEVEN_YEARS_AND_A_DAY)
     seen: list[list[str]] = []
 
     def hook(session: Any, case_ids: list[str]) -> None:
@@ -276,7 +234,7 @@ def test_the_daily_task_purges(
     assert entry["task"] == "workers.purge_closed_cases" and entry["schedule"] == timedelta(days=1)
     assert "workers.purge_closed_cases" in celery.tasks
 
-    old = _closed_case(app, world, SEVEN_YEARS_AND_A_DAY)
+    old = closed_case(app, world, SEVEN_YEARS_AND_A_DAY)
     with app.app_context(), time_machine.travel(NOW, tick=False):
         assert tasks.purge_closed_cases.run() == 1
         assert tasks.purge_closed_cases.run() == 0

@@ -17,9 +17,7 @@ from referral.errors import Forbidden, InvalidInput
 from referral.extensions import db
 from referral.followups import notifications
 from referral.followups.models import Notification
-from tests.cases.conftest import World, open_case, user
-from tests.cases.conftest import world as world
-from tests.cases.test_views import _case, _post, _signed_in
+from tests.helpers.cases import World, case_row, csrf_post, open_case, signed_in, user
 
 COMMENT = "Marker-Return-Comment-7Qx: add the shelter referral"
 
@@ -151,22 +149,22 @@ def test_returning_needs_a_comment_another_supervisor_and_the_step(app: Flask, w
 
 def test_return_through_the_case_page(client: FlaskClient, app: Flask, world: World) -> None:
     case_id = _to_plan(app, world)
-    _signed_in(client, app, world.mine.supervisor)
+    signed_in(client, app, world.mine.supervisor)
     page = client.get(f"/cases/{case_id}").get_data(as_text=True)
     assert 'data-testid="return-action_plan"' in page and 'name="return-comment"' in page
-    empty = _post(client, f"/cases/{case_id}/return", {"return-what": "action_plan", "return-comment": ""})
+    empty = csrf_post(client, f"/cases/{case_id}/return", {"return-what": "action_plan", "return-comment": ""})
     assert empty.status_code == 400 and 'id="return-comment-error"' in empty.get_data(as_text=True)
-    bogus = _post(client, f"/cases/{case_id}/return", {"return-what": "everything", "return-comment": COMMENT})
+    bogus = csrf_post(client, f"/cases/{case_id}/return", {"return-what": "everything", "return-comment": COMMENT})
     assert bogus.status_code == 400 and COMMENT in bogus.get_data(as_text=True)  # input kept
-    assert _case(app, case_id).plan_submitted_by == world.mine.caseworker.id  # nothing written
-    done = _post(client, f"/cases/{case_id}/return", {"return-what": "action_plan", "return-comment": COMMENT})
+    assert case_row(app, case_id).plan_submitted_by == world.mine.caseworker.id  # nothing written
+    done = csrf_post(client, f"/cases/{case_id}/return", {"return-what": "action_plan", "return-comment": COMMENT})
     assert done.status_code == 303 and done.headers["Location"].endswith("#returns")
     worker = app.test_client()
-    _signed_in(worker, app, world.mine.caseworker)
+    signed_in(worker, app, world.mine.caseworker)
     shown = worker.get(f"/cases/{case_id}").get_data(as_text=True)
     assert 'data-testid="returns"' in shown and COMMENT in shown
     assert 'href="#returns"' in shown  # the plan says it was returned, not that it waits for approval
     outsider = app.test_client()
-    _signed_in(outsider, app, world.other.supervisor)
-    refused = _post(outsider, f"/cases/{case_id}/return", {"return-what": "action_plan", "return-comment": COMMENT})
+    signed_in(outsider, app, world.other.supervisor)
+    refused = csrf_post(outsider, f"/cases/{case_id}/return", {"return-what": "action_plan", "return-comment": COMMENT})
     assert refused.status_code == 404

@@ -14,7 +14,7 @@ from referral.cases.classification import classify
 from referral.cases.models import Case, CaseNote
 from referral.errors import Forbidden, InvalidInput, NotFound
 from referral.extensions import db
-from tests.cases.conftest import MARKER_ID, MARKER_NAME, World, intake, open_case, user
+from tests.helpers.cases import MARKER_ID, MARKER_NAME, World, intake, open_case, user
 
 
 def test_case_code_per_governorate_and_year(app: Flask, world: World) -> None:

@@ -16,38 +16,20 @@ from referral.audit.models import AuditEvent
 from referral.cases import services
 from referral.cases.models import Case, CaseNote
 from referral.extensions import db
-from tests.cases.conftest import MARKER_ID, MARKER_NAME, MARKER_PHONE, World, intake, open_case, user
-from tests.conftest import Account, csrf, sign_in
+from tests.helpers.cases import (
+    MARKER_ID,
+    MARKER_NAME,
+    MARKER_PHONE,
+    World,
+    case_row,
+    csrf_post,
+    intake_form,
+    open_case,
+    signed_in,
+    user,
+)
 
 IDENTIFIERS = (MARKER_NAME, MARKER_ID, MARKER_PHONE, "Um Ahmad", "marker mosque", "1994-03-02")
-
-
-def _english(app: Flask, *accounts: Account) -> None:
-    """Show these users the English pages, so messages can be matched as written in the code."""
-    with app.app_context():
-        for account in accounts:
-            db.session.get(User, account.id).locale = "en"
-        db.session.commit()
-
-
-def _signed_in(client: FlaskClient, app: Flask, account: Account) -> FlaskClient:
-    _english(app, account)
-    sign_in(client, app, account)
-    return client
-
-
-def _post(client: FlaskClient, path: str, data: dict[str, Any] | None = None) -> Any:
-    return client.post(path, data={"csrf_token": csrf(client, "/account/"), **(data or {})})
-
-
-def _intake_form(world: World, **changes: str) -> dict[str, str]:
-    values = intake(world)
-    form = {k: v for k, v in values.items() if isinstance(v, str)}
-    form.update(
-        {"safe_to_call": "y", "safe_hours": "09:00-12:00", "instructions": "Ask for Um Ahmad", "disability": "no"}
-    )
-    form.update(changes)
-    return form
 
 
 def _events(app: Flask, action: str) -> list[AuditEvent]:
@@ -55,19 +37,12 @@ def _events(app: Flask, action: str) -> list[AuditEvent]:
         return list(db.session.scalars(select(AuditEvent).where(AuditEvent.action == action).order_by(AuditEvent.id)))
 
 
-def _case(app: Flask, case_id: str) -> Case:
-    with app.app_context():
-        case = db.session.get(Case, case_id)
-        db.session.expunge(case)
-        return case
-
-
 # ------------------------------------------------------------------------------ masking and reveal
 @pytest.mark.parametrize("who", ["caseworker", "supervisor"])
 def test_list_and_view_mask_identifiers(client: FlaskClient, app: Flask, world: World, who: str) -> None:
     case_id = open_case(app, world)
-    code = _case(app, case_id).case_code
-    _signed_in(client, app, getattr(world.mine, who))
+    code = case_row(app, case_id).case_code
+    signed_in(client, app, getattr(world.mine, who))
 
     listing = client.get("/cases")
     assert listing.status_code == 200
@@ -91,16 +66,16 @@ def test_reveal_shows_identifiers_for_that_response_only_and_is_audited(
     client: FlaskClient, app: Flask, world: World
 ) -> None:
     case_id = open_case(app, world)
-    _signed_in(client, app, world.mine.supervisor)
+    signed_in(client, app, world.mine.supervisor)
 
-    revealed = _post(client, f"/cases/{case_id}/reveal")
+    revealed = csrf_post(client, f"/cases/{case_id}/reveal")
     assert revealed.status_code == 200
     html = revealed.get_data(as_text=True)
     for marker in IDENTIFIERS:
         assert marker in html, marker
     [event] = _events(app, "case.reveal")
     assert event.object_id == case_id and event.actor_id == world.mine.supervisor.id
-    assert event.case_code == _case(app, case_id).case_code
+    assert event.case_code == case_row(app, case_id).case_code
 
     again = client.get(f"/cases/{case_id}").get_data(as_text=True)
     assert MARKER_NAME not in again and MARKER_ID not in again
@@ -108,7 +83,7 @@ def test_reveal_shows_identifiers_for_that_response_only_and_is_audited(
 
 def test_another_organisations_case_is_not_found(client: FlaskClient, app: Flask, world: World) -> None:
     case_id = open_case(app, world)
-    _signed_in(client, app, world.other.supervisor)
+    signed_in(client, app, world.other.supervisor)
     assert client.get(f"/cases/{case_id}").status_code == 404
     assert client.get(f"/cases/{case_id}/edit").status_code == 404
     assert client.get(f"/cases/{case_id}/incidents/new").status_code == 404
@@ -119,12 +94,12 @@ def test_another_organisations_case_is_not_found(client: FlaskClient, app: Flask
         ("approve", {"what": "action_plan"}),
         ("steps/consent_for_services", {"consent_for_services-method": "verbal"}),
         ("members", {"member-user_id": world.other.supervisor.id}),
-        ("edit", _intake_form(world)),
+        ("edit", intake_form(world)),
     ):
-        response = _post(client, f"/cases/{case_id}/{path}", data)
+        response = csrf_post(client, f"/cases/{case_id}/{path}", data)
         assert response.status_code == 404, path
         assert MARKER_NAME not in response.get_data(as_text=True)
-    assert client.get("/cases").get_data(as_text=True).count(_case(app, case_id).case_code) == 0
+    assert client.get("/cases").get_data(as_text=True).count(case_row(app, case_id).case_code) == 0
     with app.app_context():
         assert db.session.scalar(select(func.count()).select_from(CaseNote)) == 0
         assert db.session.get(Case, case_id).status == "intake"
@@ -135,7 +110,7 @@ def test_another_organisations_case_is_not_found(client: FlaskClient, app: Flask
 @pytest.mark.parametrize("role", ["org_admin", "coordinator", "auditor"])
 def test_roles_without_cases_do_not_reach_the_pages(client: FlaskClient, app: Flask, world: World, role: str) -> None:
     account = world.mine.org_admin if role == "org_admin" else getattr(world, role)
-    _signed_in(client, app, account)
+    signed_in(client, app, account)
     for path in ("/cases", "/cases/new", "/cases/approvals"):
         assert client.get(path).status_code == 404, path
 
@@ -143,13 +118,13 @@ def test_roles_without_cases_do_not_reach_the_pages(client: FlaskClient, app: Fl
 # ------------------------------------------------------------------------------ intake
 def test_intake_opens_a_case_and_warns_of_a_returning_survivor(client: FlaskClient, app: Flask, world: World) -> None:
     first = open_case(app, world)
-    first_code = _case(app, first).case_code
-    _signed_in(client, app, world.mine.caseworker)
+    first_code = case_row(app, first).case_code
+    signed_in(client, app, world.mine.caseworker)
     page = client.get("/cases/new")
     assert page.status_code == 200
     assert f'<option selected value="{world.governorate}"' in page.get_data(as_text=True)
 
-    made = _post(client, "/cases/new", _intake_form(world, full_name="Another Name", phone="0599 000 000"))
+    made = csrf_post(client, "/cases/new", intake_form(world, full_name="Another Name", phone="0599 000 000"))
     assert made.status_code == 303
     case_id = made.headers["Location"].rsplit("/", 1)[-1]
     with app.app_context():
@@ -171,11 +146,11 @@ def test_intake_opens_a_case_and_warns_of_a_returning_survivor(client: FlaskClie
 def test_intake_error_keeps_the_input_answers_400_and_writes_nothing(
     client: FlaskClient, app: Flask, world: World
 ) -> None:
-    _signed_in(client, app, world.mine.caseworker)
-    response = _post(
+    signed_in(client, app, world.mine.caseworker)
+    response = csrf_post(
         client,
         "/cases/new",
-        _intake_form(world, governorate="", date_of_birth="2999-01-01", instructions="Knock twice, Marker-Keep"),
+        intake_form(world, governorate="", date_of_birth="2999-01-01", instructions="Knock twice, Marker-Keep"),
     )
     assert response.status_code == 400
     html = response.get_data(as_text=True)
@@ -194,8 +169,8 @@ def test_filters_search_and_paging(client: FlaskClient, app: Flask, world: World
     high = open_case(app, world, risk_level="high", national_id="123450009", phone="0590000001")
     others = [open_case(app, world, national_id=None, phone=None) for _ in range(50)]
     colleague_case = open_case(app, world, by=world.mine.colleague, national_id=None, phone=None)
-    _signed_in(client, app, world.mine.supervisor)
-    codes = {i: _case(app, i).case_code for i in (high, colleague_case, others[0])}
+    signed_in(client, app, world.mine.supervisor)
+    codes = {i: case_row(app, i).case_code for i in (high, colleague_case, others[0])}
 
     first = client.get("/cases").get_data(as_text=True)
     assert first.count("/cases/") >= 50 and 'rel="next"' in first
@@ -207,15 +182,15 @@ def test_filters_search_and_paging(client: FlaskClient, app: Flask, world: World
     filtered = client.get("/cases?risk_level=high").get_data(as_text=True)
     assert codes[high] in filtered and codes[others[0]] not in filtered
 
-    found = _post(client, "/cases", {"q": "123450009"})
+    found = csrf_post(client, "/cases", {"q": "123450009"})
     assert found.status_code == 200
     html = found.get_data(as_text=True)
     assert codes[high] in html and codes[others[0]] not in html
     assert _events(app, "case.search_identifier")
-    by_code = _post(client, "/cases", {"q": codes[colleague_case].lower()}).get_data(as_text=True)
+    by_code = csrf_post(client, "/cases", {"q": codes[colleague_case].lower()}).get_data(as_text=True)
     assert codes[colleague_case] in by_code and codes[high] not in by_code
 
-    colleague = _signed_in(app.test_client(), app, world.mine.colleague)
+    colleague = signed_in(app.test_client(), app, world.mine.colleague)
     own = colleague.get("/cases").get_data(as_text=True)
     assert codes[colleague_case] in own and codes[high] not in own
     assert codes[colleague_case] in colleague.get("/cases?mine=1").get_data(as_text=True)
@@ -226,13 +201,13 @@ def test_filters_search_and_paging(client: FlaskClient, app: Flask, world: World
 def test_steps_through_the_forms_with_a_supervisors_approval(client: FlaskClient, app: Flask, world: World) -> None:
     case_id = open_case(app, world, risk_level="high")
     base = f"/cases/{case_id}"
-    _signed_in(client, app, world.mine.caseworker)
+    signed_in(client, app, world.mine.caseworker)
 
-    early = _post(client, f"{base}/move", {"to_status": "assessment"})
+    early = csrf_post(client, f"{base}/move", {"to_status": "assessment"})
     assert early.status_code == 400
     assert "consented to services" in early.get_data(as_text=True)
 
-    bad = _post(client, f"{base}/steps/consent_for_services", {"consent_for_services-given": "y"})
+    bad = csrf_post(client, f"{base}/steps/consent_for_services", {"consent_for_services-given": "y"})
     assert bad.status_code == 400 and 'id="consent_for_services-method-error"' in bad.get_data(as_text=True)
 
     steps: list[tuple[str, dict[str, str]]] = [
@@ -257,27 +232,27 @@ def test_steps_through_the_forms_with_a_supervisors_approval(client: FlaskClient
         ("steps/action_plan", {"action_plan-actions": "Refer to the safe house\nRefer to legal aid"}),
     ]
     for path, data in steps:
-        response = _post(client, f"{base}/{path}", data)
+        response = csrf_post(client, f"{base}/{path}", data)
         assert response.status_code == 303, (path, response.get_data(as_text=True)[:2000])
 
-    waiting = _post(client, f"{base}/move", {"to_status": "implementation"})
+    waiting = csrf_post(client, f"{base}/move", {"to_status": "implementation"})
     assert waiting.status_code == 400
     text = waiting.get_data(as_text=True)
     assert "supervisor must approve the action plan" in text and "needs a safety plan" in text
-    assert _post(client, f"{base}/approve", {"what": "action_plan"}).status_code == 404  # not a supervisor
-    assert _post(client, f"{base}/steps/safety_plan", {"safety_plan-safety_plan": "Marker plan"}).status_code == 303
+    assert csrf_post(client, f"{base}/approve", {"what": "action_plan"}).status_code == 404  # not a supervisor
+    assert csrf_post(client, f"{base}/steps/safety_plan", {"safety_plan-safety_plan": "Marker plan"}).status_code == 303
 
     supervisor = app.test_client()
-    _signed_in(supervisor, app, world.mine.supervisor)
+    signed_in(supervisor, app, world.mine.supervisor)
     queue = supervisor.get("/cases/approvals").get_data(as_text=True)
-    assert _case(app, case_id).case_code in queue and MARKER_NAME not in queue
+    assert case_row(app, case_id).case_code in queue and MARKER_NAME not in queue
     page = supervisor.get(base).get_data(as_text=True)
     assert "Approve the action plan" in page
-    assert _post(supervisor, f"{base}/approve", {"what": "action_plan"}).status_code == 303
-    assert _case(app, case_id).plan_approved_by == world.mine.supervisor.id
+    assert csrf_post(supervisor, f"{base}/approve", {"what": "action_plan"}).status_code == 303
+    assert case_row(app, case_id).plan_approved_by == world.mine.supervisor.id
 
-    assert _post(client, f"{base}/move", {"to_status": "implementation"}).status_code == 303
-    case = _case(app, case_id)
+    assert csrf_post(client, f"{base}/move", {"to_status": "implementation"}).status_code == 303
+    case = case_row(app, case_id)
     assert case.status == "implementation"
     assert case.assessment["needs"] == ["Shelter", "Legal advice on custody"] and case.risk_level == "high"
     timeline = client.get(base).get_data(as_text=True)
@@ -306,16 +281,16 @@ def test_a_supervisor_may_not_approve_her_own_plan(client: FlaskClient, app: Fla
         services.move(db.session, actor, case_id, "action_plan")
         services.record_step_content(db.session, actor, case_id, "action_plan", {"actions": ["y"]})
         db.session.commit()
-    _signed_in(client, app, world.mine.supervisor)
+    signed_in(client, app, world.mine.supervisor)
     page = client.get(f"/cases/{case_id}").get_data(as_text=True)
     assert "Approve the action plan" not in page and "another supervisor must approve it" in page
 
-    refused = _post(client, f"/cases/{case_id}/approve", {"what": "action_plan"})
+    refused = csrf_post(client, f"/cases/{case_id}/approve", {"what": "action_plan"})
     assert refused.status_code == 403
     assert "You recorded this yourself: another supervisor must approve it." in refused.get_data(as_text=True)
-    assert _case(app, case_id).plan_approved_by is None
+    assert case_row(app, case_id).plan_approved_by is None
     assert not _events(app, "case.approve")
-    assert client.get("/cases/approvals").get_data(as_text=True).count(_case(app, case_id).case_code) == 0
+    assert client.get("/cases/approvals").get_data(as_text=True).count(case_row(app, case_id).case_code) == 0
 
 
 def test_closure_is_requested_and_approved(client: FlaskClient, app: Flask, world: World) -> None:
@@ -324,30 +299,30 @@ def test_closure_is_requested_and_approved(client: FlaskClient, app: Flask, worl
         case = db.session.get(Case, case_id)
         case.status = "follow_up"
         db.session.commit()
-    _signed_in(client, app, world.mine.caseworker)
-    missing = _post(client, f"/cases/{case_id}/steps/closure", {"closure-reason": "needs_met"})
+    signed_in(client, app, world.mine.caseworker)
+    missing = csrf_post(client, f"/cases/{case_id}/steps/closure", {"closure-reason": "needs_met"})
     assert missing.status_code == 400
     assert 'id="closure-survivor_told_can_return-error"' in missing.get_data(as_text=True)
-    done = _post(
+    done = csrf_post(
         client,
         f"/cases/{case_id}/steps/closure",
         {"closure-reason": "needs_met", "closure-survivor_told_can_return": "y"},
     )
     assert done.status_code == 303
-    assert _post(client, f"/cases/{case_id}/move", {"to_status": "closure_pending"}).status_code == 303
+    assert csrf_post(client, f"/cases/{case_id}/move", {"to_status": "closure_pending"}).status_code == 303
     supervisor = app.test_client()
-    _signed_in(supervisor, app, world.mine.supervisor)
-    assert _post(supervisor, f"/cases/{case_id}/approve", {"what": "closure"}).status_code == 303
-    assert _case(app, case_id).status == "closed"
+    signed_in(supervisor, app, world.mine.supervisor)
+    assert csrf_post(supervisor, f"/cases/{case_id}/approve", {"what": "closure"}).status_code == 303
+    assert case_row(app, case_id).status == "closed"
 
 
 # ------------------------------------------------------------------------------ notes, team, incidents, edit
 def test_notes_are_listed_with_their_author(client: FlaskClient, app: Flask, world: World) -> None:
     case_id = open_case(app, world)
-    _signed_in(client, app, world.mine.caseworker)
-    empty = _post(client, f"/cases/{case_id}/notes", {"note-body": "  "})
+    signed_in(client, app, world.mine.caseworker)
+    empty = csrf_post(client, f"/cases/{case_id}/notes", {"note-body": "  "})
     assert empty.status_code == 400 and 'id="note-body-error"' in empty.get_data(as_text=True)
-    assert _post(client, f"/cases/{case_id}/notes", {"note-body": "Called her at the safe hour"}).status_code == 303
+    assert csrf_post(client, f"/cases/{case_id}/notes", {"note-body": "Called her at the safe hour"}).status_code == 303
     html = client.get(f"/cases/{case_id}").get_data(as_text=True)
     notes = html[html.index('data-testid="notes"') :]
     assert "Called her at the safe hour" in notes and world.mine.caseworker.username in notes
@@ -357,12 +332,14 @@ def test_notes_are_listed_with_their_author(client: FlaskClient, app: Flask, wor
 
 def test_the_owner_adds_a_colleague_to_the_team(client: FlaskClient, app: Flask, world: World) -> None:
     case_id = open_case(app, world)
-    _signed_in(client, app, world.mine.caseworker)
+    signed_in(client, app, world.mine.caseworker)
     page = client.get(f"/cases/{case_id}").get_data(as_text=True)
     assert world.mine.colleague.username in page and world.other.caseworker.username not in page
-    refused = _post(client, f"/cases/{case_id}/members", {"member-user_id": world.other.caseworker.id})
+    refused = csrf_post(client, f"/cases/{case_id}/members", {"member-user_id": world.other.caseworker.id})
     assert refused.status_code == 400
-    assert _post(client, f"/cases/{case_id}/members", {"member-user_id": world.mine.colleague.id}).status_code == 303
+    assert (
+        csrf_post(client, f"/cases/{case_id}/members", {"member-user_id": world.mine.colleague.id}).status_code == 303
+    )
     with app.app_context():
         case = db.session.get(Case, case_id)
         assert {m.user_id for m in case.members} == {world.mine.caseworker.id, world.mine.colleague.id}
@@ -370,12 +347,12 @@ def test_the_owner_adds_a_colleague_to_the_team(client: FlaskClient, app: Flask,
 
 def test_guided_incident_classification(client: FlaskClient, app: Flask, world: World) -> None:
     case_id = open_case(app, world, gbv_type=None, narrative=None)
-    _signed_in(client, app, world.mine.caseworker)
+    signed_in(client, app, world.mine.caseworker)
     form = client.get(f"/cases/{case_id}/incidents/new").get_data(as_text=True)
     order = [form.index(f'name="q_{key}"') for key in ("penetration", "sexual_contact", "physical_violence")]
     assert order == sorted(order)
 
-    unanswered = _post(client, f"/cases/{case_id}/incidents/new", {"q_penetration": "no", "narrative": "Kept text"})
+    unanswered = csrf_post(client, f"/cases/{case_id}/incidents/new", {"q_penetration": "no", "narrative": "Kept text"})
     assert unanswered.status_code == 400
     assert "Answer yes or no." in unanswered.get_data(as_text=True)
     assert "Kept text" in unanswered.get_data(as_text=True)
@@ -391,7 +368,7 @@ def test_guided_incident_classification(client: FlaskClient, app: Flask, world: 
         "perpetrator_relationship": "intimate_partner",
         "narrative": "He hit her",
     }
-    done = _post(client, f"/cases/{case_id}/incidents/new", answers)
+    done = csrf_post(client, f"/cases/{case_id}/incidents/new", answers)
     assert done.status_code == 303
     with app.app_context():
         [incident] = db.session.get(Case, case_id).incidents
@@ -403,21 +380,21 @@ def test_guided_incident_classification(client: FlaskClient, app: Flask, world: 
 
 def test_edit_is_a_recorded_reveal_and_saves(client: FlaskClient, app: Flask, world: World) -> None:
     case_id = open_case(app, world)
-    _signed_in(client, app, world.mine.caseworker)
+    signed_in(client, app, world.mine.caseworker)
     page = client.get(f"/cases/{case_id}/edit")
     assert page.status_code == 200 and MARKER_ID in page.get_data(as_text=True)
     assert len(_events(app, "case.reveal")) == 1
-    bad = _post(client, f"/cases/{case_id}/edit", _intake_form(world, date_of_birth="03/02/1994"))
+    bad = csrf_post(client, f"/cases/{case_id}/edit", intake_form(world, date_of_birth="03/02/1994"))
     assert bad.status_code == 400 and "03/02/1994" in bad.get_data(as_text=True)
-    saved = _post(client, f"/cases/{case_id}/edit", _intake_form(world, risk_level="high", phone=""))
+    saved = csrf_post(client, f"/cases/{case_id}/edit", intake_form(world, risk_level="high", phone=""))
     assert saved.status_code == 303
-    case = _case(app, case_id)
+    case = case_row(app, case_id)
     assert case.risk_level == "high" and case.phone is None and case.phone_index is None
 
 
 def test_home_shows_case_counts_and_navigation(client: FlaskClient, app: Flask, world: World) -> None:
     open_case(app, world)
-    _signed_in(client, app, world.mine.supervisor)
+    signed_in(client, app, world.mine.supervisor)
     home = client.get("/").get_data(as_text=True)
     assert re.search(r'data-testid="count-cases">1<', home)
     assert re.search(r'data-testid="count-awaiting">0<', home)
@@ -428,7 +405,7 @@ def test_the_governorate_field_lists_governorates_not_networks(
     client: FlaskClient, app: Flask, world: World, factory: Any
 ) -> None:
     hebron = factory.network("hebron")
-    _signed_in(client, app, world.mine.caseworker)
+    signed_in(client, app, world.mine.caseworker)
     html = client.get("/cases/new").get_data(as_text=True)
     select_html = html.split('name="governorate"')[1].split("</select>")[0]
     assert '<option value="hebron">Hebron</option>' in select_html

@@ -18,10 +18,9 @@ from referral.followups import clocks
 from referral.followups import services as followups
 from referral.followups.models import FollowUp, Notification, ReminderStep
 from referral.models_base import utcnow
-from tests.cases.conftest import open_case, user
-from tests.conferences.conftest import ACTION, MINUTES, REASON, SUMMARY, Scene, convene, item_of, run
-from tests.conferences.conftest import scene as scene
-from tests.referrals.test_services import _act
+from tests.helpers.cases import open_case, user
+from tests.helpers.conferences import ACTION, MINUTES, REASON, SUMMARY, Scene, convene, item_of, run
+from tests.helpers.referrals import act
 
 
 def _refused_fields(scene: Scene, **extra: object) -> dict[str, str]:
@@ -151,7 +150,7 @@ def test_only_the_owner_the_open_referrals_and_the_chair_have_a_seat(scene: Scen
     ):
         assert seat_of(stranger) is None, stranger.role
     # the referral ends: its organisation's seat goes with it
-    _act(scene.app, w.other.supervisor, scene.referral_id, "declined", reason="no_capacity")
+    act(scene.app, w.other.supervisor, scene.referral_id, "declined", reason="no_capacity")
     assert seat_of(w.other.supervisor) is None
     with scene.app.app_context():
         denials = db.session.scalar(

@@ -13,10 +13,9 @@ from referral.conferences.models import CaseConference, ConferenceAction, Confer
 from referral.extensions import db
 from referral.followups import services as followups
 from referral.models_base import utcnow
-from tests.cases.conftest import MARKER_NAME, user
-from tests.conferences.conftest import ACTION, MINUTES, REASON, SUMMARY, Scene, convene, item_of, run
-from tests.conferences.conftest import scene as scene
 from tests.conftest import Account, csrf, sign_in
+from tests.helpers.cases import MARKER_NAME, user
+from tests.helpers.conferences import ACTION, MINUTES, REASON, SUMMARY, Scene, convene, item_of, run
 
 
 def _client(scene: Scene, account: Account) -> tuple[FlaskClient, str]:
@@ -92,9 +91,9 @@ def test_everyone_else_gets_a_404(scene: Scene) -> None:
         assert timer.status_code == 404
         assert scene.code not in web.get("/conferences").get_data(as_text=True)
     # a participant's seat ends with its referral
-    from tests.referrals.test_services import _act
+    from tests.helpers.referrals import act
 
-    _act(scene.app, w.mine.caseworker, scene.referral_id, "withdrawn", reason="mistake")  # type: ignore[arg-type]
+    act(scene.app, w.mine.caseworker, scene.referral_id, "withdrawn", reason="mistake")  # type: ignore[arg-type]
     web, _ = _client(scene, w.other.supervisor)
     assert web.get(f"/conferences/{conference_id}").status_code == 404
 

@@ -18,16 +18,15 @@ from referral.models_base import utcnow
 from referral.plans import services as plans
 from referral.plans.models import Activity
 from referral.referrals.models import Referral
-from tests.cases.conftest import MARKER_ID, MARKER_NAME, MARKER_PHONE, World, user
-from tests.cases.conftest import world as world
 from tests.conftest import Account, Factory, csrf, sign_in
-from tests.coordination.helpers import action_point, meeting, name_representatives, network_id, run
-from tests.followups.test_clocks import _sent
-from tests.plans.helpers import YEAR, world_activity, world_plan
+from tests.helpers.cases import MARKER_ID, MARKER_NAME, MARKER_PHONE, World, user
+from tests.helpers.coordination import action_point, meeting, name_representatives, network_id, run
+from tests.helpers.followups import sent_referral
+from tests.helpers.plans import YEAR, world_activity, world_plan
 
 
 def _overdue_referral(app: Flask, world: World, hours: int = 6) -> tuple[str, str]:
-    referral_id = _sent(app, world)
+    referral_id = sent_referral(app, world)
     with app.app_context():
         referral = db.session.get(Referral, referral_id)
         referral.due_at = utcnow() - timedelta(hours=hours)
@@ -148,7 +147,7 @@ def test_remind_now_is_not_found_outside_her_network_and_for_anyone_else(
 
 
 def test_remind_now_refuses_a_referral_not_overdue_and_hostile_ids(app: Flask, world: World) -> None:
-    referral_id = _sent(app, world)  # sent, not yet past its target
+    referral_id = sent_referral(app, world)  # sent, not yet past its target
     client = app.test_client()
     sign_in(client, app, world.coordinator)
     token = csrf(client, "/account/")

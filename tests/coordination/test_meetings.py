@@ -20,10 +20,9 @@ from referral.extensions import db
 from referral.followups import clocks
 from referral.followups.models import Notification, ReminderStep
 from referral.models_base import utcnow
-from tests.cases.conftest import World, open_case, user
-from tests.cases.conftest import world as world
 from tests.conftest import Account, Factory, arabic, csrf, sign_in
-from tests.coordination.helpers import (
+from tests.helpers.cases import World, open_case, user
+from tests.helpers.coordination import (
     action_point,
     attended,
     meeting,

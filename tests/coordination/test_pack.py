@@ -31,13 +31,10 @@ from referral.extensions import db
 from referral.models_base import new_id, utcnow
 from referral.statistics import services as statistics
 from referral.statistics.queries import Scope
-from tests.cases.conftest import World, user
-from tests.cases.conftest import world as world
 from tests.conftest import Account, Factory, csrf, sign_in
-from tests.coordination.helpers import action_point, attended, meeting, name_representatives, network_id, run
-from tests.plans import helpers as plan_helpers
-from tests.workers.test_worker import use_broker as use_broker
-from tests.workers.test_worker import worker_env as worker_env
+from tests.helpers import plans as plan_helpers
+from tests.helpers.cases import World, user
+from tests.helpers.coordination import action_point, attended, meeting, name_representatives, network_id, run
 
 
 def _signed_in(app: Flask, account: Account) -> FlaskClient:
@@ -355,15 +352,15 @@ def test_a_second_request_while_one_is_pending_is_named_and_keeps_one_version(
 def test_a_real_worker_makes_the_pack_the_coordinator_asked_for(
     app: Flask, settings: Settings, team: World, held: str, tmp_path: Path, worker_env: dict[str, str], use_broker: None
 ) -> None:
-    from tests.workers.test_worker import _broker_url, _start_worker
+    from tests.helpers.workers import broker_url, start_worker
 
-    url = _broker_url("embedded", tmp_path)
+    url = broker_url("embedded", tmp_path)
     app.config["SHABAKA_SETTINGS"] = replace(settings, broker_url=url)
     app.extensions.pop("shabaka.celery", None)
     web = _signed_in(app, team.coordinator)
     token = csrf(web, f"/coordination/meetings/{held}")
     assert web.post(f"/coordination/meetings/{held}/pack", data={"csrf_token": token}).status_code == 303
-    worker = _start_worker({**worker_env, "CELERY_BROKER_URL": url}, tmp_path / "worker.log")
+    worker = start_worker({**worker_env, "CELERY_BROKER_URL": url}, tmp_path / "worker.log")
     try:
         deadline = time.monotonic() + 90
         state = "queued"

@@ -172,7 +172,7 @@ def test_the_system_admin_still_edits_everything(client: FlaskClient, app: Flask
 def test_the_entry_goes_into_the_hsds_export_and_stays_valid(client: FlaskClient, app: Flask, factory: Factory) -> None:
     from referral.accounts import services as accounts
     from referral.accounts.models import User
-    from tests.api.test_directory_api import _get, _hsds_validators
+    from tests.helpers.api import get_json, hsds_validators
 
     net = factory.network()
     org = factory.organization(net)
@@ -183,8 +183,8 @@ def test_the_entry_goes_into_the_hsds_export_and_stays_valid(client: FlaskClient
     with app.app_context():
         _row, raw = accounts.issue_token(db.session, db.session.get(User, admin.id), days=1)
         db.session.commit()
-    body = _get(app.test_client(), raw, "/api/v1/directory/hsds")
+    body = get_json(app.test_client(), raw, "/api/v1/directory/hsds")
     (record,) = [o for o in body["organizations"] if o["id"] == org.id]
     assert record["description"] == "Psychosocial counselling for women"
     assert record["email"] == "office@alnour.example.org" and record["website"] == "https://alnour.example.org"
-    _hsds_validators()["organization"].validate(record)
+    hsds_validators()["organization"].validate(record)

@@ -13,7 +13,7 @@ from referral.audit.models import AuditEvent
 from referral.directory.models import Service
 from referral.extensions import db
 from tests.conftest import Factory, csrf, sign_in
-from tests.directory.helpers import SECRET_ADDRESS, leak_address, make_service
+from tests.helpers.directory import SECRET_ADDRESS, leak_address, make_service
 
 
 def _form(org_id: str | None = None, **changes: Any) -> dict[str, Any]:

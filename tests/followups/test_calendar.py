@@ -22,10 +22,9 @@ from referral.extensions import db
 from referral.followups.calendar import DEFAULT_CALENDAR, WorkCalendar, calendar_for
 from referral.referrals import services as referrals
 from referral.referrals.models import Referral
-from tests.cases.conftest import World, open_case, user
-from tests.cases.conftest import world as world
 from tests.conftest import Factory, csrf, sign_in
-from tests.referrals.test_services import _consent
+from tests.helpers.cases import World, user
+from tests.helpers.followups import send_referral
 
 HEBRON = ZoneInfo("Asia/Hebron")
 MON, TUE, WED, THU, FRI, SAT, SUN = range(7)
@@ -202,28 +201,6 @@ def test_the_calendar_is_loaded_from_the_network(app: Flask, factory: Factory) -
 THURSDAY_AFTERNOON = datetime(2027, 1, 7, 15, tzinfo=HEBRON)  # a Thursday, after today
 
 
-def _send(app: Flask, world: World, priority: str) -> Referral:
-    case_id = open_case(app, world)
-    grant = _consent(app, world, case_id)
-    with app.app_context():
-        made = referrals.create(
-            db.session,
-            user(world.mine.caseworker),
-            referrals.ReferralInput(
-                case_id=case_id,
-                to_organization_id=world.other.id,
-                priority=priority,
-                reason="needs legal representation",
-                field_groups=["identity", "contact"],
-                consent_id=grant,
-            ),
-        )
-        db.session.commit()
-        found = db.session.get(Referral, made.id)
-        db.session.expunge(found)
-        return found
-
-
 def _network_of(app: Flask, world: World) -> str:
     with app.app_context():
         return str(db.session.scalar(select(Network.id).where(Network.governorate == world.governorate)))
@@ -250,7 +227,7 @@ def test_the_response_target_runs_by_priority_on_the_receiving_networks_calendar
     app: Flask, world: World, priority: str, due: datetime
 ) -> None:
     with time_machine.travel(THURSDAY_AFTERNOON, tick=False):
-        referral = _send(app, world, priority)
+        referral = send_referral(app, world, priority)
     assert referral.sent_at == THURSDAY_AFTERNOON
     assert hebron(referral.due_at) == due
 
@@ -258,8 +235,8 @@ def test_the_response_target_runs_by_priority_on_the_receiving_networks_calendar
 def test_the_coordinators_weekend_and_holidays_move_the_target(app: Flask, world: World) -> None:
     _set_calendar(app, _network_of(app, world), [SAT, SUN], (date(2027, 1, 11),))  # a Monday holiday
     with time_machine.travel(THURSDAY_AFTERNOON, tick=False):
-        urgent = _send(app, world, "urgent")
-        emergency = _send(app, world, "emergency")
+        urgent = send_referral(app, world, "urgent")
+        emergency = send_referral(app, world, "emergency")
     # Thursday 9 h, Friday 24 h, (Saturday, Sunday, Monday off), Tuesday 24 h, Wednesday 15 h
     assert hebron(urgent.due_at) == datetime(2027, 1, 13, 15, tzinfo=HEBRON)
     assert hebron(emergency.due_at) == datetime(2027, 1, 8, 15, tzinfo=HEBRON)
@@ -275,7 +252,7 @@ def test_a_receiver_in_several_networks_runs_on_the_network_of_the_case(
         db.session.add(NetworkMembership(network_id=elsewhere.id, organization_id=world.other.id))
         db.session.commit()
     with time_machine.travel(THURSDAY_AFTERNOON, tick=False):
-        both = _send(app, world, "urgent")
+        both = send_referral(app, world, "urgent")
     assert hebron(both.due_at) == datetime(2027, 1, 12, 15, tzinfo=HEBRON)  # the case's network: Fri-Sat
     with app.app_context():
         only = db.session.scalar(
@@ -286,7 +263,7 @@ def test_a_receiver_in_several_networks_runs_on_the_network_of_the_case(
         db.session.delete(only)
         db.session.commit()
     with time_machine.travel(THURSDAY_AFTERNOON, tick=False):
-        single = _send(app, world, "urgent")
+        single = send_referral(app, world, "urgent")
     # its only network works Friday and Saturday: Thursday 9 h, Friday, Saturday, Monday 15 h
     assert hebron(single.due_at) == datetime(2027, 1, 11, 15, tzinfo=HEBRON)
     with app.app_context():

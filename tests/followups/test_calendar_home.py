@@ -16,9 +16,8 @@ from referral.followups import calendar as work_calendar
 from referral.followups.models import ReminderStep
 from referral.referrals.models import Referral
 from referral.referrals.services import RESPONSE_TARGETS
-from tests.cases.conftest import World
-from tests.cases.conftest import world as world
-from tests.followups.test_calendar import _send
+from tests.helpers.cases import World
+from tests.helpers.followups import send_referral
 
 PACKAGE = Path(__file__).resolve().parents[2] / "referral"
 
@@ -67,7 +66,7 @@ def test_a_send_looks_the_receiving_calendar_up_once(
         return real(session, network_id)  # type: ignore[arg-type]
 
     monkeypatch.setattr(work_calendar, "calendar_for", counting)
-    sent = _send(app, world, priority)
+    sent = send_referral(app, world, priority)
     assert len(looked_up) == 1
     with app.app_context():
         found = db.session.get(Referral, sent.id)

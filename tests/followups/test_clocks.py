@@ -19,10 +19,10 @@ from referral.followups import services as followups
 from referral.followups.models import Notification, ReminderStep
 from referral.models_base import utcnow
 from referral.referrals.models import Referral
-from tests.cases.conftest import MARKER_ID, MARKER_NAME, MARKER_PHONE, World, open_case, user
-from tests.cases.conftest import world as world
 from tests.conftest import Account, sign_in
-from tests.referrals.test_services import _act, _consent, _refer
+from tests.helpers.cases import MARKER_ID, MARKER_NAME, MARKER_PHONE, World, open_case, user
+from tests.helpers.followups import notifications_of, sent_referral
+from tests.helpers.referrals import act
 
 
 def _rungs(app: Flask, target_id: str) -> dict[tuple[str, str], tuple[str, datetime]]:
@@ -40,20 +40,8 @@ def _sweep_and_deliver(app: Flask, now: datetime) -> list[str]:
         return ids
 
 
-def _told(app: Flask, account: Account) -> list[Notification]:
-    with app.app_context():
-        rows = list(db.session.scalars(select(Notification).where(Notification.user_id == account.id)))
-        db.session.expunge_all()
-        return rows
-
-
-def _sent(app: Flask, world: World, priority: str = "emergency") -> str:
-    case_id = open_case(app, world)
-    return _refer(app, world, case_id, _consent(app, world, case_id), priority=priority)
-
-
 def test_sending_starts_the_response_ladder_and_an_answer_stops_it(app: Flask, world: World) -> None:
-    referral_id = _sent(app, world)
+    referral_id = sent_referral(app, world)
     with app.app_context():
         referral = db.session.get(Referral, referral_id)
         sent, due = referral.sent_at, referral.due_at
@@ -64,7 +52,7 @@ def test_sending_starts_the_response_ladder_and_an_answer_stops_it(app: Flask, w
         ("referral_response", "target"): ("pending", due),
         ("referral_response", "twice"): ("pending", sent + timedelta(hours=48)),
     }
-    _act(app, world.other.supervisor, referral_id, "accepted")
+    act(app, world.other.supervisor, referral_id, "accepted")
     rungs = _rungs(app, referral_id)
     assert {k: v[0] for k, v in rungs.items() if k[0] == "referral_response"} == dict.fromkeys(
         [("referral_response", s) for s in ("half", "target", "twice")], "cancelled"
@@ -74,34 +62,34 @@ def test_sending_starts_the_response_ladder_and_an_answer_stops_it(app: Flask, w
         "target",
         "twice",
     }
-    _act(app, world.other.supervisor, referral_id, "in_progress")
-    _act(app, world.other.supervisor, referral_id, "completed", outcome="done")
+    act(app, world.other.supervisor, referral_id, "in_progress")
+    act(app, world.other.supervisor, referral_id, "completed", outcome="done")
     assert all(state == "cancelled" for state, _ in _rungs(app, referral_id).values())
 
 
 def test_the_ladder_climbs_focal_points_then_supervisors_then_the_coordinator(app: Flask, world: World) -> None:
-    referral_id = _sent(app, world)
+    referral_id = sent_referral(app, world)
     with app.app_context():
         referral = db.session.get(Referral, referral_id)
         sent = referral.sent_at
         referrals_assign(referral_id, world)
     assert _sweep_and_deliver(app, sent + timedelta(hours=11)) == []
     assert len(_sweep_and_deliver(app, sent + timedelta(hours=12, minutes=1))) == 1
-    assert [n.kind for n in _told(app, world.other.supervisor) if n.kind != "referral.received"] == [
+    assert [n.kind for n in notifications_of(app, world.other.supervisor) if n.kind != "referral.received"] == [
         "referral.reminder"
     ]
-    assert [n.kind for n in _told(app, world.other.caseworker) if n.kind != "referral.assigned"] == [
+    assert [n.kind for n in notifications_of(app, world.other.caseworker) if n.kind != "referral.assigned"] == [
         "referral.reminder"
     ]
     assert len(_sweep_and_deliver(app, sent + timedelta(hours=24, minutes=1))) == 1
-    assert sorted(n.kind for n in _told(app, world.other.supervisor) if n.kind.startswith("referral.")) == [
+    assert sorted(n.kind for n in notifications_of(app, world.other.supervisor) if n.kind.startswith("referral.")) == [
         "referral.escalation",
         "referral.received",
         "referral.reminder",
     ]
-    assert _told(app, world.coordinator) == []
+    assert notifications_of(app, world.coordinator) == []
     assert len(_sweep_and_deliver(app, sent + timedelta(hours=48, minutes=1))) == 1
-    told = _told(app, world.coordinator)
+    told = notifications_of(app, world.coordinator)
     assert [(n.kind, n.target_type) for n in told] == [("referral.escalation", "escalation")]
     assert _sweep_and_deliver(app, sent + timedelta(days=5)) == []  # every rung delivered once
 
@@ -110,7 +98,7 @@ def test_one_batch_tells_each_rung_its_own_people_and_skips_a_stopped_clock(app:
     """A whole ladder falling due at once (a worker back after a long outage) goes out in one
     batch, each rung to its own people; a rung whose clock stopped without cancelling it (the
     referral withdrawn by a path that did not stop the clock) is cancelled, telling nobody."""
-    live, stopped = _sent(app, world), _sent(app, world)
+    live, stopped = sent_referral(app, world), sent_referral(app, world)
     with app.app_context():
         sent = max(db.session.get(Referral, r).sent_at for r in (live, stopped))
         referrals_assign(live, world)
@@ -128,7 +116,7 @@ def test_one_batch_tells_each_rung_its_own_people_and_skips_a_stopped_clock(app:
     }
 
     def kinds(account: Account) -> list[tuple[str, str | None]]:
-        return sorted((n.kind, n.target_id) for n in _told(app, account) if n.kind in clocks.KINDS.values())
+        return sorted((n.kind, n.target_id) for n in notifications_of(app, account) if n.kind in clocks.KINDS.values())
 
     assert kinds(world.other.supervisor) == [("referral.escalation", live), ("referral.reminder", live)]
     assert kinds(world.other.caseworker) == [("referral.reminder", live)]  # assigned: told at half only
@@ -144,7 +132,7 @@ def referrals_assign(referral_id: str, world: World) -> None:
 
 
 def test_a_rung_is_delivered_once_however_often_it_is_run(app: Flask, world: World) -> None:
-    referral_id = _sent(app, world)
+    referral_id = sent_referral(app, world)
     with app.app_context():
         sent = db.session.get(Referral, referral_id).sent_at
         later = sent + timedelta(hours=13)
@@ -155,13 +143,13 @@ def test_a_rung_is_delivered_once_however_often_it_is_run(app: Flask, world: Wor
         second = clocks.deliver(db.session, step_id, later)
         db.session.commit()
     assert first.delivered and not second.delivered
-    assert [n.kind for n in _told(app, world.other.supervisor)].count("referral.reminder") == 1
+    assert [n.kind for n in notifications_of(app, world.other.supervisor)].count("referral.reminder") == 1
 
 
 def test_a_batch_delivers_each_rung_once_and_one_failure_holds_back_only_its_own_rung(
     app: Flask, world: World, monkeypatch: Any
 ) -> None:
-    referral_ids = [_sent(app, world) for _ in range(3)]
+    referral_ids = [sent_referral(app, world) for _ in range(3)]
     with app.app_context():
         later = max(db.session.get(Referral, r).sent_at for r in referral_ids) + timedelta(hours=13)
         ids = clocks.sweep(db.session, later)
@@ -184,11 +172,11 @@ def test_a_batch_delivers_each_rung_once_and_one_failure_holds_back_only_its_own
         assert states == {ids[0]: "sent", broken: "pending", ids[2]: "sent"}  # its half-done write undone
         assert clocks.deliver_many(db.session, ids, later) == 1  # the retry: the others are no-ops
         db.session.commit()
-    assert [n.kind for n in _told(app, world.other.supervisor)].count("referral.reminder") == 3
+    assert [n.kind for n in notifications_of(app, world.other.supervisor)].count("referral.reminder") == 3
 
 
 def test_a_claim_that_was_never_delivered_is_claimed_again_after_it_goes_stale(app: Flask, world: World) -> None:
-    referral_id = _sent(app, world)
+    referral_id = sent_referral(app, world)
     with app.app_context():
         sent = db.session.get(Referral, referral_id).sent_at
         moment = sent + timedelta(hours=13)
@@ -237,16 +225,16 @@ def test_a_follow_up_reminds_the_assignee_and_escalates_to_her_supervisor(app: F
         due = followup.due_at
     _sweep_and_deliver(app, due - timedelta(hours=23))
     _sweep_and_deliver(app, due + timedelta(minutes=1))
-    assert [n.kind for n in _told(app, world.mine.caseworker)] == ["followup.reminder", "followup.due"]
-    assert _told(app, world.mine.supervisor) == []
+    assert [n.kind for n in notifications_of(app, world.mine.caseworker)] == ["followup.reminder", "followup.due"]
+    assert notifications_of(app, world.mine.supervisor) == []
     _sweep_and_deliver(app, due + timedelta(days=10))
-    assert [n.kind for n in _told(app, world.mine.supervisor)] == ["followup.escalation"]
+    assert [n.kind for n in notifications_of(app, world.mine.supervisor)] == ["followup.escalation"]
 
 
 def test_the_coordinator_sees_case_code_organisations_and_delay_only(
     app: Flask, world: World, client: FlaskClient
 ) -> None:
-    referral_id = _sent(app, world)
+    referral_id = sent_referral(app, world)
     with app.app_context():
         referral = db.session.get(Referral, referral_id)
         code = referral.case_code
@@ -267,7 +255,7 @@ def test_escalations_are_for_coordinators_only(app: Flask, world: World, client:
 
 def test_status_and_the_lateness_alert(app: Flask, world: World, factory: Any) -> None:
     admin = factory.user("sysadmin")
-    referral_id = _sent(app, world)
+    referral_id = sent_referral(app, world)
     with app.app_context():
         sent = db.session.get(Referral, referral_id).sent_at
         moment = sent + timedelta(hours=12, minutes=6)  # the "half" rung is six minutes late
@@ -276,11 +264,11 @@ def test_status_and_the_lateness_alert(app: Flask, world: World, factory: Any) -
         assert clocks.alert_if_late(db.session, moment)
         assert clocks.alert_if_late(db.session, moment + timedelta(minutes=1))  # still late, same hour
         db.session.commit()
-    assert [n.kind for n in _told(app, admin)] == ["system.alert"]  # told once
+    assert [n.kind for n in notifications_of(app, admin)] == ["system.alert"]  # told once
 
 
 def test_reminders_status_command(app: Flask, world: World) -> None:
-    _sent(app, world)
+    sent_referral(app, world)
     runner = app.test_cli_runner()
     with time_machine.travel(utcnow() + timedelta(hours=13)):
         result: Result = runner.invoke(args=["reminders", "status"])

@@ -14,14 +14,13 @@ from referral.audit.models import AuditEvent
 from referral.extensions import db
 from referral.models_base import utcnow
 from referral.referrals.models import Referral
-from tests.cases.conftest import MARKER_ID, MARKER_NAME, MARKER_PHONE, World
-from tests.cases.conftest import world as world
 from tests.conftest import sign_in
-from tests.followups.test_clocks import _sent, _told
+from tests.helpers.cases import MARKER_ID, MARKER_NAME, MARKER_PHONE, World
+from tests.helpers.followups import notifications_of, sent_referral
 
 
 def _overdue(app: Flask, world: World) -> tuple[str, str]:
-    referral_id = _sent(app, world)
+    referral_id = sent_referral(app, world)
     with app.app_context():
         referral = db.session.get(Referral, referral_id)
         referral.due_at = utcnow() - timedelta(hours=6)
@@ -75,12 +74,12 @@ def test_remind_now_from_the_list_tells_the_focal_points_once_a_day(
         f"/home/referrals/{referral_id}/remind", data={"csrf_token": _token(listing), "back": "escalations"}
     )
     assert done.status_code == 303 and done.headers["Location"].endswith("/escalations")
-    assert [n.kind for n in _told(app, world.other.supervisor)][-1] == "referral.reminder"
-    told = len(_told(app, world.other.supervisor))
+    assert [n.kind for n in notifications_of(app, world.other.supervisor)][-1] == "referral.reminder"
+    told = len(notifications_of(app, world.other.supervisor))
     after = client.get("/escalations").get_data(as_text=True)
     assert 'data-testid="reminded"' in after and 'data-testid="remind"' not in after
     again = client.post(
         f"/home/referrals/{referral_id}/remind", data={"csrf_token": _token(after), "back": "escalation"}
     )
     assert again.status_code == 303 and again.headers["Location"].endswith(f"/escalations/{referral_id}")
-    assert len(_told(app, world.other.supervisor)) == told  # not twice the same day
+    assert len(notifications_of(app, world.other.supervisor)) == told  # not twice the same day

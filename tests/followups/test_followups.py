@@ -5,7 +5,6 @@ supervisor's team view, encryption of notes, and the pages in Arabic."""
 from __future__ import annotations
 
 from datetime import UTC, datetime, timedelta
-from typing import Any
 
 import pytest
 import time_machine
@@ -21,24 +20,11 @@ from referral.extensions import db
 from referral.followups import services as followups
 from referral.followups.models import FollowUp
 from referral.models_base import utcnow
-from tests.cases.conftest import World, open_case, user
-from tests.cases.conftest import world as world
 from tests.conftest import Account, csrf_from, sign_in
+from tests.helpers.cases import World, open_case, user
+from tests.helpers.followups import add_followup, followup_input
 
 NOTE_MARKER = "Marker-FollowUp-Note-Hq3"
-
-
-def _input(**extra: Any) -> followups.FollowUpInput:
-    values: dict[str, Any] = {"due_at": utcnow() + timedelta(days=1), "kind": "call"}
-    values.update(extra)
-    return followups.FollowUpInput(**values)
-
-
-def _add(app: Flask, by: Account, case_id: str, **extra: Any) -> str:
-    with app.app_context():
-        followup = followups.create(db.session, user(by), case_id, _input(**extra))
-        db.session.commit()
-        return followup.id
 
 
 def _get(app: Flask, followup_id: str) -> FollowUp:
@@ -59,7 +45,7 @@ def _events(app: Flask, action: str) -> list[AuditEvent]:
 # ------------------------------------------------------------------------------ create
 def test_a_new_follow_up_goes_to_the_case_owner_by_default(app: Flask, world: World) -> None:
     case_id = open_case(app, world)
-    followup_id = _add(app, world.mine.supervisor, case_id, note=NOTE_MARKER)
+    followup_id = add_followup(app, world.mine.supervisor, case_id, note=NOTE_MARKER)
     followup = _get(app, followup_id)
     assert followup.assignee_id == world.mine.caseworker.id
     assert followup.state == "open" and followup.organization_id == world.mine.id
@@ -75,10 +61,10 @@ def test_an_assignee_who_may_not_see_the_case_is_a_field_error(app: Flask, world
         actor = user(world.mine.caseworker)
         for outsider in (world.other.caseworker, world.other.supervisor, world.mine.colleague, world.mine.org_admin):
             with pytest.raises(InvalidInput) as refused:
-                followups.create(db.session, actor, case_id, _input(assignee_id=outsider.id))
+                followups.create(db.session, actor, case_id, followup_input(assignee_id=outsider.id))
             assert refused.value.fields == {"assignee_id": "invalid_assignee"}
         # the organisation's supervisor may see every case of it: she may be given one
-        followup = followups.create(db.session, actor, case_id, _input(assignee_id=world.mine.supervisor.id))
+        followup = followups.create(db.session, actor, case_id, followup_input(assignee_id=world.mine.supervisor.id))
         assert followup.assignee_id == world.mine.supervisor.id
 
 
@@ -89,20 +75,20 @@ def test_bad_input_names_each_field(app: Flask, world: World) -> None:
             db.session,
             user(world.mine.caseworker),
             case_id,
-            _input(kind="dance", due_at=utcnow() - timedelta(days=2), referral_id="not-a-uuid"),
+            followup_input(kind="dance", due_at=utcnow() - timedelta(days=2), referral_id="not-a-uuid"),
         )
     assert refused.value.fields == {"kind": "invalid", "due_at": "due_in_past", "referral_id": "unknown"}
 
 
 def test_other_organisations_and_other_roles_get_not_found(app: Flask, world: World) -> None:
     case_id = open_case(app, world)
-    followup_id = _add(app, world.mine.caseworker, case_id)
+    followup_id = add_followup(app, world.mine.caseworker, case_id)
     outsiders = (world.other.caseworker, world.other.supervisor, world.mine.colleague, world.mine.org_admin)
     with app.app_context():
         for outsider in (*outsiders, world.coordinator, world.auditor):
             actor = user(outsider)
             with pytest.raises(NotFound):
-                followups.create(db.session, actor, case_id, _input())
+                followups.create(db.session, actor, case_id, followup_input())
             for attempt in (followups.view, followups.complete, followups.cancel):
                 with pytest.raises(NotFound):
                     attempt(db.session, actor, followup_id)
@@ -116,7 +102,7 @@ def test_a_closed_case_takes_no_new_follow_up(app: Flask, world: World) -> None:
         db.session.get(Case, case_id).status = "closed"
         db.session.commit()
     with app.app_context(), pytest.raises(followups.InvalidTransition):
-        followups.create(db.session, user(world.mine.caseworker), case_id, _input())
+        followups.create(db.session, user(world.mine.caseworker), case_id, followup_input())
 
 
 # ------------------------------------------------------------------------------ due windows
@@ -131,11 +117,11 @@ def test_due_windows_follow_local_midnight_in_hebron(app: Flask, world: World) -
     evening = datetime(2026, 11, 29, 21, 30, tzinfo=UTC)
     with time_machine.travel(evening - timedelta(hours=1), tick=False):
         case_id = open_case(app, world)
-        past = _add(app, me, case_id, due_at=datetime(2026, 11, 29, 21, 0, tzinfo=UTC))  # 23:00 local
-        tonight = _add(app, me, case_id, due_at=datetime(2026, 11, 29, 21, 45, tzinfo=UTC))  # 23:45 local
-        after_midnight = _add(app, me, case_id, due_at=datetime(2026, 11, 29, 22, 30, tzinfo=UTC))  # 00:30
-        sixth_day = _add(app, me, case_id, due_at=datetime(2026, 12, 5, 21, 59, tzinfo=UTC))  # 5 Dec 23:59
-        seventh_day = _add(app, me, case_id, due_at=datetime(2026, 12, 5, 22, 0, tzinfo=UTC))  # 6 Dec 00:00
+        past = add_followup(app, me, case_id, due_at=datetime(2026, 11, 29, 21, 0, tzinfo=UTC))  # 23:00 local
+        tonight = add_followup(app, me, case_id, due_at=datetime(2026, 11, 29, 21, 45, tzinfo=UTC))  # 23:45 local
+        after_midnight = add_followup(app, me, case_id, due_at=datetime(2026, 11, 29, 22, 30, tzinfo=UTC))  # 00:30
+        sixth_day = add_followup(app, me, case_id, due_at=datetime(2026, 12, 5, 21, 59, tzinfo=UTC))  # 5 Dec 23:59
+        seventh_day = add_followup(app, me, case_id, due_at=datetime(2026, 12, 5, 22, 0, tzinfo=UTC))  # 6 Dec 00:00
     with time_machine.travel(evening, tick=False):
         assert _due_ids(app, me, "overdue") == [past]
         assert _due_ids(app, me, "today") == [tonight]
@@ -156,9 +142,9 @@ def test_due_windows_follow_local_midnight_in_hebron(app: Flask, world: World) -
 
 def test_lists_hold_only_ones_own_open_follow_ups(app: Flask, world: World) -> None:
     case_id = open_case(app, world)
-    mine = _add(app, world.mine.caseworker, case_id)
-    _add(app, world.mine.caseworker, case_id, assignee_id=world.mine.supervisor.id)
-    done = _add(app, world.mine.caseworker, case_id)
+    mine = add_followup(app, world.mine.caseworker, case_id)
+    add_followup(app, world.mine.caseworker, case_id, assignee_id=world.mine.supervisor.id)
+    done = add_followup(app, world.mine.caseworker, case_id)
     with app.app_context():
         followups.complete(db.session, user(world.mine.caseworker), done)
         db.session.commit()
@@ -168,14 +154,14 @@ def test_lists_hold_only_ones_own_open_follow_ups(app: Flask, world: World) -> N
 # ------------------------------------------------------------------------------ complete
 def test_done_and_the_next_one_is_one_step(app: Flask, world: World) -> None:
     case_id = open_case(app, world)
-    first = _add(app, world.mine.caseworker, case_id, assignee_id=world.mine.supervisor.id)
+    first = add_followup(app, world.mine.caseworker, case_id, assignee_id=world.mine.supervisor.id)
     with app.app_context():
         _done, following = followups.complete(
             db.session,
             user(world.mine.supervisor),
             first,
             note="spoke to her",
-            next_followup=_input(kind="visit", note=NOTE_MARKER),
+            next_followup=followup_input(kind="visit", note=NOTE_MARKER),
         )
         db.session.commit()
         assert following is not None
@@ -194,7 +180,7 @@ def test_done_and_the_next_one_is_one_step(app: Flask, world: World) -> None:
 
 def test_a_refused_next_follow_up_leaves_the_first_open(app: Flask, world: World) -> None:
     case_id = open_case(app, world)
-    first = _add(app, world.mine.caseworker, case_id)
+    first = add_followup(app, world.mine.caseworker, case_id)
     with app.app_context():
         actor = user(world.mine.caseworker)
         with pytest.raises(InvalidInput) as refused:
@@ -202,7 +188,9 @@ def test_a_refused_next_follow_up_leaves_the_first_open(app: Flask, world: World
                 db.session,
                 actor,
                 first,
-                next_followup=_input(due_at=utcnow() - timedelta(days=3), assignee_id=world.other.caseworker.id),
+                next_followup=followup_input(
+                    due_at=utcnow() - timedelta(days=3), assignee_id=world.other.caseworker.id
+                ),
             )
         assert refused.value.fields == {"next.due_at": "due_in_past", "next.assignee_id": "invalid_assignee"}
         db.session.flush()  # whatever the refused call left in the session would be written now
@@ -215,8 +203,8 @@ def test_a_refused_next_follow_up_leaves_the_first_open(app: Flask, world: World
 
 def test_only_the_assignee_or_the_case_team_marks_it_done(app: Flask, world: World) -> None:
     case_id = open_case(app, world)
-    for_owner = _add(app, world.mine.caseworker, case_id)
-    for_supervisor = _add(app, world.mine.caseworker, case_id, assignee_id=world.mine.supervisor.id)
+    for_owner = add_followup(app, world.mine.caseworker, case_id)
+    for_supervisor = add_followup(app, world.mine.caseworker, case_id, assignee_id=world.mine.supervisor.id)
     with app.app_context():
         with pytest.raises(Forbidden):  # she sees the case, but is neither assignee nor on the team
             followups.complete(db.session, user(world.mine.supervisor), for_owner)
@@ -235,7 +223,7 @@ def test_only_the_assignee_or_the_case_team_marks_it_done(app: Flask, world: Wor
 
 def test_cancel_and_reschedule(app: Flask, world: World) -> None:
     case_id = open_case(app, world)
-    followup_id = _add(app, world.mine.caseworker, case_id)
+    followup_id = add_followup(app, world.mine.caseworker, case_id)
     later = utcnow().replace(microsecond=0) + timedelta(days=3)
     with app.app_context():
         moved = followups.reschedule(
@@ -260,12 +248,12 @@ def test_team_overdue_lists_only_her_organisations_follow_ups(app: Flask, world:
     with time_machine.travel(start, tick=False):
         mine = open_case(app, world)
         theirs = open_case(app, world, by=world.other.caseworker)
-        late_owner = _add(app, world.mine.caseworker, mine, due_at=start + timedelta(hours=1))
-        late_colleague = _add(
+        late_owner = add_followup(app, world.mine.caseworker, mine, due_at=start + timedelta(hours=1))
+        late_colleague = add_followup(
             app, world.mine.caseworker, mine, due_at=start + timedelta(hours=2), assignee_id=world.mine.supervisor.id
         )
-        _add(app, world.mine.caseworker, mine, due_at=start + timedelta(days=5))  # not yet due
-        _add(app, world.other.caseworker, theirs, due_at=start + timedelta(hours=1))
+        add_followup(app, world.mine.caseworker, mine, due_at=start + timedelta(days=5))  # not yet due
+        add_followup(app, world.other.caseworker, theirs, due_at=start + timedelta(hours=1))
     with time_machine.travel(start + timedelta(days=1), tick=False), app.app_context():
         team = followups.team_overdue(db.session, user(world.mine.supervisor))
         assert {m.assignee_id: [f.id for f in m.items] for m in team} == {
@@ -279,14 +267,14 @@ def test_team_overdue_lists_only_her_organisations_follow_ups(app: Flask, world:
 # ------------------------------------------------------------------------------ confidentiality
 def test_notes_are_encrypted_at_rest_and_never_in_the_audit_trail(app: Flask, world: World) -> None:
     case_id = open_case(app, world)
-    first = _add(app, world.mine.caseworker, case_id, note=NOTE_MARKER + " first")
+    first = add_followup(app, world.mine.caseworker, case_id, note=NOTE_MARKER + " first")
     with app.app_context():
         followups.complete(
             db.session,
             user(world.mine.caseworker),
             first,
             note=NOTE_MARKER + " done",
-            next_followup=_input(note=NOTE_MARKER + " next"),
+            next_followup=followup_input(note=NOTE_MARKER + " next"),
         )
         db.session.commit()
     with app.app_context():
@@ -305,7 +293,7 @@ def test_notes_are_encrypted_at_rest_and_never_in_the_audit_trail(app: Flask, wo
 def test_my_day_in_arabic_with_done_and_the_next_one(client: FlaskClient, app: Flask, world: World) -> None:
     case_id = open_case(app, world)
     overdue_at = utcnow() + timedelta(minutes=1)
-    first = _add(app, world.mine.caseworker, case_id, due_at=overdue_at)
+    first = add_followup(app, world.mine.caseworker, case_id, due_at=overdue_at)
     code = _get(app, first).case_code
     with time_machine.travel(overdue_at + timedelta(minutes=1), tick=True):
         sign_in(client, app, world.mine.caseworker)
@@ -338,7 +326,7 @@ def test_my_day_in_arabic_with_done_and_the_next_one(client: FlaskClient, app: F
 
 def test_the_case_page_lists_and_adds_follow_ups(client: FlaskClient, app: Flask, world: World) -> None:
     case_id = open_case(app, world)
-    _add(app, world.mine.caseworker, case_id, note=NOTE_MARKER)
+    add_followup(app, world.mine.caseworker, case_id, note=NOTE_MARKER)
     sign_in(client, app, world.mine.caseworker)
     page = client.get(f"/cases/{case_id}")
     html = page.get_data(as_text=True)
@@ -386,7 +374,7 @@ def test_a_purged_case_keeps_its_follow_ups_without_their_notes(app: Flask, worl
     from referral.cases.retention import purge_closed_cases
 
     case_id = open_case(app, world)
-    first = _add(app, world.mine.caseworker, case_id, note=NOTE_MARKER)
+    first = add_followup(app, world.mine.caseworker, case_id, note=NOTE_MARKER)
     with app.app_context():
         followups.complete(db.session, user(world.mine.caseworker), first, note=NOTE_MARKER)
         case = db.session.get(Case, case_id)

@@ -4,19 +4,13 @@ but the case code, "log in to review" and the link."""
 
 from __future__ import annotations
 
-import email
 import logging
 import re
-import socket
 from collections.abc import Iterator
-from dataclasses import dataclass, field, replace
+from dataclasses import replace
 from datetime import timedelta
-from email.message import EmailMessage
-from email.policy import default as default_policy
-from typing import Any
 
 import pytest
-from aiosmtpd.controller import Controller
 from flask import Flask
 from flask.testing import FlaskClient
 from flask_babel import force_locale, gettext
@@ -32,71 +26,15 @@ from referral.extensions import db
 from referral.followups import mail, notifications
 from referral.followups.models import EmailOutbox, Notification
 from referral.models_base import new_id, utcnow
-from tests.cases.conftest import MARKER_ID, MARKER_NAME, MARKER_PHONE, World, open_case
-from tests.cases.conftest import world as world
 from tests.conftest import Account, csrf, post_form, sign_in
+from tests.helpers.cases import MARKER_ID, MARKER_NAME, MARKER_PHONE, World, open_case
+from tests.helpers.mail import SmtpServer
 
 MARKERS = (MARKER_NAME, MARKER_ID, MARKER_PHONE, "Marker narrative", "marker mosque", "Um Ahmad")
 CODE = "NBL-2026-000042"
 
 
 # ----------------------------------------------------------------------------- the SMTP server
-@dataclass
-class Received:
-    rcpt: list[str]
-    raw: bytes
-
-    @property
-    def message(self) -> EmailMessage:
-        parsed = email.message_from_bytes(self.raw, policy=default_policy)
-        assert isinstance(parsed, EmailMessage)
-        return parsed
-
-    @property
-    def body(self) -> str:
-        part = self.message.get_body(("plain",))
-        assert part is not None
-        return str(part.get_content())  # type: ignore[attr-defined]
-
-
-@dataclass
-class Collector:
-    """Keeps what it is given; refuses recipients with `refuse` replies while any are left."""
-
-    received: list[Received] = field(default_factory=list)
-    refuse: list[str] = field(default_factory=list)
-
-    async def handle_RCPT(self, server: Any, session: Any, envelope: Any, address: str, options: Any) -> str:
-        if self.refuse:
-            return self.refuse.pop(0)
-        envelope.rcpt_tos.append(address)
-        return "250 OK"
-
-    async def handle_DATA(self, server: Any, session: Any, envelope: Any) -> str:
-        self.received.append(Received(list(envelope.rcpt_tos), bytes(envelope.original_content)))
-        return "250 Message accepted for delivery"
-
-
-class SmtpServer:
-    def __init__(self) -> None:
-        with socket.socket() as probe:
-            probe.bind(("127.0.0.1", 0))
-            self.port = probe.getsockname()[1]
-        self.handler = Collector()
-        self.controller: Controller | None = None
-
-    @property
-    def received(self) -> list[Received]:
-        return self.handler.received
-
-    def start(self) -> None:
-        self.controller = Controller(self.handler, hostname="127.0.0.1", port=self.port)
-        self.controller.start()
-
-    def stop(self) -> None:
-        if self.controller is not None:
-            self.controller.stop()
-            self.controller = None
 
 
 @pytest.fixture

@@ -12,11 +12,10 @@ from referral.extensions import db
 from referral.followups import notifications
 from referral.followups.models import Notification
 from referral.referrals import services as referrals
-from tests.api.test_referrals_api import _auth
-from tests.cases.conftest import MARKER_ID, MARKER_NAME, MARKER_PHONE, World, intake, open_case, user
-from tests.cases.conftest import world as world
 from tests.conftest import sign_in
-from tests.referrals.test_services import _act, _consent, _refer
+from tests.helpers.api import auth_headers
+from tests.helpers.cases import MARKER_ID, MARKER_NAME, MARKER_PHONE, World, intake, open_case, user
+from tests.helpers.referrals import act, consent, refer
 
 MARKERS = (MARKER_NAME, MARKER_ID, MARKER_PHONE, "Marker narrative", "marker mosque", "Um Ahmad", "custody")
 
@@ -30,7 +29,7 @@ def _inbox(app: Flask, account_id: str) -> list[Notification]:
 
 def _sent(app: Flask, world: World) -> tuple[str, str]:
     case_id = open_case(app, world)
-    return case_id, _refer(app, world, case_id, _consent(app, world, case_id))
+    return case_id, refer(app, world, case_id, consent(app, world, case_id))
 
 
 def test_receiving_focal_points_are_told_of_a_new_referral(app: Flask, world: World) -> None:
@@ -45,9 +44,9 @@ def test_receiving_focal_points_are_told_of_a_new_referral(app: Flask, world: Wo
 
 def test_the_sender_is_told_of_every_response(app: Flask, world: World) -> None:
     _, referral_id = _sent(app, world)
-    _act(app, world.other.supervisor, referral_id, "accepted")
-    _act(app, world.other.supervisor, referral_id, "in_progress")
-    _act(app, world.other.supervisor, referral_id, "completed", outcome="Represented in court")
+    act(app, world.other.supervisor, referral_id, "accepted")
+    act(app, world.other.supervisor, referral_id, "in_progress")
+    act(app, world.other.supervisor, referral_id, "completed", outcome="Represented in court")
     kinds = [n.kind for n in _inbox(app, world.mine.caseworker.id)]
     assert kinds == ["referral.accepted", "referral.in_progress", "referral.completed"]
 
@@ -58,14 +57,14 @@ def test_withdrawal_tells_the_receiving_side_and_assignment_the_assignee(app: Fl
         referrals.assign(db.session, user(world.other.supervisor), referral_id, world.other.caseworker.id)
         db.session.commit()
     assert [n.kind for n in _inbox(app, world.other.caseworker.id)] == ["referral.assigned"]
-    _act(app, world.mine.caseworker, referral_id, "withdrawn", reason="She moved away")
+    act(app, world.mine.caseworker, referral_id, "withdrawn", reason="She moved away")
     assert sorted(n.kind for n in _inbox(app, world.other.caseworker.id)) == ["referral.assigned", "referral.withdrawn"]
     assert "referral.withdrawn" in {n.kind for n in _inbox(app, world.other.supervisor.id)}
 
 
 def test_nothing_is_told_when_the_change_rolls_back(app: Flask, world: World) -> None:
     case_id = open_case(app, world)
-    consent_id = _consent(app, world, case_id)
+    consent_id = consent(app, world, case_id)
     with app.app_context():
         data = referrals.ReferralInput(
             case_id=case_id,
@@ -92,12 +91,12 @@ def test_a_cause_is_delivered_once_per_user(app: Flask, world: World) -> None:
 
 def test_no_notification_text_holds_anything_about_the_survivor(app: Flask, world: World, client: FlaskClient) -> None:
     case_id = open_case(app, world, **{"narrative": "Marker narrative " + MARKER_NAME})
-    consent_id = _consent(app, world, case_id)
-    referral_id = _refer(app, world, case_id, consent_id, reason=f"Marker narrative for {MARKER_NAME}")
+    consent_id = consent(app, world, case_id)
+    referral_id = refer(app, world, case_id, consent_id, reason=f"Marker narrative for {MARKER_NAME}")
     with app.app_context():
         referrals.assign(db.session, user(world.other.supervisor), referral_id, world.other.caseworker.id)
         db.session.commit()
-    _act(app, world.other.supervisor, referral_id, "declined", reason="other", note=f"{MARKER_PHONE} custody")
+    act(app, world.other.supervisor, referral_id, "declined", reason="other", note=f"{MARKER_PHONE} custody")
     with app.app_context():
         rows = db.session.scalars(select(Notification)).all()
         assert len(rows) >= 3
@@ -111,7 +110,7 @@ def test_no_notification_text_holds_anything_about_the_survivor(app: Flask, worl
     # the inbox page and the API show the same words
     sign_in(client, app, world.other.caseworker)
     page = client.get("/notifications").get_data(as_text=True)
-    api = client.get("/api/v1/notifications", headers=_auth(app, world.other.caseworker)).get_data(as_text=True)
+    api = client.get("/api/v1/notifications", headers=auth_headers(app, world.other.caseworker)).get_data(as_text=True)
     for marker in MARKERS:
         assert marker not in page and marker not in api
     assert intake(world)["full_name"] not in page
@@ -152,7 +151,7 @@ def test_mark_all_read(app: Flask, world: World, client: FlaskClient) -> None:
 def test_the_api_lists_your_notifications_in_pages(app: Flask, world: World, client: FlaskClient) -> None:
     for _ in range(3):
         _sent(app, world)
-    headers = _auth(app, world.other.supervisor)
+    headers = auth_headers(app, world.other.supervisor)
     first = client.get("/api/v1/notifications?limit=2", headers=headers).get_json()
     assert len(first["items"]) == 2 and first["next_cursor"]
     rest = client.get(f"/api/v1/notifications?limit=2&cursor={first['next_cursor']}", headers=headers).get_json()
@@ -160,7 +159,9 @@ def test_the_api_lists_your_notifications_in_pages(app: Flask, world: World, cli
     item = first["items"][0]
     assert item["kind"] == "referral.received" and item["case_code"] in item["text"]
     assert item["target"]["type"] == "referral"
-    assert client.get("/api/v1/notifications", headers=_auth(app, world.mine.caseworker)).get_json()["items"] == []
+    assert (
+        client.get("/api/v1/notifications", headers=auth_headers(app, world.mine.caseworker)).get_json()["items"] == []
+    )
     assert client.get("/api/v1/notifications?limit=0", headers=headers).status_code == 400
 
 
@@ -169,9 +170,9 @@ def test_each_referral_step_is_told_in_its_own_words(app: Flask, world: World) -
     with app.app_context():
         referrals.assign(db.session, user(world.other.supervisor), referral_id, world.other.caseworker.id)
         db.session.commit()
-    _act(app, world.other.supervisor, referral_id, "accepted")
-    _act(app, world.other.supervisor, referral_id, "in_progress")
-    _act(app, world.other.supervisor, referral_id, "closed_unresolved", reason="She could not be reached")
+    act(app, world.other.supervisor, referral_id, "accepted")
+    act(app, world.other.supervisor, referral_id, "in_progress")
+    act(app, world.other.supervisor, referral_id, "closed_unresolved", reason="She could not be reached")
     code = _case_code(app, case_id)
     with app.app_context(), force_locale("en"):
         received = [notifications.text(n) for n in _inbox(app, world.other.supervisor.id)]

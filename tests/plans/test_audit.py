@@ -11,10 +11,9 @@ from sqlalchemy import func, select
 from referral.extensions import db
 from referral.plans.models import Activity, ActivityDelivery, DeliveryAttachment
 from referral.storage import EXTENSION
-from tests.audit.helpers import refuse_audit_inserts
 from tests.conftest import csrf, sign_in
-from tests.plans.conftest import YEAR, PlanWorld, add_activity, token
-from tests.plans.helpers import PDF
+from tests.helpers.audit import refuse_audit_inserts
+from tests.helpers.plans import PDF, YEAR, PlanWorld, add_activity, token
 
 
 def _count(app: Flask, model: object) -> int:

@@ -15,9 +15,9 @@ from referral.extensions import db
 from referral.plans import services
 from referral.plans.models import Activity, ActivityDelivery
 from referral.text import contains_case_code
-from tests.cases.conftest import user
 from tests.conftest import Factory
-from tests.plans.conftest import YEAR, PlanWorld, activity_input, add_activity, deliver
+from tests.helpers.cases import user
+from tests.helpers.plans import YEAR, PlanWorld, activity_input, add_activity, deliver
 
 
 def _move(app: Flask, pw: PlanWorld, activity_id: str, to: str, by: Any = None) -> None:
@@ -295,7 +295,7 @@ def test_what_looks_like_a_case_code(text: str, found: bool) -> None:
 def test_an_activity_comes_from_a_meeting_of_its_own_network_only(app: Flask, pw: PlanWorld, factory: Factory) -> None:
     from referral.coordination import services as coordination
     from referral.models_base import utcnow
-    from tests.coordination import helpers as meetings
+    from tests.helpers import coordination as meetings
 
     own = meetings.meeting(app, pw.world)
     elsewhere = factory.network()
@@ -316,7 +316,7 @@ def test_an_activity_comes_from_a_meeting_of_its_own_network_only(app: Flask, pw
 
 def test_the_meeting_page_lists_the_activities_decided_there(app: Flask, pw: PlanWorld) -> None:
     from tests.conftest import sign_in
-    from tests.coordination import helpers as meetings
+    from tests.helpers import coordination as meetings
 
     own = meetings.meeting(app, pw.world)
     with app.app_context():

@@ -22,7 +22,7 @@ from referral.extensions import db
 from referral.plans.models import Activity, ActivityDelivery, DeliveryAttachment
 from referral.storage import EXTENSION
 from tests.conftest import Account, arabic, csrf, sign_in
-from tests.plans.conftest import YEAR, PlanWorld, add_activity, deliver, token
+from tests.helpers.plans import YEAR, PlanWorld, add_activity, deliver, token
 
 CASE_CODE = "Remove the case code: plans and reports never name a case."
 
@@ -443,8 +443,8 @@ def test_making_a_plan_on_the_web(app: Flask, pw: PlanWorld) -> None:
 
 def test_delivery_files_follow_key_rotation(app: Flask, pw: PlanWorld) -> None:
     from referral.security.keys import current_row
-    from tests.plans.helpers import PDF as SHEET
-    from tests.plans.helpers import world_attachment
+    from tests.helpers.plans import PDF as SHEET
+    from tests.helpers.plans import world_attachment
 
     attachment_id = world_attachment(app, pw.world)
     with app.app_context():

@@ -12,11 +12,10 @@ from flask.testing import FlaskClient
 
 from referral.extensions import db
 from referral.referrals import services as referrals
-from tests.api.test_referrals_api import _auth
-from tests.cases.conftest import MARKER_NAME, World, open_case, user
-from tests.cases.conftest import world as world
 from tests.conftest import Account, sign_in
-from tests.referrals.test_services import _act, _consent, _refer
+from tests.helpers.api import auth_headers
+from tests.helpers.cases import MARKER_NAME, World, open_case, user
+from tests.helpers.referrals import act, consent, refer
 
 # The path from "sent" to each state, by the side allowed to take each step.
 PATHS: dict[str, tuple[tuple[str, str], ...]] = {
@@ -65,19 +64,19 @@ def _take(app: Flask, world: World, referral_id: str, state: str) -> None:
             "closed_unresolved": {"reason": "no contact"},
             "withdrawn": {"reason": "plan changed"},
         }.get(step, {})
-        _act(app, who, referral_id, step, **extra)
+        act(app, who, referral_id, step, **extra)
 
 
 @pytest.mark.parametrize("state", list(PATHS))
 def test_who_sees_a_referral_and_its_case_in_each_state(app: Flask, world: World, factory: Any, state: str) -> None:
     case_id = open_case(app, world)
-    referral_id = _refer(app, world, case_id, _consent(app, world, case_id))
+    referral_id = refer(app, world, case_id, consent(app, world, case_id))
     _take(app, world, referral_id, state)
     for label, account in _accounts(world, factory).items():
         web: FlaskClient = app.test_client()
         sign_in(web, app, account)
         api = app.test_client()
-        headers = _auth(app, account)
+        headers = auth_headers(app, account)
         answers = {
             "page referral": web.get(f"/referrals/{referral_id}"),
             "page case": web.get(f"/cases/{case_id}"),

@@ -13,19 +13,18 @@ from sqlalchemy import select
 from referral.extensions import db
 from referral.referrals import services as referrals
 from referral.referrals.models import ReferralTransition
-from tests.api.test_referrals_api import _auth
-from tests.cases.conftest import World, open_case
-from tests.cases.conftest import world as world
-from tests.referrals.test_services import _consent, _refer
+from tests.helpers.api import auth_headers
+from tests.helpers.cases import World, open_case
+from tests.helpers.referrals import consent, refer
 
 
 def test_two_simultaneous_accepts_give_one_200_and_one_409(
     app: Flask, world: World, factory: Any, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     case_id = open_case(app, world)
-    referral_id = _refer(app, world, case_id, _consent(app, world, case_id))
+    referral_id = refer(app, world, case_id, consent(app, world, case_id))
     second = factory.user("supervisor", factory_org(app, world))
-    tokens = [_auth(app, world.other.supervisor), _auth(app, second)]
+    tokens = [auth_headers(app, world.other.supervisor), auth_headers(app, second)]
     both_read = threading.Barrier(2, timeout=10)
     checked = referrals._allowed
 

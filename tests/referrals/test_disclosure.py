@@ -30,10 +30,9 @@ from referral.extensions import db
 from referral.referrals import disclosure
 from referral.referrals import services as referrals
 from referral.referrals.models import Referral
-from tests.api.test_referrals_api import _auth
-from tests.cases.conftest import MARKER_ID, MARKER_PHONE, World, intake, user
-from tests.cases.conftest import world as world
 from tests.conftest import arabic, sign_in
+from tests.helpers.api import auth_headers
+from tests.helpers.cases import MARKER_ID, MARKER_PHONE, World, intake, user
 
 # DOMAIN.md, "Field groups", by field key: written out here, not taken from the code under test.
 EXPECTED: dict[str, set[str]] = {
@@ -208,7 +207,7 @@ def _readers(app: Flask, world: World) -> Readers:
     receiver, sender = app.test_client(), app.test_client()
     sign_in(receiver, app, world.other.supervisor)
     sign_in(sender, app, world.mine.caseworker)
-    return Readers(receiver, sender, app.test_client(), _auth(app, world.other.supervisor))
+    return Readers(receiver, sender, app.test_client(), auth_headers(app, world.other.supervisor))
 
 
 def test_every_combination_of_groups_and_withholding_shows_the_same_fields_everywhere(app: Flask, world: World) -> None:
@@ -360,7 +359,7 @@ def test_the_sending_side_sees_what_its_referral_does_not_share_while_it_is_open
     names = "، ".join(arabic(app, TITLES[g]) for g in ("contact", "incident", "assessment", "notes"))
     assert arabic(app, "Not shared through this referral: %(groups)s").replace("%(groups)s", names) in page
     assert FIELD_MARK.findall(page) == []  # the sending side reads the case file itself, not this
-    answer = read.api.get(f"/api/v1/referrals/{combo.referral_id}", headers=_auth(app, world.mine.caseworker))
+    answer = read.api.get(f"/api/v1/referrals/{combo.referral_id}", headers=auth_headers(app, world.mine.caseworker))
     assert answer.get_json()["shared"] == {} and answer.get_json()["not_shared"] == [
         "contact",
         "incident",

@@ -22,40 +22,13 @@ from referral.extensions import db
 from referral.followups.models import Notification
 from referral.referrals import services as referrals
 from referral.referrals.models import Referral, ReferralTransition
-from tests.cases.conftest import MARKER_ID, MARKER_NAME, MARKER_PHONE, World, open_case, user
-from tests.cases.conftest import world as world
 from tests.conftest import Account, Factory, csrf, sign_in
-from tests.referrals.test_services import _act, _consent
+from tests.helpers.cases import MARKER_ID, MARKER_NAME, MARKER_PHONE, World, open_case, user
+from tests.helpers.referrals import PROVIDER, act, consent
+from tests.helpers.referrals import external_referral as _external
+from tests.helpers.referrals import health_consent as _health_consent
 
-PROVIDER = "مستشفى رفيديا الحكومي"
 NARRATIVE = "Marker narrative of what happened"
-
-
-def _external(
-    app: Flask, world: World, case_id: str, consent_id: str | None, by: Account | None = None, **extra: object
-) -> str:
-    data = referrals.ReferralInput(
-        case_id=case_id,
-        to_organization_id=None,
-        priority="urgent",
-        reason="forensic examination",
-        field_groups=["contact"],
-        consent_id=consent_id,
-        external_provider=PROVIDER,
-        external_sector="health",
-    )
-    for key, value in extra.items():
-        setattr(data, key, value)
-    with app.app_context():
-        referral = referrals.create(db.session, user(by or world.mine.caseworker), data)
-        db.session.commit()
-        return referral.id
-
-
-def _health_consent(app: Flask, world: World, case_id: str, **extra: object) -> str:
-    values: dict[str, object] = {"organization_ids": [], "sectors": ["health"], "field_groups": ["contact"]}
-    values.update(extra)
-    return _consent(app, world, case_id, **values)
 
 
 def _sent(app: Flask, world: World, **extra: object) -> str:
@@ -68,7 +41,7 @@ def test_an_external_provider_needs_a_consent_that_covers_its_sector(app: Flask,
     case_id = open_case(app, world)
     with pytest.raises(referrals.ConsentRequired):
         _external(app, world, case_id, None)
-    by_organisation = _consent(app, world, case_id, field_groups=["contact"])  # names world.other only
+    by_organisation = consent(app, world, case_id, field_groups=["contact"])  # names world.other only
     with pytest.raises(referrals.ConsentRequired) as refused:
         _external(app, world, case_id, by_organisation)
     assert refused.value.fields == {"external_sector": "not_covered_by_consent"}
@@ -141,14 +114,14 @@ def test_the_providers_name_is_encrypted_at_rest(app: Flask, world: World) -> No
 def test_the_sender_records_each_step_with_a_note(app: Flask, world: World) -> None:
     referral_id = _sent(app, world)
     with pytest.raises(InvalidInput) as refused:
-        _act(app, world.mine.caseworker, referral_id, "accepted")
+        act(app, world.mine.caseworker, referral_id, "accepted")
     assert refused.value.fields == {"note": "required_outside_network"}
-    _act(app, world.mine.caseworker, referral_id, "accepted", note="the hospital's social worker agreed by phone")
-    _act(app, world.mine.supervisor, referral_id, "in_progress", note="appointment kept")  # the owning supervisor
+    act(app, world.mine.caseworker, referral_id, "accepted", note="the hospital's social worker agreed by phone")
+    act(app, world.mine.supervisor, referral_id, "in_progress", note="appointment kept")  # the owning supervisor
     with pytest.raises(InvalidInput) as refused:
-        _act(app, world.mine.caseworker, referral_id, "completed", note="report received")
+        act(app, world.mine.caseworker, referral_id, "completed", note="report received")
     assert refused.value.fields == {"outcome": "required"}
-    _act(app, world.mine.caseworker, referral_id, "completed", outcome="examined", note="report received")
+    act(app, world.mine.caseworker, referral_id, "completed", outcome="examined", note="report received")
     with app.app_context():
         steps = list(
             db.session.scalars(
@@ -178,13 +151,13 @@ def test_declines_closures_and_withdrawals_need_their_reason_and_a_note(
 ) -> None:
     referral_id = _sent(app, world)
     for state in path[:-1]:
-        _act(app, world.mine.caseworker, referral_id, state, note=f"step {state}")
+        act(app, world.mine.caseworker, referral_id, state, note=f"step {state}")
     with pytest.raises(InvalidInput) as refused:
-        _act(app, world.mine.caseworker, referral_id, last, **kwargs)
+        act(app, world.mine.caseworker, referral_id, last, **kwargs)
     assert refused.value.fields == {"note": "required_outside_network"}
     with pytest.raises(InvalidInput):
-        _act(app, world.mine.caseworker, referral_id, last, note="told by phone")
-    _act(app, world.mine.caseworker, referral_id, last, note="told by phone", **kwargs)
+        act(app, world.mine.caseworker, referral_id, last, note="told by phone")
+    act(app, world.mine.caseworker, referral_id, last, note="told by phone", **kwargs)
     with app.app_context():
         assert db.session.get(Referral, referral_id).state == last
         step = db.session.scalar(select(ReferralTransition).where(ReferralTransition.to_state == last))
@@ -197,7 +170,7 @@ def test_nobody_else_may_move_it(app: Flask, world: World, factory: Factory) -> 
     third = factory.user("supervisor", factory.organization())
     for outsider in (world.other.supervisor, world.other.caseworker, third, world.mine.colleague):
         with pytest.raises(NotFound):
-            _act(app, outsider, referral_id, "accepted", note="pretending")
+            act(app, outsider, referral_id, "accepted", note="pretending")
     with app.app_context():
         assert db.session.get(Referral, referral_id).state == "sent"
 
@@ -318,7 +291,7 @@ def test_only_the_case_team_prints_and_only_while_the_referral_is_open(
     refused = team.get(f"/referrals/{referral_id}/print.pdf")  # no new disclosure on a withdrawn consent
     assert refused.status_code == 303 and refused.headers["Location"].endswith(f"/referrals/{referral_id}")
     closed = _sent(app, world)
-    _act(app, world.mine.caseworker, closed, "withdrawn", reason="safer elsewhere", note="she asked")
+    act(app, world.mine.caseworker, closed, "withdrawn", reason="safer elsewhere", note="she asked")
     assert team.get(f"/referrals/{closed}/print").status_code == 303
     assert 'data-testid="print-links"' not in team.get(f"/referrals/{closed}").get_data(as_text=True)
     with app.app_context():
@@ -328,13 +301,13 @@ def test_only_the_case_team_prints_and_only_while_the_referral_is_open(
 def test_a_transfer_ends_an_external_referral_quietly_and_keeps_only_its_record(
     app: Flask, world: World, factory: Factory
 ) -> None:
-    from tests.referrals.test_transfers import _accept, _request
+    from tests.helpers.referrals import accept_transfer, request_transfer
 
     case_id = open_case(app, world)
     referral_id = _external(app, world, case_id, _health_consent(app, world, case_id))
-    _act(app, world.mine.caseworker, referral_id, "accepted", note="agreed by the hospital's social worker")
-    transfer_id = _request(app, world, case_id, _consent(app, world, case_id, field_groups=list(FIELD_GROUPS)))
-    _accept(app, world, transfer_id)
+    act(app, world.mine.caseworker, referral_id, "accepted", note="agreed by the hospital's social worker")
+    transfer_id = request_transfer(app, world, case_id, consent(app, world, case_id, field_groups=list(FIELD_GROUPS)))
+    accept_transfer(app, world, transfer_id)
     with app.app_context():
         referral = db.session.get(Referral, referral_id)
         assert referral.state == "withdrawn"

@@ -15,17 +15,16 @@ from referral.extensions import db
 from referral.models_base import utcnow
 from referral.referrals import services as referrals
 from referral.referrals.models import Referral
-from tests.cases.conftest import World, open_case, user
-from tests.cases.conftest import world as world
 from tests.conftest import arabic, sign_in
-from tests.referrals.test_services import _act, _consent, _refer
+from tests.helpers.cases import World, open_case, user
+from tests.helpers.referrals import act, consent, refer
 
 HX = {"HX-Request": "true"}
 
 
 def _sent(app: Flask, world: World, priority: str = "urgent", due_in: timedelta | None = None) -> str:
     case_id = open_case(app, world)
-    referral_id = _refer(app, world, case_id, _consent(app, world, case_id), priority=priority)
+    referral_id = refer(app, world, case_id, consent(app, world, case_id), priority=priority)
     if due_in is not None:
         with app.app_context():
             db.session.get(Referral, referral_id).due_at = utcnow() + due_in
@@ -41,7 +40,7 @@ def test_the_inbox_puts_the_overdue_first_then_the_least_time_left_then_the_rest
     app: Flask, world: World, client: FlaskClient
 ) -> None:
     answered = _sent(app, world)
-    _act(app, world.other.supervisor, answered, "accepted")
+    act(app, world.other.supervisor, answered, "accepted")
     later = _sent(app, world, due_in=timedelta(days=3))
     overdue = _sent(app, world, "emergency", due_in=-timedelta(hours=5))
     soon = _sent(app, world, due_in=timedelta(hours=2))
@@ -56,7 +55,7 @@ def test_the_inbox_puts_the_overdue_first_then_the_least_time_left_then_the_rest
 
 def test_filters_by_state_priority_and_assignee(app: Flask, world: World, client: FlaskClient) -> None:
     accepted = _sent(app, world)
-    _act(app, world.other.supervisor, accepted, "accepted")
+    act(app, world.other.supervisor, accepted, "accepted")
     overdue = _sent(app, world, "emergency", due_in=-timedelta(hours=1))
     waiting = _sent(app, world, "normal", due_in=timedelta(days=4))
     with app.app_context():
@@ -168,11 +167,11 @@ def test_only_the_receiving_focal_point_sees_accept_in_the_list(app: Flask, worl
 def test_the_api_takes_the_same_filters_and_refuses_others_field_by_field(
     app: Flask, world: World, client: FlaskClient
 ) -> None:
-    from tests.api.test_referrals_api import _auth
+    from tests.helpers.api import auth_headers
 
     late = _sent(app, world, "emergency", due_in=-timedelta(hours=1))
     waiting = _sent(app, world, "normal")
-    headers = _auth(app, world.other.supervisor)
+    headers = auth_headers(app, world.other.supervisor)
     got = client.get("/api/v1/referrals?box=inbox&state=overdue", headers=headers).get_json()
     assert [item["id"] for item in got["items"]] == [late]
     got = client.get("/api/v1/referrals?box=inbox&priority=normal", headers=headers).get_json()

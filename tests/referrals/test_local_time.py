@@ -18,10 +18,10 @@ from referral.audit.models import AuditEvent
 from referral.extensions import db
 from referral.followups import services as followups
 from referral.referrals.models import Referral
-from tests.cases.conftest import World, open_case, user
-from tests.cases.conftest import world as world
 from tests.conftest import Account, csrf, sign_in
-from tests.referrals.test_external import _external, _health_consent
+from tests.helpers.cases import World, open_case, user
+from tests.helpers.referrals import external_referral as _external
+from tests.helpers.referrals import health_consent as _health_consent
 
 # 12:30 UTC on a winter day: 14:30 in Hebron (UTC+2), 21:30 in Tokyo (UTC+9).
 INSTANT = datetime(2026, 11, 20, 12, 30, tzinfo=UTC)

@@ -17,10 +17,9 @@ from referral.referrals import receiving
 from referral.referrals import services as referrals
 from referral.referrals.models import Referral, ReferralLogEntry
 from referral.security.crypto import Context, CryptoError
-from tests.cases.conftest import MARKER_ID, MARKER_NAME, World, open_case, user
-from tests.cases.conftest import world as world
 from tests.conftest import Factory
-from tests.referrals.test_services import _act, _consent, _refer
+from tests.helpers.cases import MARKER_ID, MARKER_NAME, World, open_case, user
+from tests.helpers.referrals import act, consent, refer
 
 
 def _raw(table: str, column: str, row_id: str) -> bytes:
@@ -31,9 +30,9 @@ def _raw(table: str, column: str, row_id: str) -> bytes:
 
 def _accepted(app: Flask, world: World, groups: list[str] | None = None) -> tuple[str, str]:
     case_id = open_case(app, world)
-    grant = _consent(app, world, case_id, field_groups=["identity", "contact", "incident"])
-    referral_id = _refer(app, world, case_id, grant, field_groups=groups or ["identity", "contact"])
-    _act(app, world.other.supervisor, referral_id, "accepted")
+    grant = consent(app, world, case_id, field_groups=["identity", "contact", "incident"])
+    referral_id = refer(app, world, case_id, grant, field_groups=groups or ["identity", "contact"])
+    act(app, world.other.supervisor, referral_id, "accepted")
     return case_id, referral_id
 
 
@@ -76,11 +75,11 @@ def test_the_log_is_refused_outside_the_service_and_to_anyone_but_the_receiver(
     app: Flask, world: World, factory: Factory
 ) -> None:
     case_id = open_case(app, world)
-    grant = _consent(app, world, case_id)
-    referral_id = _refer(app, world, case_id, grant)
+    grant = consent(app, world, case_id)
+    referral_id = refer(app, world, case_id, grant)
     with pytest.raises(receiving.NotInService):  # sent, not yet accepted
         _log(app, world.other.supervisor, referral_id, "too early")
-    _act(app, world.other.supervisor, referral_id, "accepted")
+    act(app, world.other.supervisor, referral_id, "accepted")
     with pytest.raises(Forbidden):  # the sending side does not write the receiver's log
         _log(app, world.mine.caseworker, referral_id, "not mine to write")
     stranger = factory.user("supervisor", factory.organization(factory.network()))
@@ -97,9 +96,9 @@ def test_the_log_is_refused_outside_the_service_and_to_anyone_but_the_receiver(
     with pytest.raises(InvalidInput) as refused:
         _log(app, world.other.supervisor, referral_id, "fine", "y" * 2001)
     assert refused.value.fields == {"next_step": "log_too_long"}
-    _act(app, world.other.supervisor, referral_id, "in_progress")
+    act(app, world.other.supervisor, referral_id, "in_progress")
     _log(app, world.other.supervisor, referral_id, "in progress is fine")
-    _act(app, world.other.supervisor, referral_id, "completed", outcome="done")
+    act(app, world.other.supervisor, referral_id, "completed", outcome="done")
     with pytest.raises(receiving.NotInService):
         _log(app, world.other.supervisor, referral_id, "too late")
     with app.app_context():
@@ -159,8 +158,8 @@ def test_the_receiver_opens_its_own_case_with_what_the_referral_shares_and_keeps
         with pytest.raises(receiving.CaseAlreadyOpened):
             receiving.open_own_case(db.session, user(world.other.supervisor), referral_id)
         db.session.rollback()
-    _act(app, world.other.supervisor, referral_id, "in_progress")
-    _act(app, world.other.supervisor, referral_id, "completed", outcome="done")
+    act(app, world.other.supervisor, referral_id, "in_progress")
+    act(app, world.other.supervisor, referral_id, "completed", outcome="done")
     with app.app_context():
         with pytest.raises(NotFound):  # the shared view of the sender's case ends with the referral
             referrals.case_through_referrals(db.session, user(world.other.supervisor), case_id)
@@ -173,13 +172,13 @@ def test_the_receiver_opens_its_own_case_with_what_the_referral_shares_and_keeps
 
 def test_opening_an_own_case_needs_the_receiver_and_an_open_service(app: Flask, world: World) -> None:
     case_id = open_case(app, world)
-    grant = _consent(app, world, case_id)
-    referral_id = _refer(app, world, case_id, grant)
+    grant = consent(app, world, case_id)
+    referral_id = refer(app, world, case_id, grant)
     with app.app_context():
         with pytest.raises(receiving.NotInService):  # not accepted yet
             receiving.open_own_case(db.session, user(world.other.supervisor), referral_id)
         db.session.rollback()
-    _act(app, world.other.supervisor, referral_id, "accepted")
+    act(app, world.other.supervisor, referral_id, "accepted")
     with app.app_context():
         with pytest.raises(Forbidden):
             receiving.open_own_case(db.session, user(world.mine.caseworker), referral_id)
@@ -193,8 +192,8 @@ def test_opening_an_own_case_needs_the_receiver_and_an_open_service(app: Flask, 
 def test_the_senders_case_lists_its_referrals_with_state_outcome_and_log(app: Flask, world: World) -> None:
     case_id, referral_id = _accepted(app, world)
     _log(app, world.other.supervisor, referral_id, "Met her twice")
-    _act(app, world.other.supervisor, referral_id, "in_progress")
-    _act(app, world.other.supervisor, referral_id, "completed", outcome="Custody hearing attended")
+    act(app, world.other.supervisor, referral_id, "in_progress")
+    act(app, world.other.supervisor, referral_id, "completed", outcome="Custody hearing attended")
     with app.app_context():
         case = db.session.get(Case, case_id)
         made = receiving.of_case(db.session, user(world.mine.caseworker), case)

@@ -11,16 +11,15 @@ from sqlalchemy import select
 from referral.cases.models import Case
 from referral.extensions import db
 from referral.referrals.models import Referral, ReferralLogEntry
-from tests.cases.conftest import MARKER_NAME, World, open_case
-from tests.cases.conftest import world as world
 from tests.conftest import arabic, csrf, sign_in
-from tests.referrals.test_views import _refer_through_pages
+from tests.helpers.cases import MARKER_NAME, World, open_case
+from tests.helpers.referrals import refer_through_pages
 
 
 def _parties(client: FlaskClient, app: Flask, world: World) -> tuple[str, str, FlaskClient]:
     case_id = open_case(app, world)
     sign_in(client, app, world.mine.caseworker)
-    referral_id = _refer_through_pages(client, case_id, world)
+    referral_id = refer_through_pages(client, case_id, world)
     receiver = app.test_client()
     sign_in(receiver, app, world.other.supervisor)
     return case_id, referral_id, receiver

@@ -19,63 +19,22 @@ from referral.followups.calendar import DEFAULT_CALENDAR
 from referral.models_base import utcnow
 from referral.referrals import services as referrals
 from referral.referrals.models import Referral
-from tests.cases.conftest import World, open_case, user
-from tests.cases.conftest import world as world
-
-
-def _consent(app: Flask, world: World, case_id: str, **extra: object) -> str:
-    values = {
-        "given_by": "survivor",
-        "method": "verbal",
-        "organization_ids": [world.other.id],
-        "field_groups": ["identity", "contact", "incident"],
-        "purpose": "legal aid for custody",
-    }
-    values.update(extra)
-    with app.app_context():
-        grant = consents.record_consent(
-            db.session, user(world.mine.caseworker), case_id, consents.ConsentInput(**values)
-        )
-        db.session.commit()
-        return grant.id
-
-
-def _refer(app: Flask, world: World, case_id: str, consent_id: str | None, **extra: object) -> str:
-    data = referrals.ReferralInput(
-        case_id=case_id,
-        to_organization_id=world.other.id,
-        priority="urgent",
-        reason="needs legal representation",
-        field_groups=["identity", "contact"],
-        consent_id=consent_id,
-    )
-    for key, value in extra.items():
-        setattr(data, key, value)
-    with app.app_context():
-        referral = referrals.create(db.session, user(world.mine.caseworker), data)
-        db.session.commit()
-        return referral.id
-
-
-def _act(app: Flask, who: object, referral_id: str, to_state: str, **kwargs: object) -> Referral:
-    with app.app_context():
-        done = referrals.transition(db.session, user(who), referral_id, to_state, **kwargs)  # type: ignore[arg-type]
-        db.session.commit()
-        return done
+from tests.helpers.cases import World, open_case, user
+from tests.helpers.referrals import act, consent, refer
 
 
 def test_sending_needs_a_covering_consent(app: Flask, world: World) -> None:
     case_id = open_case(app, world)
     with pytest.raises(referrals.ConsentRequired):
-        _refer(app, world, case_id, None)
-    narrow = _consent(app, world, case_id, field_groups=["contact"])
+        refer(app, world, case_id, None)
+    narrow = consent(app, world, case_id, field_groups=["contact"])
     with pytest.raises(referrals.ConsentRequired):  # identity is not covered
-        _refer(app, world, case_id, narrow)
-    elsewhere = _consent(app, world, case_id, organization_ids=[world.mine.id])
+        refer(app, world, case_id, narrow)
+    elsewhere = consent(app, world, case_id, organization_ids=[world.mine.id])
     with pytest.raises(referrals.ConsentRequired):  # another organisation
-        _refer(app, world, case_id, elsewhere)
-    by_sector = _consent(app, world, case_id, organization_ids=[], sectors=["legal_aid"])
-    referral_id = _refer(app, world, case_id, by_sector)  # the factory's organisations are legal aid
+        refer(app, world, case_id, elsewhere)
+    by_sector = consent(app, world, case_id, organization_ids=[], sectors=["legal_aid"])
+    referral_id = refer(app, world, case_id, by_sector)  # the factory's organisations are legal aid
     with app.app_context():
         referral = db.session.get(Referral, referral_id)
         assert referral.state == "sent" and referral.due_at is not None
@@ -85,10 +44,10 @@ def test_sending_needs_a_covering_consent(app: Flask, world: World) -> None:
 
 def test_withheld_information_is_never_sent_to_the_named_party(app: Flask, world: World) -> None:
     case_id = open_case(app, world)
-    grant = _consent(app, world, case_id, withheld=[{"organization_id": world.other.id, "field_groups": ["identity"]}])
+    grant = consent(app, world, case_id, withheld=[{"organization_id": world.other.id, "field_groups": ["identity"]}])
     with pytest.raises(referrals.ConsentRequired):
-        _refer(app, world, case_id, grant)
-    referral_id = _refer(app, world, case_id, grant, field_groups=["contact"])
+        refer(app, world, case_id, grant)
+    referral_id = refer(app, world, case_id, grant, field_groups=["contact"])
     with app.app_context():
         referral = db.session.get(Referral, referral_id)
         assert referrals.shared_groups(db.session, user(world.other.supervisor), referral) == {"contact"}
@@ -96,20 +55,20 @@ def test_withheld_information_is_never_sent_to_the_named_party(app: Flask, world
 
 def test_only_the_receiver_answers_and_only_the_sender_withdraws(app: Flask, world: World) -> None:
     case_id = open_case(app, world)
-    referral_id = _refer(app, world, case_id, _consent(app, world, case_id))
+    referral_id = refer(app, world, case_id, consent(app, world, case_id))
     with pytest.raises(Forbidden):
-        _act(app, world.mine.supervisor, referral_id, "accepted")
+        act(app, world.mine.supervisor, referral_id, "accepted")
     with pytest.raises(Forbidden):
-        _act(app, world.other.supervisor, referral_id, "withdrawn", reason="mistake")
+        act(app, world.other.supervisor, referral_id, "withdrawn", reason="mistake")
     with pytest.raises(InvalidInput):
-        _act(app, world.other.supervisor, referral_id, "declined")  # needs a coded reason
-    _act(app, world.other.supervisor, referral_id, "accepted")
+        act(app, world.other.supervisor, referral_id, "declined")  # needs a coded reason
+    act(app, world.other.supervisor, referral_id, "accepted")
     with pytest.raises(referrals.InvalidTransition):
-        _act(app, world.other.supervisor, referral_id, "completed", outcome="done")  # not started
-    _act(app, world.other.supervisor, referral_id, "in_progress")
+        act(app, world.other.supervisor, referral_id, "completed", outcome="done")  # not started
+    act(app, world.other.supervisor, referral_id, "in_progress")
     with pytest.raises(InvalidInput):
-        _act(app, world.other.supervisor, referral_id, "completed")  # needs an outcome
-    _act(app, world.other.supervisor, referral_id, "completed", outcome="custody case filed")
+        act(app, world.other.supervisor, referral_id, "completed")  # needs an outcome
+    act(app, world.other.supervisor, referral_id, "completed", outcome="custody case filed")
     with app.app_context():
         referral = db.session.get(Referral, referral_id)
         assert [t.to_state for t in referral.transitions] == ["draft", "sent", "accepted", "in_progress", "completed"]
@@ -125,11 +84,11 @@ def test_only_the_receiver_answers_and_only_the_sender_withdraws(app: Flask, wor
 
 def test_the_receiving_side_loses_the_survivors_data_when_the_referral_ends(app: Flask, world: World) -> None:
     case_id = open_case(app, world)
-    referral_id = _refer(app, world, case_id, _consent(app, world, case_id))
+    referral_id = refer(app, world, case_id, consent(app, world, case_id))
     with app.app_context():
         referral = db.session.get(Referral, referral_id)
         assert referrals.shared_groups(db.session, user(world.other.supervisor), referral) == {"identity", "contact"}
-    _act(app, world.other.supervisor, referral_id, "declined", reason="no_capacity")
+    act(app, world.other.supervisor, referral_id, "declined", reason="no_capacity")
     with app.app_context():
         referral = db.session.get(Referral, referral_id)
         assert referrals.shared_groups(db.session, user(world.other.supervisor), referral) == set()
@@ -138,24 +97,24 @@ def test_the_receiving_side_loses_the_survivors_data_when_the_referral_ends(app:
 
 def test_withdrawn_or_expired_consent_cuts_the_receiver_off_and_blocks_new_referrals(app: Flask, world: World) -> None:
     case_id = open_case(app, world)
-    grant = _consent(app, world, case_id)
-    referral_id = _refer(app, world, case_id, grant)
+    grant = consent(app, world, case_id)
+    referral_id = refer(app, world, case_id, grant)
     with app.app_context():
         consents.withdraw(db.session, user(world.mine.caseworker), grant)
         db.session.commit()
         referral = db.session.get(Referral, referral_id)
         assert referrals.shared_groups(db.session, user(world.other.supervisor), referral) == set()
     with pytest.raises(referrals.ConsentRequired):
-        _refer(app, world, case_id, grant)
-    fresh = _consent(app, world, case_id)
+        refer(app, world, case_id, grant)
+    fresh = consent(app, world, case_id)
     with time_machine.travel(utcnow() + timedelta(days=370)), pytest.raises(referrals.ConsentRequired):
-        _refer(app, world, case_id, fresh)  # the 12-month default has passed
+        refer(app, world, case_id, fresh)  # the 12-month default has passed
 
 
 def test_override_without_consent_needs_the_permission_and_is_flagged(app: Flask, world: World) -> None:
     case_id = open_case(app, world)
     with pytest.raises(Forbidden):  # a caseworker may not override
-        _refer(app, world, case_id, None, override_legal_basis="threat_to_life")
+        refer(app, world, case_id, None, override_legal_basis="threat_to_life")
     with app.app_context():
         case = db.session.get(Case, case_id)
         from referral.cases import services as cases
@@ -184,10 +143,10 @@ def test_override_without_consent_needs_the_permission_and_is_flagged(app: Flask
 def test_minors_need_a_caregiver_and_assent_or_a_best_interest_reason(app: Flask, world: World) -> None:
     case_id = open_case(app, world, age_group="12-17")
     with pytest.raises(InvalidInput) as caught:
-        _consent(app, world, case_id)
+        consent(app, world, case_id)
     assert {"given_by", "minor_assent"} <= set(caught.value.fields)
-    grant = _consent(app, world, case_id, given_by="caregiver", minor_assent=True)
-    reason = _consent(app, world, case_id, given_by="caregiver", best_interest_reason="caregiver is the abuser")
+    grant = consent(app, world, case_id, given_by="caregiver", minor_assent=True)
+    reason = consent(app, world, case_id, given_by="caregiver", best_interest_reason="caregiver is the abuser")
     with app.app_context():
         from referral.cases.models import Consent
 
@@ -196,7 +155,7 @@ def test_minors_need_a_caregiver_and_assent_or_a_best_interest_reason(app: Flask
 
 def test_other_organisations_and_roles_cannot_see_a_referral(app: Flask, world: World) -> None:
     case_id = open_case(app, world)
-    referral_id = _refer(app, world, case_id, _consent(app, world, case_id))
+    referral_id = refer(app, world, case_id, consent(app, world, case_id))
     with app.app_context():
         for who in (
             world.other.caseworker,
@@ -218,17 +177,17 @@ def test_other_organisations_and_roles_cannot_see_a_referral(app: Flask, world: 
 
 def test_two_people_answering_at_once_get_one_success_and_one_conflict(app: Flask, world: World) -> None:
     case_id = open_case(app, world)
-    referral_id = _refer(app, world, case_id, _consent(app, world, case_id))
+    referral_id = refer(app, world, case_id, consent(app, world, case_id))
     with app.app_context():
         version = db.session.get(Referral, referral_id).version
-    _act(app, world.other.supervisor, referral_id, "accepted", expected_version=version)
+    act(app, world.other.supervisor, referral_id, "accepted", expected_version=version)
     with pytest.raises((Conflict, referrals.InvalidTransition)):
-        _act(app, world.other.supervisor, referral_id, "declined", reason="duplicate", expected_version=version)
+        act(app, world.other.supervisor, referral_id, "declined", reason="duplicate", expected_version=version)
 
 
 def test_reading_a_referral_is_audited_with_what_it_showed(app: Flask, world: World) -> None:
     case_id = open_case(app, world)
-    referral_id = _refer(app, world, case_id, _consent(app, world, case_id))
+    referral_id = refer(app, world, case_id, consent(app, world, case_id))
     with app.app_context():
         referrals.view(db.session, user(world.other.supervisor), referral_id)
         db.session.commit()
@@ -242,8 +201,8 @@ def test_reading_a_referral_is_audited_with_what_it_showed(app: Flask, world: Wo
 
 def test_free_text_reasons_stay_out_of_the_clear_timeline(app: Flask, world: World) -> None:
     case_id = open_case(app, world)
-    referral_id = _refer(app, world, case_id, _consent(app, world, case_id))
-    _act(app, world.mine.caseworker, referral_id, "withdrawn", reason="Salma asked us to stop")
+    referral_id = refer(app, world, case_id, consent(app, world, case_id))
+    act(app, world.mine.caseworker, referral_id, "withdrawn", reason="Salma asked us to stop")
     with app.app_context():
         referral = db.session.get(Referral, referral_id)
         assert referral.transitions[-1].reason is None
@@ -260,6 +219,6 @@ def test_a_draft_is_sent_only_through_the_consent_check(app: Flask, world: World
         draft = referrals.create(db.session, user(world.mine.caseworker), data, send=False).id  # no consent
         db.session.commit()
     with pytest.raises(referrals.InvalidTransition):
-        _act(app, world.mine.caseworker, draft, "sent")
+        act(app, world.mine.caseworker, draft, "sent")
     with app.app_context():
         assert db.session.get(Referral, draft).state == "draft"

@@ -28,10 +28,9 @@ from referral.followups.models import ReminderStep
 from referral.referrals import services as referrals
 from referral.referrals.models import STATES, Referral, ReferralTransition
 from referral.runtime import runtime
-from tests.cases.conftest import World, open_case, user
-from tests.cases.conftest import world as world
 from tests.conftest import Account
-from tests.referrals.test_services import _consent
+from tests.helpers.cases import World, open_case, user
+from tests.helpers.referrals import consent
 
 T0 = datetime(2026, 12, 3, 9, 0, tzinfo=UTC)  # a Thursday morning: two days on, the weekend
 LATER = T0 + timedelta(hours=5)
@@ -148,7 +147,7 @@ class Desk:
 @pytest.fixture
 def desk(app: Flask, world: World, monkeypatch: pytest.MonkeyPatch) -> Iterator[Desk]:
     case_id = open_case(app, world)
-    made = Desk(world, case_id, _consent(app, world, case_id))
+    made = Desk(world, case_id, consent(app, world, case_id))
 
     def notify(user_ids: Any, message: notifications.Message, session: Any = None) -> None:
         assert session is db.session  # told after this transaction commits, not another one
@@ -288,8 +287,8 @@ def test_sending_without_a_consent_in_force_that_covers_it_is_refused(desk: Desk
     required = ("consent_required", {"consent_id": "required"})
     assert refused(desk.refer(consent_id=None)) == required
     other_case = open_case(app, desk.world)
-    assert refused(desk.refer(consent_id=_consent(app, desk.world, other_case))) == required
-    narrow = _consent(app, desk.world, desk.case_id, field_groups=["contact"])
+    assert refused(desk.refer(consent_id=consent(app, desk.world, other_case))) == required
+    narrow = consent(app, desk.world, desk.case_id, field_groups=["contact"])
     not_covered = ("consent_does_not_cover", {"field_groups": "not_covered_by_consent"})
     assert refused(desk.refer(consent_id=narrow)) == not_covered
     withdrawn = desk.refer()
@@ -309,14 +308,14 @@ def test_a_provider_outside_the_network_is_reached_by_a_consent_for_its_sector(d
 
     # the desk's consent names organisation `other`, no sector
     assert refused(desk.external()) == ("consent_does_not_cover", {"external_sector": "not_covered_by_consent"})
-    narrow = _consent(
+    narrow = consent(
         app, desk.world, desk.case_id, organization_ids=[], sectors=["legal_aid"], field_groups=["contact"]
     )
     assert refused(desk.external(consent_id=narrow)) == (
         "consent_does_not_cover",
         {"field_groups": "not_covered_by_consent"},
     )
-    by_sector = _consent(app, desk.world, desk.case_id, organization_ids=[], sectors=["legal_aid"])
+    by_sector = consent(app, desk.world, desk.case_id, organization_ids=[], sectors=["legal_aid"])
     referral = desk.send(desk.external(consent_id=by_sector))
     assert referral.state == "sent" and referral.sent_at == T0
     assert desk.rungs(referral, "referral_response") == {}  # followed up by hand
@@ -502,7 +501,7 @@ def test_a_step_taken_on_a_version_already_changed_is_refused(desk: Desk) -> Non
 
 # ------------------------------------------------------------------------------ outside the network
 def test_the_sender_records_each_step_of_a_provider_outside_the_network_with_a_note(desk: Desk, app: Flask) -> None:
-    grant = _consent(app, desk.world, desk.case_id, organization_ids=[], sectors=["legal_aid"])
+    grant = consent(app, desk.world, desk.case_id, organization_ids=[], sectors=["legal_aid"])
     referral = desk.send(desk.external(consent_id=grant))
     with pytest.raises(InvalidInput) as caught:
         desk.act(referral, "accepted", by=desk.sender)
@@ -528,7 +527,7 @@ def test_the_sender_records_each_step_of_a_provider_outside_the_network_with_a_n
 def test_a_provider_outside_the_network_closed_unresolved_keeps_the_reason_with_the_note(
     desk: Desk, app: Flask
 ) -> None:
-    grant = _consent(app, desk.world, desk.case_id, organization_ids=[], sectors=["legal_aid"])
+    grant = consent(app, desk.world, desk.case_id, organization_ids=[], sectors=["legal_aid"])
     referral = desk.send(desk.external(consent_id=grant))
     desk.act(referral, "accepted", by=desk.sender, note="called back")
     desk.act(referral, "in_progress", by=desk.sender, note="first meeting")
@@ -538,7 +537,7 @@ def test_a_provider_outside_the_network_closed_unresolved_keeps_the_reason_with_
 
 
 def test_a_declined_provider_outside_the_network_keeps_the_code_and_the_note_apart(desk: Desk, app: Flask) -> None:
-    grant = _consent(app, desk.world, desk.case_id, organization_ids=[], sectors=["legal_aid"])
+    grant = consent(app, desk.world, desk.case_id, organization_ids=[], sectors=["legal_aid"])
     referral = desk.send(desk.external(consent_id=grant))
     desk.act(referral, "declined", by=desk.sender, reason="no_capacity", note="full until March" + "." * 6000)
     [*_, row] = desk.rows(referral)
@@ -547,7 +546,7 @@ def test_a_declined_provider_outside_the_network_keeps_the_code_and_the_note_apa
 
 
 def test_nobody_on_the_receiving_side_acts_for_a_provider_outside_the_network(desk: Desk, app: Flask) -> None:
-    grant = _consent(app, desk.world, desk.case_id, organization_ids=[], sectors=["legal_aid"])
+    grant = consent(app, desk.world, desk.case_id, organization_ids=[], sectors=["legal_aid"])
     referral = desk.send(desk.external(consent_id=grant))
     with pytest.raises(NotFound):
         desk.act(referral, "accepted", by=desk.receiver, note="we accept")

@@ -30,16 +30,14 @@ from referral.referrals import transfers
 from referral.referrals.models import CaseTransfer, Referral
 from referral.security.crypto import Context, DecryptionError
 from referral.storage import EXTENSION, FileSystemStorage
-from tests.api.test_api import _auth, _token
-from tests.cases.conftest import MARKER_ID, MARKER_NAME, World, open_case, user
-from tests.cases.conftest import world as world
 from tests.conftest import Account, Factory, csrf, csrf_from, sign_in, within
-from tests.referrals.test_services import _act, _consent, _refer
+from tests.helpers.api import bearer, raw_token
+from tests.helpers.cases import MARKER_ID, MARKER_NAME, World, open_case, user
+from tests.helpers.referrals import REASON, accept_transfer, act, consent, refer, request_transfer
 
 NOTE = "Marker note Qx7 about the shelter"
 FILE_MARKER = b"Marker-file-bytes-Qx7"
 REPORT_NOTE = "Marker report note Qx7"
-REASON = "She moved to the other governorate Qx7"
 ALL_GROUPS = list(FIELD_GROUPS)
 
 
@@ -67,29 +65,7 @@ def _files(store: FileSystemStorage) -> set[Path]:
 def _full_consent(app: Flask, world: World, case_id: str, **extra: Any) -> str:
     values: dict[str, Any] = {"field_groups": ALL_GROUPS, "given_by": "caregiver", "minor_assent": True}
     values.update(extra)
-    return _consent(app, world, case_id, **values)
-
-
-def _request(
-    app: Flask, world: World, case_id: str, consent_id: str | None, by: Account | None = None, **extra: Any
-) -> str:
-    data = transfers.TransferInput(
-        case_id=case_id, to_organization_id=world.other.id, reason=REASON, consent_id=consent_id
-    )
-    for key, value in extra.items():
-        setattr(data, key, value)
-    with within(app):
-        transfer = transfers.request_transfer(db.session, user(by or world.mine.caseworker), data)
-        db.session.commit()
-        return transfer.id
-
-
-def _accept(app: Flask, world: World, transfer_id: str, by: Account | None = None, owner: str | None = None) -> None:
-    with within(app):
-        transfers.accept(
-            db.session, user(by or world.other.supervisor), transfer_id, owner or world.other.caseworker.id
-        )
-        db.session.commit()
+    return consent(app, world, case_id, **values)
 
 
 def _rich_case(app: Flask, world: World) -> dict[str, str]:
@@ -127,11 +103,11 @@ def _rich_case(app: Flask, world: World) -> dict[str, str]:
         db.session.commit()
         document_id = document.id
     consent_id = _full_consent(app, world, case_id)
-    open_referral = _refer(app, world, case_id, consent_id, field_groups=["identity"])
-    done = _refer(app, world, case_id, consent_id, field_groups=["contact"])
-    _act(app, world.other.supervisor, done, "accepted")
-    _act(app, world.other.supervisor, done, "in_progress")
-    _act(app, world.other.supervisor, done, "completed", outcome="Marker outcome Qx7")
+    open_referral = refer(app, world, case_id, consent_id, field_groups=["identity"])
+    done = refer(app, world, case_id, consent_id, field_groups=["contact"])
+    act(app, world.other.supervisor, done, "accepted")
+    act(app, world.other.supervisor, done, "in_progress")
+    act(app, world.other.supervisor, done, "completed", outcome="Marker outcome Qx7")
     return {
         "case": case_id,
         "consent": consent_id,
@@ -205,14 +181,14 @@ def _download(app: Flask, account: Account, document_id: str) -> bytes:
 def test_a_transfer_needs_a_consent_in_force_for_the_whole_case(app: Flask, world: World, third: Account) -> None:
     case_id = open_case(app, world)
     with pytest.raises(referrals.ConsentRequired):
-        _request(app, world, case_id, None)
-    partial = _consent(app, world, case_id)  # identity, contact, incident only
+        request_transfer(app, world, case_id, None)
+    partial = consent(app, world, case_id)  # identity, contact, incident only
     with pytest.raises(referrals.ConsentRequired):
-        _request(app, world, case_id, partial)
-    elsewhere = _consent(app, world, case_id, field_groups=ALL_GROUPS, organization_ids=[third.organization_id])
+        request_transfer(app, world, case_id, partial)
+    elsewhere = consent(app, world, case_id, field_groups=ALL_GROUPS, organization_ids=[third.organization_id])
     with pytest.raises(referrals.ConsentRequired):
-        _request(app, world, case_id, elsewhere)
-    withheld = _consent(
+        request_transfer(app, world, case_id, elsewhere)
+    withheld = consent(
         app,
         world,
         case_id,
@@ -220,20 +196,20 @@ def test_a_transfer_needs_a_consent_in_force_for_the_whole_case(app: Flask, worl
         withheld=[{"organization_id": world.other.id, "field_groups": ["notes"]}],
     )
     with pytest.raises(referrals.ConsentRequired):
-        _request(app, world, case_id, withheld)
-    withdrawn = _consent(app, world, case_id, field_groups=ALL_GROUPS)
+        request_transfer(app, world, case_id, withheld)
+    withdrawn = consent(app, world, case_id, field_groups=ALL_GROUPS)
     with within(app):
         consents.withdraw(db.session, user(world.mine.caseworker), withdrawn)
         db.session.commit()
     with pytest.raises(referrals.ConsentRequired):
-        _request(app, world, case_id, withdrawn)
-    short = _consent(app, world, case_id, field_groups=ALL_GROUPS, expires_at=utcnow() + timedelta(days=2))
+        request_transfer(app, world, case_id, withdrawn)
+    short = consent(app, world, case_id, field_groups=ALL_GROUPS, expires_at=utcnow() + timedelta(days=2))
     with time_machine.travel(utcnow() + timedelta(days=3)), pytest.raises(referrals.ConsentRequired):
-        _request(app, world, case_id, short)
+        request_transfer(app, world, case_id, short)
     with within(app):
         assert db.session.scalar(select(CaseTransfer.id)) is None
-    by_sector = _consent(app, world, case_id, organization_ids=[], sectors=["legal_aid"], field_groups=ALL_GROUPS)
-    transfer_id = _request(app, world, case_id, by_sector)
+    by_sector = consent(app, world, case_id, organization_ids=[], sectors=["legal_aid"], field_groups=ALL_GROUPS)
+    transfer_id = request_transfer(app, world, case_id, by_sector)
     with within(app):
         transfer = db.session.get(CaseTransfer, transfer_id)
         assert transfer.state == "requested" and transfer.consent_id == by_sector and transfer.reason == REASON
@@ -247,10 +223,12 @@ def test_a_transfer_needs_a_consent_in_force_for_the_whole_case(app: Flask, worl
 def test_an_override_needs_a_supervisor_and_a_legal_basis_and_is_flagged(app: Flask, world: World) -> None:
     case_id = open_case(app, world)
     with pytest.raises(Forbidden):
-        _request(app, world, case_id, None, override_legal_basis="threat_to_life")
+        request_transfer(app, world, case_id, None, override_legal_basis="threat_to_life")
     with pytest.raises(InvalidInput):
-        _request(app, world, case_id, None, by=world.mine.supervisor, override_legal_basis="convenience")
-    transfer_id = _request(app, world, case_id, None, by=world.mine.supervisor, override_legal_basis="threat_to_life")
+        request_transfer(app, world, case_id, None, by=world.mine.supervisor, override_legal_basis="convenience")
+    transfer_id = request_transfer(
+        app, world, case_id, None, by=world.mine.supervisor, override_legal_basis="threat_to_life"
+    )
     with within(app):
         event = db.session.scalar(
             select(AuditEvent).where(AuditEvent.action == "consent.override").order_by(AuditEvent.id)
@@ -263,18 +241,18 @@ def test_who_may_ask_and_one_waiting_transfer_per_case(app: Flask, world: World)
     case_id = open_case(app, world)
     consent_id = _full_consent(app, world, case_id, given_by="survivor", minor_assent=None)
     with pytest.raises(NotFound):  # not on the case team
-        _request(app, world, case_id, consent_id, by=world.mine.colleague)
+        request_transfer(app, world, case_id, consent_id, by=world.mine.colleague)
     with pytest.raises(NotFound):  # another organisation
-        _request(app, world, case_id, consent_id, by=world.other.supervisor)
-    first = _request(app, world, case_id, consent_id)
+        request_transfer(app, world, case_id, consent_id, by=world.other.supervisor)
+    first = request_transfer(app, world, case_id, consent_id)
     with pytest.raises(Conflict):
-        _request(app, world, case_id, consent_id, by=world.mine.supervisor)
+        request_transfer(app, world, case_id, consent_id, by=world.mine.supervisor)
     with within(app), pytest.raises(Forbidden):
         transfers.cancel(db.session, user(world.other.supervisor), first)
     with within(app):
         assert transfers.cancel(db.session, user(world.mine.supervisor), first).state == "cancelled"
         db.session.commit()
-    _request(app, world, case_id, consent_id)  # a new request once the first has ended
+    request_transfer(app, world, case_id, consent_id)  # a new request once the first has ended
 
 
 # ---------------------------------------------------------------------------------- who answers
@@ -282,15 +260,15 @@ def test_only_the_receiving_organisations_supervisor_answers(
     app: Flask, client: FlaskClient, world: World, third: Account
 ) -> None:
     case_id = open_case(app, world)
-    transfer_id = _request(
+    transfer_id = request_transfer(
         app, world, case_id, _full_consent(app, world, case_id, given_by="survivor", minor_assent=None)
     )
     with pytest.raises(Forbidden):
-        _accept(app, world, transfer_id, by=world.mine.supervisor, owner=world.mine.caseworker.id)
+        accept_transfer(app, world, transfer_id, by=world.mine.supervisor, owner=world.mine.caseworker.id)
     with pytest.raises(NotFound):  # a receiving caseworker does not see it
-        _accept(app, world, transfer_id, by=world.other.caseworker)
+        accept_transfer(app, world, transfer_id, by=world.other.caseworker)
     with pytest.raises(NotFound):
-        _accept(app, world, transfer_id, by=third)
+        accept_transfer(app, world, transfer_id, by=third)
     with within(app), pytest.raises(NotFound):
         transfers.decline(db.session, user(third), transfer_id, "no_capacity")
     sign_in(client, app, third)
@@ -310,8 +288,8 @@ def test_after_acceptance_the_new_organisation_owns_and_reads_everything(
     ids = _rich_case(app, world)
     before = _snapshot(app, ids["case"])
     old_files = {storage.path(key) for key in before["files"]}
-    transfer_id = _request(app, world, ids["case"], ids["consent"])
-    _accept(app, world, transfer_id)
+    transfer_id = request_transfer(app, world, ids["case"], ids["consent"])
+    accept_transfer(app, world, transfer_id)
 
     with within(app):
         new_owner = user(world.other.caseworker)
@@ -354,7 +332,7 @@ def test_the_stored_ciphertext_is_sealed_for_the_new_owner(
     before = _raw(app, ids["case"])
     with within(app):
         old_key = db.session.get(CaseDocument, ids["document"]).storage_key
-    _accept(app, world, _request(app, world, ids["case"], ids["consent"]))
+    accept_transfer(app, world, request_transfer(app, world, ids["case"], ids["consent"]))
     after = _raw(app, ids["case"])
     with within(app):
         cipher = app.extensions["shabaka"].cipher
@@ -378,8 +356,8 @@ def test_the_stored_ciphertext_is_sealed_for_the_new_owner(
 
 def test_the_old_organisation_keeps_only_its_records(app: Flask, world: World, third: Account) -> None:
     ids = _rich_case(app, world)
-    transfer_id = _request(app, world, ids["case"], ids["consent"])
-    _accept(app, world, transfer_id)
+    transfer_id = request_transfer(app, world, ids["case"], ids["consent"])
+    accept_transfer(app, world, transfer_id)
     case_id = ids["case"]
     with within(app):
         code = db.session.get(Case, case_id).case_code
@@ -418,7 +396,7 @@ def test_the_old_organisation_keeps_only_its_records(app: Flask, world: World, t
         assert MARKER_NAME not in shown and f"/cases/{case_id}" not in shown
         cases_page = web.get("/cases").get_data(as_text=True)
         assert code not in cases_page
-        headers = _auth(_token(app, account.id))
+        headers = bearer(raw_token(app, account.id))
         assert web.get(f"/api/v1/cases/{case_id}", headers=headers).status_code == 404
         api_referral = web.get(f"/api/v1/referrals/{ids['done_referral']}", headers=headers)
         assert api_referral.status_code == 200
@@ -431,7 +409,7 @@ def test_the_old_organisation_keeps_only_its_records(app: Flask, world: World, t
     revealed = new.post(f"/cases/{case_id}/reveal", data={"csrf_token": csrf(new, f"/cases/{case_id}")})
     assert MARKER_NAME in revealed.get_data(as_text=True)
     assert FILE_MARKER in new.get(f"/documents/{document_id}/download").get_data()
-    headers = _auth(_token(app, world.other.caseworker.id))
+    headers = bearer(raw_token(app, world.other.caseworker.id))
     assert new.get(f"/api/v1/cases/{case_id}", headers=headers).get_json()["full_name"].startswith(MARKER_NAME)
     own_referrals = new.get(f"/cases/{case_id}/referrals").get_data(as_text=True)
     assert ids["done_referral"] not in own_referrals  # the old owner's referrals stay its history
@@ -440,7 +418,7 @@ def test_the_old_organisation_keeps_only_its_records(app: Flask, world: World, t
 # ---------------------------------------------------------------------------------- nothing changes
 def test_a_decline_leaves_everything_as_it_was(app: Flask, world: World) -> None:
     ids = _rich_case(app, world)
-    transfer_id = _request(app, world, ids["case"], ids["consent"])
+    transfer_id = request_transfer(app, world, ids["case"], ids["consent"])
     before = _snapshot(app, ids["case"])
     with within(app), pytest.raises(InvalidInput):
         transfers.decline(db.session, user(world.other.supervisor), transfer_id, "because")
@@ -458,17 +436,17 @@ def test_a_decline_leaves_everything_as_it_was(app: Flask, world: World) -> None
         told = db.session.scalars(select(Notification.kind).where(Notification.user_id == world.mine.caseworker.id))
         assert "case.transfer_answered" in set(told)
     with pytest.raises(referrals.InvalidTransition):
-        _accept(app, world, transfer_id)
+        accept_transfer(app, world, transfer_id)
 
 
 @pytest.mark.parametrize("owner", ["org_admin", "other_org", "malformed"])
 def test_an_invalid_new_owner_changes_nothing(app: Flask, world: World, storage: FileSystemStorage, owner: str) -> None:
     ids = _rich_case(app, world)
-    transfer_id = _request(app, world, ids["case"], ids["consent"])
+    transfer_id = request_transfer(app, world, ids["case"], ids["consent"])
     before, files = _snapshot(app, ids["case"]), _files(storage)
     chosen = {"org_admin": world.other.org_admin.id, "other_org": world.mine.caseworker.id, "malformed": "x'--"}[owner]
     with pytest.raises(InvalidInput):
-        _accept(app, world, transfer_id, owner=chosen)
+        accept_transfer(app, world, transfer_id, owner=chosen)
     assert _snapshot(app, ids["case"]) == before and _files(storage) == files
     with within(app):
         assert db.session.get(CaseTransfer, transfer_id).state == "requested"
@@ -478,7 +456,7 @@ def test_a_failure_half_way_through_the_move_leaves_the_database_and_the_files_a
     app: Flask, world: World, storage: FileSystemStorage, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     ids = _rich_case(app, world)
-    transfer_id = _request(app, world, ids["case"], ids["consent"])
+    transfer_id = request_transfer(app, world, ids["case"], ids["consent"])
     before, files = _snapshot(app, ids["case"]), _files(storage)
 
     def broken(*args: Any, **kwargs: Any) -> None:
@@ -493,19 +471,19 @@ def test_a_failure_half_way_through_the_move_leaves_the_database_and_the_files_a
     assert _snapshot(app, ids["case"]) == before and _files(storage) == files
     assert FILE_MARKER in _download(app, world.mine.caseworker, ids["document"])
     monkeypatch.undo()
-    _accept(app, world, transfer_id)  # and it can still succeed afterwards
+    accept_transfer(app, world, transfer_id)  # and it can still succeed afterwards
     assert FILE_MARKER in _download(app, world.other.caseworker, ids["document"])
 
 
 def test_a_consent_withdrawn_before_the_answer_stops_the_transfer(app: Flask, world: World) -> None:
     case_id = open_case(app, world)
     consent_id = _full_consent(app, world, case_id, given_by="survivor", minor_assent=None)
-    transfer_id = _request(app, world, case_id, consent_id)
+    transfer_id = request_transfer(app, world, case_id, consent_id)
     with within(app):
         consents.withdraw(db.session, user(world.mine.caseworker), consent_id)
         db.session.commit()
     with pytest.raises(referrals.ConsentRequired):
-        _accept(app, world, transfer_id)
+        accept_transfer(app, world, transfer_id)
     with within(app):
         assert db.session.get(Case, case_id).organization_id == world.mine.id
 

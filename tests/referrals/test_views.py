@@ -10,48 +10,15 @@ from sqlalchemy import select
 
 from referral.extensions import db
 from referral.referrals.models import Referral
-from tests.cases.conftest import MARKER_NAME, World, open_case
-from tests.cases.conftest import world as world
 from tests.conftest import csrf, sign_in
-
-
-def _refer_through_pages(client: FlaskClient, case_id: str, world: World) -> str:
-    page = f"/cases/{case_id}/consents/new"
-    token = csrf(client, page)
-    recorded = client.post(
-        page,
-        data={
-            "csrf_token": token,
-            "given_by": "survivor",
-            "method": "verbal",
-            "organization_ids": [world.other.id],
-            "field_groups": ["identity", "contact"],
-            "purpose": "legal aid",
-        },
-    )
-    assert recorded.status_code == 303, recorded.get_data(as_text=True)[:2000]
-    page = f"/cases/{case_id}/referrals"
-    html = client.get(page).get_data(as_text=True)
-    consent_id = re.search(r'<option value="([0-9a-f-]{36})">', html.split('name="consent_id"')[1]).group(1)  # type: ignore[union-attr]
-    sent = client.post(
-        page,
-        data={
-            "csrf_token": csrf(client, page),
-            "to_organization_id": world.other.id,
-            "priority": "urgent",
-            "field_groups": ["identity"],
-            "consent_id": consent_id,
-            "reason": "custody hearing",
-        },
-    )
-    assert sent.status_code == 303, sent.get_data(as_text=True)[:2000]
-    return sent.headers["Location"].rsplit("/", 1)[1]
+from tests.helpers.cases import MARKER_NAME, World, open_case
+from tests.helpers.referrals import refer_through_pages
 
 
 def test_refer_and_answer_through_the_pages(client: FlaskClient, app: Flask, world: World) -> None:
     case_id = open_case(app, world)
     sign_in(client, app, world.mine.caseworker)
-    referral_id = _refer_through_pages(client, case_id, world)
+    referral_id = refer_through_pages(client, case_id, world)
     receiver = app.test_client()
     sign_in(receiver, app, world.other.supervisor)
     inbox = receiver.get("/referrals?box=inbox").get_data(as_text=True)
@@ -76,7 +43,7 @@ def test_refer_and_answer_through_the_pages(client: FlaskClient, app: Flask, wor
 def test_a_third_organisation_sees_nothing(client: FlaskClient, app: Flask, world: World, factory: object) -> None:
     case_id = open_case(app, world)
     sign_in(client, app, world.mine.caseworker)
-    referral_id = _refer_through_pages(client, case_id, world)
+    referral_id = refer_through_pages(client, case_id, world)
     outsider = app.test_client()
     sign_in(outsider, app, world.other.caseworker)  # receiving organisation, but not a focal point nor assigned
     assert outsider.get(f"/referrals/{referral_id}").status_code == 404
@@ -143,7 +110,7 @@ def test_documents_travel_with_a_referral_only_when_their_group_is_shared(
     import io
 
     from referral.cases import documents
-    from tests.cases.conftest import user
+    from tests.helpers.cases import user
 
     case_id = open_case(app, world)
     with app.app_context():
@@ -168,7 +135,7 @@ def test_documents_travel_with_a_referral_only_when_their_group_is_shared(
         db.session.commit()
         shared_id, private_id = shared.id, private.id
     sign_in(client, app, world.mine.caseworker)
-    referral_id = _refer_through_pages(client, case_id, world)  # shares identity only
+    referral_id = refer_through_pages(client, case_id, world)  # shares identity only
     receiver = app.test_client()
     sign_in(receiver, app, world.other.supervisor)
     page = receiver.get(f"/referrals/{referral_id}").get_data(as_text=True)
@@ -203,11 +170,11 @@ def _service(app: Flask, org_id: str, sector: str, name: str, accepting: bool = 
 def test_a_service_picked_from_the_directory_fills_the_form_with_the_sectors_minimum(
     client: FlaskClient, app: Flask, world: World
 ) -> None:
-    from tests.referrals.test_services import _consent
+    from tests.helpers.referrals import consent
 
     case_id = open_case(app, world)
     # consent by sector (legal aid) for identity, contact and incident
-    _consent(app, world, case_id, organization_ids=[], sectors=["legal_aid"])
+    consent(app, world, case_id, organization_ids=[], sectors=["legal_aid"])
     legal = _service(app, world.other.id, "legal_aid", "Court representation")
     shelter = _service(app, world.other.id, "shelter", "Emergency shelter")  # sector not covered
     sign_in(client, app, world.mine.caseworker)
@@ -240,11 +207,11 @@ def test_a_service_picked_from_the_directory_fills_the_form_with_the_sectors_min
 def test_a_service_of_another_organisation_is_refused(client: FlaskClient, app: Flask, world: World) -> None:
     from referral.errors import InvalidInput
     from referral.referrals import services as referrals
-    from tests.cases.conftest import user
-    from tests.referrals.test_services import _consent
+    from tests.helpers.cases import user
+    from tests.helpers.referrals import consent
 
     case_id = open_case(app, world)
-    consent_id = _consent(app, world, case_id)
+    consent_id = consent(app, world, case_id)
     elsewhere = _service(app, world.mine.id, "legal_aid", "Our own service")
     closed = _service(app, world.other.id, "legal_aid", "Full service", accepting=False)
     for service_id, problem in ((elsewhere, "unknown"), (closed, "not_accepting_referrals"), ("nope", "unknown")):
@@ -274,10 +241,10 @@ def test_the_inbox_shows_time_left_and_overdue(client: FlaskClient, app: Flask, 
 
     from referral.models_base import utcnow
     from referral.referrals.views import time_left
-    from tests.referrals.test_services import _consent, _refer
+    from tests.helpers.referrals import consent, refer
 
     case_id = open_case(app, world)
-    referral_id = _refer(app, world, case_id, _consent(app, world, case_id), priority="emergency")
+    referral_id = refer(app, world, case_id, consent(app, world, case_id), priority="emergency")
     with app.app_context():
         referral = db.session.get(Referral, referral_id)
         sent = referral.sent_at

@@ -18,10 +18,9 @@ from typing import Any
 import pytest
 from flask import Flask
 
-from tests.audit.test_coverage import Scene
-from tests.cases.conftest import World, intake
-from tests.cases.conftest import world as world  # the fixture
 from tests.conftest import Factory
+from tests.helpers.audit import Scene
+from tests.helpers.cases import World, intake
 
 DEEP = "[" * 100_000 + "]" * 100_000
 DEEP_OBJECT = '{"a":' * 50 + "1" + "}" * 50

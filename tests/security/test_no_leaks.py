@@ -28,9 +28,8 @@ from referral.extensions import db
 from referral.runtime import runtime
 from referral.security import rotation
 from referral.security.models import DataKey
-from tests.cases.conftest import MARKER_ID, MARKER_NAME, MARKER_PHONE, World, intake, user
-from tests.cases.conftest import world as world  # the fixture
 from tests.conftest import LOG_COLLECTOR
+from tests.helpers.cases import MARKER_ID, MARKER_NAME, MARKER_PHONE, World, intake, user
 
 NARRATIVE = "Leakcheck narrative: he locked her in the storeroom"
 NOTE = "Leakcheck note: met at the clinic side entrance"

@@ -19,10 +19,9 @@ from referral.extensions import db
 from referral.followups import notifications
 from referral.followups.models import Notification
 from referral.security.fields import Unreadable, move_owner
-from tests.audit.helpers import request_events
-from tests.cases.conftest import MARKER_ID, MARKER_NAME, MARKER_PHONE, World, intake, user
-from tests.cases.conftest import world as world
 from tests.conftest import Account, csrf, sign_in
+from tests.helpers.audit import request_events
+from tests.helpers.cases import MARKER_ID, MARKER_NAME, MARKER_PHONE, World, intake, user
 
 OTHER_NAME = "Amal-Donor-Zq3 Khalil"
 PLANTED = (MARKER_NAME, MARKER_ID, MARKER_PHONE, OTHER_NAME, "Amal", "Zubaida")

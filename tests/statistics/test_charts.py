@@ -9,8 +9,7 @@ import pytest
 from flask import Flask
 
 from referral.statistics.charts import HEAT_CLASSES, chart_data, heat_class
-
-from .test_exports import payload
+from tests.helpers.statistics import payload
 
 
 @pytest.fixture

@@ -15,7 +15,7 @@ from referral.extensions import db
 from referral.runtime import runtime
 from referral.statistics import releases, services
 from referral.statistics.queries import Window
-from tests.statistics.lp_auditor import assert_protected
+from tests.helpers.lp_auditor import assert_protected
 
 
 def test_demo_statistics_pages_and_a_release_pass_the_audit(app: Flask) -> None:

@@ -21,7 +21,7 @@ from referral.statistics.disclosure import (
     protect,
     suppressed_label,
 )
-from tests.statistics.lp_auditor import assert_protected, audit, narrow_cells
+from tests.helpers.lp_auditor import assert_protected, audit, narrow_cells
 
 T = 5
 Fine = Mapping[tuple[tuple[str, str], ...], int]  # ((dim, code), ..., ("month", m)) -> count

@@ -15,7 +15,7 @@ from referral.extensions import db
 from referral.security.fields import encrypted_attributes
 from referral.statistics import indicators, services
 from referral.statistics.queries import Window
-from tests.statistics.conftest import StatsWorld, at
+from tests.helpers.statistics import StatsWorld, at
 
 YEAR_WINDOW = Window(date(2026, 1, 1), date(2026, 12, 1))
 

@@ -15,7 +15,7 @@ from referral.extensions import db
 from referral.statistics import releases, services
 from referral.statistics.models import StatisticsRelease
 from referral.statistics.queries import Window
-from tests.statistics.conftest import StatsWorld, at
+from tests.helpers.statistics import StatsWorld, at
 
 YEAR = Window(date(2026, 1, 1), date(2026, 12, 1))
 

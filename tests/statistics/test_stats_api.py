@@ -15,7 +15,7 @@ from referral.api.openapi import document
 from referral.extensions import db
 from referral.statistics import releases
 from referral.statistics.queries import Window
-from tests.statistics.conftest import StatsWorld, at
+from tests.helpers.statistics import StatsWorld, at
 
 
 def _token(app: Flask, user_id: str) -> dict[str, str]:

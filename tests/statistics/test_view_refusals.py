@@ -12,7 +12,7 @@ from referral.extensions import db
 from referral.statistics import releases, services
 from referral.statistics.models import DataRequest, StatisticsRelease
 from tests.conftest import csrf_from, sign_in
-from tests.statistics.conftest import StatsWorld, at
+from tests.helpers.statistics import StatsWorld, at
 
 
 def _client(app: Flask, account: Any) -> Any:

@@ -12,7 +12,7 @@ from flask import Flask
 from referral.audit.models import AuditEvent
 from referral.extensions import db
 from tests.conftest import sign_in
-from tests.statistics.conftest import StatsWorld, at
+from tests.helpers.statistics import StatsWorld, at
 
 
 def _client(app: Flask, account: object) -> object:

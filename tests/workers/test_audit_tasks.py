@@ -15,10 +15,7 @@ from referral.audit.models import AuditCheckpoint, AuditEvent
 from referral.audit.services import record
 from referral.extensions import db
 from referral.security import signing
-from tests.workers.test_reminder_delivery import _publish, _stop, _wait
-from tests.workers.test_worker import _broker_url, _start_worker
-from tests.workers.test_worker import use_broker as use_broker
-from tests.workers.test_worker import worker_env as worker_env
+from tests.helpers.workers import broker_url, publish, start_worker, stop_worker, wait_until
 
 pytestmark = pytest.mark.worker
 
@@ -28,7 +25,7 @@ def test_the_worker_seals_and_signs_with_the_key_only_it_holds(
 ) -> None:
     worker_key = signing.new_private_key()
     public = signing.public_key_of(worker_key)
-    url = _broker_url("embedded", tmp_path)
+    url = broker_url("embedded", tmp_path)
     # the web side: no signing key, only the published public key
     app.config["SHABAKA_SETTINGS"] = replace(
         settings, broker_url=url, audit_signing_key=None, audit_public_keys=(public,)
@@ -38,9 +35,9 @@ def test_the_worker_seals_and_signs_with_the_key_only_it_holds(
         for i in range(3):
             record("case.view", None, case_code=f"NBL-2026-{i:06d}")
         db.session.commit()
-    _publish(app, "workers.seal_audit")
+    publish(app, "workers.seal_audit")
     env = {**worker_env, "CELERY_BROKER_URL": url, "AUDIT_SIGNING_KEY": signing.encode_key(worker_key)}
-    worker = _start_worker(env, tmp_path / "worker.log")
+    worker = start_worker(env, tmp_path / "worker.log")
 
     def sealed() -> bool:
         with app.app_context():
@@ -49,9 +46,9 @@ def test_the_worker_seals_and_signs_with_the_key_only_it_holds(
             return done
 
     try:
-        assert _wait(sealed), (tmp_path / "worker.log").read_text(errors="replace")[-3000:]
+        assert wait_until(sealed), (tmp_path / "worker.log").read_text(errors="replace")[-3000:]
     finally:
-        _stop(worker)
+        stop_worker(worker)
     with app.app_context():
         assert db.session.scalar(select(func.max(AuditEvent.chain_position))) == 3
         mark = db.session.scalar(select(AuditCheckpoint))

@@ -4,13 +4,11 @@ the middle of a delivery. Embedded transport always; Redis when TEST_REDIS_URL i
 
 from __future__ import annotations
 
-import os
 import signal
 import sqlite3
 import subprocess
 import sys
 import time
-from collections.abc import Callable
 from dataclasses import replace
 from datetime import timedelta
 from pathlib import Path
@@ -26,13 +24,10 @@ from referral.extensions import db
 from referral.followups import clocks
 from referral.followups.models import Notification, ReminderStep
 from referral.models_base import new_id, utcnow
-from tests.cases.conftest import World, open_case
-from tests.cases.conftest import world as world
 from tests.conftest import REDIS_URL
-from tests.referrals.test_services import _consent, _refer
-from tests.workers.test_worker import BROKERS, _broker_url, _start_worker
-from tests.workers.test_worker import use_broker as use_broker
-from tests.workers.test_worker import worker_env as worker_env
+from tests.helpers.cases import World, open_case
+from tests.helpers.referrals import consent, refer
+from tests.helpers.workers import BROKERS, broker_url, publish, start_worker, stop_worker, wait_until
 
 pytestmark = pytest.mark.worker
 
@@ -40,7 +35,7 @@ pytestmark = pytest.mark.worker
 def _due_rung(app: Flask, world: World) -> str:
     """A sent referral whose "half" rung fell due a minute ago; returns the rung's id."""
     case_id = open_case(app, world)
-    referral_id = _refer(app, world, case_id, _consent(app, world, case_id), priority="emergency")
+    referral_id = refer(app, world, case_id, consent(app, world, case_id), priority="emergency")
     with app.app_context():
         step = db.session.scalars(
             select(ReminderStep).where(ReminderStep.target_id == referral_id, ReminderStep.step == "half")
@@ -48,15 +43,6 @@ def _due_rung(app: Flask, world: World) -> str:
         step.due_at = utcnow() - timedelta(minutes=1)
         db.session.commit()
         return step.id
-
-
-def _wait(check: Callable[[], bool], seconds: float = 60) -> bool:
-    deadline = time.monotonic() + seconds
-    while time.monotonic() < deadline:
-        if check():
-            return True
-        time.sleep(0.3)
-    return False
 
 
 def _delivered(app: Flask, step_id: str) -> tuple[str, int]:
@@ -67,34 +53,20 @@ def _delivered(app: Flask, step_id: str) -> tuple[str, int]:
         return str(state), int(told or 0)
 
 
-def _publish(app: Flask, task: str, *args: str) -> None:
-    with app.app_context():
-        dispatch.enqueue(task, *args)
-        db.session.commit()
-
-
 def _point_at(app: Flask, settings: Settings, url: str) -> None:
     app.config["SHABAKA_SETTINGS"] = replace(settings, broker_url=url)
     app.extensions.pop("shabaka.celery", None)
 
 
-def _stop(worker: subprocess.Popen[bytes], sig: int = signal.SIGTERM) -> None:
-    try:
-        os.killpg(worker.pid, sig)
-    except ProcessLookupError:
-        return
-    worker.wait(timeout=30)
-
-
 def _worker_until_sent(app: Flask, step_id: str, env: dict[str, str], log: Path, linger: float = 0) -> None:
     """Start a worker, wait until the rung is sent (failing with the worker's log if it is not),
     let it run `linger` seconds more so that any duplicate run finishes too, and stop it."""
-    worker = _start_worker(env, log)
+    worker = start_worker(env, log)
     try:
-        assert _wait(lambda: _delivered(app, step_id)[0] == "sent"), log.read_text(errors="replace")[-3000:]
+        assert wait_until(lambda: _delivered(app, step_id)[0] == "sent"), log.read_text(errors="replace")[-3000:]
         time.sleep(linger)
     finally:
-        _stop(worker)
+        stop_worker(worker)
 
 
 @pytest.mark.parametrize("broker", BROKERS)
@@ -108,10 +80,10 @@ def test_two_beats_sweeping_at_once_deliver_each_rung_once(
     broker: str,
 ) -> None:
     step_id = _due_rung(app, world)
-    url = _broker_url(broker, tmp_path)
+    url = broker_url(broker, tmp_path)
     _point_at(app, settings, url)
-    _publish(app, "workers.sweep_reminders")
-    _publish(app, "workers.sweep_reminders")  # a second beat, the same minute
+    publish(app, "workers.sweep_reminders")
+    publish(app, "workers.sweep_reminders")  # a second beat, the same minute
     # linger: let any duplicate run finish
     _worker_until_sent(app, step_id, {**worker_env, "CELERY_BROKER_URL": url}, tmp_path / "worker.log", linger=2)
     state, told = _delivered(app, step_id)
@@ -125,7 +97,7 @@ def test_a_broker_restarted_empty_loses_no_reminder(
     import redis
 
     step_id = _due_rung(app, world)
-    url = _broker_url("redis", tmp_path)
+    url = broker_url("redis", tmp_path)
     _point_at(app, settings, url)
     with app.app_context():
         ids = clocks.sweep(db.session)  # claimed, and its delivery task published ...
@@ -141,7 +113,7 @@ def test_a_broker_restarted_empty_loses_no_reminder(
             .values(claimed_at=utcnow() - clocks.CLAIM_STALE - timedelta(seconds=5))
         )
         db.session.commit()
-    _publish(app, "workers.sweep_reminders")  # the next minute's sweep
+    publish(app, "workers.sweep_reminders")  # the next minute's sweep
     _worker_until_sent(app, step_id, {**worker_env, "CELERY_BROKER_URL": url}, tmp_path / "worker.log")
     assert _delivered(app, step_id) == ("sent", 1)
 
@@ -188,7 +160,7 @@ def test_a_worker_killed_mid_delivery_loses_nothing_and_repeats_nothing(
     broker: str,
 ) -> None:
     step_id = _due_rung(app, world)
-    url = _broker_url(broker, tmp_path)
+    url = broker_url(broker, tmp_path)
     _point_at(app, settings, url)
     env = {**worker_env, "CELERY_BROKER_URL": url}
     with app.app_context():
@@ -196,13 +168,13 @@ def test_a_worker_killed_mid_delivery_loses_nothing_and_repeats_nothing(
         db.session.commit()
     log = tmp_path / "worker.log"
     with _WriteLock(settings, step_id):
-        _publish(app, "workers.deliver_reminder", step_id)
-        worker = _start_worker(env, log)
+        publish(app, "workers.deliver_reminder", step_id)
+        worker = start_worker(env, log)
         try:
-            assert _wait(lambda: log.exists() and "workers.deliver_reminder" in log.read_text(errors="replace"))
+            assert wait_until(lambda: log.exists() and "workers.deliver_reminder" in log.read_text(errors="replace"))
             time.sleep(1.5)  # the delivery is now waiting on the lock, half done
         finally:
-            _stop(worker, signal.SIGKILL)
+            stop_worker(worker, signal.SIGKILL)
     assert _delivered(app, step_id) == ("pending", 0)  # nothing half written
     with app.app_context():  # the claim goes stale; the next sweep finds the rung again
         db.session.execute(
@@ -211,7 +183,7 @@ def test_a_worker_killed_mid_delivery_loses_nothing_and_repeats_nothing(
             .values(claimed_at=utcnow() - clocks.CLAIM_STALE - timedelta(seconds=5))
         )
         db.session.commit()
-    _publish(app, "workers.sweep_reminders")
+    publish(app, "workers.sweep_reminders")
     # linger: a redelivered copy of the killed task, if any, runs too
     _worker_until_sent(app, step_id, env, tmp_path / "worker2.log", linger=2)
     assert _delivered(app, step_id) == ("sent", 1)
@@ -234,16 +206,16 @@ def test_two_beat_processes_one_schedules_and_each_rung_is_delivered_once(
     app: Flask, world: World, settings: Settings, tmp_path: Path, worker_env: dict[str, str], use_broker: None
 ) -> None:
     step_id = _due_rung(app, world)
-    url = _broker_url("redis", tmp_path)
+    url = broker_url("redis", tmp_path)
     env = {**worker_env, "CELERY_BROKER_URL": url, "REMINDER_SWEEP_SECONDS": "1"}
     beats = [_start_beat(env, tmp_path / f"beat{i}.log") for i in (1, 2)]
-    worker = _start_worker(env, tmp_path / "worker.log")
+    worker = start_worker(env, tmp_path / "worker.log")
     try:
-        assert _wait(lambda: _delivered(app, step_id)[0] == "sent"), (tmp_path / "worker.log").read_text()[-3000:]
+        assert wait_until(lambda: _delivered(app, step_id)[0] == "sent"), (tmp_path / "worker.log").read_text()[-3000:]
         time.sleep(4)  # several more sweeps come and go
     finally:
         for process in (worker, *beats):
-            _stop(process)
+            stop_worker(process)
     logs = [(tmp_path / f"beat{i}.log").read_text(errors="replace") for i in (1, 2)]
     sending = [log.count("Sending due task sweep-reminders") for log in logs]
     assert sorted(sending)[0] == 0 and sorted(sending)[1] >= 2, logs  # one beat holds the lock
@@ -261,26 +233,26 @@ def test_the_database_unreachable_during_a_sweep_and_back_loses_nothing(
     broker: str,
 ) -> None:
     step_id = _due_rung(app, world)
-    url = _broker_url(broker, tmp_path)
+    url = broker_url(broker, tmp_path)
     _point_at(app, settings, url)
     with app.app_context():  # a sweep claimed the rung and published its delivery ...
         db.session.execute(update(ReminderStep).where(ReminderStep.id == step_id).values(claimed_at=utcnow()))
         db.session.commit()
-    _publish(app, "workers.deliver_reminder", step_id)
-    _publish(app, "workers.sweep_reminders")
+    publish(app, "workers.deliver_reminder", step_id)
+    publish(app, "workers.sweep_reminders")
     unreachable = (
         "postgresql://postgres@127.0.0.1:9/test"
         if settings.database_url.startswith("postgresql")
         else f"sqlite:///{tmp_path / 'gone' / 'missing.db'}"
     )
     log = tmp_path / "down.log"
-    worker = _start_worker({**worker_env, "CELERY_BROKER_URL": url, "DATABASE_URL": unreachable}, log)
+    worker = start_worker({**worker_env, "CELERY_BROKER_URL": url, "DATABASE_URL": unreachable}, log)
     try:  # ... and the database is unreachable for the delivery and the next sweep
-        assert _wait(lambda: log.exists() and log.read_text(errors="replace").count("raised unexpected") >= 2), (
+        assert wait_until(lambda: log.exists() and log.read_text(errors="replace").count("raised unexpected") >= 2), (
             log.read_text(errors="replace")[-3000:]
         )
     finally:
-        _stop(worker)
+        stop_worker(worker)
     assert _delivered(app, step_id) == ("pending", 0)
     with app.app_context():  # the database is back; the claim has gone stale by the next sweep
         db.session.execute(
@@ -289,7 +261,7 @@ def test_the_database_unreachable_during_a_sweep_and_back_loses_nothing(
             .values(claimed_at=utcnow() - clocks.CLAIM_STALE - timedelta(seconds=5))
         )
         db.session.commit()
-    _publish(app, "workers.sweep_reminders")
+    publish(app, "workers.sweep_reminders")
     _worker_until_sent(app, step_id, {**worker_env, "CELERY_BROKER_URL": url}, tmp_path / "up.log")
     assert _delivered(app, step_id) == ("sent", 1)
 
@@ -307,8 +279,8 @@ def test_a_follow_up_due_soon_gives_one_notification_and_one_email(
     from referral.accounts.models import User
     from referral.followups import services as followups
     from referral.followups.models import FollowUp as FollowUpModel
-    from tests.cases.conftest import user
-    from tests.followups.test_mail import SmtpServer
+    from tests.helpers.cases import user
+    from tests.helpers.mail import SmtpServer
 
     smtp = SmtpServer()
     smtp.start()
@@ -324,7 +296,7 @@ def test_a_follow_up_due_soon_gives_one_notification_and_one_email(
         )
         db.session.commit()
         followup_id = followup.id
-    url = _broker_url(broker, tmp_path)
+    url = broker_url(broker, tmp_path)
     env = {
         **worker_env,
         "CELERY_BROKER_URL": url,
@@ -349,10 +321,10 @@ def test_a_follow_up_due_soon_gives_one_notification_and_one_email(
             start_new_session=True,
         )
     try:
-        assert _wait(lambda: len(smtp.received) >= 1, 90), (tmp_path / "worker.log").read_text()[-3000:]
+        assert wait_until(lambda: len(smtp.received) >= 1, 90), (tmp_path / "worker.log").read_text()[-3000:]
         time.sleep(3)  # more sweeps run meanwhile
     finally:
-        _stop(worker)
+        stop_worker(worker)
         smtp.stop()
     with app.app_context():
         told = db.session.scalars(select(Notification).where(Notification.user_id == world.mine.caseworker.id)).all()
@@ -388,14 +360,14 @@ def test_one_sweep_drains_a_backlog_larger_than_its_batch(
                 ReminderStep(clock="referral_response", target_id=new_id(), step="half", case_code=f"X{i}", due_at=due)
             )
         db.session.commit()
-    url = _broker_url(broker, tmp_path)
+    url = broker_url(broker, tmp_path)
     _point_at(app, settings, url)
-    _publish(app, "workers.sweep_reminders")  # one beat; the full sweep publishes the next
-    worker = _start_worker({**worker_env, "CELERY_BROKER_URL": url}, tmp_path / "worker.log")
+    publish(app, "workers.sweep_reminders")  # one beat; the full sweep publishes the next
+    worker = start_worker({**worker_env, "CELERY_BROKER_URL": url}, tmp_path / "worker.log")
     try:
-        assert _wait(lambda: _due_unsent(app) == 0, 90), (tmp_path / "worker.log").read_text()[-3000:]
+        assert wait_until(lambda: _due_unsent(app) == 0, 90), (tmp_path / "worker.log").read_text()[-3000:]
     finally:
-        _stop(worker)
+        stop_worker(worker)
     assert _delivered(app, step_id) == ("sent", 1)
 
 

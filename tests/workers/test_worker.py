@@ -6,14 +6,10 @@ is set, as CI does.
 
 from __future__ import annotations
 
-import base64
 import os
 import re
 import signal
-import subprocess
-import sys
 import time
-from collections.abc import Iterator
 from dataclasses import replace
 from datetime import timedelta
 from pathlib import Path
@@ -22,76 +18,17 @@ import pytest
 from flask import Flask
 from sqlalchemy import func, select
 
-from config import BASE_DIR, Settings
+from config import Settings
 from referral import dispatch
 from referral.extensions import db
 from referral.models_base import utcnow
 from referral.runtime import runtime
 from referral.security import rotation
 from referral.security.models import LoginFailure, StoredSession
-from tests.conftest import REDIS_URL, Factory
+from tests.conftest import Factory
+from tests.helpers.workers import BROKERS, broker_url, start_worker
 
 pytestmark = pytest.mark.worker
-
-BROKERS = ["embedded"] + (["redis"] if REDIS_URL else [])
-
-
-def _broker_url(kind: str, tmp_path: Path) -> str:
-    if kind == "redis":
-        import redis
-
-        url = REDIS_URL.rstrip("/") + "/14" if REDIS_URL and REDIS_URL.count("/") < 3 else str(REDIS_URL)
-        redis.Redis.from_url(url).flushdb()
-        return url
-    return f"sqla+sqlite:///{tmp_path / 'broker.db'}"
-
-
-@pytest.fixture
-def worker_env(settings: Settings, tmp_path: Path) -> dict[str, str]:
-    env = {k: v for k, v in os.environ.items() if not k.startswith(("REFERRAL_", "CELERY_"))}
-    env.update(
-        REFERRAL_ENV="development",
-        REFERRAL_INSTANCE_PATH=str(tmp_path / "worker-instance"),
-        DATABASE_URL=settings.database_url,
-        SECRET_KEY=settings.secret_key,
-        REFERRAL_ROOT_KEY=base64.b64encode(settings.root_key).decode(),
-        PYTHONPATH=str(BASE_DIR),
-    )
-    env.pop("REDIS_URL", None)
-    return env
-
-
-@pytest.fixture
-def use_broker(app: Flask, settings: Settings) -> Iterator[None]:
-    yield
-    app.config["SHABAKA_SETTINGS"] = settings
-    app.extensions.pop("shabaka.celery", None)
-
-
-def _start_worker(env: dict[str, str], log: Path) -> subprocess.Popen[bytes]:
-    with log.open("wb") as out:
-        return subprocess.Popen(
-            [
-                sys.executable,
-                "-m",
-                "celery",
-                "-A",
-                "workers.celery_app",
-                "worker",
-                "--pool",
-                "solo",
-                "--loglevel",
-                "INFO",
-                "--without-gossip",
-                "--without-mingle",
-                "--without-heartbeat",
-            ],
-            cwd=BASE_DIR,
-            env=env,
-            stdout=out,
-            stderr=subprocess.STDOUT,
-            start_new_session=True,
-        )
 
 
 @pytest.mark.parametrize("broker", BROKERS)
@@ -105,7 +42,7 @@ def test_a_queued_task_runs_in_a_real_worker(
     broker: str,
 ) -> None:
     account = factory.user()
-    url = _broker_url(broker, tmp_path)
+    url = broker_url(broker, tmp_path)
     app.config["SHABAKA_SETTINGS"] = replace(settings, broker_url=url)
     app.extensions.pop("shabaka.celery", None)
     long_ago = utcnow() - timedelta(days=2)
@@ -132,7 +69,7 @@ def test_a_queued_task_runs_in_a_real_worker(
         db.session.commit()
         assert rotation.pending(db.session) == 1
 
-    worker = _start_worker({**worker_env, "CELERY_BROKER_URL": url}, tmp_path / "worker.log")
+    worker = start_worker({**worker_env, "CELERY_BROKER_URL": url}, tmp_path / "worker.log")
     try:
         deadline = time.monotonic() + 90
         remaining = 3

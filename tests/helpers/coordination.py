@@ -10,7 +10,7 @@ from flask import Flask
 from referral.coordination import services
 from referral.extensions import db
 from referral.models_base import utcnow
-from tests.cases.conftest import World, user
+from tests.helpers.cases import World, user
 
 
 def run(app: Flask, work: Any) -> Any:
