@@ -366,6 +366,31 @@ OTHERS[("home.remind_referral", "POST")] = lambda s: Call(
 )
 
 
+OTHERS.update(
+    {
+        # another organisation's admin cannot reach the confirmation page of a reset, nor make one
+        ("admin.reset_mfa", "GET"): lambda s: Call(
+            "third_admin", f"/admin/users/{s.world.mine.caseworker.id}/two-step-reset", ()
+        ),
+        ("admin.reset_mfa", "POST"): lambda s: Call(
+            "third_admin",
+            f"/admin/users/{s.world.mine.caseworker.id}/two-step-reset",
+            (),
+            method="POST",
+            form={"identity_checked": "y"},
+        ),
+        # another network's coordinator does not see this network's overdue referral
+        ("notifications.escalation_detail", "GET"): lambda s: Call(
+            "third_coordinator", f"/escalations/{_overdue_referral_of_world(s)}", ()
+        ),
+        # nor may anyone mark another person's notification read
+        ("notifications.read_one", "POST"): lambda s: Call(
+            "third", f"/notifications/{_notification_of_owner(s)}/read", (), method="POST"
+        ),
+    }
+)
+
+
 def _pack_of_world(s: Scene) -> str:
     """A ready pack of a meeting of the world's network."""
     from referral.coordination import pack

@@ -1198,6 +1198,7 @@ READS = frozenset(
         "notifications.index",
         "notifications.follow",  # marks that one notification read, as read_all does
         "notifications.escalations",
+        "notifications.escalation_detail",  # one overdue referral's timings, recorded as referral.escalation_view
         "api.me",
         "api.openapi",
         "api.organizations",
