@@ -134,3 +134,18 @@ def test_pages_of_fifty_keep_the_filters(client: FlaskClient, app: Flask, factor
 def test_others_get_not_found(client: FlaskClient, app: Flask, factory: Factory) -> None:
     sign_in(client, app, factory.user("caseworker"))
     assert client.get("/admin/users?q=a").status_code == 404
+
+
+@pytest.mark.parametrize("role", ["org_admin", "sysadmin"])
+def test_every_link_of_the_list_opens(client: FlaskClient, app: Flask, factory: Factory, role: str) -> None:
+    """Her own row leads to her account page (an admin does not manage herself here); every other
+    row's page opens."""
+    org = factory.organization()
+    factory.user("caseworker", org, username="salma.caseworker")
+    admin = factory.user(role, org, username="the.admin")
+    sign_in(client, app, admin)
+    html = client.get("/admin/users").get_data(as_text=True)
+    assert re.search(r'href="/account/"[^>]*>the\.admin</a>', html)
+    assert "the.admin" not in _listed(html) and "salma.caseworker" in _listed(html)
+    for path in re.findall(r'href="(/admin/users/[0-9a-f-]{36})"', html):
+        assert client.get(path).status_code == 200, path
