@@ -26,7 +26,7 @@ import pytest
 
 ROOT = Path(__file__).resolve().parent.parent
 BIN = Path(sys.executable).parent
-NATIONAL_ID = "413579860"  # valid check digit, fictional
+NATIONAL_ID = "413579863"  # valid check digit, fictional
 PHONE_LOCAL = "0597312846"
 PHONE_SPACED = "+970 59 731 2846"
 ARABIC = str.maketrans("0123456789", "٠١٢٣٤٥٦٧٨٩")
