@@ -11,6 +11,7 @@ from typing import Any
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 
+from ..i18n import list_join
 from ..labels import (
     CASE_STATUS_LABELS,
     CLOSURE_REASON_LABELS,
@@ -345,7 +346,7 @@ DETAIL_LABELS: dict[str, Any] = {
     "hours": _l("Hours"),
     "invited": _l("Invited"),
     "item_id": _l("Item"),
-    "kind": _l("Kind"),
+    "kind": _l("Kind of record"),
     "lang": _l("Language"),
     "legal_basis": _l("Legal basis"),
     "limit": _l("Limit"),
@@ -540,8 +541,11 @@ def detail_value_label(key: str, value: Any, names: dict[str, dict[str, str]] | 
     if value is None:
         return "—"
     if isinstance(value, list):
-        return ", ".join(detail_value_label(key, item, names) for item in value)
+        return list_join(detail_value_label(key, item, names) for item in value)
     text = str(value)
+    _lazy_import_labels()
+    if "," in text and key in VALUE_LABELS:  # codes recorded as one comma-separated string ("contact,identity")
+        return list_join(detail_value_label(key, part, names) for part in text.split(","))
     if key in USER_KEYS:
         return names.get("users", {}).get(text, text)
     if key in ORG_KEYS:

@@ -26,7 +26,7 @@ from referral.audit.views import CSV_LABEL_COLUMNS
 from referral.directory.models import Organization
 from referral.extensions import db
 from referral.models_base import new_id, utcnow
-from tests.conftest import Account, csrf, sign_in
+from tests.conftest import Account, arabic, csrf, sign_in
 from tests.helpers.cases import World
 
 ROOT = Path(__file__).resolve().parents[2] / "referral"
@@ -111,6 +111,16 @@ def test_coded_values_are_labelled_and_ids_of_anything_else_are_shown_as_stored(
     assert shown["Case file"] == "c-9"  # a case is never resolved to anything
     assert shown["Format"] == "Spreadsheet (XLSX)" and shown["By e-mail"] == "Yes"
     assert shown["Filter: action"] == "Case file viewed" and shown["Count"] == "3"
+
+
+def test_codes_recorded_as_one_string_are_labelled_one_by_one(app: Flask) -> None:
+    """`shared=contact,identity` (how a referral's view records the groups it showed) reads as
+    the groups' names, joined with the reader's comma; a follow-up's kind is not an organisation's."""
+    with app.test_request_context(), force_locale("ar"):
+        shown = dict(labels.details_labelled({"shared": "contact,identity", "kind": "safety_plan_review"}))
+        assert "contact" not in shown[arabic(app, "Shared field groups")]
+        assert "، " in shown[arabic(app, "Shared field groups")]
+        assert arabic(app, "Kind of record") in shown
 
 
 # ---------------------------------------------------------------------------------- pages
