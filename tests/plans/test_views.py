@@ -120,7 +120,7 @@ def test_the_calendar_shows_each_activity_on_its_days(app: Flask, pw: PlanWorld)
     add_activity(app, pw, title="Three-day training", planned_start=f"{YEAR}-02-10", planned_end=f"{YEAR}-02-12")
     web = _signed_in(app, pw.world.mine.caseworker)
     page = web.get(f"/plans/{pw.plan_id}/calendar?month={YEAR}-02").get_data(as_text=True)
-    days = re.findall(r'data-day="([0-9-]+)">Three-day training<', page)
+    days = re.findall(r'data-day="([0-9-]+)"><bdi>Three-day training</bdi><', page)
     assert days == [f"{YEAR}-02-10", f"{YEAR}-02-11", f"{YEAR}-02-12"]
     assert "Three-day training" not in web.get(f"/plans/{pw.plan_id}/calendar?month={YEAR}-03").get_data(as_text=True)
     for bad in ("13", f"{YEAR + 1}-02", "February"):
