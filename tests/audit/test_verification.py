@@ -120,7 +120,7 @@ def test_auditors_verify_through_the_api_and_others_may_not(app: Flask, factory:
     assert client.get("/api/v1/audit/checkpoints", headers=caseworker).status_code == 403
     assert client.get("/api/v1/audit/verify?x=1", headers=auditor).status_code == 400
     with app.app_context():
-        verified = db.session.scalars(select(T.c.outcome).where(T.c.action == "audit.verify")).all()
+        verified = db.session.scalars(select(T.c.outcome).where(T.c.action == "audit.verify").order_by(T.c.id)).all()
     assert verified == ["success", "failure"]
 
 
