@@ -34,7 +34,13 @@ def add_followup(app: Flask, by: Account, case_id: str, **extra: Any) -> str:
 
 def notifications_of(app: Flask, account: Account) -> list[Notification]:
     with app.app_context():
-        rows = list(db.session.scalars(select(Notification).where(Notification.user_id == account.id)))
+        rows = list(
+            db.session.scalars(
+                select(Notification)
+                .where(Notification.user_id == account.id)
+                .order_by(Notification.created_at, Notification.id)
+            )
+        )
         db.session.expunge_all()
         return rows
 
