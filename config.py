@@ -75,6 +75,9 @@ class Settings:
     audit_checkpoint_seconds: int = 60
     # SQLite (the embedded default): how long a transaction waits for the one write lock.
     sqlite_busy_seconds: int = 30
+    # A PostgreSQL read replica for reporting reads (statistics, exports, audit search); empty:
+    # none, everything reads the primary (see docs/deploy.md, "Read replica").
+    replica_database_url: str = field(default="", repr=False)
     extra: dict[str, object] = field(default_factory=dict)
 
     @property
@@ -126,6 +129,7 @@ class Settings:
             secret_key=secret_key,
             root_key=root_key,
             database_url=_normalise_db_url(database_url),
+            replica_database_url=_replica_url(environ, database_url),
             redis_url=redis_url,
             broker_url=environ.get("CELERY_BROKER_URL", redis_url),
             instance_path=instance,
@@ -151,6 +155,7 @@ class Settings:
             secret_key=secret_key,
             root_key=root_key,
             database_url=_normalise_db_url(database_url),
+            replica_database_url=_replica_url(environ, database_url),
             redis_url=redis_url,
             broker_url=broker_url,
             instance_path=instance,
@@ -348,6 +353,17 @@ def _mail(environ: dict[str, str], *, production: bool, port: int = 5000) -> dic
         "mail_from": mail_from,
         "base_url": base_url,
     }
+
+
+def _replica_url(environ: dict[str, str], database_url: str) -> str:
+    """REPLICA_DATABASE_URL: a streaming replica of DATABASE_URL, PostgreSQL only; empty: none."""
+    raw = environ.get("REPLICA_DATABASE_URL", "").strip()
+    if not raw:
+        return ""
+    postgres = ("postgres://", "postgresql://", "postgresql+psycopg://")
+    if not raw.startswith(postgres) or not database_url.startswith(postgres):
+        raise ConfigError("REPLICA_DATABASE_URL needs PostgreSQL, for it and for DATABASE_URL")
+    return _normalise_db_url(raw)
 
 
 def _normalise_db_url(url: str) -> str:

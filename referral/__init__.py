@@ -21,7 +21,7 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 
 from config import BASE_DIR, ConfigError, Settings
 
-from . import logging_setup
+from . import logging_setup, replica
 from .errors import DomainError, error_response
 from .extensions import babel, csrf, db, login_manager, migrate, use_sqlite_properly
 from .runtime import build_runtime
@@ -77,6 +77,8 @@ def create_app(settings: Settings | None = None) -> Flask:
     if settings.database_url.startswith("sqlite"):
         with app.app_context():
             use_sqlite_properly(db.engine)
+    with app.app_context():
+        replica.init_app(app, settings)  # reporting reads on REPLICA_DATABASE_URL, when set
     migrate.init_app(app, db, directory=str(BASE_DIR / "migrations"), compare_type=True, render_as_batch=True)
     from .api import api_bp
 

@@ -79,6 +79,7 @@ def finish_request(response: Response) -> Response:
     """Commit or roll back the request's transaction; a failed commit becomes a 500."""
     from .audit.services import take_denials, write
     from .followups.audit_alerts import integrity_failures
+    from .replica import note_commit
     from .security.fields import take_unreadable
 
     keep = g.get("keep_on_error", False)
@@ -88,6 +89,7 @@ def finish_request(response: Response) -> Response:
         try:
             write(db.session, denials + integrity_failures(db.session, _actor(), failures))
             db.session.commit()
+            note_commit(_actor())  # with a read replica: her reporting reads will hold this write
         except StaleDataError:  # someone else saved the same record first
             db.session.rollback()
             from .errors import error_response
@@ -106,6 +108,7 @@ def finish_request(response: Response) -> Response:
         if kept:
             write(db.session, kept)
             db.session.commit()
+            note_commit(_actor())
     return response
 
 

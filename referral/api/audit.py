@@ -11,6 +11,7 @@ from ..audit import search
 from ..audit.actions import OUTCOMES
 from ..audit.models import AuditEvent
 from ..extensions import db
+from ..replica import reporting
 from . import api_bp
 from .openapi import _errors, _json, _query, _ref, describe
 from .schemas import LIST_QUERY, TIME, page_of
@@ -126,9 +127,8 @@ def audit_events() -> Response:
     search.require_reader(db.session, g.api_user, "search")  # a role that may never read it: 403 first
     params = query_params(request.args, AUDIT_EVENTS_QUERY)
     filters = search.parse_filters(params)
-    page = search.search(
-        db.session, g.api_user, filters, limit=params.get("limit", search.DEFAULT_LIMIT), cursor=params.get("cursor")
-    )
+    limit, cursor = params.get("limit", search.DEFAULT_LIMIT), params.get("cursor")
+    page = reporting(lambda read: search.search(db.session, g.api_user, filters, limit=limit, cursor=cursor, read=read))
     return jsonify({"items": [_item(e) for e in page.items], "next_cursor": page.next_cursor})
 
 

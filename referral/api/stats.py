@@ -9,6 +9,7 @@ from werkzeug.wrappers import Response
 
 from ..errors import Forbidden, NotFound
 from ..extensions import db
+from ..replica import reporting
 from ..statistics import releases, services
 from ..statistics.indicators import DIMENSIONS, INDICATORS
 from . import api_bp
@@ -192,7 +193,8 @@ def stats_summary() -> Response:
         )
     scope = services.scope_for(db.session, actor, params.get("network"))
     window = services.parse_window(params.get("from"), params.get("to"))
-    _view, payload = services.live(db.session, actor, scope, window, compare=params.get("compare") == "true")
+    compare = params.get("compare") == "true"
+    _view, payload = reporting(lambda read: services.live(db.session, actor, scope, window, compare=compare, read=read))
     return jsonify(_filtered(payload, params.get("by"), params.get("indicator")))
 
 

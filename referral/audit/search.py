@@ -317,11 +317,19 @@ def require_reader(session: DbSession, actor: Any, what: str) -> None:
 
 # ---------------------------------------------------------------------------------- services
 def search(
-    session: DbSession, actor: Any, filters: Filters, *, limit: int = DEFAULT_LIMIT, cursor: str | None = None
+    session: DbSession,
+    actor: Any,
+    filters: Filters,
+    *,
+    limit: int = DEFAULT_LIMIT,
+    cursor: str | None = None,
+    read: DbSession | None = None,
 ) -> Page:
-    """Events matching the filters, newest first (auditors)."""
+    """Events matching the filters, newest first (auditors). `read`, in this and the other
+    reads of the trail: where the events are read (the read replica, replica.reporting); the
+    read's own audit event is written in `session`."""
     require_reader(session, actor, "search")
-    page = _page(session, _where(select(AuditEvent), filters), limit, cursor)
+    page = _page(read or session, _where(select(AuditEvent), filters), limit, cursor)
     details = filters.details()
     record("audit.search", actor, None, session=session, count=len(page.items), next_page=bool(cursor), **details)
     return page
@@ -335,6 +343,7 @@ def user_history(
     *,
     limit: int = DEFAULT_LIMIT,
     cursor: str | None = None,
+    read: DbSession | None = None,
 ) -> Page:
     """What one user did, newest first (auditors): the events she is the actor of."""
     require_reader(session, actor, "user_history")
@@ -343,7 +352,7 @@ def user_history(
     except ValueError:
         raise NotFound("user") from None
     filters = replace(filters or Filters(), user_id=user_id)
-    page = _page(session, _where(select(AuditEvent), filters), limit, cursor)
+    page = _page(read or session, _where(select(AuditEvent), filters), limit, cursor)
     details = {k: v for k, v in filters.details().items() if k != "filter_user_id"}
     record(
         "audit.user_history",
@@ -372,23 +381,30 @@ def normalise_case_code(raw: str) -> str | None:
 
 
 def case_history(
-    session: DbSession, actor: Any, case_code: str, *, limit: int = DEFAULT_LIMIT, cursor: str | None = None
+    session: DbSession,
+    actor: Any,
+    case_code: str,
+    *,
+    limit: int = DEFAULT_LIMIT,
+    cursor: str | None = None,
+    read: DbSession | None = None,
 ) -> CaseHistory:
     """Who opened or changed the case with this code, newest first: auditors for any code (also
     of a purged case); a supervisor for her own organisation's cases. Anything else: not found."""
     code = normalise_case_code(case_code)
+    reader = read or session
     owner: str | None = None
     if can(actor, "audit.read"):
         if code is None:
             raise NotFound("case")
     else:
-        case = _case(session, code) if code else None
+        case = _case(reader, code) if code else None
         if case is None or not can(actor, "audit.case_history", case):
             record_denial(actor, "case_file", (case_code or "")[:64], session=session)
             raise NotFound("case")
         owner = str(case.organization_id)
     assert code is not None
-    page = _page(session, select(AuditEvent).where(AuditEvent.case_code == code), limit, cursor)
+    page = _page(reader, select(AuditEvent).where(AuditEvent.case_code == code), limit, cursor)
     objects = (
         select(AuditEvent.object_id)
         .where(AuditEvent.case_code == code, AuditEvent.object_id.is_not(None))
@@ -396,7 +412,7 @@ def case_history(
         .scalar_subquery()
     )
     denied = list(
-        session.scalars(
+        reader.scalars(
             select(AuditEvent)
             .where(AuditEvent.action == "access.denied", AuditEvent.object_id.in_(objects))
             .order_by(AuditEvent.occurred_at.desc(), AuditEvent.id.desc())
@@ -455,11 +471,19 @@ class FlagReport:
         return sum(f.count for f in self.lists.values()) + len(self.rates)
 
 
-def flags(session: DbSession, actor: Any, since: datetime | None = None, until: datetime | None = None) -> FlagReport:
+def flags(
+    session: DbSession,
+    actor: Any,
+    since: datetime | None = None,
+    until: datetime | None = None,
+    *,
+    read: DbSession | None = None,
+) -> FlagReport:
     """The events that call for an auditor's look in a window (default: the last 7 days, at most
     31), each kind counted and its newest FLAG_ROWS listed; reveals and identifier searches
     above the normal rate as (user, action, hour, count)."""
     require_reader(session, actor, "flags")
+    reader = read or session
     since, until = _window(since, until, FLAG_WINDOW)
     if until - since > MAX_FLAG_WINDOW:
         raise InvalidInput("window_too_long", fields={"since": "window_too_long"})
@@ -467,10 +491,10 @@ def flags(session: DbSession, actor: Any, since: datetime | None = None, until: 
     report = FlagReport(since, until)
     for kind in LISTED_FLAGS:
         condition = and_(in_window, flag_condition(kind, since, until))
-        count = int(session.scalar(select(func.count()).select_from(AuditEvent).where(condition)) or 0)
+        count = int(reader.scalar(select(func.count()).select_from(AuditEvent).where(condition)) or 0)
         events = (
             list(
-                session.scalars(
+                reader.scalars(
                     select(AuditEvent)
                     .where(condition)
                     .order_by(AuditEvent.occurred_at.desc(), AuditEvent.id.desc())
@@ -481,8 +505,8 @@ def flags(session: DbSession, actor: Any, since: datetime | None = None, until: 
             else []
         )
         report.lists[kind] = FlagList(kind, count, events)
-    hour = _hour(session)
-    rows = session.execute(
+    hour = _hour(reader)
+    rows = reader.execute(
         select(AuditEvent.actor_id, AuditEvent.action, hour.label("hour"), func.count().label("n"))
         .where(in_window, AuditEvent.action.in_(RATE_ACTIONS), AuditEvent.actor_id.is_not(None))
         .group_by(AuditEvent.actor_id, AuditEvent.action, hour)
@@ -525,13 +549,14 @@ class Export:
     upto: int
 
 
-def export(session: DbSession, actor: Any, filters: Filters) -> Export:
+def export(session: DbSession, actor: Any, filters: Filters, *, read: DbSession | None = None) -> Export:
     """Count the events matching the filters as they are now and record the export (with the
-    filters and the count); the caller then streams `csv_lines`."""
+    filters and the count); the caller then streams `csv_lines` (from the same `read` session)."""
     require_reader(session, actor, "export")
-    upto = int(session.scalar(select(func.max(AuditEvent.id))) or 0)
+    reader = read or session
+    upto = int(reader.scalar(select(func.max(AuditEvent.id))) or 0)
     stmt = _where(select(func.count()).select_from(AuditEvent), filters).where(AuditEvent.id <= upto)
-    rows = int(session.scalar(stmt) or 0)
+    rows = int(reader.scalar(stmt) or 0)
     record("audit.export", actor, None, session=session, rows=rows, **filters.details())
     return Export(filters, rows, upto)
 

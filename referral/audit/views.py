@@ -28,6 +28,7 @@ from ..extensions import db
 from ..i18n import current_locale_code
 from ..labels import message
 from ..models_base import get_by_id
+from ..replica import reporting, reporting_session
 from . import chain, labels, search
 from .actions import ACTIONS, OUTCOMES
 
@@ -205,7 +206,9 @@ def index() -> Any:
         status = 400
     else:
         try:
-            page = search.search(db.session, actor, filters, limit=_limit(), cursor=_cursor())
+            page = reporting(
+                lambda read: search.search(db.session, actor, filters, limit=_limit(), cursor=_cursor(), read=read)
+            )
         except InvalidInput as error:
             problems.update({name: _text(code) for name, code in error.fields.items()})
             status = 400
@@ -235,10 +238,10 @@ def export_csv() -> Any:
         flash(_("The export was not made: check the filters."), "danger")
         args: dict[str, Any] = {k: v for k, v in shown.items() if v}
         return redirect(url_for("audit.index", **args), 303)
-    job = search.export(db.session, actor, filters)
+    job = reporting(lambda read: search.export(db.session, actor, filters, read=read))
     current_locale_code()  # settled now: the rows stream after the request's session has closed
     response = Response(
-        stream_with_context(search.csv_lines(db.session, job, (CSV_LABEL_COLUMNS, _csv_labels))),
+        stream_with_context(search.csv_lines(reporting_session(), job, (CSV_LABEL_COLUMNS, _csv_labels))),
         content_type="text/csv; charset=utf-8",
         headers={
             "Content-Disposition": f'attachment; filename="{search.export_filename()}"',
@@ -300,7 +303,9 @@ def _csv_labels(rows: Any) -> list[list[str]]:
 @audit_bp.get("/cases/<case_code>")
 def case_history(case_code: str) -> Any:
     """Who opened or changed this case (auditors; supervisors of the case's organisation)."""
-    history = search.case_history(db.session, _actor(), case_code, limit=_limit(), cursor=_cursor())
+    history = reporting(
+        lambda read: search.case_history(db.session, _actor(), case_code, limit=_limit(), cursor=_cursor(), read=read)
+    )
     case_id = None
     if history.organization_id is not None:  # a supervisor: link back to her case
         from ..cases.models import Case
@@ -325,7 +330,11 @@ def user_history(user_id: str) -> Any:
         filters = search.parse_filters({k: v for k, v in request.args.items() if k in ("action", "since", "until")})
     except InvalidInput:
         filters = search.Filters()
-    page = search.user_history(db.session, actor, user_id, filters, limit=_limit(), cursor=_cursor())
+    page = reporting(
+        lambda read: search.user_history(
+            db.session, actor, user_id, filters, limit=_limit(), cursor=_cursor(), read=read
+        )
+    )
     return render_template(
         "audit/user_history.html",
         user=user,
@@ -347,10 +356,10 @@ def flags() -> Any:
     try:
         parsed = search.parse_filters({k: v for k, v in shown.items() if v})
         since, until = parsed.since, parsed.until
-        report = search.flags(db.session, actor, since, until)
+        report = reporting(lambda read: search.flags(db.session, actor, since, until, read=read))
     except InvalidInput as error:
         problems = {name: _text(code) for name, code in error.fields.items()}
-        report = search.flags(db.session, actor)
+        report = reporting(lambda read: search.flags(db.session, actor, read=read))
     events = [e for f in report.lists.values() for e in f.events]
     names = _names(events, also_users={r.actor_id for r in report.rates})
     return render_template(

@@ -553,9 +553,12 @@ def live(
     compare: bool = False,
     audit_action: str = "statistics.view",
     now: datetime | None = None,
+    read: DbSession | None = None,
 ) -> tuple[View, dict[str, Any]]:
     """A live view and its payload: the stored snapshot while it is fresh (`STATISTICS_SNAPSHOT_SECONDS`),
-    else counted and protected now and stored. Audited either way."""
+    else counted and protected now and stored. Audited either way. `read`: where the counting
+    queries run (the read replica, replica.reporting); the snapshot and the audit event are
+    read and written in `session`."""
     from .models import StatisticsSnapshot
 
     now = now or utcnow()
@@ -569,7 +572,8 @@ def live(
         if found.read_at is None or found.read_at < now - timedelta(hours=1):
             found.read_at = now  # the worker keeps refreshing what is read (at most one write an hour)
     else:
-        view = compute(session, actor, scope, window, sector=sector, compare=compare, audit_action=None, now=now)
+        counted_in = read if read is not None else session
+        view = compute(counted_in, actor, scope, window, sector=sector, compare=compare, audit_action=None, now=now)
         payload = to_payload(view)
         store_snapshot(session, key, payload, now, read=True)
     _record_view(audit_action, actor, scope, window, sector)

@@ -21,6 +21,7 @@ from ..errors import DomainError, Forbidden, InvalidInput, NotFound, page_status
 from ..extensions import db
 from ..i18n import current_locale_code
 from ..labels import SECTOR_LABELS, message
+from ..replica import reporting
 from ..transaction import keep_on_error
 from . import releases, services
 from .forms import DecisionForm, PrepareForm, RequestDecisionForm, RequestForm
@@ -133,8 +134,10 @@ def index() -> Any:
         return redirect(url_for("statistics.releases_index"))
     try:
         scope, window, sector, values = _filters()
-        view, payload = services.live(
-            db.session, current_user, scope, window, sector=sector, compare=bool(values["compare"])
+        view, payload = reporting(
+            lambda read: services.live(
+                db.session, current_user, scope, window, sector=sector, compare=bool(values["compare"]), read=read
+            )
         )
     except NotFound:
         abort(404)
@@ -196,14 +199,17 @@ def export(kind: str) -> Any:
         abort(404)
     try:
         scope, window, sector, _values = _filters()
-        _view, payload = services.live(
-            db.session,
-            current_user,
-            scope,
-            window,
-            sector=sector,
-            compare=bool(_values["compare"]),
-            audit_action="statistics.export",
+        _view, payload = reporting(
+            lambda read: services.live(
+                db.session,
+                current_user,
+                scope,
+                window,
+                sector=sector,
+                compare=bool(_values["compare"]),
+                audit_action="statistics.export",
+                read=read,
+            )
         )
     except NotFound:
         abort(404)
