@@ -208,3 +208,16 @@ def test_development_mail_links_to_the_local_server(tmp_path: Path) -> None:
     assert settings.base_url == "http://localhost:8080" and settings.smtp_security == "none"
     with pytest.raises(ConfigError, match="MAIL_FROM"):
         Settings.from_env({k: v for k, v in environ.items() if k != "MAIL_FROM"})
+
+
+def test_a_read_replica_is_optional_and_postgresql_only(tmp_path: Path) -> None:
+    base = {**COMPLETE, "REFERRAL_INSTANCE_PATH": str(tmp_path)}
+    assert Settings.from_env(base).replica_database_url == ""
+    settings = Settings.from_env({**base, "REPLICA_DATABASE_URL": "postgresql://shabaka:hunter2@standby/shabaka"})
+    assert settings.replica_database_url == "postgresql+psycopg://shabaka:hunter2@standby/shabaka"
+    assert "hunter2" not in repr(settings)  # the URL may hold a password
+    with pytest.raises(ConfigError, match="REPLICA_DATABASE_URL"):
+        Settings.from_env({**base, "REPLICA_DATABASE_URL": "sqlite:///copy.db"})
+    development = {"REFERRAL_ENV": "development", "REFERRAL_INSTANCE_PATH": str(tmp_path)}  # SQLite by default
+    with pytest.raises(ConfigError, match="REPLICA_DATABASE_URL"):
+        Settings.from_env({**development, "REPLICA_DATABASE_URL": "postgresql://shabaka@replica/shabaka"})

@@ -112,6 +112,28 @@ def deployment(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Deployment]
 
 
 @pytest.fixture
+def make_replica_app(deployment: Deployment, tmp_path: Path) -> Iterator[Any]:
+    """Another app on the pair's primary, with REPLICA_DATABASE_URL set to `url`."""
+    made: list[Flask] = []
+
+    def build(url: str) -> Flask:
+        settings = Settings.for_tests(
+            deployment.pair.url("primary", DATABASE),
+            tmp_path,
+            replica_database_url=url.replace("postgresql://", "postgresql+psycopg://"),
+        )
+        made.append(create_app(settings))
+        return made[-1]
+
+    yield build
+    for app in made:
+        with app.app_context():
+            db.session.remove()
+            db.engine.dispose()
+        app.extensions["shabaka_replica"].engine.dispose()
+
+
+@pytest.fixture
 def deployed(deployment: Deployment) -> Iterator[Deployment]:
     yield deployment
     deployment.resume_replay()
@@ -205,6 +227,41 @@ def test_the_session_of_a_reporting_read_is_the_replica_s(deployed: Deployment) 
         assert read is not db.session
         assert read.scalar(text("SELECT pg_is_in_recovery()")) is True
         assert db.session.scalar(text("SELECT pg_is_in_recovery()")) is False
+
+
+def test_a_reporting_query_that_fails_on_the_replica_is_run_again_on_the_primary(deployed: Deployment) -> None:
+    from sqlalchemy import text
+
+    from referral.replica import reporting, reporting_session
+
+    with deployed.app.test_request_context("/audit"):
+        read = reporting_session()
+        pid = read.scalar(text("SELECT pg_backend_pid()"))
+        deployed.replica(f"SELECT pg_terminate_backend({pid})")  # the replica drops the connection mid-request
+        assert reporting(lambda session: session.scalar(text("SELECT pg_is_in_recovery()"))) is False
+        assert reporting_session() is db.session  # the rest of the request reads the primary too
+    assert deployed.app.extensions["shabaka_replica"].down_until > 0  # and the next requests, for a while
+
+
+def test_a_replica_url_that_names_a_primary_is_not_used(
+    deployed: Deployment, make_replica_app: Any, caplog: pytest.LogCaptureFixture
+) -> None:
+    from referral.replica import reporting_session
+
+    app = make_replica_app(deployed.pair.url("primary", DATABASE))
+    with caplog.at_level(logging.WARNING, logger="referral.replica"), app.test_request_context("/statistics"):
+        assert reporting_session() is db.session
+    assert any("not in recovery" in r.getMessage() for r in caplog.records)
+
+
+def test_write_positions_name_the_point_a_replica_must_reach() -> None:
+    from referral.replica import commit_position, parse_lsn
+
+    assert parse_lsn("16/B374D848") == (0x16 << 32) | 0xB374D848
+    assert commit_position(parse_lsn("0/2002F30")) == 0x2002F30  # inside a page: the position itself
+    # just past a page's header: the boundary, where the replica's replay ends
+    assert commit_position(parse_lsn("0/2004018")) == 0x2004000
+    assert commit_position(parse_lsn("0/3000028")) == 0x3000000  # a segment's first page has the long header
 
 
 def test_a_user_reads_her_own_write_while_the_replica_lags(deployed: Deployment) -> None:
