@@ -8,7 +8,9 @@ rows written on the primary since the pause are missing from a read served by th
 
 from __future__ import annotations
 
+import csv
 import importlib.util
+import io
 import logging
 import sys
 import time
@@ -25,7 +27,7 @@ from flask.testing import FlaskClient
 from config import Settings
 from referral import create_app
 from referral.extensions import db
-from tests.conftest import BACKEND, REDIS_URL, Factory
+from tests.conftest import BACKEND, REDIS_URL, Factory, csrf, sign_in
 from tests.helpers.api import auth_headers
 from tests.helpers.statistics import Member, StatsWorld, at
 
@@ -282,6 +284,30 @@ def test_a_user_reads_her_own_write_while_the_replica_lags(deployed: Deployment)
     deployed.resume_replay()
     deployed.caught_up()
     assert len(_events(client, other, "audit.verify")) == 1
+
+
+def test_the_audit_export_streams_from_the_replica_and_her_next_page_reads_the_primary(deployed: Deployment) -> None:
+    from referral.accounts.models import User
+    from referral.audit.services import record
+
+    w = _network(deployed)
+    witness = deployed.factory.user("caseworker", username="replica_witness")
+    client = deployed.app.test_client()
+    sign_in(client, deployed.app, w.auditor)
+    code = "TST-REPLICA-000001"
+    token = csrf(client, f"/audit?case_code={code}")
+    deployed.pause_replay()
+    with deployed.app.app_context():  # another user's event, on the primary only
+        record("case.view", db.session.get(User, witness.id), case_code=code)
+        db.session.commit()
+
+    exported = client.post("/audit/export", data={"csrf_token": token, "case_code": code})
+    assert exported.status_code == 200
+    assert exported.headers["X-Audit-Rows"] == "0"  # counted on the replica
+    assert list(csv.DictReader(io.StringIO(exported.get_data(as_text=True)))) == []  # and streamed from it
+    # the export was recorded (her write): her next page waits for the replica, or reads the primary
+    page = client.get(f"/audit?case_code={code}")
+    assert page.status_code == 200 and "replica_witness" in page.get_data(as_text=True)
 
 
 def test_a_replica_that_is_down_leaves_reporting_reads_to_the_primary(
