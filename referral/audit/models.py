@@ -25,6 +25,8 @@ class AuditEvent(db.Model):  # type: ignore[name-defined, misc]
         Index("ix_audit_event_actor_time", "actor_id", "occurred_at"),
         Index("ix_audit_event_case_time", "case_code", "occurred_at"),
         Index("ix_audit_event_org_time", "organization_id", "occurred_at"),
+        # A case history's refused attempts: `access.denied` events on the case's objects.
+        Index("ix_audit_event_action_object", "action", "object_id", "occurred_at"),
         # The sealer's queue: only events not yet chained (a handful at any time).
         Index(
             "ix_audit_event_unsealed",

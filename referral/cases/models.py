@@ -85,6 +85,8 @@ class Case(db.Model):  # type: ignore[name-defined, misc]
         Index("ix_case_file_org_national_id_index", "organization_id", "national_id_index"),
         Index("ix_case_file_org_phone_index", "organization_id", "phone_index"),
         Index("ix_case_file_statistics", "governorate", "opened_at"),
+        # The case list: an organisation's cases newest first, keyset-paged on (opened_at, id).
+        Index("ix_case_file_org_opened", "organization_id", "opened_at", "id"),
     )
 
     id: Mapped[str] = id_column()

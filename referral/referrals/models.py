@@ -37,8 +37,16 @@ class Referral(db.Model):  # type: ignore[name-defined, misc]
     __encryption_owner__ = "from_organization_id"
     __stays_on_transfer__ = True  # what the sending organisation did stays its history
     __table_args__ = (
-        Index("ix_referral_to_state", "to_organization_id", "state"),
+        # The inbox's referrals waiting for an answer, soonest due first; its counts by state.
+        Index("ix_referral_to_state_due", "to_organization_id", "state", "due_at"),
         Index("ix_referral_from_state", "from_organization_id", "state"),
+        # Both boxes newest first, keyset-paged on (created_at, id).
+        Index("ix_referral_to_created", "to_organization_id", "created_at", "id"),
+        Index("ix_referral_from_created", "from_organization_id", "created_at", "id"),
+        # A caseworker's inbox (the referrals assigned to her) newest first; the case a received
+        # referral was opened as.
+        Index("ix_referral_assigned_created", "assigned_to", "created_at", "id"),
+        Index("ix_referral_receiver_case", "receiver_case_id"),
         # exactly one receiver: a member organisation, or an external provider (named by its sector)
         CheckConstraint("(to_organization_id IS NULL) <> (external_sector IS NULL)", name="ck_referral_one_receiver"),
     )
