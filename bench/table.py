@@ -482,31 +482,33 @@ def start_server(mode: str, env: dict[str, str], workdir: Path, workers: int = 2
     port = free_port()
     env = {**env, **MODES[mode]}
     log = workdir / f"server-{port}.log"
-    process = subprocess.Popen(
-        [
-            *(str(Path(sys.executable).parent / "gunicorn"), "--bind", f"127.0.0.1:{port}"),
-            *("--workers", str(workers), "--threads", str(threads), "--keep-alive", "30"),
-            "_bench_app:create()",
-        ],
-        cwd=ROOT,
-        env=env,
-        stdout=log.open("wb"),
-        stderr=subprocess.STDOUT,
-        start_new_session=True,
-    )
+    with log.open("wb") as out:
+        process = subprocess.Popen(
+            [
+                *(str(Path(sys.executable).parent / "gunicorn"), "--bind", f"127.0.0.1:{port}"),
+                *("--workers", str(workers), "--threads", str(threads), "--keep-alive", "30"),
+                "_bench_app:create()",
+            ],
+            cwd=ROOT,
+            env=env,
+            stdout=out,
+            stderr=subprocess.STDOUT,
+            start_new_session=True,
+        )
     server = Server(mode, port, process, log)
     deadline = time.monotonic() + 90
     while time.monotonic() < deadline:
+        conn = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
         try:
-            conn = http.client.HTTPConnection("127.0.0.1", port, timeout=5)
             conn.request("GET", "/healthz")
             if conn.getresponse().status == 200:
-                conn.close()
                 return server
         except OSError:
             if process.poll() is not None:
                 break
             time.sleep(0.3)
+        finally:
+            conn.close()
     stop_server(server)
     raise SystemExit(f"the {mode} server did not start:\n" + log.read_text(errors="replace")[-3000:])
 
@@ -725,6 +727,7 @@ def demo_data_set(app: Any, password: str, totp_secret: str) -> dict[str, Any]:
         )
         db.session.commit()
         db.session.remove()
+        db.engine.dispose()
     return sample
 
 
@@ -944,18 +947,20 @@ def run(
     finally:
         for server in servers.values():
             stop_server(server)
-    if not args.only or "none" in args.only:
-        print("reminder sweep with nothing due, delivery by one worker, chain verification", flush=True)
-        results["other"]["idle_sweep"] = idle_sweep(app, 5, 40)
-        results["other"]["delivery"] = deliv = delivery(app, database_url, root_key, sample["network"], workdir)
-        results["other"]["peak_rss_mb"]["celery_worker"] = deliv.get("worker_peak_rss_mb")
-        results["other"]["verification"] = verification(app)
-    with app.app_context():
-        from referral.extensions import db
+    try:
+        if not args.only or "none" in args.only:
+            print("reminder sweep with nothing due, delivery by one worker, chain verification", flush=True)
+            results["other"]["idle_sweep"] = idle_sweep(app, 5, 40)
+            results["other"]["delivery"] = deliv = delivery(app, database_url, root_key, sample["network"], workdir)
+            results["other"]["peak_rss_mb"]["celery_worker"] = deliv.get("worker_peak_rss_mb")
+            results["other"]["verification"] = verification(app)
+    finally:
+        with app.app_context():
+            from referral.extensions import db
 
-        db.session.remove()
-        db.engine.dispose()
-    shutil.rmtree(workdir, ignore_errors=True)
+            db.session.remove()
+            db.engine.dispose()
+        shutil.rmtree(workdir, ignore_errors=True)
     results["settings"] = {
         "runs": args.runs,
         "clients": args.clients,
