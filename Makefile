@@ -4,7 +4,7 @@ VENV := .venv
 PY := $(VENV)/bin/python
 STAMP := $(VENV)/.installed-stamp
 
-.PHONY: install run test test-sqlite test-postgres coverage-report lint e2e translations vendor clean bench mutation
+.PHONY: install run test test-sqlite test-postgres coverage-report lint e2e translations vendor clean bench bench-parts mutation
 
 install: $(STAMP)
 
@@ -66,13 +66,23 @@ translations: install
 	$(PY) scripts/i18n.py update
 	$(PY) scripts/i18n.py compile
 
-# Benchmarks (measurements, not tests): the field cipher, the case list with and without it, the
-# referral send and accept, the reminder sweep, audit verification, the audit write's cost and make run's
-# stack under eight clients (embedded_load, SQLite).
-# BENCH_DATABASE_URL=postgresql://... runs them on PostgreSQL (the audit cost runs only there);
-# BENCH_REDIS_URL=redis://.../13 (flushed) adds the reminder delivery by a real worker.
-# Results in bench/results/.
+# Benchmarks (measurements, not tests). `make bench` prints the reference table (bench/table.py):
+# every page and write through HTTP on the reference data set (bench/dataset.py, built or reused),
+# the ratios with the cipher, policy and audit switched off, the reminders, chain verification,
+# memory and size; it writes the table into docs/benchmarks.md. It needs BENCH_DATABASE_URL
+# (PostgreSQL, a database of its own) and BENCH_REDIS_URL (a Redis database it may flush).
+# SCALE=small for development (a tenth). Results in bench/results/.
+SCALE ?= full
 bench: install
+	@if [ -z "$$BENCH_DATABASE_URL" ]; then echo "make bench needs BENCH_DATABASE_URL=postgresql://postgres@127.0.0.1:5432/<a database of its own> (and BENCH_REDIS_URL=redis://127.0.0.1:6379/<n>)"; exit 2; fi
+	$(PY) bench/table.py --scale $(SCALE)
+
+# The older, smaller benchmarks: the field cipher, the case list with and without it, the
+# referral send and accept, the reminder sweep, audit verification, the audit write's cost and make
+# run's stack under eight clients (embedded_load, SQLite). BENCH_DATABASE_URL=postgresql://... runs
+# them on PostgreSQL (the audit cost runs only there); BENCH_REDIS_URL=redis://.../13 (flushed) adds
+# the reminder delivery by a real worker.
+bench-parts: install
 	$(PY) bench/crypto_fields.py && $(PY) bench/case_list.py && $(PY) bench/referrals.py && $(PY) bench/reminders.py && $(PY) bench/audit_verify.py && $(PY) bench/audit_cost.py && $(PY) bench/embedded_load.py
 	$(PY) bench/disclosure.py
 	@if [ -n "$$BENCH_DATABASE_URL" ]; then $(PY) bench/stats_reference.py --reuse; else echo "BENCH_DATABASE_URL is not set: the statistics at the reference size (PostgreSQL) skipped"; fi

@@ -11,7 +11,7 @@ twice with gunicorn as `make run` does (2 workers x 4 threads each), from the sa
 - audited:   the application as it is: each request writes its audit event (`case.list`,
              `case.view`) in its own transaction and commits it;
 - no audit:  the same application with the audit write (`audit.services.write`) made a no-op
-             (`bench/_audit_cost_app.py`): the same queries and commit, no audit write;
+             (`bench/_bench_app.py`, BENCH_AUDIT_OFF): the same queries and commit, no audit write;
 
 while a sealer process chains the new events every 5 seconds as the worker does in production. In
 each round, for each request (`GET /api/v1/cases?limit=50`, the newest 50 of her cases, and
@@ -130,7 +130,7 @@ def start_server(mode: str, settings: Settings, workdir: Path) -> Server:
         [
             *(str(Path(sys.executable).parent / "gunicorn"), "--bind", f"127.0.0.1:{port}"),
             *("--workers", "2", "--threads", "4", "--keep-alive", "30"),
-            "_audit_cost_app:create()",
+            "_bench_app:create()",
         ],
         cwd=ROOT,
         env=env,
