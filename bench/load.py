@@ -70,8 +70,9 @@ from typing import Any
 from urllib.parse import urlencode
 
 ROOT = Path(__file__).resolve().parent.parent
-if str(ROOT) not in sys.path:
-    sys.path.insert(0, str(ROOT))
+for _path in (ROOT, ROOT / "bench"):  # the app, and _common beside this file, however it is loaded
+    if str(_path) not in sys.path:
+        sys.path.insert(0, str(_path))
 BIN = Path(sys.executable).parent
 RESULTS = ROOT / "bench" / "results"
 PROCFILE = ROOT / "deploy" / "Procfile"
@@ -216,13 +217,15 @@ class Stack:
         for name in self.commands:
             self.start(name)
         for _ in range(300):
+            conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=5)
             try:
-                conn = http.client.HTTPConnection("127.0.0.1", self.port, timeout=5)
                 conn.request("GET", "/healthz")
                 if conn.getresponse().status == 200 and len(self.web_workers()) >= 1:
                     return self
             except OSError:
                 pass
+            finally:
+                conn.close()
             time.sleep(0.2)
         self.__exit__()
         raise RuntimeError(f"the web server did not start (see {self.instance / 'stack.log'})")
@@ -384,6 +387,7 @@ def seed_people(env: dict[str, str], users: int) -> tuple[list[Person], dict[int
             people.append(Person(user.username, role, k, governorate, token=raw, address=address))
         db.session.commit()
         db.session.remove()
+        db.engine.dispose()  # this process's connections close now, not when collected
     return people, receivers
 
 
@@ -805,6 +809,8 @@ def check_reminders(env: dict[str, str], outcome: Outcome, wait: float) -> dict[
         rung_of = {s.target_id: s for s in steps.values() if s.step == "due"}
         db.session.expunge_all()  # the rows stay readable as they were loaded
         db.session.rollback()
+        db.session.remove()
+        db.engine.dispose()
     problems = []
     for step in steps.values():
         users = told.get(step.id, [])
@@ -892,7 +898,9 @@ def production(database_url: str, redis_url: str, instance: Path, keep: bool = F
     import redis
     from _common import drop_schema
 
-    redis.Redis.from_url(redis_url).flushdb()
+    client = redis.Redis.from_url(redis_url)
+    client.flushdb()
+    client.close()
     url, schema = _schema_url(database_url)
     try:
         return run_load(ProductionStack(instance, url, redis_url), **load)
