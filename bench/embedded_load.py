@@ -16,44 +16,28 @@ and 0 CLI failures.
 
 from __future__ import annotations
 
-import importlib.util
 import json
-import os
 import random
-import socket
 import statistics
 import subprocess
 import sys
 import tempfile
 import threading
 import time
-import urllib.error
-import urllib.request
 from collections import defaultdict
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+sys.path.insert(0, str(Path(__file__).resolve().parent))  # bench/load.py beside it, however it is loaded
+from load import EmbeddedStack as Stack  # make run's stack, shared with the load test
+from load import api_call as _call
+
 ROOT = Path(__file__).resolve().parent.parent
-BIN = Path(sys.executable).parent
 RESULTS = ROOT / "bench" / "results"
 CLIENTS = 8
 CLI_PARALLEL = 2
 SENDER, RECEIVER_ORG = "nbl.caseworker", "Social Development Directorate – Nablus"
-
-
-def _run_dev() -> Any:
-    spec = importlib.util.spec_from_file_location("run_dev", ROOT / "scripts" / "run_dev.py")
-    assert spec and spec.loader
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
 
 
 @dataclass
@@ -89,88 +73,6 @@ class Result:
             },
             "first_errors": self.errors[:5] + self.cli_failures[:5],
         }
-
-
-class Stack:
-    """make run's processes on a fresh instance directory, stopped on exit."""
-
-    def __init__(self, instance: Path) -> None:
-        self.instance = instance
-        self.port = free_port()
-        self.base = f"http://127.0.0.1:{self.port}"
-        self.env = {
-            **os.environ,
-            "REFERRAL_ENV": "development",
-            "REFERRAL_INSTANCE_PATH": str(instance),
-            "PYTHONPATH": str(ROOT),
-            # Eight machine clients from one address send far more than eight people would; the
-            # rate limits (tests/security/test_limits.py) are not what this measures.
-            "RATE_LIMIT_PER_ADDRESS": "1000000",
-            "RATE_LIMIT_PER_TOKEN": "1000000",
-        }
-        for name in ("DATABASE_URL", "REDIS_URL", "CELERY_BROKER_URL", "TEST_DATABASE_URL"):
-            self.env.pop(name, None)
-        self.procs: list[subprocess.Popen[bytes]] = []
-
-    def cli(self, *args: str) -> str:
-        done = subprocess.run(
-            [str(BIN / "flask"), "--app", "referral", *args],
-            cwd=ROOT,
-            env=self.env,
-            capture_output=True,
-            text=True,
-            timeout=120,
-        )
-        if done.returncode != 0:
-            raise RuntimeError(f"flask {args[0]} failed ({done.returncode}): {done.stderr.strip()[-400:]}")
-        return done.stdout
-
-    def __enter__(self) -> Stack:
-        self.cli("init-db")
-        self.cli("seed-demo", "--if-empty")
-        log = self._log = (self.instance / "stack.log").open("wb")
-        worker = [str(BIN / "celery"), "-A", "workers.celery_app", "worker", "--beat", "--concurrency", "1"]
-        worker += ["--loglevel", "WARNING", "--without-gossip", "--without-mingle"]
-        access = str(self.instance / "access.log")
-        for command in (worker, _run_dev().gunicorn_command(str(self.port), access)):
-            self.procs.append(subprocess.Popen(command, cwd=ROOT, env=self.env, stdout=log, stderr=log))
-        for _ in range(150):
-            try:
-                with urllib.request.urlopen(self.base + "/healthz", timeout=5) as response:  # noqa: S310
-                    if response.status == 200:
-                        return self
-            except OSError:
-                time.sleep(0.2)
-        self.__exit__()
-        raise RuntimeError("the web server did not start")
-
-    def __exit__(self, *_: object) -> None:
-        for proc in self.procs:
-            if proc.poll() is None:
-                proc.terminate()
-        for proc in self.procs:
-            try:
-                proc.wait(timeout=20)
-            except subprocess.TimeoutExpired:
-                proc.kill()
-                proc.wait(timeout=20)
-        if getattr(self, "_log", None) is not None:
-            self._log.close()
-
-
-def _call(base: str, token: str, method: str, path: str, body: Any = None) -> tuple[int, Any]:
-    data = json.dumps(body).encode() if body is not None else None
-    headers = {"Authorization": f"Bearer {token}", "Content-Type": "application/json"}
-    request = urllib.request.Request(base + path, data=data, method=method, headers=headers)  # noqa: S310
-    try:
-        with urllib.request.urlopen(request, timeout=60) as response:  # noqa: S310
-            return response.status, json.loads(response.read() or b"null")
-    except urllib.error.HTTPError as error:
-        raw = error.read()
-        try:
-            return error.code, json.loads(raw)
-        except ValueError:
-            return error.code, raw[:200]
 
 
 def _intake(n: int) -> dict[str, Any]:
