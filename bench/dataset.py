@@ -334,6 +334,7 @@ class World:
     cases: list[CaseRow] = field(default_factory=list)
     referrals: list[tuple[Any, ...]] = field(default_factory=list)  # what later steps need of each
     followups: list[tuple[str, CaseRow, datetime, str, datetime | None]] = field(default_factory=list)
+    audit_begins: datetime | None = None
     took: dict[str, float] = field(default_factory=dict)
     counts: dict[str, int] = field(default_factory=dict)
 
@@ -889,6 +890,262 @@ def build_followups(conn: Any, w: World) -> None:
     )  # fmt: skip
 
 
+# ------------------------------------------------------------------------------ reminders and notifications
+FOLLOWUP_STEPS = (("before", -timedelta(hours=24)), ("due", timedelta(0)), ("escalate", timedelta(hours=48)))
+REFERRAL_STEPS = (("half", 0.5), ("target", 1.0), ("twice", 2.0))
+COMPLETION_HOURS = 30 * 24 * 7 / 5  # 30 working days (REFERRAL_COMPLETION_DAYS), as calendar hours
+NOTIFIED_DAYS = 180  # the in-app notifications written: those of the last six months
+
+
+def build_reminders(conn: Any, w: World) -> None:
+    """The reminder ladder of every follow-up and referral clock, as the app writes it: the rungs
+    due before the clock stopped (or before now) delivered, the later ones cancelled, those of a
+    running clock still ahead pending; and the notifications the recent deliveries wrote."""
+    rng, now = w.rng, w.now
+    notified_from = now - timedelta(days=NOTIFIED_DAYS)
+    notifications: list[tuple[Any, ...]] = []
+
+    def tell(users: Iterable[str], kind: str, code: str | None, target_type: str, target: str, at: datetime,
+             key: str | None) -> None:  # fmt: skip
+        if at < notified_from:
+            return
+        for uid in users:
+            read = at + timedelta(hours=rng.expovariate(1 / 20)) if rng.random() < 0.9 else None
+            notifications.append(
+                (_id(), uid, kind, code, target_type, target, f"{key}:{uid}" if key else None, at,
+                 read if read is not None and read < now else None)
+            )  # fmt: skip
+
+    def ladder(
+        clock: str, target: str, code: str, rungs: Iterable[tuple[str, datetime]], stopped: datetime | None,
+        recipients: Callable[[str], list[str]], target_type: str,
+    ) -> Iterator[tuple[Any, ...]]:  # fmt: skip
+        from referral.followups.clocks import KINDS as STEP_KINDS
+
+        for step, due in rungs:
+            sid = _id()
+            created = min(due, now)
+            if due <= (stopped or now):
+                sent = due + timedelta(seconds=rng.uniform(5, 60))
+                users = recipients(step)
+                tell(users, STEP_KINDS[(clock, step)], code, target_type, target, sent, f"step:{sid}")
+                yield (sid, clock, target, step, code, due, "sent", sent, 1, sent, len(users), created)
+            elif stopped is not None:
+                yield (sid, clock, target, step, code, due, "cancelled", None, 0, None, None, created)
+            else:
+                yield (sid, clock, target, step, code, due, "pending", None, 0, None, None, created)
+
+    def rows() -> Iterator[tuple[Any, ...]]:
+        for fid, case, due, state, ended in w.followups:
+            supervisors = case.org.supervisors[:1]
+
+            def who(step: str, owner: str = case.owner, supervisors: list[str] = supervisors) -> list[str]:
+                return supervisors if step == "escalate" else [owner]
+
+            stopped = ended if state != "open" else None
+            rungs = [(step, due + shift) for step, shift in FOLLOWUP_STEPS]
+            yield from ladder("followup", fid, case.code, rungs, stopped, who, "followup")
+        for rid, case, to_org, state, sent, answered, closed, priority, _assigned in w.referrals:
+            if sent is None or to_org is None:
+                continue
+            receiver = w.org_by_id[to_org]
+            coordinator = [w.coordinators[receiver.governorate]]
+
+            def focal(step: str, receiver: Org = receiver, coordinator: list[str] = coordinator) -> list[str]:
+                return coordinator if step == "twice" else receiver.supervisors
+
+            hours = TARGET_HOURS[priority]
+            stopped = answered or closed if state != "sent" else None
+            rungs = [(step, sent + timedelta(hours=hours * f)) for step, f in REFERRAL_STEPS]
+            yield from ladder("referral_response", rid, case.code, rungs, stopped, focal, "referral")
+            if answered is not None and state != "declined":  # accepted: the completion clock runs
+                done = closed if state not in ("accepted", "in_progress") else None
+                rungs = [(step, answered + timedelta(hours=COMPLETION_HOURS * f)) for step, f in REFERRAL_STEPS]
+                yield from ladder("referral_completion", rid, case.code, rungs, done, focal, "referral")
+            # what each side is told as the referral moves (the recent ones)
+            tell(receiver.supervisors, "referral.received", case.code, "referral", rid, sent, None)
+            if answered is not None:
+                kind = "referral.declined" if state == "declined" else "referral.accepted"
+                tell([case.owner], kind, case.code, "referral", rid, answered, None)
+            if closed is not None and state in ("completed", "closed_unresolved"):
+                tell([case.owner], f"referral.{state}", case.code, "referral", rid, closed, None)
+
+    w.put(
+        "reminder_step",
+        copy(
+            conn,
+            "reminder_step",
+            ["id", "clock", "target_id", "step", "case_code", "due_at", "state", "claimed_at", "attempts", "sent_at",
+             "recipients", "created_at"],
+            rows(),
+            3 * (len(w.followups) + 2 * len(w.referrals)),
+        ),
+    )  # fmt: skip
+    notifications.sort(key=lambda n: n[7])
+    w.put(
+        "notification",
+        copy(
+            conn,
+            "notification",
+            ["id", "user_id", "kind", "case_code", "target_type", "target_id", "dedupe_key", "created_at", "read_at"],
+            notifications,
+        ),
+    )  # fmt: skip
+    w.put("reminder_sweep", copy(conn, "reminder_sweep", ["id", "last_run_at", "last_claimed"], [(1, now, 0)]))
+
+
+# ------------------------------------------------------------------------------ the audit trail
+# The content columns in the order the chain's encoder takes them (`chain._CONTENT`).
+AUDIT_CONTENT = (
+    "action", "actor_id", "actor_organization_id", "actor_role", "case_code", "details", "event_id", "object_id",
+    "object_type", "occurred_at", "organization_id", "outcome", "reason", "request_id", "route",
+)  # fmt: skip
+STRUCTURAL_SHARE = 0.4  # of the trail: the events of actions; the rest are reads (views, lists, sign-ins)
+CHECKPOINT_EVERY = timedelta(seconds=60)  # AUDIT_CHECKPOINT_SECONDS
+SEAL_EVERY = timedelta(seconds=5)  # AUDIT_SEAL_SECONDS
+
+
+def build_audit(conn: Any, w: World) -> None:
+    """The audit trail of the most recent months, as long as the scale asks: every action's event
+    (cases opened, referrals sent and answered, follow-ups made and done), and reads around them
+    (the case viewed, the lists, the sign-ins), chained in time order exactly as the sealer does
+    (`chain._encode_row`, the same bytes the verifier recomputes), with a checkpoint signed by the
+    bench key after each sealing run at least a minute after the last one."""
+    from referral.audit import chain, checkpoints
+    from referral.security import signing
+
+    assert tuple(chain._CONTENT) == AUDIT_CONTENT, "the audit chain's fields changed"
+    rng, target = w.rng, w.scale.audit_events
+    users = w.users
+    # ---- where the trail begins: the structural events of the last months make up their share
+    months: dict[tuple[int, int], int] = defaultdict(int)
+
+    def month(at: datetime) -> tuple[int, int]:
+        return (at.year, at.month)
+
+    for c in w.cases:
+        months[month(c.opened)] += 1
+    for _rid, _case, _to, _state, sent, answered, closed, _p, _a in w.referrals:
+        for at in (sent, answered, closed):
+            if at is not None:
+                months[month(at)] += 1
+    for _fid, _case, _due, _state, ended in w.followups:
+        months[month(_due)] += 1 + (ended is not None)
+    budget, begin = STRUCTURAL_SHARE * target, w.start
+    total = 0
+    for key in sorted(months, reverse=True):
+        if total + months[key] > budget:
+            begin = datetime(key[0], key[1], 1, tzinfo=UTC) + timedelta(days=31)
+            begin = datetime(begin.year, begin.month, 1, tzinfo=UTC)
+            break
+        total += months[key]
+    # ---- the events of actions since then: (time, action, actor, object type, object id, case, route, details)
+    events: list[tuple[Any, ...]] = []
+    add = events.append
+    for c in w.cases:
+        if c.opened >= begin:
+            add((c.opened, "case.create", c.owner, c.org.id, "case_file", c.id, c.code, "cases.new", "{}"))
+    verbs = {"declined": "decline", "withdrawn": "withdraw", "completed": "complete", "closed_unresolved": "close"}
+    for rid, case, to_org, state, sent, answered, closed, _p, assigned in w.referrals:
+        owner, org = case.owner, case.org.id
+        if sent is not None and sent >= begin:
+            add((sent, "referral.send", owner, org, "referral", rid, case.code, "referrals.act", "{}"))
+        if answered is not None and answered >= begin and to_org is not None:
+            focal = w.org_by_id[to_org].supervisors[0]
+            verb = "decline" if state == "declined" else "accept"
+            add((answered, f"referral.{verb}", focal, org, "referral", rid, case.code, "referrals.act", "{}"))
+        if closed is not None and closed >= begin and state in verbs:
+            by = owner if state == "withdrawn" else (assigned or owner)
+            add((closed, f"referral.{verbs[state]}", by, org, "referral", rid, case.code, "referrals.act", "{}"))
+    for fid, case, due, state, ended in w.followups:
+        created = max(case.opened, due - timedelta(days=7))
+        if created >= begin:
+            add((created, "followup.create", case.owner, case.org.id, "followup", fid, case.code, "followups.add",
+                 "{}"))  # fmt: skip
+        if ended is not None and ended >= begin and state in ("done", "cancelled"):
+            verb = "complete" if state == "done" else "cancel"
+            add((ended, f"followup.{verb}", case.owner, case.org.id, "followup", fid, case.code,
+                 f"followups.{verb}", '{"kind":"call"}'))  # fmt: skip
+    # ---- the reads around them, up to the scale's number
+    structural = len(events)
+    reads = (
+        ("case.view", 50), ("case.list", 14), ("followup.list", 10), ("auth.login", 8), ("referral.view", 10),
+        ("followup.view", 8),
+    )  # fmt: skip
+    kinds, weights = [k for k, _ in reads], [v for _, v in reads]
+    for _ in range(max(target - structural, 0)):
+        at, _action, actor, org, otype, oid, code, _route, _d = events[rng.randrange(structural)]
+        when = at - timedelta(seconds=rng.expovariate(1 / 1800))
+        if when < begin:
+            when = at
+        kind = rng.choices(kinds, weights)[0]
+        if kind == "case.view" or (kind in ("referral.view", "followup.view") and otype == "case_file"):
+            kind = "case.view"
+            add((when, kind, actor, org, "case_file" if otype == "case_file" else otype, oid, code, "cases.show",
+                 "{}"))  # fmt: skip
+        elif kind == "referral.view" and otype == "referral":
+            add((when, kind, actor, org, "referral", oid, code, "referrals.show", "{}"))
+        elif kind == "followup.view" and otype == "followup":
+            add((when, kind, actor, org, "followup", oid, code, "followups.case_followups", "{}"))
+        elif kind == "case.list":
+            add((when, kind, actor, None, None, None, None, "cases.index", '{"count":50}'))
+        elif kind == "auth.login":
+            add((when, kind, actor, None, "user_account", actor, None, "auth.mfa", "{}"))
+        else:
+            add((when, "followup.list", actor, None, None, None, None, "followups.my_day",
+                 f'{{"count":{rng.randrange(1, 15)},"view":"day"}}'))  # fmt: skip
+    events.sort(key=lambda e: e[0])
+    del events[target:]
+    signer = signing.Signer(BENCH_AUDIT_SIGNING_KEY)
+    marks: list[tuple[Any, ...]] = []
+    encode, ts, sha256 = chain._encode_row, chain.timestamp, hashlib.sha256
+
+    def rows() -> Iterator[tuple[Any, ...]]:
+        head, last_mark = chain.GENESIS, None
+        count = len(events)
+        for position, (at, action, actor, org, otype, oid, code, route, details) in enumerate(events, 1):
+            _name, role, actor_org = users[actor]
+            owner = org if org is not None else actor_org
+            event_id, request_id = _id(), uuid.uuid4().hex[:16]
+            content = (action, actor, actor_org, role, code, details, event_id, oid, otype, ts(at), owner,
+                       "success", None, request_id, route)  # fmt: skip
+            prev, head = head, sha256(head + encode(position, content)).digest()
+            yield (event_id, at, action, "success", actor, role, actor_org, owner, otype, oid, code, route,
+                   request_id, None, details, position, prev, head)  # fmt: skip
+            # the sealer's run ends when the events pause; it signs the head a minute after the last time
+            following = events[position][0] if position < count else None
+            if following is None or following - at > SEAL_EVERY:
+                signed = at + SEAL_EVERY
+                if last_mark is None or signed - last_mark >= CHECKPOINT_EVERY or following is None:
+                    signature = signer.sign(checkpoints.message(position, head, signed))
+                    marks.append((position, head, signed, signer.key_id, signer.public_key, signature))
+                    last_mark = signed
+
+    w.put(
+        "audit_event",
+        copy(
+            conn,
+            "audit_event",
+            ["event_id", "occurred_at", "action", "outcome", "actor_id", "actor_role", "actor_organization_id",
+             "organization_id", "object_type", "object_id", "case_code", "route", "request_id", "reason", "details",
+             "chain_position", "prev_hash", "event_hash"],
+            rows(),
+            len(events),
+        ),
+    )  # fmt: skip
+    events.clear()
+    w.put(
+        "audit_checkpoint",
+        copy(
+            conn,
+            "audit_checkpoint",
+            ["chain_position", "head_hash", "signed_at", "key_id", "public_key", "signature"],
+            marks,
+        ),
+    )
+    w.audit_begins = begin
+
+
 # ------------------------------------------------------------------------------ building
 def empty(url: str) -> None:
     """Empty every table of the bench database but the migrations' version (and forget the manifest)."""
@@ -913,6 +1170,8 @@ STEPS: tuple[tuple[str, Callable[[Any, World], None]], ...] = (
     ("cases", build_cases),
     ("referrals", build_referrals),
     ("followups", build_followups),
+    ("reminders", build_reminders),
+    ("audit", build_audit),
 )
 
 
