@@ -319,6 +319,7 @@ class CaseRow:
 
 @dataclass
 class World:
+    url: str
     scale: Scale
     rng: random.Random
     now: datetime
@@ -1146,6 +1147,254 @@ def build_audit(conn: Any, w: World) -> None:
     w.audit_begins = begin
 
 
+# ------------------------------------------------------------------------------ coordination
+AGENDA = (
+    ("التحديات التي تواجه النساء في الوصول إلى الخدمات", 30, "مركز المساعدة القانونية"),
+    ("أرقام الشبكة منذ الاجتماع السابق", 20, "منسقة الشبكة"),
+    ("الأنشطة والتدريبات المخطط لها", 25, "منسقة الشبكة"),
+    ("حالات تحتاج إلى تنسيق بين القطاعات", 30, "منسقة الشبكة"),
+)
+ACTIONS = (
+    "تحديث قائمة نقاط الاتصال للتحويلات العاجلة", "إعداد تقرير عن أسباب رفض التحويلات",
+    "تنسيق زيارة ميدانية لمراكز الخدمة", "مراجعة نموذج التحويل المشترك", "تجهيز مواد حملة التوعية",
+    "متابعة توفر أماكن الإيواء الطارئ",
+)  # fmt: skip
+ACTIVITY_TYPES = {"training": 30, "awareness_campaign": 25, "initiative": 15, "joint_event": 15,
+                  "capacity_building": 10, "other": 5}  # fmt: skip
+
+
+def build_coordination(conn: Any, w: World) -> None:
+    """Each network's monthly meeting over the whole period (a few extra ones, a few cancelled),
+    with its agenda, invitations of the member organisations' representatives, attendance,
+    approved minutes and action points; a yearly activity plan with its activities and what
+    was delivered; and case conferences of high-risk cases, twice a month."""
+    from referral.cases.models import AGE_GROUPS, SEXES
+
+    rng, now, sealer = w.rng, w.now, w.sealer
+    t: dict[str, list[tuple[Any, ...]]] = defaultdict(list)
+    cases_of: dict[str, list[CaseRow]] = defaultdict(list)
+    for c in w.cases:
+        if c.risk == "high":
+            cases_of[c.org.id].append(c)
+    followups_of: dict[str, str] = {}
+    for fid, case, *_rest in w.followups:
+        followups_of.setdefault(case.id, fid)
+    for g in GOVERNORATES:
+        net, orgs, coordinator = w.networks[g], w.orgs[g], w.coordinators[g]
+        series = _id()
+        t["meeting_series"].append(
+            (series, net, "الاجتماع الشهري للشبكة", "monthly_weekday", None, 2, 1, "10:00", 120, "قاعة المحافظة", "",
+             coordinator, w.start)
+        )  # fmt: skip
+        for o in orgs:
+            t["network_representative"].append((_id(), net, o.id, o.admin, coordinator, w.start))
+        month = date(w.start.year, w.start.month, 1)
+        sequence = 0
+        while True:
+            starts = datetime(month.year, month.month, 8 + rng.randrange(0, 7), 8, 0, tzinfo=UTC)
+            if starts > now + timedelta(days=40):
+                break
+            for extra in (False, True):
+                if extra and rng.random() > 0.15:
+                    continue
+                when = starts + timedelta(days=14) if extra else starts
+                sequence += 1
+                mid = _id()
+                past = when < now
+                state = "cancelled" if past and rng.random() < 0.03 else "scheduled"
+                created = when - timedelta(days=21)
+                t["meeting"].append(
+                    (mid, net, None if extra else series, "اجتماع طارئ للشبكة" if extra else "الاجتماع الشهري للشبكة",
+                     when, 120, "قاعة المحافظة", "", state, coordinator, created + timedelta(days=1), coordinator,
+                     created, sequence)
+                )  # fmt: skip
+                items = [(_id(), mid, 0, "review", "Review of previous action points", 15, "")]
+                for n, (title, minutes, presenter) in enumerate(rng.sample(AGENDA, 3), start=1):
+                    items.append((_id(), mid, n, "item", title, minutes, presenter))
+                t["agenda_item"] += items
+                minutes_id = _id()
+                held = past and state == "scheduled"
+                approved = held and when + timedelta(days=10) < now
+                t["meeting_minutes"].append(
+                    (minutes_id, mid, 1, "approved" if approved else "circulated" if held else "draft",
+                     when + timedelta(days=3) if held else None, coordinator if approved else None,
+                     when + timedelta(days=10) if approved else None, created)
+                )  # fmt: skip
+                for o in orgs:
+                    answer = weighted(rng, {"attending": 75, "excused": 15, "delegating": 5, "pending": 5})
+                    if not past and when - now > timedelta(days=7):
+                        answer = "pending"
+                    t["meeting_invitation"].append(
+                        (_id(), mid, o.id, o.admin, answer, "مندوبة المؤسسة" if answer == "delegating" else "",
+                         None if answer == "pending" else created + timedelta(days=rng.uniform(1, 10)), created)
+                    )  # fmt: skip
+                    if held:
+                        status = weighted(rng, {"attended": 80, "excused": 12, "absent": 8})
+                        t["meeting_attendance"].append(
+                            (_id(), mid, o.id, status, w.users[o.admin][0] if status == "attended" else "",
+                             "مديرة المؤسسة" if status == "attended" else "", coordinator, when + timedelta(hours=2))
+                        )  # fmt: skip
+                if not held:
+                    continue
+                for item in items[1:]:
+                    t["minute_entry"].append(
+                        (_id(), minutes_id, item[0], "ناقش الأعضاء البند وتبادلوا التجارب.", "اعتماد التوصيات.")
+                    )
+                if rng.random() < 0.3:
+                    o = rng.choice(orgs)
+                    t["minutes_comment"].append(
+                        (_id(), minutes_id, o.admin, o.id, "نقترح إضافة ملاحظة حول الإيواء.", when + timedelta(days=4))
+                    )
+                for _ in range(rng.randrange(2, 6)):
+                    owner = rng.choice(orgs[:12])
+                    due = (when + timedelta(days=rng.choice((14, 21, 30, 45)))).date()
+                    due_at = datetime(due.year, due.month, due.day, tzinfo=UTC)
+                    if due_at < now - timedelta(days=7):
+                        status = weighted(rng, {"done": 80, "dropped": 8, "open": 7, "in_progress": 5})
+                    else:
+                        status = weighted(rng, {"open": 60, "in_progress": 30, "done": 10})
+                    ended = (
+                        min(due_at + timedelta(days=rng.uniform(-10, 5)), now)
+                        if status in ("done", "dropped")
+                        else None
+                    )
+                    t["action_point"].append(
+                        (_id(), net, mid, rng.choice(items[1:])[0], rng.choice(ACTIONS), owner.id, owner.admin, due,
+                         weighted(rng, {"high": 25, "medium": 55, "low": 20}), status, "", coordinator,
+                         when + timedelta(hours=3), ended or when + timedelta(hours=3), ended, 1)
+                    )  # fmt: skip
+            month = add_months(month, 1)
+        # the activity plans, one a year
+        for year in range(w.start.year, now.year + 1):
+            plan = _id()
+            t["activity_plan"].append((plan, net, year, coordinator, datetime(year, 1, 5, tzinfo=UTC)))
+            for _ in range(rng.randrange(10, 18)):
+                first = date(year, rng.randrange(1, 13), rng.randrange(1, 28))
+                last = first + timedelta(days=rng.choice((0, 1, 2, 5, 30)))
+                lead = rng.choice(orgs[:14])
+                partners = [o.id for o in rng.sample(orgs, 2) if o.id != lead.id]
+                begun = datetime(first.year, first.month, first.day, tzinfo=UTC)
+                if begun > now:
+                    status = "planned"
+                elif last < now.date():
+                    status = weighted(rng, {"completed": 80, "cancelled": 10, "suspended": 5, "planned": 5})
+                else:
+                    status = "ongoing"
+                aid = _id()
+                t["activity"].append(
+                    (aid, plan, net, f"نشاط {rng.choice(('تدريبي', 'توعوي', 'مشترك'))} {first:%m/%Y}",
+                     weighted(rng, ACTIVITY_TYPES), lead.id, _json(partners), first, last, g, _json([lead.sector]),
+                     rng.randrange(15, 80), status, None, "", coordinator, datetime(year, 1, 5, tzinfo=UTC),
+                     begun, 1)
+                )  # fmt: skip
+                if status == "completed":
+                    did = _id()
+                    counts = {sex: {age: 0 for age in AGE_GROUPS} for sex in SEXES}
+                    for _p in range(rng.randrange(10, 60)):
+                        counts[weighted(rng, SEX)][rng.choice(AGE_GROUPS[2:4])] += 1
+                    total = sum(sum(v.values()) for v in counts.values())
+                    t["activity_delivery"].append(
+                        (did, aid, lead.id, first, last, _json(counts), total, _json([lead.id, *partners]),
+                         sealer.text("activity_delivery", "report", did, lead.id, "نُفذ النشاط كما خُطط له."),
+                         lead.admin, datetime(last.year, last.month, last.day, 15, tzinfo=UTC))
+                    )  # fmt: skip
+        # case conferences: twice a month, the high-risk cases of one organisation
+        day = w.start + timedelta(days=10)
+        while day < now + timedelta(days=20):
+            org = rng.choice(orgs[:8])
+            candidates = [c for c in cases_of[org.id] if c.opened < day and (c.closed is None or c.closed > day)]
+            if candidates:
+                conf = _id()
+                past = day < now
+                state = "closed" if past and day < now - timedelta(days=2) else "scheduled"
+                requester = org.supervisors[0]
+                t["case_conference"].append(
+                    (conf, net, org.id, state, coordinator, requester, day - timedelta(days=7), coordinator,
+                     day - timedelta(days=5), day, sealer.text("case_conference", "place", conf, org.id, "قاعة الشبكة"),
+                     sealer.text("case_conference", "minutes", conf, org.id, "نوقشت الحالات واتُّفق على خطة.")
+                     if state == "closed" else None, coordinator if state == "closed" else None,
+                     day + timedelta(hours=3) if state == "closed" else None, requester, day - timedelta(days=7),
+                     day + timedelta(hours=3) if state == "closed" else None, day, 1)
+                )  # fmt: skip
+                for n, case in enumerate(rng.sample(candidates, min(len(candidates), rng.randrange(2, 5)))):
+                    item = _id()
+                    t["conference_item"].append(
+                        (item, conf, case.id, case.code, org.id, n, rng.choice((10, 12, 15)), "high_risk", None,
+                         sealer.text("conference_item", "risk_summary", item, org.id, "خطر مرتفع من المعتدي"),
+                         case.owner, day if state == "closed" else None,
+                         day + timedelta(minutes=15) if state == "closed" else None, requester,
+                         day - timedelta(days=7))
+                    )  # fmt: skip
+                    followup = followups_of.get(case.id) if state == "closed" else None
+                    if followup is not None:
+                        del followups_of[case.id]  # a follow-up comes from one conference
+                        t["conference_action"].append(
+                            (_id(), conf, item, followup, org.id, coordinator, day + timedelta(hours=1))
+                        )
+            day += timedelta(days=rng.uniform(12, 17))
+    columns = {
+        "meeting_series": ["id", "network_id", "title", "recurrence", "day_of_month", "week_of_month", "weekday",
+                           "local_time", "duration_minutes", "place", "online_link", "created_by", "created_at"],
+        "network_representative": ["id", "network_id", "organization_id", "user_id", "named_by", "created_at"],
+        "meeting": ["id", "network_id", "series_id", "title", "starts_at", "duration_minutes", "place", "online_link",
+                    "state", "minute_taker_id", "invitations_sent_at", "created_by", "created_at", "sequence"],
+        "agenda_item": ["id", "meeting_id", "position", "kind", "title", "minutes", "presenter"],
+        "meeting_minutes": ["id", "meeting_id", "version", "state", "circulated_at", "approved_by", "approved_at",
+                            "created_at"],
+        "meeting_invitation": ["id", "meeting_id", "organization_id", "user_id", "response", "delegate_name",
+                               "responded_at", "created_at"],
+        "meeting_attendance": ["id", "meeting_id", "organization_id", "status", "representative", "role",
+                               "recorded_by", "recorded_at"],
+        "minute_entry": ["id", "minutes_id", "agenda_item_id", "discussion", "decisions"],
+        "minutes_comment": ["id", "minutes_id", "user_id", "organization_id", "body", "created_at"],
+        "action_point": ["id", "network_id", "meeting_id", "agenda_item_id", "description", "owner_organization_id",
+                         "owner_user_id", "due_date", "priority", "status", "status_note", "created_by", "created_at",
+                         "updated_at", "closed_at", "version"],
+        "activity_plan": ["id", "network_id", "year", "created_by", "created_at"],
+        "activity": ["id", "plan_id", "network_id", "title", "activity_type", "responsible_organization_id",
+                     "partner_organization_ids", "planned_start", "planned_end", "governorate", "target_sectors",
+                     "target_participants", "status", "meeting_id", "decision_ref", "created_by", "created_at",
+                     "updated_at", "version"],
+        "activity_delivery": ["id", "activity_id", "organization_id", "delivered_from", "delivered_to", "participants",
+                              "participants_total", "organization_ids", "report", "recorded_by", "recorded_at"],
+        "case_conference": ["id", "network_id", "organization_id", "state", "chair_id", "requested_by", "requested_at",
+                            "convened_by", "convened_at", "starts_at", "place", "minutes", "minutes_by", "minutes_at",
+                            "created_by", "created_at", "closed_at", "updated_at", "version"],
+        "conference_item": ["id", "conference_id", "case_id", "case_code", "organization_id", "position",
+                            "minutes_allotted", "grounds", "judgement_reason", "risk_summary", "risk_summary_by",
+                            "started_at", "ended_at", "added_by", "added_at"],
+        "conference_action": ["id", "conference_id", "item_id", "followup_id", "organization_id", "created_by",
+                              "created_at"],
+    }  # fmt: skip
+    for name, cols in columns.items():
+        w.put(name, copy(conn, name, cols, t[name]))
+
+
+# ------------------------------------------------------------------------------ statistics
+def build_statistics(conn: Any, w: World) -> None:
+    """The statistics snapshots the worker keeps, computed by the app's own code after loading
+    (`services.refresh_snapshots`, what the beat's task runs). Not at the tiny scale: there nearly
+    every cell is small, and disclosure control takes minutes over them."""
+    if w.scale.name == "tiny":
+        return
+    conn.commit()
+    from referral import create_app
+    from referral.extensions import db
+    from referral.statistics import services
+
+    with tempfile.TemporaryDirectory(prefix="shabaka-dataset-") as workdir:
+        app = create_app(settings(w.url, Path(workdir)))
+        with app.app_context():
+            progress = Progress("statistics_snapshot", None)
+            stored = services.refresh_snapshots(db.session)
+            db.session.commit()
+            progress.done = stored
+            took = progress.finish()
+            db.session.remove()
+            db.engine.dispose()
+    w.put("statistics_snapshot", (progress.done, took))
+
+
 # ------------------------------------------------------------------------------ building
 def empty(url: str) -> None:
     """Empty every table of the bench database but the migrations' version (and forget the manifest)."""
@@ -1172,6 +1421,8 @@ STEPS: tuple[tuple[str, Callable[[Any, World], None]], ...] = (
     ("followups", build_followups),
     ("reminders", build_reminders),
     ("audit", build_audit),
+    ("coordination", build_coordination),
+    ("statistics", build_statistics),
 )
 
 
@@ -1181,7 +1432,7 @@ def build(url: str, scale: Scale, rng: random.Random, now: datetime) -> World:
 
     start_month = add_months(date(now.year, now.month, 1), -(scale.months - 1))
     start = datetime(start_month.year, start_month.month, 1, tzinfo=UTC)
-    w = World(scale, rng, now, start)
+    w = World(url, scale, rng, now, start)
     with psycopg.connect(_common._libpq(url)) as conn:
         conn.execute("SET synchronous_commit = off")
         for name, step in STEPS:
@@ -1266,7 +1517,9 @@ def sample(conn: Any) -> dict[str, Any]:
         (org_id, caseworker),
     ).fetchone()
     meeting_id = one(
-        "SELECT id FROM meeting WHERE network_id = %s AND state = 'held' ORDER BY starts_at DESC LIMIT 1", network_id
+        "SELECT m.id FROM meeting m WHERE m.network_id = %s AND m.state = 'scheduled' AND m.starts_at < now() "
+        "AND EXISTS (SELECT 1 FROM meeting_attendance a WHERE a.meeting_id = m.id) ORDER BY m.starts_at DESC LIMIT 1",
+        network_id,
     )
     return {
         "network": network,
@@ -1290,20 +1543,30 @@ def sample(conn: Any) -> dict[str, Any]:
 MARK = "shabaka-bench-dataset"
 
 
-def write_manifest(url: str, scale: str, built: World | None, build_seconds: float) -> dict[str, Any]:
+def manifest(url: str, scale: str, built: World | None, build_seconds: float) -> dict[str, Any]:
+    """The contract's manifest: scale, counts, build time, size after VACUUM ANALYZE, the sample."""
     import psycopg
-    from psycopg import sql
 
     with psycopg.connect(_common._libpq(url)) as conn:
-        found = {
+        found: dict[str, Any] = {
             "scale": scale,
             "counts": counts(conn),
             "build_seconds": round(build_seconds, 1),
             "database_bytes": int(conn.execute("SELECT pg_database_size(current_database())").fetchone()[0]),
             "sample": sample(conn),
         }
-        if built is not None:
-            found["seconds_by_table"] = {k: round(v, 2) for k, v in built.took.items()}
+    if built is not None:
+        found["seconds_by_table"] = {k: round(v, 2) for k, v in built.took.items()}
+        found["audit_begins"] = built.audit_begins.isoformat() if built.audit_begins else None
+    return found
+
+
+def write_manifest(url: str, scale: str, built: World | None, build_seconds: float) -> dict[str, Any]:
+    import psycopg
+    from psycopg import sql
+
+    found = manifest(url, scale, built, build_seconds)
+    with psycopg.connect(_common._libpq(url)) as conn:
         # kept with the database itself, so that `--reuse` knows what is there
         conn.execute(
             sql.SQL("COMMENT ON DATABASE {} IS {}").format(
@@ -1368,6 +1631,16 @@ def _build(url: str, scale: str, seed: int) -> dict[str, Any]:
     print(f"building the {scale} data set in {_dbname(url)}", file=sys.stderr)
     world = build(url, SCALES[scale], random.Random(seed), datetime.now(UTC))
     return write_manifest(url, scale, world, time.perf_counter() - began)
+
+
+def load(url: str, scale: str = "tiny", *, seed: int = 15_2026) -> dict[str, Any]:
+    """Build the data set into an already migrated database and return its manifest, without
+    recording it anywhere (the test suite's way: its database is emptied after each test)."""
+    url = _common._libpq(url)
+    empty(url)
+    began = time.perf_counter()
+    world = build(url, SCALES[scale], random.Random(seed), datetime.now(UTC))
+    return manifest(url, scale, world, time.perf_counter() - began)
 
 
 def main() -> None:
