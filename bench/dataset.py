@@ -41,6 +41,7 @@ if str(_HERE.parent) not in sys.path:
 import argparse
 import base64
 import hashlib
+import itertools
 import json
 import math
 import os
@@ -108,8 +109,17 @@ TARGET_HOURS = {"emergency": 24, "urgent": 72, "normal": 14 * 24}
 AUDITORS = 3
 
 
+_CUMULATIVE: dict[int, tuple[dict[Any, float], list[Any], list[float]]] = {}
+
+
 def weighted(rng: random.Random, table_: dict[Any, float]) -> Any:
-    return rng.choices(list(table_), weights=list(table_.values()))[0]
+    """A key of the table drawn with its weight (the cumulative weights of a table kept)."""
+    found = _CUMULATIVE.get(id(table_))
+    if found is None or found[0] is not table_:
+        if len(_CUMULATIVE) > 256:
+            _CUMULATIVE.clear()
+        found = _CUMULATIVE[id(table_)] = (table_, list(table_), list(itertools.accumulate(table_.values())))
+    return rng.choices(found[1], cum_weights=found[2])[0]
 
 
 AGE = {"0-11": 3, "12-17": 12, "18-24": 24, "25-59": 55, "60+": 5, None: 1}
@@ -503,7 +513,8 @@ def _identity(rng: random.Random) -> tuple[str, str, str, str, str]:
 def build_cases(conn: Any, w: World) -> None:
     rng, now, start, sealer = w.rng, w.now, w.start, w.sealer
     span = (now - start).total_seconds()
-    gov_w = [NETWORK_WEIGHT[g] for g in GOVERNORATES]
+    gov_w = list(itertools.accumulate(NETWORK_WEIGHT[g] for g in GOVERNORATES))
+    org_w = {g: list(itertools.accumulate(o.weight for o in w.orgs[g])) for g in GOVERNORATES}
     numbers: dict[tuple[str, int], int] = defaultdict(int)
     safe_contacts = [
         _sealed_json({"safe_to_call": True, "safe_to_text": t, "safe_voicemail": False, "safe_hours": h,
@@ -524,8 +535,8 @@ def build_cases(conn: Any, w: World) -> None:
 
     def rows() -> Iterator[tuple[Any, ...]]:
         for _ in range(w.scale.cases):
-            g = rng.choices(GOVERNORATES, weights=gov_w)[0]
-            org = rng.choices(w.orgs[g], weights=[o.weight for o in w.orgs[g]])[0]
+            g = rng.choices(GOVERNORATES, cum_weights=gov_w)[0]
+            org = rng.choices(w.orgs[g], cum_weights=org_w[g])[0]
             owner = rng.choice(org.caseworkers)
             opened = start + timedelta(seconds=span * rng.random() ** 0.85)  # slowly growing
             numbers[(g, opened.year)] += 1
@@ -689,6 +700,10 @@ def build_referrals(conn: Any, w: World) -> None:
             )  # fmt: skip
         return case.consent
 
+    receivers = {}
+    for o in w.org_by_id.values():
+        others = [x for x in w.orgs[o.governorate] if x.id != o.id]
+        receivers[o.id] = (others, list(itertools.accumulate(x.weight for x in others)))
     cases = w.cases
     picks = [rng.randrange(len(cases)) for _ in range(w.scale.referrals)]
     for at in sorted(set(picks)):  # the consent to share, recorded before the first referral
@@ -724,8 +739,8 @@ def build_referrals(conn: Any, w: World) -> None:
             if rng.random() < 0.08:
                 external = rng.choice(SECTORS)
             else:
-                others = [o for o in w.orgs[sender.governorate] if o.id != sender.id]
-                receiver = rng.choices(others, weights=[o.weight for o in others])[0]
+                others, cumulative = receivers[sender.id]
+                receiver = rng.choices(others, cum_weights=cumulative)[0]
                 to_org = receiver.id
                 if rng.random() < 0.3:
                     service = rng.choice(receiver.services)
