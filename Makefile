@@ -71,10 +71,12 @@ translations: install
 # stack under eight clients (embedded_load, SQLite).
 # BENCH_DATABASE_URL=postgresql://... runs them on PostgreSQL (the audit cost runs only there);
 # BENCH_REDIS_URL=redis://.../13 (flushed) adds the reminder delivery by a real worker.
-# Results in bench/results/.
+# Results in bench/results/. With BENCH_DATABASE_URL, the reference data set (BENCH_SCALE: full or small).
+BENCH_SCALE ?= full
 bench: install
 	$(PY) bench/crypto_fields.py && $(PY) bench/case_list.py && $(PY) bench/referrals.py && $(PY) bench/reminders.py && $(PY) bench/audit_verify.py && $(PY) bench/audit_cost.py && $(PY) bench/embedded_load.py
 	$(PY) bench/disclosure.py
+	@if [ -n "$$BENCH_DATABASE_URL" ]; then $(PY) bench/dataset.py --scale $(BENCH_SCALE) --reuse; else echo "BENCH_DATABASE_URL is not set: the reference data set (PostgreSQL) skipped"; fi
 	@if [ -n "$$BENCH_DATABASE_URL" ]; then $(PY) bench/stats_reference.py --reuse; else echo "BENCH_DATABASE_URL is not set: the statistics at the reference size (PostgreSQL) skipped"; fi
 
 # Mutation testing (not in CI; about half an hour on two cores): mutmut on the access policy, the

@@ -3,15 +3,15 @@
     BENCH_DATABASE_URL=postgresql://postgres@127.0.0.1:5432/bench_stats \\
         .venv/bin/python bench/stats_reference.py [--cases 200000] [--referrals 400000] [--runs 15] [--keep] [--reuse]
 
-PostgreSQL only. Migrates the schema to head and loads, with COPY, the reference data set: 6
-networks (tubas, hebron, jericho, tulkarm, qalqilya, nablus) of 20 member organisations each
-(a few large, many small; main sectors skewed towards psychosocial and social work), a
-caseworker and an admin per organisation, a coordinator per network and a national one, 1 to 3
-services per organisation; N cases over the last 36 months with realistic statistical columns
-(about 90% consenting to statistics, about 60% closed); M referrals inside each network in
-every state, some to services, some external; follow-ups (one per referral-sized half). Only
-the clear (statistical) columns are filled: the statistics never read the encrypted ones, so
-they stay NULL. ANALYZE after loading.
+PostgreSQL only. Migrates the schema to head and loads the reference data set with
+`bench/dataset.py`'s builder (see there): 6 networks (tubas, hebron, jericho, tulkarm,
+qalqilya, nablus) of 20 member organisations each (a few large, many small; main sectors skewed
+towards psychosocial and social work), their staff and coordinators, 1 to 3 services per
+organisation; N cases over the last 36 months with realistic statistical columns (about 90%
+consenting to statistics, about 60% closed); M referrals inside each network in every state,
+some to services, some external; follow-ups, audit events and the rest in the data set's
+proportions. The statistics never read the encrypted columns, but they hold real ciphertext.
+A data set of the same numbers built by `bench/dataset.py --scale full` is reused (--reuse).
 
 Then times, through the real code, after 2 warm-ups, --runs runs each:
 - network page:  `services.compute` for the largest network's coordinator, the last 12 whole
