@@ -24,8 +24,8 @@ The split: time inside `count_table` and `quantiles` (SQL and folding the rows),
 `protect` (disclosure control), and the rest; plus the time the driver spent executing SQL.
 The slowest statement of the national view is explained (EXPLAIN (ANALYZE, BUFFERS)).
 
-The data set stays with --keep (then --reuse skips the build next time); without --keep
-every table is emptied at the end. Refuses the database `test`. Writes
+The data set stays with --keep (then --reuse skips the build next time); without --keep a
+data set built by this run is emptied at the end (one it reused stays). Refuses the database `test`. Writes
 bench/results/statistics-*.json.
 """
 
@@ -275,7 +275,7 @@ def main() -> None:
         with app.app_context():
             db.session.remove()
             db.engine.dispose()
-        if not args.keep:
+        if built is not None and not args.keep:  # a data set it reused is someone else's: it stays
             dataset.empty(url)
         shutil.rmtree(workdir, ignore_errors=True)
     report(args, first, last, built, results)
