@@ -3,15 +3,15 @@
     BENCH_DATABASE_URL=postgresql://postgres@127.0.0.1:5432/bench_stats \\
         .venv/bin/python bench/stats_reference.py [--cases 200000] [--referrals 400000] [--runs 15] [--keep] [--reuse]
 
-PostgreSQL only. Migrates the schema to head and loads, with COPY, the reference data set: 6
-networks (tubas, hebron, jericho, tulkarm, qalqilya, nablus) of 20 member organisations each
-(a few large, many small; main sectors skewed towards psychosocial and social work), a
-caseworker and an admin per organisation, a coordinator per network and a national one, 1 to 3
-services per organisation; N cases over the last 36 months with realistic statistical columns
-(about 90% consenting to statistics, about 60% closed); M referrals inside each network in
-every state, some to services, some external; follow-ups (one per referral-sized half). Only
-the clear (statistical) columns are filled: the statistics never read the encrypted ones, so
-they stay NULL. ANALYZE after loading.
+PostgreSQL only. Migrates the schema to head and loads the reference data set with
+`bench/dataset.py`'s builder (see there): 6 networks (tubas, hebron, jericho, tulkarm,
+qalqilya, nablus) of 20 member organisations each (a few large, many small; main sectors skewed
+towards psychosocial and social work), their staff and coordinators, 1 to 3 services per
+organisation; N cases over the last 36 months with realistic statistical columns (about 90%
+consenting to statistics, about 60% closed); M referrals inside each network in every state,
+some to services, some external; follow-ups, audit events and the rest in the data set's
+proportions. The statistics never read the encrypted columns, but they hold real ciphertext.
+A data set of the same numbers built by `bench/dataset.py --scale full` is reused (--reuse).
 
 Then times, through the real code, after 2 warm-ups, --runs runs each:
 - network page:  `services.compute` for the largest network's coordinator, the last 12 whole
@@ -24,8 +24,8 @@ The split: time inside `count_table` and `quantiles` (SQL and folding the rows),
 `protect` (disclosure control), and the rest; plus the time the driver spent executing SQL.
 The slowest statement of the national view is explained (EXPLAIN (ANALYZE, BUFFERS)).
 
-The data set stays with --keep (then --reuse skips the build next time); without --keep
-every table is emptied at the end. Refuses the database `test`. Writes
+The data set stays with --keep (then --reuse skips the build next time); without --keep a
+data set built by this run is emptied at the end (one it reused stays). Refuses the database `test`. Writes
 bench/results/statistics-*.json.
 """
 
@@ -47,364 +47,45 @@ import random
 import shutil
 import tempfile
 import time
-import uuid
 from collections import defaultdict
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from datetime import UTC, date, datetime, timedelta
+from datetime import UTC, date, datetime
 from typing import Any
 
 import _common  # (by module: when this file is imported in place of `statistics`, it is half-loaded)
+import dataset
 from sqlalchemy import event
 
-from config import Settings
 from referral import create_app
-from referral.cases.models import GBV_TYPES, PERPETRATOR_RELATIONSHIPS, REPORTING_DELAYS
-from referral.enums import GOVERNORATES, SECTORS
+from referral.enums import GOVERNORATES
 from referral.extensions import db
-from referral.followups.models import KINDS as FOLLOWUP_KINDS
-from referral.referrals.models import DECLINE_REASONS
 
 TARGETS_MS = {"network": 200.0, "national": 400.0, "release": 5000.0}
-PREFIXES = {"tubas": "TUB", "hebron": "HEB", "jericho": "JER", "tulkarm": "TUL", "qalqilya": "QAL", "nablus": "NAB"}
-# share of the cases per network (Hebron and Nablus are the big governorates)
-NETWORK_WEIGHT = {"tubas": 0.10, "hebron": 0.30, "jericho": 0.08, "tulkarm": 0.15, "qalqilya": 0.12, "nablus": 0.25}
-# the main sectors of a network's 20 organisations, from the largest to the smallest
-ORG_SECTORS = (
-    "psychosocial", "social", "health", "police", "legal_aid", "psychosocial", "social", "shelter",
-    "justice", "legal_aid", "psychosocial", "health", "economic", "social", "psychosocial", "legal_aid",
-    "other", "economic", "social", "psychosocial",
-)  # fmt: skip
-ORG_KIND = {"police": "governmental", "justice": "governmental", "health": "governmental"}
-TARGET_HOURS = {"emergency": 24, "urgent": 72, "normal": 14 * 24}
-NOBODY = "!bench: no password logs in"  # not a hash of anything: nobody can log in
-
-
-def weighted(rng: random.Random, table_: dict[Any, float]) -> Any:
-    return rng.choices(list(table_), weights=list(table_.values()))[0]
-
-
-AGE = {"0-11": 3, "12-17": 12, "18-24": 24, "25-59": 55, "60+": 5, None: 1}
-SEX = {"female": 94, "male": 6}
-DISABILITY = {True: 8, False: 90, None: 2}
-MARITAL = {"married": 55, "single": 20, "divorced": 8, "separated": 6, "widowed": 4, "engaged": 3, "unknown": 4}
-GBV = dict(
-    zip(GBV_TYPES, (5, 10, 30, 6, 12, 30, 7), strict=True)
-)  # rape, sexual_assault, physical, forced_marriage, denial, psychological, non_gbv
-PERP = dict(zip(PERPETRATOR_RELATIONSHIPS, (45, 7, 20, 3, 2, 0.5, 4, 4, 5, 6, 3.5), strict=True))
-RISK = {"high": 20, "medium": 45, "low": 35}
-DELAY = {**dict(zip(REPORTING_DELAYS, (30, 10, 15, 12, 13, 15), strict=True)), None: 5}
-OPEN_STATUS = {
-    "intake": 10, "assessment": 15, "action_plan": 15, "implementation": 30, "follow_up": 20,
-    "closure_pending": 5, "reopened": 5,
-}  # fmt: skip
-DECLINE = dict(zip(DECLINE_REASONS, (35, 20, 15, 8, 12, 5, 5), strict=True))
-
-
-# ---------------------------------------------------------------------------------- building
-def _ids(n: int) -> list[str]:
-    return [str(uuid.uuid4()) for _ in range(n)]
-
-
-def _copy(conn: Any, name: str, columns: list[str], rows: Iterator[tuple[Any, ...]] | list[tuple[Any, ...]]) -> int:
-    n = 0
-    with conn.cursor() as cur, cur.copy(f"COPY {name} ({', '.join(columns)}) FROM STDIN") as copy:
-        for row in rows:
-            copy.write_row(row)
-            n += 1
-    return n
 
 
 def has_data(url: str, cases: int, referrals: int) -> bool:
+    """Whether the database holds the reference data set of this size (built by either script)."""
     import psycopg
 
     with psycopg.connect(_common._libpq(url)) as conn:
         c = conn.execute("SELECT count(*) FROM case_file").fetchone()[0]
         r = conn.execute("SELECT count(*) FROM referral").fetchone()[0]
-        n = conn.execute("SELECT count(*) FROM network WHERE case_prefix = ANY(%s)", (list(PREFIXES.values()),))
-        return c == cases and r == referrals and n.fetchone()[0] == len(PREFIXES)
+        n = conn.execute("SELECT count(*) FROM network WHERE case_prefix = ANY(%s)", (list(dataset.PREFIXES.values()),))
+        return c == cases and r == referrals and n.fetchone()[0] == len(dataset.PREFIXES)
 
 
-def empty(url: str) -> None:
-    """Empty every table of the bench database but the migrations' version."""
-    import psycopg
-
-    with psycopg.connect(_common._libpq(url), autocommit=True) as conn:
-        names = [
-            r[0]
-            for r in conn.execute(
-                "SELECT tablename FROM pg_tables WHERE schemaname = current_schema() AND tablename <> 'alembic_version'"
-            )
-        ]
-        if names:
-            conn.execute("TRUNCATE " + ", ".join(f'"{n}"' for n in names) + " CASCADE")
-
-
-def build(url: str, n_cases: int, n_referrals: int, rng: random.Random, now: datetime) -> dict[str, float]:
-    """Load the reference data set with COPY; returns seconds per step."""
-    import psycopg
-
-    took: dict[str, float] = {}
-    clock = time.perf_counter()
-
-    def step(name: str, count: int) -> None:
-        nonlocal clock
-        took[name] = time.perf_counter() - clock
-        print(f"  {name:<12} {count:>8,} rows in {took[name]:6.1f} s", flush=True)
-        clock = time.perf_counter()
-
-    start_month = _add_months(date(now.year, now.month, 1), -35)
-    start = datetime(start_month.year, start_month.month, 1, tzinfo=UTC)
-    span = (now - start).total_seconds()
-    with psycopg.connect(_common._libpq(url)) as conn:
-        # --- networks, organisations, memberships, services, users
-        nets = {g: str(uuid.uuid4()) for g in GOVERNORATES}
-        _copy(
-            conn,
-            "network",
-            ["id", "governorate", "case_prefix", "name_ar", "name_en", "active", "created_at"],
-            [(nets[g], g, PREFIXES[g], f"شبكة {g}", f"{g.title()} network", True, start) for g in GOVERNORATES],
-        )
-        orgs: dict[str, list[dict[str, Any]]] = {}
-        org_rows, member_rows, service_rows, user_rows = [], [], [], []
-        services_of: dict[str, list[tuple[str, str]]] = {}
-        for g in GOVERNORATES:
-            orgs[g] = []
-            for rank, sector in enumerate(ORG_SECTORS):
-                oid = str(uuid.uuid4())
-                second = rng.choice([s for s in SECTORS if s != sector]) if rng.random() < 0.4 else None
-                sectors = [sector, second] if second else [sector]
-                weight = 1.0 / (rank + 1) ** 1.1
-                org = {"id": oid, "sector": sector, "weight": weight, "worker": str(uuid.uuid4())}
-                orgs[g].append(org)
-                org_rows.append(
-                    (
-                        oid,
-                        f"منظمة {g} {rank + 1}",
-                        f"{g.title()} organisation {rank + 1:02d}",
-                        ORG_KIND.get(sector, "civil"),
-                        _json(sectors),
-                        _json([g]),
-                        True,
-                        True,
-                        start,
-                    )
-                )
-                member_rows.append((str(uuid.uuid4()), nets[g], oid, start))
-                services_of[oid] = []
-                for k in range(rng.choice((1, 1, 2, 3))):
-                    sid, s_sector = str(uuid.uuid4()), sectors[k % len(sectors)]
-                    services_of[oid].append((sid, s_sector))
-                    service_rows.append(
-                        (sid, oid, f"خدمة {k + 1}", f"Service {k + 1} of {g} {rank + 1}", "", "", s_sector, _json([g]),
-                         "", _json(["ar"]), "", "available", True, "[]", False, "", "", True, start, start)
-                    )  # fmt: skip
-                for role, uid in (("caseworker", org["worker"]), ("org_admin", str(uuid.uuid4()))):
-                    user_rows.append((uid, oid, None, role, f"bench_{role}_{g}_{rank + 1:02d}"))
-            first_org = orgs[g][0]["id"]
-            user_rows.append((str(uuid.uuid4()), first_org, nets[g], "coordinator", f"bench_coordinator_{g}"))
-        national_org = orgs["nablus"][0]["id"]
-        user_rows.append((str(uuid.uuid4()), national_org, None, "coordinator", "bench_coordinator_national"))
-        _copy(
-            conn,
-            "organization",
-            [
-                "id",
-                "name_ar",
-                "name_en",
-                "kind",
-                "sectors",
-                "governorates",
-                "accepts_referrals",
-                "active",
-                "created_at",
-            ],
-            org_rows,
-        )
-        _copy(conn, "network_membership", ["id", "network_id", "organization_id", "joined_at"], member_rows)
-        _copy(
-            conn,
-            "service",
-            ["id", "organization_id", "name_ar", "name_en", "description_ar", "description_en", "sector",
-             "governorates", "eligibility", "languages", "opening_hours", "capacity_status", "accepting_referrals",
-             "focal_points", "confidential_location", "front_door", "address", "active", "created_at", "updated_at"],
-            service_rows,
-        )  # fmt: skip
-        _copy(
-            conn,
-            "user_account",
-            ["id", "organization_id", "network_id", "role", "username", "locale", "active", "password_hash",
-             "password_changed_at", "must_change_password", "created_at"],
-            [(*u, "ar", True, NOBODY, start, True, start) for u in user_rows],
-        )  # fmt: skip
-        conn.commit()
-        step("directory", len(org_rows) + len(service_rows) + len(user_rows))
-
-        # --- cases
-        cases: list[tuple[str, str, str, str, datetime, str]] = []  # id, code, org, worker, opened, risk
-
-        def case_rows() -> Iterator[tuple[Any, ...]]:
-            gov_w = [NETWORK_WEIGHT[g] for g in GOVERNORATES]
-            numbers: dict[tuple[str, int], int] = defaultdict(int)
-            for _ in range(n_cases):
-                g = rng.choices(GOVERNORATES, weights=gov_w)[0]
-                org = rng.choices(orgs[g], weights=[o["weight"] for o in orgs[g]])[0]
-                opened = start + timedelta(seconds=span * rng.random() ** 0.85)  # slowly growing
-                numbers[(g, opened.year)] += 1
-                code = f"{PREFIXES[g]}-{opened.year}-{numbers[(g, opened.year)]:06d}"
-                risk = weighted(rng, RISK)
-                closed_at = opened + timedelta(days=rng.lognormvariate(math.log(60), 0.9))
-                if closed_at < now and rng.random() < 0.66:
-                    status = "closed"
-                else:
-                    status, closed_at = weighted(rng, OPEN_STATUS), None
-                later = status != "intake"
-                assessed = _before(opened + timedelta(days=rng.expovariate(1 / 3)), now) if later else None
-                safety = (
-                    _before(opened + timedelta(days=rng.expovariate(1 / 5)), now)
-                    if later and risk != "low" and rng.random() < 0.7
-                    else None
-                )
-                planned = status not in ("intake", "assessment") and rng.random() < 0.8
-                approved = (
-                    _before(opened + timedelta(days=7 + rng.expovariate(1 / 7)), now)
-                    if planned and (status != "action_plan" or rng.random() < 0.4) and rng.random() < 0.9
-                    else None
-                )
-                cid = str(uuid.uuid4())
-                cases.append((cid, code, org["id"], org["worker"], opened, risk))
-                yield (
-                    cid, code, org["id"], org["worker"], status, opened, closed_at or opened, closed_at, 1, g,
-                    weighted(rng, AGE), weighted(rng, SEX), weighted(rng, DISABILITY), weighted(rng, MARITAL),
-                    weighted(rng, GBV), weighted(rng, PERP), risk, weighted(rng, DELAY), rng.random() < 0.9,
-                    assessed, safety, org["worker"] if planned else None, org["worker"] if approved else None,
-                    approved,
-                )  # fmt: skip
-
-        n = _copy(
-            conn,
-            "case_file",
-            ["id", "case_code", "organization_id", "owner_id", "status", "opened_at", "updated_at", "closed_at",
-             "version", "governorate", "age_group", "sex", "disability", "marital_status", "gbv_type",
-             "perpetrator_relationship", "risk_level", "reporting_delay", "statistics_consent", "assessed_at",
-             "safety_plan_at", "plan_submitted_by", "plan_approved_by", "plan_approved_at"],
-            case_rows(),
-        )  # fmt: skip
-        conn.commit()
-        step("cases", n)
-
-        # --- referrals
-        org_of = {o["id"]: (g, o) for g in GOVERNORATES for o in orgs[g]}
-
-        def referral_rows() -> Iterator[tuple[Any, ...]]:
-            for _ in range(n_referrals):
-                cid, code, from_org, worker, opened, risk = cases[rng.randrange(len(cases))]
-                g, _sender = org_of[from_org]
-                if risk == "high":
-                    priority = weighted(rng, {"emergency": 35, "urgent": 40, "normal": 25})
-                else:
-                    priority = weighted(rng, {"emergency": 5, "urgent": 27, "normal": 68})
-                sent = opened + timedelta(days=rng.expovariate(1 / 10))
-                if sent >= now:
-                    sent = opened + (now - opened) * rng.random()
-                target = TARGET_HOURS[priority]
-                due = sent + timedelta(hours=target)
-                to_org = service = external = decline = answered = closed = None
-                if rng.random() < 0.08:
-                    external = rng.choice(SECTORS)
-                else:
-                    others = [o for o in orgs[g] if o["id"] != from_org]
-                    receiver = rng.choices(others, weights=[o["weight"] for o in others])[0]
-                    to_org = receiver["id"]
-                    if rng.random() < 0.3:
-                        service = rng.choice(services_of[to_org])[0]
-                roll = rng.random()
-                if roll < 0.005:  # a draft: never sent
-                    state, sent, due = "draft", None, None
-                elif roll < 0.025:  # never answered (the late ones that wait)
-                    state = "sent"
-                else:
-                    answered = sent + timedelta(hours=rng.lognormvariate(math.log(target * 0.35), 1.0))
-                    if answered >= now:
-                        state, answered = "sent", None
-                    elif rng.random() < 0.03:  # withdrawn before an answer
-                        state, closed, answered = "withdrawn", answered, None
-                    elif rng.random() < 0.15:
-                        state, closed, decline = "declined", answered, weighted(rng, DECLINE)
-                    else:
-                        closed = answered + timedelta(days=rng.lognormvariate(math.log(20), 0.8))
-                        if closed >= now:
-                            state, closed = rng.choice(("accepted", "in_progress")), None
-                        else:
-                            state = weighted(rng, {"completed": 85, "closed_unresolved": 10, "withdrawn": 5})
-                created = (sent or opened + timedelta(days=1)) - timedelta(minutes=rng.randrange(5, 120))
-                if created < opened:
-                    created = opened
-                yield (
-                    str(uuid.uuid4()), cid, code, from_org, to_org, service, priority, state, '["identity"]',
-                    decline, worker, created, sent, due, answered, closed, closed or answered or sent or created, 1,
-                    external,
-                )  # fmt: skip
-
-        n = _copy(
-            conn,
-            "referral",
-            ["id", "case_id", "case_code", "from_organization_id", "to_organization_id", "service_id", "priority",
-             "state", "field_groups", "decline_reason", "created_by", "created_at", "sent_at", "due_at",
-             "answered_at", "closed_at", "updated_at", "version", "external_sector"],
-            referral_rows(),
-        )  # fmt: skip
-        conn.commit()
-        step("referrals", n)
-
-        # --- follow-ups: one per referral-sized half of the cases
-        def followup_rows() -> Iterator[tuple[Any, ...]]:
-            for _ in range(n_referrals // 2):
-                cid, code, org_id, worker, opened, _risk = cases[rng.randrange(len(cases))]
-                due = opened + timedelta(days=rng.expovariate(1 / 30))
-                created = opened + (due - opened) * rng.random()
-                if created > now:
-                    created = now
-                done_at = None
-                if due > now:
-                    state = "open"
-                else:
-                    state = weighted(rng, {"done": 80, "cancelled": 8, "open": 12})
-                    if state == "done":
-                        done_at = _before(due + timedelta(hours=rng.expovariate(1 / 30)), now)
-                yield (
-                    str(uuid.uuid4()), cid, code, org_id, rng.choice(FOLLOWUP_KINDS), due, worker, state, worker,
-                    created, done_at or created, worker if done_at else None, done_at, 1,
-                )  # fmt: skip
-
-        n = _copy(
-            conn,
-            "followup",
-            ["id", "case_id", "case_code", "organization_id", "kind", "due_at", "assignee_id", "state", "created_by",
-             "created_at", "updated_at", "done_by", "done_at", "version"],
-            followup_rows(),
-        )  # fmt: skip
-        conn.commit()
-        step("followups", n)
-    with psycopg.connect(_common._libpq(url), autocommit=True) as conn:
-        conn.execute("VACUUM ANALYZE")
-    step("vacuum+analyze", 0)
-    return took
-
-
-def _json(value: Any) -> str:
-    import json
-
-    return json.dumps(value, ensure_ascii=False)
-
-
-def _before(moment: datetime, limit: datetime) -> datetime | None:
-    return moment if moment < limit else None
-
-
-def _add_months(d: date, n: int) -> date:
-    y, m = divmod(d.month - 1 + n, 12)
-    return date(d.year + y, m + 1, 1)
+def scale_for(cases: int, referrals: int) -> dataset.Scale:
+    """The data set's proportions around these numbers of cases and referrals."""
+    full = dataset.SCALES["full"]
+    return dataset.Scale(
+        "statistics",
+        cases,
+        referrals,
+        followups=round(full.followups * cases / full.cases),
+        audit_events=round(full.audit_events * cases / full.cases),
+        users=round(full.users * cases / full.cases),
+    )
 
 
 # ---------------------------------------------------------------------------------- timing
@@ -546,7 +227,8 @@ def explain(engine: Any, statement: str, parameters: Any) -> list[str]:
 
 # ---------------------------------------------------------------------------------- main
 def last_whole_months(today: date, n: int = 12) -> tuple[str, str]:
-    first, last = _add_months(date(today.year, today.month, 1), -n), _add_months(date(today.year, today.month, 1), -1)
+    month = date(today.year, today.month, 1)
+    first, last = dataset.add_months(month, -n), dataset.add_months(month, -1)
     return f"{first:%Y-%m}", f"{last:%Y-%m}"
 
 
@@ -566,7 +248,7 @@ def main() -> None:
     _common.ensure_database(url)  # refuses `test`
 
     workdir = Path(tempfile.mkdtemp(prefix="shabaka-bench-"))
-    settings = Settings.for_tests(url, workdir, log_level="WARNING")
+    settings = dataset.settings(url, workdir)
     app = create_app(settings)
     now = datetime.now(UTC)
     first, last = last_whole_months(now.date())
@@ -581,10 +263,11 @@ def main() -> None:
         if args.reuse and has_data(url, args.cases, args.referrals):
             print(f"reusing the data set ({args.cases:,} cases, {args.referrals:,} referrals)")
         else:
-            empty(url)
+            dataset.empty(url)
             print(f"building {args.cases:,} cases, {args.referrals:,} referrals on PostgreSQL")
             began = time.perf_counter()
-            built = build(url, args.cases, args.referrals, random.Random(args.seed), now)
+            world = dataset.build(url, scale_for(args.cases, args.referrals), random.Random(args.seed), now)
+            built = world.took
             print(f"built in {time.perf_counter() - began:.1f} s")
         with app.app_context():
             results = run_all(app, args, first, last)
@@ -592,8 +275,8 @@ def main() -> None:
         with app.app_context():
             db.session.remove()
             db.engine.dispose()
-        if not args.keep:
-            empty(url)
+        if built is not None and not args.keep:  # a data set it reused is someone else's: it stays
+            dataset.empty(url)
         shutil.rmtree(workdir, ignore_errors=True)
     report(args, first, last, built, results)
 
