@@ -296,21 +296,30 @@ def _acceptable(actor: Any, rows: Iterable[Any]) -> set[str]:
     }
 
 
+PAGE_SIZE = 50  # referrals per page of a box; "Next page" carries on in the same order
+
+
 @referrals_bp.get("/referrals")
 def index() -> Any:
     """A box, the most urgent first, filtered by state, priority and assignee (GET parameters;
-    a value that is not one of them is named, left out of the filter, and answered 400). With
-    htmx, only the list is sent back."""
+    a value that is not one of them is named, left out of the filter, and answered 400), a page
+    of PAGE_SIZE at a time (`cursor`: the next page in the same order). With htmx, only the list
+    is sent back."""
     actor = _actor()
     box = request.args.get("box", "inbox")
     raw = {name: request.args.get(name, "") for name in ("state", "priority", "assigned", "news")}
     filters, problems = services.Filters.parse(raw["state"], raw["priority"], raw["assigned"], raw["news"])
-    rows = services.listing(db.session, actor, box, filters=filters, order="urgency")[:200]
+    rows = services.listing(
+        db.session, actor, box, filters=filters, order="urgency", limit=PAGE_SIZE, cursor=request.args.get("cursor")
+    )
+    next_cursor = services.urgency_cursor(rows[PAGE_SIZE - 1]) if len(rows) > PAGE_SIZE else None
+    rows = rows[:PAGE_SIZE]
     parties = {r.from_organization_id for r in rows} | {r.to_organization_id for r in rows}
     page = render_template(
         "referrals/_list.html" if _htmx() else "referrals/index.html",
         box=box,
         referrals=rows,
+        next_cursor=next_cursor,
         organizations=_organizations(parties),
         time_left=time_left,
         acceptable=_acceptable(actor, rows),
