@@ -4,6 +4,7 @@ supervisor's team view, encryption of notes, and the pages in Arabic."""
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -322,6 +323,43 @@ def test_my_day_in_arabic_with_done_and_the_next_one(client: FlaskClient, app: F
         assert following is not None and following.kind == "visit"
         local = following.due_at.astimezone(followups.local_zone())
         assert (local.hour, local.minute) == (9, 30)  # typed as local time, stored in UTC
+
+
+def test_my_day_pages_its_follow_ups_and_keeps_a_refused_one_of_a_later_page(
+    client: FlaskClient, app: Flask, world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    case_id = open_case(app, world)
+    now = utcnow()
+    ids = [add_followup(app, world.mine.caseworker, case_id, due_at=now + timedelta(minutes=m)) for m in (1, 2, 3)]
+    monkeypatch.setattr(followups, "MY_DAY_PAGE", 2)
+    with time_machine.travel(now + timedelta(minutes=5), tick=True):
+        sign_in(client, app, world.mine.caseworker)
+        first = client.get("/followups").get_data(as_text=True)
+        assert [i in first for i in ids] == [True, True, False]
+        assert '<span class="badge text-bg-danger">3</span>' in first  # the count of every page
+        found = re.search(r'rel="next" data-testid="next-page" href="([^"]+)"', first)
+        assert found is not None
+        second = client.get(found.group(1).replace("&amp;", "&")).get_data(as_text=True)
+        assert [i in second for i in ids] == [False, False, True] and 'data-testid="next-page"' not in second
+        prefix = "f" + ids[2].replace("-", "")[:12]
+        form = {
+            "csrf_token": csrf_from(first),
+            f"{prefix}-version": "1",
+            f"{prefix}-back": "day",
+            f"{prefix}-note": "kept after the refusal",
+            f"{prefix}-next_kind": "visit",
+            f"{prefix}-next_due_at": "2099-01-01T09:30",
+        }
+        refused = client.post(f"/followups/{ids[2]}/complete", data=form)
+        html = refused.get_data(as_text=True)
+        assert refused.status_code == 400 and ids[2] in html and "kept after the refusal" in html
+        assert 'data-testid="error-summary"' in html
+    assert _get(app, ids[2]).state == "open"
+    with app.app_context():
+        counts = db.session.scalars(
+            select(AuditEvent).where(AuditEvent.action == "followup.list").order_by(AuditEvent.occurred_at)
+        ).all()
+        assert [e.details.get("count") for e in counts][:2] == [2, 1]
 
 
 def test_the_case_page_lists_and_adds_follow_ups(client: FlaskClient, app: Flask, world: World) -> None:
