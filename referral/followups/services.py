@@ -98,13 +98,13 @@ def local_zone(actor: Any = None) -> ZoneInfo:
     from flask import g, has_request_context
 
     from ..extensions import db
-    from .clocks import network_of
+    from .calendar import organization_zone
 
     remembered = g.get("shabaka_local_zone") if has_request_context() else None
     if remembered is not None and remembered[0] == actor.id:
         return remembered[1]  # type: ignore[no-any-return]
-    network_id = getattr(actor, "network_id", None) or network_of(db.session, actor.organization_id)
-    found = zone_for(db.session, network_id)
+    network_id = getattr(actor, "network_id", None)
+    found = zone_for(db.session, network_id) if network_id else organization_zone(db.session, actor.organization_id)
     if has_request_context():
         g.shabaka_local_zone = (actor.id, found)
     return found
