@@ -47,7 +47,8 @@ class CasePanel:
     names: dict[str, str]
     may_add: bool
     add_form: FollowUpForm | None
-    done_forms: dict[str, CompleteForm] = field(default_factory=dict)
+    done_forms: dict[str, CompleteForm] = field(default_factory=dict)  # a refused one's form, kept
+    may_complete: set[str] = field(default_factory=set)  # the rows shown with a blank "done" form
     referral_labels: dict[str, str] = field(default_factory=dict)
 
 
@@ -98,13 +99,6 @@ def _prefix(followup_id: str) -> str:
     return f"f{followup_id.replace('-', '')[:12]}"
 
 
-def _done_form(followup: FollowUp, back: str, formdata: Any = None) -> CompleteForm:
-    form = CompleteForm(prefix=_prefix(followup.id), formdata=formdata)
-    form.version.data = str(followup.version)
-    form.back.data = back
-    return form
-
-
 def done_parts() -> dict[str, Any]:
     """What every follow-up's "done" form on a page shares, worked out once per request (the
     labels, the kinds to choose from): the rows' forms are then written without a form object
@@ -123,6 +117,9 @@ def done_parts() -> dict[str, Any]:
                 Markup('<option value="{}">{}</option>').format(code, label) for code, label in blank.next_kind.choices
             ),
             "kind_labels": {code: str(label) for code, label in KIND_LABELS.items()},
+            "state_labels": {code: str(label) for code, label in STATE_LABELS.items()},
+            "cancel": _("Cancel"),
+            "cancel_confirm": _("Cancel this follow-up?"),
         }
         g.shabaka_done_parts = found
     return found
@@ -174,12 +171,10 @@ def case_panel(case: Case, add_form: FollowUpForm | None = None, failed: dict[st
             form.assignee_id.data = case.owner_id
         form.assignee_id.choices = services.assignable(db.session, case)
         form.referral_id.choices = [("", _("The case as a whole")), *referral_labels.items()]
-    done_forms = {}
-    for row in rows:
-        if row.state == "open" and can(actor, "followup.complete", row):
-            done_forms[row.id] = (failed or {}).get(row.id) or _done_form(row, "case")
+    may_complete = {row.id for row in rows if row.state == "open" and can(actor, "followup.complete", row)}
+    done_forms = {i: f for i, f in (failed or {}).items() if i in may_complete}
     names = services.usernames(db.session, {r.assignee_id for r in rows} | {r.done_by for r in rows if r.done_by})
-    return CasePanel(rows, names, may_add, form, done_forms, referral_labels)
+    return CasePanel(rows, names, may_add, form, done_forms, referral_labels, may_complete)
 
 
 def _ar() -> bool:

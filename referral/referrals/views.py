@@ -8,7 +8,7 @@ from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
-from flask import Blueprint, flash, make_response, redirect, render_template, request, url_for
+from flask import Blueprint, flash, g, make_response, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_babel import ngettext
@@ -263,11 +263,17 @@ def _choose_service(form: ReferralForm, offered: list[tuple[Any, Any]], wanted: 
 
 
 def _organizations(ids: Iterable[str | None]) -> dict[str, str]:
+    """Member organisations' names in the page's language, each read once per request (a page
+    names the same organisations on many rows)."""
     ids = {i for i in ids if i}
-    if not ids:
-        return {}
-    rows = db.session.scalars(select(Organization).where(Organization.id.in_(ids)))
-    return {o.id: _org_name(o) for o in rows}
+    known: dict[str, str | None] = g.setdefault("shabaka_organization_names", {})
+    missing = ids - known.keys()
+    if missing:
+        known.update(dict.fromkeys(missing))
+        known.update(
+            {o.id: _org_name(o) for o in db.session.scalars(select(Organization).where(Organization.id.in_(missing)))}
+        )
+    return {i: name for i in ids if (name := known.get(i)) is not None}
 
 
 # ------------------------------------------------------------------------------ inbox, outbox, one referral
@@ -550,8 +556,11 @@ def open_case(referral_id: str) -> Any:
 
 @referrals_bp.app_template_global()
 def case_referral_panel(case: Any) -> list[receiving.CaseReferral]:
-    """The case's referrals with their state, outcome and service log, for its own case page."""
-    return receiving.of_case(db.session, _actor(), case)
+    """The case's referrals with their state, outcome and service log, for its own case page
+    (the organisations they name read in one statement)."""
+    rows = receiving.of_case(db.session, _actor(), case)
+    _organizations({r.referral.to_organization_id for r in rows} | {r.referral.from_organization_id for r in rows})
+    return rows
 
 
 @referrals_bp.app_template_global()
