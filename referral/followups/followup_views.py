@@ -174,7 +174,7 @@ def case_panel(case: Case, add_form: FollowUpForm | None = None, failed: dict[st
     may_complete = {row.id for row in rows if row.state == "open" and can(actor, "followup.complete", row)}
     done_forms = {i: f for i, f in (failed or {}).items() if i in may_complete}
     names = services.usernames(db.session, {r.assignee_id for r in rows} | {r.done_by for r in rows if r.done_by})
-    return CasePanel(rows, names, may_add, form, done_forms, referral_labels, may_complete)
+    return CasePanel(rows, names, may_add, form, done_forms, may_complete=may_complete, referral_labels=referral_labels)
 
 
 def _ar() -> bool:

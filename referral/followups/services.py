@@ -485,18 +485,18 @@ def my_day(
     now = utcnow()
     zone = local_zone(actor)
     midnight = start_of_day(now, zone, 1)
-    week = _mine(actor).where(FollowUp.due_at < start_of_day(now, zone, 7))
-    stmt = week
+    this_week = _mine(actor).where(FollowUp.due_at < start_of_day(now, zone, 7))
+    stmt = this_week
     if cursor:
         due_at, followup_id = decode_cursor(cursor, uuid_text)
         stmt = stmt.where((FollowUp.due_at > due_at) | ((FollowUp.due_at == due_at) & (FollowUp.id > followup_id)))
     rows = list(session.scalars(stmt.order_by(FollowUp.due_at, FollowUp.id).limit(limit + 1)))
     more = len(rows) > limit
     rows = rows[:limit]
-    if keep is not None and keep not in rows and session.scalar(week.where(FollowUp.id == keep.id)) is not None:
+    if keep is not None and keep not in rows and session.scalar(this_week.where(FollowUp.id == keep.id)) is not None:
         rows = sorted([*rows, keep], key=lambda f: (f.due_at, f.id))
     record("followup.list", actor, None, organization_id=actor.organization_id, view="day", count=len(rows))
-    due = week.subquery()
+    due = this_week.subquery()
     overdue, today, week = session.execute(
         select(
             func.count().filter(due.c.due_at < now),

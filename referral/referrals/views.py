@@ -265,15 +265,15 @@ def _choose_service(form: ReferralForm, offered: list[tuple[Any, Any]], wanted: 
 def _organizations(ids: Iterable[str | None]) -> dict[str, str]:
     """Member organisations' names in the page's language, each read once per request (a page
     names the same organisations on many rows)."""
-    ids = {i for i in ids if i}
+    wanted = {i for i in ids if i}
     known: dict[str, str | None] = g.setdefault("shabaka_organization_names", {})
-    missing = ids - known.keys()
+    missing = wanted - known.keys()
     if missing:
         known.update(dict.fromkeys(missing))
         known.update(
             {o.id: _org_name(o) for o in db.session.scalars(select(Organization).where(Organization.id.in_(missing)))}
         )
-    return {i: name for i in ids if (name := known.get(i)) is not None}
+    return {i: name for i in wanted if (name := known.get(i)) is not None}
 
 
 # ------------------------------------------------------------------------------ inbox, outbox, one referral

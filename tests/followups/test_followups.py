@@ -362,6 +362,35 @@ def test_my_day_pages_its_follow_ups_and_keeps_a_refused_one_of_a_later_page(
         assert [e.details.get("count") for e in counts][:2] == [2, 1]
 
 
+def test_done_from_the_case_page_and_a_refused_one_shown_there_with_its_input(
+    client: FlaskClient, app: Flask, world: World
+) -> None:
+    case_id = open_case(app, world)
+    followup_id = add_followup(app, world.mine.caseworker, case_id)
+    referral_followup = add_followup(app, world.mine.caseworker, case_id)
+    sign_in(client, app, world.mine.caseworker)
+    html = client.get(f"/cases/{case_id}").get_data(as_text=True)
+    assert html.count('data-testid="done-form"') == 2 and f"/followups/{followup_id}/complete" in html
+    prefix = "f" + followup_id.replace("-", "")[:12]
+    assert f'name="{prefix}-back" type="hidden" value="case"' in html and f'for="{prefix}-next_kind"' in html
+    form = {
+        "csrf_token": csrf_from(html),
+        f"{prefix}-version": "1",
+        f"{prefix}-back": "case",
+        f"{prefix}-note": "a note kept after the refusal",
+        f"{prefix}-next_kind": "visit",
+        f"{prefix}-next_due_at": "2099-01-01T09:30",
+    }
+    refused = client.post(f"/followups/{followup_id}/complete", data=form)
+    page = refused.get_data(as_text=True)
+    assert refused.status_code == 400 and "a note kept after the refusal" in page
+    assert page.count('data-testid="done-form"') == 2 and 'data-testid="error-summary"' in page
+    form[f"{prefix}-next_due_at"] = (utcnow() + timedelta(days=2)).strftime("%Y-%m-%dT09:30")
+    done = client.post(f"/followups/{followup_id}/complete", data=form)
+    assert done.status_code == 303 and done.headers["Location"].endswith(f"/cases/{case_id}#followups")
+    assert _get(app, followup_id).state == "done" and _get(app, referral_followup).state == "open"
+
+
 def test_the_case_page_lists_and_adds_follow_ups(client: FlaskClient, app: Flask, world: World) -> None:
     case_id = open_case(app, world)
     add_followup(app, world.mine.caseworker, case_id, note=NOTE_MARKER)
