@@ -10,9 +10,17 @@
   bench/case_list.py's "cipher off" does, would break the pages' templates). Encryption is left
   as it is: the reads measured against this server write no encrypted value, and a sealed value
   it wrote must stay readable by the other servers on the same database.
-- BENCH_POLICY_OFF=1: the access policy reduced to "same organisation": every rule of `can`
-  allows what belongs to the actor's organisation (or to nobody), and the list scopes keep the
-  organisation's rows only (no case-team or assignment condition).
+- BENCH_POLICY_OFF=1: the access policy's machinery skipped while every page shows the same
+  rows as the full server, so that the ratio compares like with like. Every rule of `can` is
+  replaced by one check, "it belongs to the actor's organisation (or to nobody)": the rule
+  lookup, the role and team conditions and the per-row checks are gone. The list scopes keep
+  their result without their predicates: a supervisor's cases are her organisation's (the
+  policy's own rule), and a caseworker's are the ids of her case teams, read once per process
+  at her first request (`_team_ids`) and given to the query as a list, in place of the semi-join
+  on case_member; her referrals likewise (assigned to her in the inbox; of her team's cases or
+  sent by her in the outbox). The bench table measures the ratios after its writes, so the ids
+  read then are the teams the full server sees. Reads only: a case added to a team after the
+  first request is not in that process's list.
 
 The switches are read here only: the application's own settings never see them, and only the
 benchmarks load this module.
@@ -27,7 +35,7 @@ from dataclasses import replace
 from typing import Any
 
 from flask import Flask
-from sqlalchemy import Select, or_
+from sqlalchemy import Select, false, or_, select
 
 from referral import create_app
 from referral.access import policy
@@ -68,14 +76,37 @@ def _same_organisation(actor: Any, obj: Any) -> bool:
     return not owners or actor.organization_id in owners
 
 
+_TEAMS: dict[str, list[str]] = {}  # user id -> ids of the cases on whose team she is, per process
+
+
+def _team_ids(actor: Any) -> list[str]:
+    """The caseworker's team cases, read once per process (no policy involved)."""
+    found = _TEAMS.get(actor.id)
+    if found is None:
+        from referral.cases.models import CaseMember
+        from referral.extensions import db
+
+        found = list(db.session.scalars(select(CaseMember.case_id).where(CaseMember.user_id == actor.id)))
+        _TEAMS[actor.id] = found
+    return found
+
+
 def _scope_cases(actor: Any, stmt: Select[Any]) -> Select[Any]:
     from referral.cases.models import Case
 
-    return stmt.where(Case.organization_id == actor.organization_id)
+    stmt = stmt.where(Case.organization_id == actor.organization_id)
+    if actor.role == "caseworker":
+        return stmt.where(Case.id.in_(_team_ids(actor)))
+    return stmt if actor.role == "supervisor" else stmt.where(false())
 
 
 def _scope_referrals(actor: Any, box: str) -> Any:
+    from referral.referrals.models import Referral
+
     inbox, outbox = policy.referral_box(actor, "inbox"), policy.referral_box(actor, "outbox")
+    if actor.role == "caseworker":
+        inbox = inbox & (Referral.assigned_to == actor.id)
+        outbox = outbox & or_(Referral.case_id.in_(_team_ids(actor)), Referral.created_by == actor.id)
     return inbox if box == "inbox" else outbox if box == "outbox" else or_(inbox, outbox)
 
 

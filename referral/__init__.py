@@ -86,9 +86,10 @@ def create_app(settings: Settings | None = None) -> Flask:
     csrf.init_app(app)
     login_manager.init_app(app)
     login_manager.session_protection = None  # sessions are server-side and rotated at login
-    from .i18n import select_locale
+    from .i18n import install_translation_memory, select_locale
 
     babel.init_app(app, locale_selector=select_locale)
+    install_translation_memory(app)
 
     with app.app_context():
         app.extensions["shabaka"] = build_runtime(settings)

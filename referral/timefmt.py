@@ -30,16 +30,27 @@ ZONE_NAMES = {
 
 
 def reader_zone(actor: Any = None) -> ZoneInfo:
-    """The zone of `actor`, or of the signed-in user in a request, else the default one."""
+    """The zone of `actor`, or of the signed-in user in a request, else the default one. In a
+    request it is worked out once for the signed-in user (a page draws many times)."""
     from .followups.services import local_zone
 
-    if actor is None:
-        from flask import has_request_context
-        from flask_login import current_user
+    if actor is not None:
+        return local_zone(actor)
+    from flask import g, has_request_context
 
-        if has_request_context() and getattr(current_user, "is_authenticated", False):
-            actor = current_user._get_current_object()
-    return local_zone(actor)
+    if not has_request_context():
+        return local_zone(None)
+    signed_in = g.get("_login_user")  # flask-login's user of this request, once loaded
+    remembered = g.get("shabaka_reader_zone")
+    if signed_in is not None and remembered is not None and remembered[0] is signed_in:
+        return remembered[1]  # type: ignore[no-any-return]
+    from flask_login import current_user
+
+    if getattr(current_user, "is_authenticated", False):
+        actor = current_user._get_current_object()
+    found = local_zone(actor)
+    g.shabaka_reader_zone = (g.get("_login_user"), found)
+    return found
 
 
 def zone_name(zone: ZoneInfo, at: datetime | None = None) -> str:

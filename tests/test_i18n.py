@@ -17,6 +17,7 @@ from types import ModuleType
 
 import pytest
 from babel.messages.catalog import Catalog, Message
+from flask import Flask
 from flask.testing import FlaskClient
 
 from tests.conftest import csrf_from
@@ -136,3 +137,14 @@ def test_login_page_is_arabic_first_then_english_after_the_switch(client: FlaskC
     assert 'lang="en"' in html and 'dir="ltr"' in html
     assert re.search(r"<h1[^>]*>Sign in</h1>", html), html[:2000]
     assert "تسجيل الدخول" not in html
+
+
+def test_a_request_keeps_its_catalogue_and_a_forced_locale_still_gets_its_own(app: Flask) -> None:
+    from flask_babel import force_locale
+    from flask_babel import gettext as translate
+
+    with app.test_request_context("/"):
+        assert translate("Cancel") == "إلغاء" and translate("Cancel") == "إلغاء"  # the second from memory
+        with force_locale("en"):
+            assert translate("Cancel") == "Cancel"
+        assert translate("Cancel") == "إلغاء"

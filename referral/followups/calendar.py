@@ -173,6 +173,21 @@ def zone_for(session: DbSession, network_id: str | None) -> ZoneInfo:
     return _stored_zone(net.time_zone) if net is not None else DEFAULT_CALENDAR.tz
 
 
+def organization_zone(session: DbSession, organization_id: str) -> ZoneInfo:
+    """The time zone of the network an organisation's clocks run on (`clocks.network_of`: the
+    one it joined first), in one statement; the default zone when it belongs to none."""
+    from ..directory.models import Network, NetworkMembership
+
+    found = session.scalar(
+        select(Network.time_zone)
+        .join(NetworkMembership, NetworkMembership.network_id == Network.id)
+        .where(NetworkMembership.organization_id == organization_id)
+        .order_by(NetworkMembership.joined_at, NetworkMembership.network_id)
+        .limit(1)
+    )
+    return _stored_zone(found) if found is not None else DEFAULT_CALENDAR.tz
+
+
 def receiving_network_id(session: DbSession, referral: Any) -> str | None:
     """The network whose calendar the receiving side of a referral runs its clocks on.
 

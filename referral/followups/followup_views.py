@@ -14,10 +14,12 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from flask import Blueprint, flash, redirect, render_template, url_for
+from flask import Blueprint, flash, g, redirect, render_template, request, url_for
 from flask.blueprints import BlueprintSetupState
 from flask_babel import gettext as _
 from flask_login import current_user
+from flask_wtf.csrf import generate_csrf
+from markupsafe import Markup
 from sqlalchemy import select
 
 from ..access.policy import can
@@ -45,7 +47,8 @@ class CasePanel:
     names: dict[str, str]
     may_add: bool
     add_form: FollowUpForm | None
-    done_forms: dict[str, CompleteForm] = field(default_factory=dict)
+    done_forms: dict[str, CompleteForm] = field(default_factory=dict)  # a refused one's form, kept
+    may_complete: set[str] = field(default_factory=set)  # the rows shown with a blank "done" form
     referral_labels: dict[str, str] = field(default_factory=dict)
 
 
@@ -55,6 +58,7 @@ def _install(state: BlueprintSetupState) -> None:
         case_followups=case_panel,
         followup_kind_label=lambda code: str(KIND_LABELS.get(code, code)),
         followup_state_label=lambda code: str(STATE_LABELS.get(code, code)),
+        done_parts=done_parts,
     )
     state.app.jinja_env.filters["local_time"] = local_time
 
@@ -95,11 +99,30 @@ def _prefix(followup_id: str) -> str:
     return f"f{followup_id.replace('-', '')[:12]}"
 
 
-def _done_form(followup: FollowUp, back: str, formdata: Any = None) -> CompleteForm:
-    form = CompleteForm(prefix=_prefix(followup.id), formdata=formdata)
-    form.version.data = str(followup.version)
-    form.back.data = back
-    return form
+def done_parts() -> dict[str, Any]:
+    """What every follow-up's "done" form on a page shares, worked out once per request (the
+    labels, the kinds to choose from): the rows' forms are then written without a form object
+    each (`_macros.html`, `quick_done_form`); a refused one is shown from its own form."""
+    found = g.get("shabaka_done_parts")
+    if found is None:
+        blank = CompleteForm(formdata=None)
+        found = {
+            "token": generate_csrf(),
+            "summary": _("Add a note or the next follow-up"),
+            "legend": _("Next follow-up (optional)"),
+            "help": _("Kept encrypted; seen by the case team."),
+            "done": _("Done"),
+            "labels": {name: str(blank[name].label.text) for name in ("note", "next_kind", "next_due_at", "next_note")},
+            "kinds": Markup("").join(
+                Markup('<option value="{}">{}</option>').format(code, label) for code, label in blank.next_kind.choices
+            ),
+            "kind_labels": {code: str(label) for code, label in KIND_LABELS.items()},
+            "state_labels": {code: str(label) for code, label in STATE_LABELS.items()},
+            "cancel": _("Cancel"),
+            "cancel_confirm": _("Cancel this follow-up?"),
+        }
+        g.shabaka_done_parts = found
+    return found
 
 
 def _version(raw: str | None) -> int | None:
@@ -148,12 +171,10 @@ def case_panel(case: Case, add_form: FollowUpForm | None = None, failed: dict[st
             form.assignee_id.data = case.owner_id
         form.assignee_id.choices = services.assignable(db.session, case)
         form.referral_id.choices = [("", _("The case as a whole")), *referral_labels.items()]
-    done_forms = {}
-    for row in rows:
-        if row.state == "open" and can(actor, "followup.complete", row):
-            done_forms[row.id] = (failed or {}).get(row.id) or _done_form(row, "case")
+    may_complete = {row.id for row in rows if row.state == "open" and can(actor, "followup.complete", row)}
+    done_forms = {i: f for i, f in (failed or {}).items() if i in may_complete}
     names = services.usernames(db.session, {r.assignee_id for r in rows} | {r.done_by for r in rows if r.done_by})
-    return CasePanel(rows, names, may_add, form, done_forms, referral_labels)
+    return CasePanel(rows, names, may_add, form, done_forms, may_complete=may_complete, referral_labels=referral_labels)
 
 
 def _ar() -> bool:
@@ -237,7 +258,7 @@ def complete(followup_id: str) -> Any:
         status = 400
     if back == "case":
         return _case_page(followup.case_id, status, failed={followup.id: form})
-    return _my_day({followup.id: form}, status)
+    return _my_day({followup.id: form}, status, followup)
 
 
 @followups_bp.post("/followups/<followup_id>/cancel")
@@ -258,11 +279,12 @@ def cancel(followup_id: str) -> Any:
 
 
 # ------------------------------------------------------------------------------ my day, team
-def _my_day(failed: dict[str, CompleteForm] | None = None, status: int = 200) -> Any:
-    day = services.my_day(db.session, _actor())
-    rows = day.overdue + day.today + day.week
-    forms = {row.id: (failed or {}).get(row.id) or _done_form(row, "day") for row in rows}
-    return render_template("followups/my_day.html", day=day, forms=forms), status
+def _my_day(failed: dict[str, CompleteForm] | None = None, status: int = 200, refused: FollowUp | None = None) -> Any:
+    """The page; after a refused "done" (`refused`, its form in `failed`) that follow-up is shown
+    with the input kept even when it is not on the first page."""
+    cursor = request.args.get("cursor") if request.method == "GET" else None
+    day = services.my_day(db.session, _actor(), cursor=cursor, keep=refused)
+    return render_template("followups/my_day.html", day=day, failed=failed or {}), status
 
 
 @followups_bp.get("/followups")

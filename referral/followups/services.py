@@ -11,12 +11,12 @@ shows a note is audited as `followup.view`. Services flush and never commit.
 
 from __future__ import annotations
 
-from dataclasses import dataclass, replace
+from dataclasses import dataclass, field, replace
 from datetime import UTC, datetime, time, timedelta
 from typing import Any
 from zoneinfo import ZoneInfo
 
-from sqlalchemy import Select, and_, or_, select, update
+from sqlalchemy import Select, and_, func, or_, select, update
 from sqlalchemy import case as sql_case
 
 from ..access.breakglass import audit_mark
@@ -39,6 +39,7 @@ CLOSED_CASE_STATUSES = ("closed", "transferred")
 NOTE_LIMIT = 5000
 FURTHEST_AHEAD = timedelta(days=2 * 366)
 TEAM_LIMIT = 500
+MY_DAY_PAGE = 50  # follow-ups per page of "my day"
 
 
 class InvalidTransition(Conflict):
@@ -67,6 +68,8 @@ class MyDay:
     overdue: list[FollowUp]
     today: list[FollowUp]
     week: list[FollowUp]  # after today, within the week
+    next_cursor: str | None = None  # the next page, when there is one
+    totals: dict[str, int] = field(default_factory=dict)  # rows of each part, over every page
 
 
 @dataclass(frozen=True)
@@ -95,13 +98,13 @@ def local_zone(actor: Any = None) -> ZoneInfo:
     from flask import g, has_request_context
 
     from ..extensions import db
-    from .clocks import network_of
+    from .calendar import organization_zone
 
     remembered = g.get("shabaka_local_zone") if has_request_context() else None
     if remembered is not None and remembered[0] == actor.id:
         return remembered[1]  # type: ignore[no-any-return]
-    network_id = getattr(actor, "network_id", None) or network_of(db.session, actor.organization_id)
-    found = zone_for(db.session, network_id)
+    network_id = getattr(actor, "network_id", None)
+    found = zone_for(db.session, network_id) if network_id else organization_zone(db.session, actor.organization_id)
     if has_request_context():
         g.shabaka_local_zone = (actor.id, found)
     return found
@@ -466,18 +469,47 @@ def listing(
     return Page(rows, encode_cursor(rows[-1].due_at, rows[-1].id) if more and rows else None)
 
 
-def my_day(session: DbSession, actor: Any) -> MyDay:
-    """The actor's overdue follow-ups, today's, and the rest of the week's (the "my day" page)."""
+def my_day(
+    session: DbSession,
+    actor: Any,
+    *,
+    cursor: str | None = None,
+    limit: int | None = None,
+    keep: FollowUp | None = None,
+) -> MyDay:
+    """The actor's overdue follow-ups, today's, and the rest of the week's (the "my day" page),
+    soonest first, `limit` at a time (`cursor`: the page after `next_cursor`); `totals` counts
+    each part over every page. `keep` (a follow-up whose refused "done" the page shows again) is
+    on the page even when it would be on another one."""
+    limit = limit or MY_DAY_PAGE
     now = utcnow()
     zone = local_zone(actor)
     midnight = start_of_day(now, zone, 1)
-    stmt = _mine(actor).where(FollowUp.due_at < start_of_day(now, zone, 7))
-    rows = list(session.scalars(stmt.order_by(FollowUp.due_at, FollowUp.id).limit(TEAM_LIMIT)))
+    this_week = _mine(actor).where(FollowUp.due_at < start_of_day(now, zone, 7))
+    stmt = this_week
+    if cursor:
+        due_at, followup_id = decode_cursor(cursor, uuid_text)
+        stmt = stmt.where((FollowUp.due_at > due_at) | ((FollowUp.due_at == due_at) & (FollowUp.id > followup_id)))
+    rows = list(session.scalars(stmt.order_by(FollowUp.due_at, FollowUp.id).limit(limit + 1)))
+    more = len(rows) > limit
+    rows = rows[:limit]
+    if keep is not None and keep not in rows and session.scalar(this_week.where(FollowUp.id == keep.id)) is not None:
+        rows = sorted([*rows, keep], key=lambda f: (f.due_at, f.id))
     record("followup.list", actor, None, organization_id=actor.organization_id, view="day", count=len(rows))
+    due = this_week.subquery()
+    overdue, today, week = session.execute(
+        select(
+            func.count().filter(due.c.due_at < now),
+            func.count().filter(due.c.due_at >= now, due.c.due_at < midnight),
+            func.count().filter(due.c.due_at >= midnight),
+        ).select_from(due)
+    ).one()
     return MyDay(
         overdue=[f for f in rows if f.due_at < now],
         today=[f for f in rows if now <= f.due_at < midnight],
         week=[f for f in rows if f.due_at >= midnight],
+        next_cursor=encode_cursor(rows[-1].due_at, rows[-1].id) if more and rows else None,
+        totals={"overdue": int(overdue), "today": int(today), "week": int(week)},
     )
 
 

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from typing import Any
 
 from sqlalchemy import select
+from sqlalchemy.orm import selectinload
 
 from ..access.policy import can
 from ..audit.services import record
@@ -254,6 +255,7 @@ def of_case(session: DbSession, actor: Any, case: Case) -> list[CaseReferral]:
         select(Referral)
         .where(Referral.case_id == case.id, Referral.from_organization_id == case.organization_id)
         .order_by(Referral.created_at.desc(), Referral.id.desc())
+        .options(selectinload(Referral.log))  # every referral's log in one more statement, not one each
     )
     return [CaseReferral(r, log_for(actor, r)) for r in rows if can(actor, "referral.view", r)]
 

@@ -27,11 +27,11 @@ from ..cases.models import FIELD_GROUPS, Case, Consent
 from ..cases.services import _visible as visible_case
 from ..directory.models import Organization
 from ..enums import SECTORS
-from ..errors import Conflict, Forbidden, InvalidInput, NotFound, PreconditionFailed, refusal
+from ..errors import Conflict, Forbidden, InvalidInput, NotFound, PreconditionFailed, RuleRefused, refusal
 from ..followups import clocks, notifications
 from ..followups.calendar import WorkCalendar, receiving_calendar
 from ..models_base import DbSession, get_by_id, new_id, utcnow
-from ..pagination import decode_cursor, uuid_text
+from ..pagination import decode_cursor, pack, unpack, uuid_text
 from ..runtime import runtime
 from . import disclosure
 from .models import DECLINE_REASONS, OPEN_STATES, PRIORITIES, STATES, Referral, ReferralTransition
@@ -588,30 +588,42 @@ def listing(
     order: str = "newest",
     now: datetime | None = None,
 ) -> list[Referral]:
-    """A box, newest first: `limit` referrals after `cursor` (from `next_cursor`), and one more
-    when there is a further page (the caller cuts it off and makes the next cursor).
+    """A box, newest first: `limit` referrals after `cursor` (from `next_cursor`, or from
+    `urgency_cursor` for the urgency order), and one more when there is a further page (the
+    caller cuts it off and makes the next cursor).
 
-    `order="urgency"` (the list page, no cursor): the referrals waiting for an answer first, by
-    their answer's due time (so the overdue ones lead, then the least time left), then the rest,
-    newest first."""
+    `order="urgency"` (the list page): the referrals waiting for an answer first, by their
+    answer's due time (so the overdue ones lead, then the least time left), then the rest,
+    newest first; a cursor carries on in that same order."""
     if box not in BOXES or order not in ORDERS or not can(actor, "referral.list"):
         raise NotFound("box")
     filters = filters or Filters()
     stmt = select(Referral).where(_box(actor, box), *filters.where(actor, now or utcnow()))
-    if cursor and order == "newest":
-        at, referral_id = decode_cursor(cursor, uuid_text)
-        stmt = stmt.where((Referral.created_at < at) | ((Referral.created_at == at) & (Referral.id < referral_id)))
     newest = (Referral.created_at.desc(), Referral.id.desc())
     if order == "urgency":
         # Two reads in the order of an index each, rather than one sort of the whole box: the
         # waiting ones by due time (to_organization_id, state, due_at), then, if the page has
         # room, the rest newest first (to_organization_id, created_at, id).
         waiting = and_(Referral.state == "sent", Referral.due_at.is_not(None))
-        rows = list(session.scalars(stmt.where(waiting).order_by(Referral.due_at, *newest).limit(limit + 1)))
+        part, due_at, created_at, referral_id = _urgency_position(cursor)
+        rows: list[Referral] = []
+        if part == "waiting":
+            first = stmt.where(waiting)
+            if due_at is not None and created_at is not None:
+                first = first.where(
+                    (Referral.due_at > due_at) | ((Referral.due_at == due_at) & _before(created_at, referral_id))
+                )
+            rows = list(session.scalars(first.order_by(Referral.due_at, *newest).limit(limit + 1)))
+            created_at = None
         if len(rows) <= limit:
-            rest = stmt.where(not_(waiting)).order_by(*newest).limit(limit + 1 - len(rows))
-            rows += session.scalars(rest)
+            rest = stmt.where(not_(waiting))
+            if created_at is not None:
+                rest = rest.where(_before(created_at, referral_id))
+            rows += session.scalars(rest.order_by(*newest).limit(limit + 1 - len(rows)))
     else:
+        if cursor:
+            at, after_id = decode_cursor(cursor, uuid_text)
+            stmt = stmt.where(_before(at, after_id))
         rows = list(session.scalars(stmt.order_by(*newest).limit(limit + 1)))
     record(
         "referral.list",
@@ -626,6 +638,36 @@ def listing(
         news=filters.news or None,
     )
     return rows
+
+
+def _before(at: datetime, referral_id: str | None) -> Any:
+    """Rows after (created_at, id) in the newest-first order."""
+    return (Referral.created_at < at) | ((Referral.created_at == at) & (Referral.id < referral_id))
+
+
+def urgency_cursor(row: Referral) -> str:
+    """The cursor after `row` in the urgency order: which of the two parts it is in, and its keys."""
+    if row.state == "sent" and row.due_at is not None:
+        return pack(f"w|{row.due_at.isoformat()}|{row.created_at.isoformat()}|{row.id}")
+    return pack(f"r||{row.created_at.isoformat()}|{row.id}")
+
+
+def _urgency_position(cursor: str | None) -> tuple[str, datetime | None, datetime | None, str | None]:
+    """(part, due_at, created_at, id) after which a page of the urgency order starts; a cursor
+    not made by `urgency_cursor` is refused like any other (`invalid_cursor`)."""
+    if not cursor:
+        return "waiting", None, None, None
+    try:
+        part, due, created, raw_id = unpack(cursor).split("|")
+        if part not in ("w", "r"):
+            raise ValueError(part)
+        due_at = datetime.fromisoformat(due) if part == "w" else None
+        created_at = datetime.fromisoformat(created)
+        if created_at.tzinfo is None or (due_at is not None and due_at.tzinfo is None):
+            raise ValueError("naive time")
+        return ("waiting" if part == "w" else "rest"), due_at, created_at, uuid_text(raw_id)
+    except ValueError:
+        raise RuleRefused("invalid_cursor", fields={"cursor": "invalid cursor"}) from None
 
 
 def counts(session: DbSession, actor: Any, now: datetime | None = None) -> dict[str, int]:

@@ -8,7 +8,7 @@ from collections.abc import Iterable
 from datetime import datetime
 from typing import Any
 
-from flask import Blueprint, flash, make_response, redirect, render_template, request, url_for
+from flask import Blueprint, flash, g, make_response, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_babel import ngettext
@@ -263,11 +263,17 @@ def _choose_service(form: ReferralForm, offered: list[tuple[Any, Any]], wanted: 
 
 
 def _organizations(ids: Iterable[str | None]) -> dict[str, str]:
-    ids = {i for i in ids if i}
-    if not ids:
-        return {}
-    rows = db.session.scalars(select(Organization).where(Organization.id.in_(ids)))
-    return {o.id: _org_name(o) for o in rows}
+    """Member organisations' names in the page's language, each read once per request (a page
+    names the same organisations on many rows)."""
+    wanted = {i for i in ids if i}
+    known: dict[str, str | None] = g.setdefault("shabaka_organization_names", {})
+    missing = wanted - known.keys()
+    if missing:
+        known.update(dict.fromkeys(missing))
+        known.update(
+            {o.id: _org_name(o) for o in db.session.scalars(select(Organization).where(Organization.id.in_(missing)))}
+        )
+    return {i: name for i in wanted if (name := known.get(i)) is not None}
 
 
 # ------------------------------------------------------------------------------ inbox, outbox, one referral
@@ -296,21 +302,30 @@ def _acceptable(actor: Any, rows: Iterable[Any]) -> set[str]:
     }
 
 
+PAGE_SIZE = 50  # referrals per page of a box; "Next page" carries on in the same order
+
+
 @referrals_bp.get("/referrals")
 def index() -> Any:
     """A box, the most urgent first, filtered by state, priority and assignee (GET parameters;
-    a value that is not one of them is named, left out of the filter, and answered 400). With
-    htmx, only the list is sent back."""
+    a value that is not one of them is named, left out of the filter, and answered 400), a page
+    of PAGE_SIZE at a time (`cursor`: the next page in the same order). With htmx, only the list
+    is sent back."""
     actor = _actor()
     box = request.args.get("box", "inbox")
     raw = {name: request.args.get(name, "") for name in ("state", "priority", "assigned", "news")}
     filters, problems = services.Filters.parse(raw["state"], raw["priority"], raw["assigned"], raw["news"])
-    rows = services.listing(db.session, actor, box, filters=filters, order="urgency")[:200]
+    rows = services.listing(
+        db.session, actor, box, filters=filters, order="urgency", limit=PAGE_SIZE, cursor=request.args.get("cursor")
+    )
+    next_cursor = services.urgency_cursor(rows[PAGE_SIZE - 1]) if len(rows) > PAGE_SIZE else None
+    rows = rows[:PAGE_SIZE]
     parties = {r.from_organization_id for r in rows} | {r.to_organization_id for r in rows}
     page = render_template(
         "referrals/_list.html" if _htmx() else "referrals/index.html",
         box=box,
         referrals=rows,
+        next_cursor=next_cursor,
         organizations=_organizations(parties),
         time_left=time_left,
         acceptable=_acceptable(actor, rows),
@@ -541,8 +556,11 @@ def open_case(referral_id: str) -> Any:
 
 @referrals_bp.app_template_global()
 def case_referral_panel(case: Any) -> list[receiving.CaseReferral]:
-    """The case's referrals with their state, outcome and service log, for its own case page."""
-    return receiving.of_case(db.session, _actor(), case)
+    """The case's referrals with their state, outcome and service log, for its own case page
+    (the organisations they name read in one statement)."""
+    rows = receiving.of_case(db.session, _actor(), case)
+    _organizations({r.referral.to_organization_id for r in rows} | {r.referral.from_organization_id for r in rows})
+    return rows
 
 
 @referrals_bp.app_template_global()

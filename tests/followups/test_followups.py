@@ -4,6 +4,7 @@ supervisor's team view, encryption of notes, and the pages in Arabic."""
 
 from __future__ import annotations
 
+import re
 from datetime import UTC, datetime, timedelta
 
 import pytest
@@ -322,6 +323,72 @@ def test_my_day_in_arabic_with_done_and_the_next_one(client: FlaskClient, app: F
         assert following is not None and following.kind == "visit"
         local = following.due_at.astimezone(followups.local_zone())
         assert (local.hour, local.minute) == (9, 30)  # typed as local time, stored in UTC
+
+
+def test_my_day_pages_its_follow_ups_and_keeps_a_refused_one_of_a_later_page(
+    client: FlaskClient, app: Flask, world: World, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    case_id = open_case(app, world)
+    now = utcnow()
+    ids = [add_followup(app, world.mine.caseworker, case_id, due_at=now + timedelta(minutes=m)) for m in (1, 2, 3)]
+    monkeypatch.setattr(followups, "MY_DAY_PAGE", 2)
+    with time_machine.travel(now + timedelta(minutes=5), tick=True):
+        sign_in(client, app, world.mine.caseworker)
+        first = client.get("/followups").get_data(as_text=True)
+        assert [i in first for i in ids] == [True, True, False]
+        assert '<span class="badge text-bg-danger">3</span>' in first  # the count of every page
+        found = re.search(r'rel="next" data-testid="next-page" href="([^"]+)"', first)
+        assert found is not None
+        second = client.get(found.group(1).replace("&amp;", "&")).get_data(as_text=True)
+        assert [i in second for i in ids] == [False, False, True] and 'data-testid="next-page"' not in second
+        prefix = "f" + ids[2].replace("-", "")[:12]
+        form = {
+            "csrf_token": csrf_from(first),
+            f"{prefix}-version": "1",
+            f"{prefix}-back": "day",
+            f"{prefix}-note": "kept after the refusal",
+            f"{prefix}-next_kind": "visit",
+            f"{prefix}-next_due_at": "2099-01-01T09:30",
+        }
+        refused = client.post(f"/followups/{ids[2]}/complete", data=form)
+        html = refused.get_data(as_text=True)
+        assert refused.status_code == 400 and ids[2] in html and "kept after the refusal" in html
+        assert 'data-testid="error-summary"' in html
+    assert _get(app, ids[2]).state == "open"
+    with app.app_context():
+        counts = db.session.scalars(
+            select(AuditEvent).where(AuditEvent.action == "followup.list").order_by(AuditEvent.occurred_at)
+        ).all()
+        assert [e.details.get("count") for e in counts][:2] == [2, 1]
+
+
+def test_done_from_the_case_page_and_a_refused_one_shown_there_with_its_input(
+    client: FlaskClient, app: Flask, world: World
+) -> None:
+    case_id = open_case(app, world)
+    followup_id = add_followup(app, world.mine.caseworker, case_id)
+    referral_followup = add_followup(app, world.mine.caseworker, case_id)
+    sign_in(client, app, world.mine.caseworker)
+    html = client.get(f"/cases/{case_id}").get_data(as_text=True)
+    assert html.count('data-testid="done-form"') == 2 and f"/followups/{followup_id}/complete" in html
+    prefix = "f" + followup_id.replace("-", "")[:12]
+    assert f'name="{prefix}-back" type="hidden" value="case"' in html and f'for="{prefix}-next_kind"' in html
+    form = {
+        "csrf_token": csrf_from(html),
+        f"{prefix}-version": "1",
+        f"{prefix}-back": "case",
+        f"{prefix}-note": "a note kept after the refusal",
+        f"{prefix}-next_kind": "visit",
+        f"{prefix}-next_due_at": "2099-01-01T09:30",
+    }
+    refused = client.post(f"/followups/{followup_id}/complete", data=form)
+    page = refused.get_data(as_text=True)
+    assert refused.status_code == 400 and "a note kept after the refusal" in page
+    assert page.count('data-testid="done-form"') == 2 and 'data-testid="error-summary"' in page
+    form[f"{prefix}-next_due_at"] = (utcnow() + timedelta(days=2)).strftime("%Y-%m-%dT09:30")
+    done = client.post(f"/followups/{followup_id}/complete", data=form)
+    assert done.status_code == 303 and done.headers["Location"].endswith(f"/cases/{case_id}#followups")
+    assert _get(app, followup_id).state == "done" and _get(app, referral_followup).state == "open"
 
 
 def test_the_case_page_lists_and_adds_follow_ups(client: FlaskClient, app: Flask, world: World) -> None:

@@ -6,6 +6,7 @@ from __future__ import annotations
 import re
 from datetime import timedelta
 
+import pytest
 from flask import Flask
 from flask.testing import FlaskClient
 from sqlalchemy import select
@@ -14,6 +15,7 @@ from referral.audit.models import AuditEvent
 from referral.extensions import db
 from referral.models_base import utcnow
 from referral.referrals import services as referrals
+from referral.referrals import views as referral_views
 from referral.referrals.models import Referral
 from tests.conftest import arabic, sign_in
 from tests.helpers.cases import World, open_case, user
@@ -51,6 +53,49 @@ def test_the_inbox_puts_the_overdue_first_then_the_least_time_left_then_the_rest
     with app.app_context():  # the API keeps its contract: newest first
         rows = referrals.listing(db.session, user(world.other.supervisor), "inbox")
         assert [r.id for r in rows] == [very_late, soon, overdue, later, answered]
+
+
+def _next_page(html: str) -> str | None:
+    found = re.search(r'rel="next" data-testid="next-page" href="([^"]+)"', html)
+    return found.group(1).replace("&amp;", "&") if found else None
+
+
+def test_the_inbox_pages_keep_the_urgency_order_with_and_without_htmx(
+    app: Flask, world: World, client: FlaskClient, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    answered = _sent(app, world)
+    act(app, world.other.supervisor, answered, "accepted")
+    older_answered = _sent(app, world)
+    act(app, world.other.supervisor, older_answered, "accepted")
+    with app.app_context():  # the rest, newest first: the first one accepted is the older one
+        db.session.get(Referral, answered).created_at = utcnow() - timedelta(days=9)
+        db.session.commit()
+    later = _sent(app, world, due_in=timedelta(days=3))
+    overdue = _sent(app, world, "emergency", due_in=-timedelta(hours=5))
+    soon = _sent(app, world, due_in=timedelta(hours=2))
+    sign_in(client, app, world.other.supervisor)
+    everything = [overdue, soon, later, older_answered, answered]
+    assert _order(client.get("/referrals?box=inbox").get_data(as_text=True)) == everything
+    assert _next_page(client.get("/referrals?box=inbox").get_data(as_text=True)) is None
+
+    monkeypatch.setattr(referral_views, "PAGE_SIZE", 2)
+    for headers in ({}, HX):
+        pages: list[list[str]] = []
+        url: str | None = "/referrals?box=inbox"
+        while url is not None:
+            answer = client.get(url, headers=headers)
+            html = answer.get_data(as_text=True)
+            assert answer.status_code == 200 and ("<html" in html) == (not headers)
+            pages.append(_order(html))
+            url = _next_page(html)
+            assert url is None or 'hx-get="' + url.replace("&", "&amp;") + '"' in html
+        assert pages == [[overdue, soon], [later, older_answered], [answered]]
+
+    filtered = client.get("/referrals?box=inbox&state=sent").get_data(as_text=True)
+    following = _next_page(filtered)
+    assert _order(filtered) == [overdue, soon] and following is not None and "state=sent" in following
+    assert _order(client.get(following).get_data(as_text=True)) == [later]
+    assert client.get("/referrals?box=inbox&cursor=not-a-cursor").status_code == 422
 
 
 def test_filters_by_state_priority_and_assignee(app: Flask, world: World, client: FlaskClient) -> None:
