@@ -14,13 +14,12 @@
   rows as the full server, so that the ratio compares like with like. Every rule of `can` is
   replaced by one check, "it belongs to the actor's organisation (or to nobody)": the rule
   lookup, the role and team conditions and the per-row checks are gone. The list scopes keep
-  their result without their predicates: a supervisor's cases are her organisation's (the
-  policy's own rule), and a caseworker's are the ids of her case teams, read once per process
-  at her first request (`_team_ids`) and given to the query as a list, in place of the semi-join
-  on case_member; her referrals likewise (assigned to her in the inbox; of her team's cases or
-  sent by her in the outbox). The bench table measures the ratios after its writes, so the ids
-  read then are the teams the full server sees. Reads only: a case added to a team after the
-  first request is not in that process's list.
+  their result and their plan: the same organisation and case-team predicates, written here
+  directly (a supervisor's cases are her organisation's; a caseworker's those of her case teams;
+  her referrals those assigned to her in the inbox, and of her team's cases or sent by her in the
+  outbox). Giving the query the team's ids as a list instead (read once per process) was tried
+  and is slower than the semi-join on case_member at 1,000+ team cases, which would again
+  compare two different queries.
 
 The switches are read here only: the application's own settings never see them, and only the
 benchmarks load this module.
@@ -76,19 +75,11 @@ def _same_organisation(actor: Any, obj: Any) -> bool:
     return not owners or actor.organization_id in owners
 
 
-_TEAMS: dict[str, list[str]] = {}  # user id -> ids of the cases on whose team she is, per process
+def _team(actor: Any) -> Any:
+    """The ids of the caseworker's team cases, as the policy's own subquery."""
+    from referral.cases.models import CaseMember
 
-
-def _team_ids(actor: Any) -> list[str]:
-    """The caseworker's team cases, read once per process (no policy involved)."""
-    found = _TEAMS.get(actor.id)
-    if found is None:
-        from referral.cases.models import CaseMember
-        from referral.extensions import db
-
-        found = list(db.session.scalars(select(CaseMember.case_id).where(CaseMember.user_id == actor.id)))
-        _TEAMS[actor.id] = found
-    return found
+    return select(CaseMember.case_id).where(CaseMember.user_id == actor.id)
 
 
 def _scope_cases(actor: Any, stmt: Select[Any]) -> Select[Any]:
@@ -96,7 +87,7 @@ def _scope_cases(actor: Any, stmt: Select[Any]) -> Select[Any]:
 
     stmt = stmt.where(Case.organization_id == actor.organization_id)
     if actor.role == "caseworker":
-        return stmt.where(Case.id.in_(_team_ids(actor)))
+        return stmt.where(Case.id.in_(_team(actor)))
     return stmt if actor.role == "supervisor" else stmt.where(false())
 
 
@@ -106,7 +97,7 @@ def _scope_referrals(actor: Any, box: str) -> Any:
     inbox, outbox = policy.referral_box(actor, "inbox"), policy.referral_box(actor, "outbox")
     if actor.role == "caseworker":
         inbox = inbox & (Referral.assigned_to == actor.id)
-        outbox = outbox & or_(Referral.case_id.in_(_team_ids(actor)), Referral.created_by == actor.id)
+        outbox = outbox & or_(Referral.case_id.in_(_team(actor)), Referral.created_by == actor.id)
     return inbox if box == "inbox" else outbox if box == "outbox" else or_(inbox, outbox)
 
 
