@@ -222,7 +222,9 @@ def _seed_network(
             coordination.approve_minutes(session, coordinator, meeting.id)
         for k in range(2):
             owner = keys[(2 * n + k) % len(keys)]
-            due = held_on + timedelta(days=rng.choice((14, 21, 28)))
+            # the last meeting's points run past the next meeting (up to five weeks away), so some
+            # open point is always still ahead, whatever day the demo is seeded
+            due = held_on + timedelta(days=rng.choice((42, 49, 56) if last else (14, 21, 28)))
             point = coordination.create_action_point(
                 session,
                 coordinator,
