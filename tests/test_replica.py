@@ -29,7 +29,7 @@ from referral import create_app
 from referral.extensions import db
 from tests.conftest import BACKEND, REDIS_URL, Factory, csrf, sign_in
 from tests.helpers.api import auth_headers
-from tests.helpers.statistics import Member, StatsWorld, at
+from tests.helpers.statistics import StatsWorld, at, stats_network
 
 ROOT = Path(__file__).resolve().parent.parent
 _spec = importlib.util.spec_from_file_location("shabaka_replica_pair", ROOT / "scripts" / "replica.py")
@@ -143,34 +143,7 @@ def deployed(deployment: Deployment) -> Iterator[Deployment]:
 
 
 def _network(deployed: Deployment) -> StatsWorld:
-    app, factory = deployed.app, deployed.factory
-    net = factory.network()
-    members = []
-    for sector in ("legal_aid", "health"):
-        org = factory.organization(net, sectors=[sector])
-        members.append(
-            Member(
-                org.id,
-                sector,
-                factory.user("caseworker", org),
-                factory.user("org_admin", org),
-                factory.user("supervisor", org),
-            )
-        )
-    centre = factory.organization(net, sectors=["other"])
-    other = factory.network()
-    return StatsWorld(
-        app,
-        net.governorate,
-        net.id,
-        members,
-        factory.user("coordinator", centre, network=net),
-        factory.user("auditor", centre),
-        other.governorate,
-        factory.user("coordinator", factory.organization(other), network=other),
-        factory.user("coordinator", centre),
-        counter=deployed.case_numbers,
-    )
+    return stats_network(deployed.app, deployed.factory, ("legal_aid", "health"), counter=deployed.case_numbers)
 
 
 def _new_cases(client: FlaskClient, headers: dict[str, str], period: str) -> int | str:

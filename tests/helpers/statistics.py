@@ -14,7 +14,7 @@ from referral.cases.models import Case
 from referral.extensions import db
 from referral.models_base import new_id
 from referral.referrals.models import Referral
-from tests.conftest import Account
+from tests.conftest import Account, Factory
 
 YEAR = 2026
 
@@ -263,3 +263,36 @@ def payload() -> dict[str, Any]:
             },
         ],
     }
+
+
+def stats_network(app: Flask, factory: Factory, sectors: tuple[str, ...], **world: Any) -> StatsWorld:
+    """A network with one member organisation per sector (a caseworker, an admin and a supervisor
+    each), its coordinator and an auditor in a centre of its own, another network with its
+    coordinator, and a national coordinator."""
+    net = factory.network()
+    members = []
+    for sector in sectors:
+        org = factory.organization(net, sectors=[sector])
+        members.append(
+            Member(
+                org.id,
+                sector,
+                factory.user("caseworker", org),
+                factory.user("org_admin", org),
+                factory.user("supervisor", org),
+            )
+        )
+    centre = factory.organization(net, sectors=["other"])
+    other = factory.network()
+    return StatsWorld(
+        app,
+        net.governorate,
+        net.id,
+        members,
+        factory.user("coordinator", centre, network=net),
+        factory.user("auditor", centre),
+        other.governorate,
+        factory.user("coordinator", factory.organization(other), network=other),
+        factory.user("coordinator", centre),
+        **world,
+    )

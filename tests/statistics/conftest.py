@@ -7,34 +7,9 @@ import pytest
 from flask import Flask
 
 from tests.conftest import Factory
-from tests.helpers.statistics import Member, StatsWorld
+from tests.helpers.statistics import StatsWorld, stats_network
 
 
 @pytest.fixture
 def stats_world(app: Flask, factory: Factory) -> StatsWorld:
-    net = factory.network()
-    members = []
-    for sector in ("legal_aid", "social", "health"):
-        org = factory.organization(net, sectors=[sector])
-        members.append(
-            Member(
-                org.id,
-                sector,
-                factory.user("caseworker", org),
-                factory.user("org_admin", org),
-                factory.user("supervisor", org),
-            )
-        )
-    centre = factory.organization(net, sectors=["other"])
-    other = factory.network()
-    return StatsWorld(
-        app,
-        net.governorate,
-        net.id,
-        members,
-        factory.user("coordinator", centre, network=net),
-        factory.user("auditor", centre),
-        other.governorate,
-        factory.user("coordinator", factory.organization(other), network=other),
-        factory.user("coordinator", centre),
-    )
+    return stats_network(app, factory, ("legal_aid", "social", "health"))
