@@ -1117,7 +1117,7 @@ def build_audit(conn: Any, w: World) -> None:
     encode, ts, sha256 = chain._encode_row, chain.timestamp, hashlib.sha256
 
     def rows() -> Iterator[tuple[Any, ...]]:
-        head, last_mark = chain.GENESIS, None
+        head, last_mark, link = chain.GENESIS, None, checkpoints.NO_LINK
         count = len(events)
         for position, (at, action, actor, org, otype, oid, code, route, details) in enumerate(events, 1):
             _name, role, actor_org = users[actor]
@@ -1133,9 +1133,10 @@ def build_audit(conn: Any, w: World) -> None:
             if following is None or following - at > SEAL_EVERY:
                 signed = at + SEAL_EVERY
                 if last_mark is None or signed - last_mark >= CHECKPOINT_EVERY or following is None:
-                    signature = signer.sign(checkpoints.message(position, head, signed))
-                    marks.append((position, head, signed, signer.key_id, signer.public_key, signature))
-                    last_mark = signed
+                    signed_message = checkpoints.message(position, head, signed, link)
+                    signature = signer.sign(signed_message)
+                    marks.append((position, head, signed, signer.key_id, signer.public_key, signature, link))
+                    last_mark, link = signed, hashlib.sha256(signed_message + signature).digest()
 
     w.put(
         "audit_event",
@@ -1155,7 +1156,7 @@ def build_audit(conn: Any, w: World) -> None:
         copy(
             conn,
             "audit_checkpoint",
-            ["chain_position", "head_hash", "signed_at", "key_id", "public_key", "signature"],
+            ["chain_position", "head_hash", "signed_at", "key_id", "public_key", "signature", "previous_digest"],
             marks,
         ),
     )

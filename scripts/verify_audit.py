@@ -23,11 +23,14 @@ How each event is hashed (the same as referral/audit/chain.py):
                  case; empty text as null; details with its keys sorted too
     event_hash = SHA-256(prev_hash || canonical); position 1's prev_hash is 32 zero bytes
 A checkpoint signs, with Ed25519, b"shabaka audit checkpoint v1\\n" followed by
-"{position}\\n{head_hash hex}\\n{signed_at}\\n" in UTF-8.
+"{position}\\n{head_hash hex}\\n{signed_at}\\n" in UTF-8; a linked checkpoint (one with
+"previous" in the file) signs b"shabaka audit checkpoint v2\\n" followed by the same and
+"{previous}\\n", where previous is the hex SHA-256 of the checkpoint before it (its signed
+message and signature), or 64 zeros when it links to none.
 
 Checks: every row's hash; every link between consecutive positions; every checkpoint's
-signature, and its head hash where the export holds that position. Rows in an unbroken run
-that reaches a checkpoint are "anchored": their content is covered by a signature. An export
+signature and link to the one before, and its head hash where the export holds that position.
+Rows in an unbroken run that reaches a checkpoint are "anchored": their content is covered by a signature. An export
 filtered by case or user holds scattered positions, so fewer rows are anchored; a complete
 export (positions 1 to N) is anchored up to the last checkpoint. Exit status: 0 when nothing
 is wrong, 1 when something is, 2 when the files cannot be read.
@@ -66,6 +69,8 @@ HASHED_FIELDS = (
 UUIDS = ("actor_id", "actor_organization_id", "organization_id", "event_id")
 GENESIS = bytes(32)
 PREFIX = b"shabaka audit checkpoint v1\n"
+PREFIX_LINKED = b"shabaka audit checkpoint v2\n"
+NO_LINK = "0" * 64
 FORMULA = ("=", "+", "-", "@", "'", "\t", "\r")
 
 
@@ -126,7 +131,15 @@ def read_export(path: Path) -> tuple[dict[int, dict[str, Any]], int]:
 
 
 def signed_message(mark: dict[str, Any]) -> bytes:
-    return PREFIX + f"{mark['position']}\n{mark['head_hash']}\n{mark['signed_at']}\n".encode()
+    body = f"{mark['position']}\n{mark['head_hash']}\n{mark['signed_at']}\n"
+    if mark.get("previous") is None:  # version 1: signed before checkpoints were linked
+        return PREFIX + body.encode()
+    return PREFIX_LINKED + f"{body}{mark['previous']}\n".encode()
+
+
+def mark_digest(mark: dict[str, Any]) -> str:
+    """What the next checkpoint signs of this one (version 2 links)."""
+    return hashlib.sha256(signed_message(mark) + bytes.fromhex(mark["signature"])).hexdigest()
 
 
 def check_signature(public_key: bytes, signature: bytes, message: bytes) -> bool:
@@ -170,9 +183,18 @@ def verify(rows: dict[int, dict[str, Any]], document: dict[str, Any], pinned: li
             key = base64.b64decode(entry["public_key"])
             keys[key_id(key)] = key
     anchors: list[int] = []
+    before_digest: str | None = None
     for mark in document.get("checkpoints", []):
         position = int(mark["position"])
         key = keys.get(mark["key_id"])
+        link = mark.get("previous")
+        try:
+            link_holds = link in (None, NO_LINK) or link == before_digest
+            before_digest = mark_digest(mark)
+        except (ValueError, KeyError):
+            link_holds, before_digest = False, None
+        if not link_holds:
+            problems.append((position, "the checkpoint does not follow the one before it (one removed or altered)"))
         if key is None:
             problems.append((position, f"checkpoint signed by an unknown key {mark['key_id']}"))
         elif not check_signature(key, bytes.fromhex(mark["signature"]), signed_message(mark)):

@@ -84,6 +84,12 @@ CHECKPOINTS: dict[str, Any] = {
                     "signed_at": {"type": "string"},
                     "key_id": {"type": "string"},
                     "signature": {"type": "string", "description": "Ed25519, hex"},
+                    "previous": {
+                        "type": ["string", "null"],
+                        "pattern": "^[0-9a-f]{64}$",
+                        "description": "SHA-256 of the previous checkpoint's message and signature, which this "
+                        "one signs too (hex; zeros: linked to none); null on checkpoints signed before links",
+                    },
                 },
             },
         },

@@ -330,6 +330,7 @@ class VerifyResult:
     head_position: int = 0
     head_hash: bytes | None = None
     checkpoints_checked: int = 0
+    signatures_checked: int = 0  # one per run of linked checkpoints, unless one fails
     checkpoint: CheckpointInfo | None = None  # the last checkpoint
     keys_pinned: bool = False  # checkpoints checked against the published keys, not stored ones
     unsealed: int = 0
@@ -373,6 +374,7 @@ def verify(session: DbSession, trusted_keys: dict[str, bytes] | None = None) -> 
             break
     else:
         state.finish(head_position)
+    state.settle()
     if state.bad is None and last_checkpoint is not None and last_checkpoint.chain_position > head_position:
         state.fail(head_position + 1, "truncated")  # events after the head were removed
     return VerifyResult(
@@ -382,7 +384,8 @@ def verify(session: DbSession, trusted_keys: dict[str, bytes] | None = None) -> 
         problem=state.problem,
         head_position=head_position,
         head_hash=head_hash if head_position else None,
-        checkpoints_checked=state.marks_checked,
+        checkpoints_checked=state.links.checked,
+        signatures_checked=state.links.signatures_checked,
         checkpoint=checkpoints.info(last_checkpoint),
         keys_pinned=bool(keys),
         unsealed=unsealed,
@@ -497,6 +500,9 @@ class _Walk:
         marks: Iterator[Any],
         engine: Engine,
     ) -> None:
+        from . import checkpoints
+
+        self.links = checkpoints.Links(keys)
         self.keys = keys
         self.encode = encode
         self.marks = marks
@@ -507,7 +513,6 @@ class _Walk:
         self.bad: int | None = None
         self.problem: str | None = None
         self.next_mark: Any | None = next(marks, None)
-        self.marks_checked = 0
 
     def fail(self, position: int, problem: str) -> None:
         if self.bad is None or position < self.bad:
@@ -518,21 +523,36 @@ class _Walk:
         from . import sqlite_pages
 
         if isinstance(rows, sqlite_pages.Page):
-            if self._take(rows):
-                return True
+            taken = self._take(rows)
+            if taken is not None:
+                return taken
             # Not vouched for in bulk: event by event, the exact way, finds what is wrong.
             rows = _read_rows(self.engine, rows.first, rows.last)
         return self._walk_rows(rows)
 
-    def _take(self, page: Page) -> bool:
-        """Accept a whole SQLite page when its hashes, links and checkpoints all hold."""
+    def settle(self) -> None:
+        """Check the signatures still owed for the checkpoints walked (see `checkpoints.Links`)."""
+        problem = self.links.settle()
+        if problem is not None:
+            self.fail(*problem)
+
+    def _mark(self, mark: Any, recomputed_head: bytes) -> bool:
+        problem = self.links.add(mark, recomputed_head)
+        if problem is not None:
+            self.fail(*problem)
+            return False
+        return True
+
+    def _take(self, page: Page) -> bool | None:
+        """Take a whole SQLite page when its hashes, links and checkpoints' claims all hold (True);
+        False when a checkpoint's signature fails; None to walk the page the exact way."""
         from . import checkpoints
 
         if page.first != self.expected:
-            return False
+            return None
         digests = page.digests(self.prev)
         if digests is None:
-            return False
+            return None
         due = []  # the checkpoints at positions of this page
         mark = self.next_mark
         while mark is not None and mark.chain_position <= page.last:
@@ -540,19 +560,16 @@ class _Walk:
             mark = next(self.marks, None)
         for item in due:
             at = item.chain_position - page.first
-            if at < 0 or checkpoints.check(item, digests[at], self.keys) is not None:
+            if at < 0 or checkpoints.claim_problem(item, digests[at], self.keys) is not None:
                 # put them back for the exact path, which reports the problem
                 self.marks = itertools.chain(due[1:], [mark] if mark is not None else [], self.marks)
                 self.next_mark = due[0]
-                return False
+                return None
         self.expected, self.prev, self.next_mark = page.last + 1, digests[-1], mark
         self.checked += len(digests)
-        self.marks_checked += len(due)
-        return True
+        return all(self._mark(item, digests[item.chain_position - page.first]) for item in due)
 
     def _walk_rows(self, rows: Sequence[Sequence[Any]]) -> bool:
-        from . import checkpoints
-
         expected, prev = self.expected, self.prev
         sha256, encode = hashlib.sha256, self.encode
         mark = self.next_mark
@@ -571,11 +588,8 @@ class _Walk:
                 self.fail(position, "hash")
                 return False
             if position == mark_at:
-                problem = checkpoints.check(mark, prev, self.keys)
-                if problem is not None:
-                    self.fail(position, problem)
+                if not self._mark(mark, prev):
                     return False
-                self.marks_checked += 1
                 mark = next(self.marks, None)
                 mark_at = mark.chain_position if mark is not None else -1
             expected += 1

@@ -7,11 +7,24 @@ later checkpoint, which the published public key exposes. The signed message is
 
     b"shabaka audit checkpoint v1\\n" + f"{position}\\n{head_hash_hex}\\n{signed_at}\\n"
 
-with `signed_at` in the chain's timestamp format (`2026-11-29T10:00:00.000000Z`).
+with `signed_at` in the chain's timestamp format (`2026-11-29T10:00:00.000000Z`). Checkpoints are
+linked: since version 2 each one also signs the digest of the checkpoint before it,
+
+    b"shabaka audit checkpoint v2\\n" + f"{position}\\n{head_hash_hex}\\n{signed_at}\\n{previous_hex}\\n"
+
+where `previous` = SHA-256(previous checkpoint's message || its signature), or 32 zero bytes when
+it links to nothing (the first checkpoint; or the one after a checkpoint whose signature did not
+hold when the sealer read it). The sealer checks the previous checkpoint's signature before it
+links to it, so a checkpoint that links to its predecessor vouches for it: the verifier checks
+the signature of the last checkpoint of each unbroken run (`Links`) and, only when that fails,
+every checkpoint of the run to name the first bad one. Version 1 checkpoints (written before
+links, `previous_digest` NULL) are checked one by one.
 """
 
 from __future__ import annotations
 
+import hashlib
+import logging
 from collections.abc import Iterator
 from datetime import datetime, timedelta
 from typing import Any
@@ -24,12 +37,37 @@ from ..security import signing
 from .chain import CheckpointInfo, timestamp
 from .models import AuditCheckpoint
 
-FORMAT = "shabaka-audit-checkpoints/1"
+log = logging.getLogger(__name__)
+
+FORMAT = "shabaka-audit-checkpoints/2"
 _PREFIX = b"shabaka audit checkpoint v1\n"
+_PREFIX_LINKED = b"shabaka audit checkpoint v2\n"
+NO_LINK = bytes(32)
 
 
-def message(position: int, head_hash: bytes, signed_at: datetime) -> bytes:
-    return _PREFIX + f"{position}\n{head_hash.hex()}\n{timestamp(signed_at)}\n".encode()
+def message(position: int, head_hash: bytes, signed_at: datetime, previous: bytes | None = None) -> bytes:
+    """What a checkpoint signs: version 1 without `previous`, version 2 (linked) with it."""
+    body = f"{position}\n{head_hash.hex()}\n{timestamp(signed_at)}\n"
+    if previous is None:
+        return _PREFIX + body.encode()
+    return _PREFIX_LINKED + f"{body}{previous.hex()}\n".encode()
+
+
+def _message_of(mark: Any) -> bytes:
+    previous = mark.previous_digest
+    return message(
+        mark.chain_position, bytes(mark.head_hash), mark.signed_at, None if previous is None else bytes(previous)
+    )
+
+
+def digest(mark: Any) -> bytes:
+    """What the next checkpoint signs of this one: SHA-256 of its message and signature."""
+    return hashlib.sha256(_message_of(mark) + bytes(mark.signature)).digest()
+
+
+def signature_holds(mark: Any) -> bool:
+    """Whether a checkpoint's signature holds under the public key stored beside it."""
+    return signing.verify(bytes(mark.public_key), bytes(mark.signature), _message_of(mark))
 
 
 def signer() -> signing.Signer | None:
@@ -57,13 +95,19 @@ def write_if_due(
     every: timedelta | None,
 ) -> AuditCheckpoint | None:
     """Sign the head into a checkpoint when it moved past the last one and that one is older
-    than `every` (None: whenever it moved). Flushes; the sealer commits."""
+    than `every` (None: whenever it moved), linked to the last one when its signature holds.
+    Flushes; the sealer commits."""
     previous = last(session)
+    link = NO_LINK
     if previous is not None:
         if previous.chain_position >= position:
             return None
         if every is not None and now - previous.signed_at < every:
             return None
+        if signature_holds(previous):
+            link = digest(previous)
+        else:  # never vouch for it: left unlinked, the verifier checks it alone and reports it
+            log.error("audit: the checkpoint at %d does not hold its signature; not linked", previous.chain_position)
     signed_at = now
     row = AuditCheckpoint(
         chain_position=position,
@@ -71,7 +115,8 @@ def write_if_due(
         signed_at=signed_at,
         key_id=by.key_id,
         public_key=by.public_key,
-        signature=by.sign(message(position, head_hash, signed_at)),
+        signature=by.sign(message(position, head_hash, signed_at, link)),
+        previous_digest=link,
     )
     session.add(row)
     session.flush()
@@ -103,10 +148,10 @@ def stream(session: DbSession, upto: int | None = None, page: int = 5000) -> Ite
         after = rows[-1].chain_position
 
 
-def check(mark: Any, recomputed_head: bytes, keys: dict[str, bytes]) -> str | None:
-    """What is wrong with a checkpoint, given the head hash recomputed at its position: None,
-    `checkpoint_hash`, `checkpoint_key` (signed by a key auditors do not know) or
-    `checkpoint_signature` (the signature does not hold)."""
+def claim_problem(mark: Any, recomputed_head: bytes, keys: dict[str, bytes]) -> str | None:
+    """What is wrong with a checkpoint short of its signature, given the head hash recomputed at
+    its position: None, `checkpoint_hash`, or `checkpoint_key` (signed by a key auditors do not
+    know, or a key id that is not its key's)."""
     if bytes(mark.head_hash) != recomputed_head:
         return "checkpoint_hash"
     public_key = bytes(mark.public_key)
@@ -115,10 +160,60 @@ def check(mark: Any, recomputed_head: bytes, keys: dict[str, bytes]) -> str | No
             return "checkpoint_key"
     elif signing.key_id(public_key) != mark.key_id:
         return "checkpoint_key"
-    signed = message(mark.chain_position, recomputed_head, mark.signed_at)
-    if not signing.verify(public_key, bytes(mark.signature), signed):
-        return "checkpoint_signature"
     return None
+
+
+def check(mark: Any, recomputed_head: bytes, keys: dict[str, bytes]) -> str | None:
+    """`claim_problem`, then `checkpoint_signature` when the signature does not hold."""
+    problem = claim_problem(mark, recomputed_head, keys)
+    if problem is None and not signature_holds(mark):
+        return "checkpoint_signature"
+    return problem
+
+
+class Links:
+    """The verifier's checkpoints, in position order: each one's claim is checked as it comes,
+    and one signature per run of linked checkpoints, when the run ends (see the module's doc).
+
+    `add` and `settle` answer None or the first bad (position, problem) they found."""
+
+    def __init__(self, keys: dict[str, bytes]) -> None:
+        self.keys = keys
+        self.run: list[Any] = []  # checkpoints since the last settled one, each vouching for the one before
+        self.last_digest: bytes | None = None
+        self.checked = 0  # checkpoints found to hold
+        self.signatures_checked = 0
+
+    def add(self, mark: Any, recomputed_head: bytes) -> tuple[int, str] | None:
+        problem = claim_problem(mark, recomputed_head, self.keys)
+        if problem is not None:
+            return self.settle() or (mark.chain_position, problem)
+        previous = mark.previous_digest
+        linked = self.run and previous is not None and bytes(previous) == self.last_digest
+        if not linked:
+            earlier = self.settle()
+            if earlier is not None:
+                return earlier
+        self.run.append(mark)
+        self.last_digest = digest(mark)
+        return None
+
+    def settle(self) -> tuple[int, str] | None:
+        """Check the signature that vouches for the run so far: its last checkpoint's. When it
+        does not hold, check each of the run's own signatures to name the first that fails."""
+        run, self.run = self.run, []
+        if not run:
+            return None
+        self.signatures_checked += 1
+        if signature_holds(run[-1]):
+            self.checked += len(run)
+            return None
+        for mark in run:
+            self.signatures_checked += 1
+            if not signature_holds(mark):
+                return (mark.chain_position, "checkpoint_signature")
+            self.checked += 1
+        return (run[-1].chain_position, "checkpoint_signature")
 
 
 def document(session: DbSession) -> dict[str, Any]:
@@ -135,6 +230,7 @@ def document(session: DbSession) -> dict[str, Any]:
                 "signed_at": timestamp(row.signed_at),
                 "key_id": row.key_id,
                 "signature": bytes(row.signature).hex(),
+                "previous": None if row.previous_digest is None else bytes(row.previous_digest).hex(),
             }
         )
     pinned = trusted_keys()

@@ -71,3 +71,6 @@ class AuditCheckpoint(db.Model):  # type: ignore[name-defined, misc]
     key_id: Mapped[str] = mapped_column(String(16))
     public_key: Mapped[bytes] = mapped_column(LargeBinary(32))
     signature: Mapped[bytes] = mapped_column(LargeBinary(64))
+    # SHA-256 of the previous checkpoint's message and signature, which this one signs too (see
+    # checkpoints.py); NULL on checkpoints written before checkpoints were linked.
+    previous_digest: Mapped[bytes | None] = mapped_column(LargeBinary(32), nullable=True)

@@ -189,13 +189,87 @@ def test_a_checkpoint_signed_with_another_key_is_refused_when_the_key_is_pinned(
     values = {
         "key_id": intruder.key_id,
         "public_key": intruder.public_key,
-        "signature": intruder.sign(checkpoints.message(10, mark.head_hash, mark.signed_at)),
+        "signature": intruder.sign(checkpoints.message(10, mark.head_hash, mark.signed_at, mark.previous_digest)),
     }
     _tamper(update(AuditCheckpoint.__table__).where(AuditCheckpoint.id == mark.id).values(**values))
     result = chain.verify(db.session)
     assert (result.ok, result.first_bad_position, result.problem) == (False, 10, "checkpoint_key")
     unpinned = chain.verify(db.session, trusted_keys={})  # only the stored key: the forgery holds
     assert unpinned.ok and not unpinned.keys_pinned
+
+
+def test_each_checkpoint_signs_the_one_before_and_one_signature_vouches_for_the_run(sealed: Flask) -> None:
+    _events(2)
+    _seal(checkpoint_every=None)
+    marks = list(db.session.scalars(select(AuditCheckpoint).order_by(AuditCheckpoint.chain_position)))
+    assert [m.chain_position for m in marks] == [6, 10, 12]
+    assert bytes(marks[0].previous_digest) == checkpoints.NO_LINK
+    assert [bytes(m.previous_digest) for m in marks[1:]] == [checkpoints.digest(m) for m in marks[:-1]]
+    result = chain.verify(db.session)
+    assert result.ok and result.checkpoints_checked == 3 and result.signatures_checked == 1
+
+
+def test_a_checkpoint_whose_link_was_rewritten_is_found_at_its_position(sealed: Flask) -> None:
+    """Checkpoint 10's link rewritten (to none): 10 is checked alone and its signature no longer
+    holds, while 6's own does, so the verifier names 10."""
+    at_10 = AuditCheckpoint.chain_position == 10
+    _tamper(update(AuditCheckpoint.__table__).where(at_10).values(previous_digest=bytes(32)))
+    result = chain.verify(db.session)
+    assert (result.ok, result.first_bad_position, result.problem) == (False, 10, "checkpoint_signature")
+
+
+def test_a_forged_time_on_a_vouched_checkpoint_is_found(sealed: Flask) -> None:
+    """Checkpoint 6's time moved: its digest changes, so 10 no longer vouches for it and 6 is
+    checked alone."""
+    mark = db.session.scalar(select(AuditCheckpoint).where(AuditCheckpoint.chain_position == 6))
+    moved = mark.signed_at - timedelta(days=1)
+    _tamper(update(AuditCheckpoint.__table__).where(AuditCheckpoint.id == mark.id).values(signed_at=moved))
+    result = chain.verify(db.session)
+    assert (result.ok, result.first_bad_position, result.problem) == (False, 6, "checkpoint_signature")
+
+
+def test_the_sealer_does_not_link_to_a_checkpoint_whose_signature_fails(sealed: Flask) -> None:
+    mark = db.session.scalar(select(AuditCheckpoint).where(AuditCheckpoint.chain_position == 10))
+    forged = bytes([mark.signature[0] ^ 1]) + bytes(mark.signature[1:])
+    _tamper(update(AuditCheckpoint.__table__).where(AuditCheckpoint.id == mark.id).values(signature=forged))
+    _events(2)
+    assert _seal(checkpoint_every=None).checkpoint_position == 12
+    newest = db.session.scalar(select(AuditCheckpoint).where(AuditCheckpoint.chain_position == 12))
+    assert bytes(newest.previous_digest) == checkpoints.NO_LINK
+    result = chain.verify(db.session)
+    assert (result.ok, result.first_bad_position, result.problem) == (False, 10, "checkpoint_signature")
+
+
+def test_checkpoints_signed_before_links_verify_one_by_one(ctx: Flask) -> None:
+    """A version 1 checkpoint (no link, as written before links): checked by its own signature,
+    and the next linked checkpoint links to it."""
+    own = checkpoints.signer()
+    assert own is not None
+    _events(4)
+    head = chain.seal(db.session, db.session.commit, signer=None)
+    at = utcnow()
+    db.session.add(
+        AuditCheckpoint(
+            chain_position=4,
+            head_hash=head.head_hash,
+            signed_at=at,
+            key_id=own.key_id,
+            public_key=own.public_key,
+            signature=own.sign(checkpoints.message(4, head.head_hash or b"", at)),
+        )
+    )
+    db.session.commit()
+    _events(2)
+    _seal(checkpoint_every=None)
+    old = db.session.scalar(select(AuditCheckpoint).where(AuditCheckpoint.chain_position == 4))
+    newest = db.session.scalar(select(AuditCheckpoint).where(AuditCheckpoint.chain_position == 6))
+    assert old.previous_digest is None and bytes(newest.previous_digest) == checkpoints.digest(old)
+    result = chain.verify(db.session)
+    assert result.ok and result.checkpoints_checked == 2 and result.signatures_checked == 1
+    forged = bytes([old.signature[0] ^ 1]) + bytes(old.signature[1:])
+    _tamper(update(AuditCheckpoint.__table__).where(AuditCheckpoint.id == old.id).values(signature=forged))
+    result = chain.verify(db.session)
+    assert (result.ok, result.first_bad_position, result.problem) == (False, 4, "checkpoint_signature")
 
 
 def test_the_web_process_seals_without_signing(sealed: Flask, settings: Settings) -> None:

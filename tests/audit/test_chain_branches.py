@@ -441,6 +441,7 @@ def test_a_whole_chain_verifies_with_its_checkpoints(
         head_position=11,
         head_hash=head[1],
         checkpoints_checked=3,
+        signatures_checked=1,  # the three are linked: the last one's signature vouches for all
         checkpoint=checkpoints.info(marks[-1]),
         keys_pinned=False,
         unsealed=2,

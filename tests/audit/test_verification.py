@@ -246,6 +246,27 @@ def test_an_export_verifies_offline_and_tampering_is_found(app: Flask, tmp_path:
     assert _script(export, marks, "--public-key", stranger).returncode == 1
 
 
+def test_offline_a_checkpoint_removed_from_the_file_breaks_the_next_one_s_link(app: Flask, tmp_path: Path) -> None:
+    _chain(app, 3)
+    _chain(app, 3)
+    with app.app_context():
+        document = checkpoints.document(db.session)
+    assert [c["position"] for c in document["checkpoints"]] == [3, 6]
+    assert document["checkpoints"][0]["previous"] == "0" * 64 and document["checkpoints"][1]["previous"] != "0" * 64
+    export = tmp_path / "export.csv"
+    _export(app, export)
+    marks = tmp_path / "checkpoints.json"
+    marks.write_text(json.dumps(document))
+    assert _script(export, marks).returncode == 0
+    document["checkpoints"].pop(0)
+    marks.write_text(json.dumps(document))
+    removed = _script(export, marks)
+    assert removed.returncode == 1
+    assert json.loads(removed.stdout)["problems"] == [
+        [6, "the checkpoint does not follow the one before it (one removed or altered)"]
+    ]
+
+
 def test_an_export_of_one_case_verifies_its_rows(app: Flask, tmp_path: Path) -> None:
     _chain(app, 6)
     marks = tmp_path / "checkpoints.json"

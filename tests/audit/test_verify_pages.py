@@ -278,13 +278,16 @@ def test_a_forged_signature_at_the_last_checkpoint_is_found_after_pages_in_bulk(
 
 
 def test_a_forged_signature_in_a_page_with_a_later_checkpoint_is_found(ctx: Flask) -> None:
-    """Both checkpoints fall in one page; the first is forged: the exact path gets both back."""
+    """Both checkpoints fall in one page; the first is forged. The second no longer links to it
+    (the forged signature changes its digest), so the first is checked alone when the walk
+    reaches the second: found at 6, with the page's ten events read."""
     _insert_and_seal([_event(i) for i in range(6)])
     _insert_and_seal([_event(i) for i in range(6, 10)])
     mark = db.session.scalar(select(AuditCheckpoint).where(AuditCheckpoint.chain_position == 6))
     forged = bytes([mark.signature[0] ^ 1]) + bytes(mark.signature[1:])
     result = _tampered(update(AuditCheckpoint.__table__).where(AuditCheckpoint.id == mark.id).values(signature=forged))
-    assert (result.first_bad_position, result.problem, result.checked) == (6, "checkpoint_signature", 6)
+    assert (result.first_bad_position, result.problem, result.checked) == (6, "checkpoint_signature", 10)
+    assert result.checkpoints_checked == 0
 
 
 def test_a_page_refused_in_bulk_hands_the_checkpoints_on(ten: Flask, monkeypatch: pytest.MonkeyPatch) -> None:
