@@ -796,6 +796,9 @@ def build_referrals(conn: Any, w: World) -> None:
                                 steps.append(("in_progress", state, closed, assigned or answer_by, answer_org))
             for from_state, to_state, at, by, org_id in steps:
                 transitions.append((_id(), rid, from_state, to_state, by, org_id, at, None, None))
+            # each side's last step, as the transitions keep it on the referral
+            sender_step = max((at for *_, at, _by, org_id in steps if org_id == sender.id), default=None)
+            receiver_step = max((at for *_, at, _by, org_id in steps if org_id == to_org), default=None)
             w.referrals.append((rid, case, to_org, state, sent, answered, closed, priority, assigned))
             s = sender.id
             yield (
@@ -805,7 +808,7 @@ def build_referrals(conn: Any, w: World) -> None:
                 decline, actor, created, sent, due, answered, closed, assigned,
                 closed or answered or sent or created, 1,
                 sealer.text("referral", "external_provider", rid, s, "جمعية خارج الشبكة") if external else None,
-                external,
+                external, sender_step, receiver_step,
             )  # fmt: skip
 
     w.put("referral", copy(
@@ -814,7 +817,7 @@ def build_referrals(conn: Any, w: World) -> None:
         ["id", "case_id", "case_code", "from_organization_id", "to_organization_id", "service_id", "priority",
          "state", "field_groups", "consent_id", "reason", "outcome", "decline_reason", "created_by", "created_at",
          "sent_at", "due_at", "answered_at", "closed_at", "assigned_to", "updated_at", "version",
-         "external_provider", "external_sector"],
+         "external_provider", "external_sector", "sender_step_at", "receiver_step_at"],
         rows(),
         w.scale.referrals,
     ))  # fmt: skip

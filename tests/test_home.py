@@ -94,7 +94,10 @@ def test_the_caseworkers_home_has_new_case_follow_ups_and_referral_news(
     assert _link(home, "followups-overdue").startswith("/followups")
     # a week later the answer is no longer news
     with app.app_context():
-        for step in db.session.get(Referral, answered).transitions:
+        referral = db.session.get(Referral, answered)
+        for step in referral.transitions:
             step.at = step.at - timedelta(days=8)
+        referral.sender_step_at -= timedelta(days=8)
+        referral.receiver_step_at -= timedelta(days=8)
         db.session.commit()
     assert _count(client.get("/").get_data(as_text=True), "news") == 0

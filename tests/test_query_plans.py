@@ -33,7 +33,7 @@ pytestmark = pytest.mark.skipif(
     os.environ.get("SHABAKA_TEST_BACKEND", "sqlite") != "postgres", reason="query plans of PostgreSQL"
 )
 
-LARGE_TABLES = {"case_file", "referral", "followup", "audit_event", "case_member"}
+LARGE_TABLES = {"case_file", "referral", "referral_transition", "followup", "audit_event", "case_member"}
 CASES = 3000
 
 

@@ -47,6 +47,9 @@ class Referral(db.Model):  # type: ignore[name-defined, misc]
         # referral was opened as.
         Index("ix_referral_assigned_created", "assigned_to", "created_at", "id"),
         Index("ix_referral_receiver_case", "receiver_case_id"),
+        # "With news": the referrals on which the other side stepped lately, of each side's box.
+        Index("ix_referral_from_receiver_step", "from_organization_id", "receiver_step_at"),
+        Index("ix_referral_to_sender_step", "to_organization_id", "sender_step_at"),
         # exactly one receiver: a member organisation, or an external provider (named by its sector)
         CheckConstraint("(to_organization_id IS NULL) <> (external_sector IS NULL)", name="ck_referral_one_receiver"),
     )
@@ -85,6 +88,10 @@ class Referral(db.Model):  # type: ignore[name-defined, misc]
     receiver_case_id: Mapped[str | None] = mapped_column(
         Uuid(as_uuid=False), ForeignKey("case_file.id", ondelete="SET NULL"), nullable=True
     )
+    # When the sending / the receiving organisation's people last made a step (a transition):
+    # kept with each transition, so that "with news from the other side" reads an index.
+    sender_step_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
+    receiver_step_at: Mapped[datetime | None] = mapped_column(UTCDateTime(), nullable=True)
     updated_at: Mapped[datetime] = mapped_column(UTCDateTime(), default=utcnow, onupdate=utcnow)
     version: Mapped[int] = mapped_column(Integer, default=1)
 

@@ -18,7 +18,7 @@ from dataclasses import dataclass, field
 from datetime import datetime, timedelta
 from typing import Any
 
-from sqlalchemy import Select, and_, func, not_, select
+from sqlalchemy import Select, and_, func, not_, or_, select
 
 from ..access.policy import can, referral_box, scope_referrals
 from ..audit.services import record, record_denial
@@ -110,6 +110,16 @@ def _record_transition(
         )
     )
     referral.state = to_state
+    _stepped(referral, actor)
+
+
+def _stepped(referral: Referral, actor: Any) -> None:
+    """Note when this side of the referral last made a step (see `_news_of`)."""
+    now = utcnow()
+    if actor.organization_id == referral.from_organization_id:
+        referral.sender_step_at = now
+    elif actor.organization_id == referral.to_organization_id:
+        referral.receiver_step_at = now
 
 
 def _check_sharing(session: DbSession, actor: Any, case: Case, referral: Referral, consent_id: str | None) -> None:
@@ -288,6 +298,7 @@ def create(session: DbSession, actor: Any, data: ReferralInput, *, send: bool = 
             organization_id=actor.organization_id,
         )
     )
+    _stepped(referral, actor)
     session.flush()
     record("referral.create", actor, referral, case_code=case.case_code)
     if send:
@@ -561,19 +572,22 @@ class Filters:
         if self.assigned_to_me:
             found.append(Referral.assigned_to == actor.id)
         if self.news:
-            found.append(Referral.id.in_(_news_of(actor, now)))
+            found.append(_news_of(actor, now))
         return found
 
 
 NEWS_DAYS = 7
 
 
-def _news_of(actor: Any, now: datetime) -> Select[Any]:
-    """Referrals on which the other side made a step (answered, started, completed, withdrew)
-    in the last `NEWS_DAYS` days."""
-    return select(ReferralTransition.referral_id).where(
-        ReferralTransition.at >= now - timedelta(days=NEWS_DAYS),
-        ReferralTransition.organization_id != actor.organization_id,
+def _news_of(actor: Any, now: datetime) -> Any:
+    """Referrals on which the other side made a step (sent, answered, started, completed,
+    withdrew) in the last `NEWS_DAYS` days: a condition on the step times each side's
+    transitions keep on the referral, read from an index of each side's box."""
+    since = now - timedelta(days=NEWS_DAYS)
+    org = actor.organization_id
+    return or_(
+        and_(Referral.from_organization_id == org, Referral.receiver_step_at >= since),
+        and_(Referral.to_organization_id == org, Referral.sender_step_at >= since),
     )
 
 
@@ -689,7 +703,7 @@ def counts(session: DbSession, actor: Any, now: datetime | None = None) -> dict[
             count(Referral.assigned_to == actor.id, Referral.state.in_(OPEN_STATES)),
         )
     ).one()
-    news = session.scalar(select(func.count()).where(_box(actor, "all"), Referral.id.in_(_news_of(actor, now))))
+    news = session.scalar(select(func.count()).select_from(Referral).where(_box(actor, "all"), _news_of(actor, now)))
     return {"waiting": int(waiting or 0), "overdue": int(overdue or 0), "mine": int(mine or 0), "news": int(news or 0)}
 
 
