@@ -558,12 +558,20 @@ def children(pid: int) -> list[int]:
 
 
 # ---------------------------------------------------------------------------------- in-process parts
-def app_for(database_url: str, root_key: bytes, workdir: Path) -> Any:
-    """The application in this process (setup, tokens, the sweep, verification)."""
-    from config import Settings
+def app_for(database_url: str, root_key: bytes, workdir: Path, signing_key: bytes | None = None) -> Any:
+    """The application in this process (setup, tokens, the sweep, verification), holding the
+    audit signing key the data set's checkpoints were signed with, when given, so that the
+    verification trusts them and whatever this process seals is signed alike."""
     from referral import create_app
 
-    return create_app(Settings.for_tests(database_url, workdir, log_level="WARNING", root_key=root_key))
+    return create_app(_settings(database_url, root_key, workdir, signing_key))
+
+
+def _settings(database_url: str, root_key: bytes, workdir: Path, signing_key: bytes | None) -> Any:
+    from config import Settings
+
+    keys: dict[str, Any] = {"audit_signing_key": signing_key} if signing_key else {}
+    return Settings.for_tests(database_url, workdir, log_level="WARNING", root_key=root_key, **keys)
 
 
 def prepare_fixture(app: Any, fx: Fixture) -> None:
@@ -619,13 +627,14 @@ def idle_sweep(app: Any, rounds: int, repetitions: int) -> dict[str, Any]:
     }
 
 
-def delivery(app: Any, database_url: str, root_key: bytes, network: str, workdir: Path) -> dict[str, Any]:
+def delivery(
+    app: Any, database_url: str, root_key: bytes, network: str, workdir: Path, signing_key: bytes | None = None
+) -> dict[str, Any]:
     """bench/reminders.py's delivery: 10,000 rungs due, one Celery worker (solo pool) on Redis;
     the worker's peak RSS is read just before it stops."""
     import reminders
     from sqlalchemy import select
 
-    from config import Settings
     from referral.directory.models import Network
     from referral.extensions import db
 
@@ -639,7 +648,7 @@ def delivery(app: Any, database_url: str, root_key: bytes, network: str, workdir
         stop(worker)
 
     reminders.stop_worker = measured_stop
-    settings = Settings.for_tests(database_url, workdir, log_level="WARNING", root_key=root_key)
+    settings = _settings(database_url, root_key, workdir, signing_key)
     args = argparse.Namespace(steps=10_000, sweeps=1, profile=0, runs=1, timeout=300.0, seed=18_2013)
     try:
         with app.app_context():
@@ -907,7 +916,16 @@ def main() -> None:
     print(f"data set ({args.scale}) ready in {time.perf_counter() - began:.0f} s", flush=True)
     root_key = _dataset_root_key(dataset, manifest)
     sample = dict(manifest["sample"])
-    results = run(args, url, sessions, root_key, sample, dataset.BENCH_PASSWORD, dataset.BENCH_TOTP_SECRET)
+    results = run(
+        args,
+        url,
+        sessions,
+        root_key,
+        sample,
+        dataset.BENCH_PASSWORD,
+        dataset.BENCH_TOTP_SECRET,
+        dataset.BENCH_AUDIT_SIGNING_KEY,
+    )
     counts = manifest.get("counts", {})
     cases = counts.get("case_file") or counts.get("cases")
     if cases and manifest.get("database_bytes"):
@@ -934,12 +952,13 @@ def run(
     sample: dict[str, Any],
     password: str,
     secret: str,
+    signing_key: bytes | None = None,
 ) -> dict[str, Any]:
     """Serve the three modes, measure the rows and the ratios, then the parts without HTTP."""
     rows = [r for r in ROWS if not args.only or r.name in args.only]
     workdir = Path(tempfile.mkdtemp(prefix="shabaka-table-"))
     database_url = _psycopg(url)
-    app = app_for(database_url, root_key, workdir)
+    app = app_for(database_url, root_key, workdir, signing_key)
     env = server_env(database_url, root_key, secrets.token_urlsafe(48), sessions, workdir / "instance")
     modes = ["full"] + (["cipher+policy off", "audit off"] if any(r.name in RATIO_ROWS for r in rows) else [])
     servers: dict[str, Server] = {}
@@ -966,7 +985,9 @@ def run(
         if not args.only or "none" in args.only:
             print("reminder sweep with nothing due, delivery by one worker, chain verification", flush=True)
             results["other"]["idle_sweep"] = idle_sweep(app, 5, 40)
-            results["other"]["delivery"] = deliv = delivery(app, database_url, root_key, sample["network"], workdir)
+            results["other"]["delivery"] = deliv = delivery(
+                app, database_url, root_key, sample["network"], workdir, signing_key
+            )
             results["other"]["peak_rss_mb"]["celery_worker"] = deliv.get("worker_peak_rss_mb")
             results["other"]["verification"] = verification(app)
     finally:

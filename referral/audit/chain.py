@@ -38,6 +38,7 @@ from .models import AuditCheckpoint, AuditEvent
 from .services import record
 
 if TYPE_CHECKING:
+    from .pg_pages import Page as PgPage
     from .sqlite_pages import Page
 
 log = logging.getLogger(__name__)
@@ -430,7 +431,7 @@ def _pages(engine: Engine, upto: int) -> Iterator[Any]:
     The events up to `upto` never change (sealed rows are append-only), so the other
     connection sees what the caller's session would.
     """
-    from . import sqlite_pages
+    from . import pg_pages, sqlite_pages
 
     dialect = engine.dialect.name
     pages: queue.Queue[Any] = queue.Queue(maxsize=2)
@@ -464,6 +465,10 @@ def _pages(engine: Engine, upto: int) -> Iterator[Any]:
                 try:
                     if dialect == "sqlite" and sqlite_pages.usable(raw):
                         for page in sqlite_pages.read(raw, upto, VERIFY_PAGE, stop.is_set):
+                            if not put(page):
+                                break
+                    elif dialect == "postgresql" and pg_pages.ENABLED:
+                        for page in pg_pages.read(raw, upto, VERIFY_PAGE, stop.is_set):
                             if not put(page):
                                 break
                     else:
@@ -518,11 +523,11 @@ class _Walk:
         if self.bad is None or position < self.bad:
             self.bad, self.problem = position, problem
 
-    def walk(self, rows: Sequence[Sequence[Any]] | Page) -> bool:
+    def walk(self, rows: Sequence[Sequence[Any]] | Page | PgPage) -> bool:
         """Check a page; False once a bad position is found."""
-        from . import sqlite_pages
+        from . import pg_pages, sqlite_pages
 
-        if isinstance(rows, sqlite_pages.Page):
+        if isinstance(rows, (sqlite_pages.Page, pg_pages.Page)):
             taken = self._take(rows)
             if taken is not None:
                 return taken
@@ -543,7 +548,7 @@ class _Walk:
             return False
         return True
 
-    def _take(self, page: Page) -> bool | None:
+    def _take(self, page: Page | PgPage) -> bool | None:
         """Take a whole SQLite page when its hashes, links and checkpoints' claims all hold (True);
         False when a checkpoint's signature fails; None to walk the page the exact way."""
         from . import checkpoints

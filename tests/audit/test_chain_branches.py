@@ -20,7 +20,7 @@ from sqlalchemy import delete, select, update
 from sqlalchemy.orm import Session
 
 from referral.accounts.models import User
-from referral.audit import chain, checkpoints, sqlite_pages
+from referral.audit import chain, checkpoints, pg_pages, sqlite_pages
 from referral.audit.models import AuditCheckpoint, AuditEvent
 from referral.audit.services import record
 from referral.extensions import db
@@ -418,6 +418,8 @@ def path(request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch, small_
 
         monkeypatch.setattr(sqlite_pages, "usable", lambda connection: False)
         monkeypatch.setattr(sqlite_pages, "read", no_pages)
+        monkeypatch.setattr(pg_pages, "ENABLED", False)
+        monkeypatch.setattr(pg_pages, "read", no_pages)
     return exact
 
 

@@ -1,0 +1,126 @@
+"""The verifier's read of the chain on PostgreSQL: a page of events in one statement.
+
+Read a row at a time, the driver builds a Python object for every field of every event while
+holding Python's lock, and the exact path then quotes each field on its own: together they cost
+more than the hashing. Here one statement per page (`chain.VERIFY_PAGE` events) hands over the
+page as a few long values, formatted by PostgreSQL in its own process while Python hashes the
+page before:
+
+- the events' fields as `chain._normalised_columns` gives them (UUIDs and the UTC timestamp as
+  text, NULL and empty text as nothing), but `details` and the position, joined by 0x1F, the
+  events joined by 0x1E;
+- the stored `details` of every event, joined by 0x1E;
+- the stored hashes and links, each the concatenation of the page's 32-byte values.
+
+Python quotes the whole page text at once with the JSON encoder's own function, so 0x1F and 0x1E
+come out as the escapes `\\u001f` and `\\u001e` and every field as its JSON string's inside;
+it cuts the page into events and fields at those escapes, puts each event's fields into the
+canonical template (empty as null, as `canonical` does), with its position and its canonical
+`details` (`chain._details`), and hashes every event. The page is taken only when it holds every
+position once, every event cuts into exactly its fields (a field holding a separator, or the
+text of its escape, would cut into more) and the recomputed hashes and links are the stored
+ones; anything else sends the page to `chain`'s exact path, event by event, which finds the
+first bad position and its problem or passes the page. A page that passes is hashed over
+`canonical`'s bytes, so nothing here can make a changed event pass; at worst a page is read twice.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass
+from typing import Any
+
+from .chain import HASHED_FIELDS, _details, _normalised_columns, _quote
+
+ENABLED = True  # False: the verifier reads PostgreSQL row by row, the exact way (tests do)
+_FIELD, _ROW = "\x1f", "\x1e"
+_FIELD_QUOTED, _ROW_QUOTED = _quote(_FIELD)[1:-1], _quote(_ROW)[1:-1]  # \\u001f and \\u001e
+_DETAILS_AT = HASHED_FIELDS.index("details")
+_POSITION_AT = HASHED_FIELDS.index("chain_position")
+assert _POSITION_AT + 1 == _DETAILS_AT  # the template below puts them side by side
+# The fields of the page text: every hashed field but the position and details, in canonical order.
+_LINE = tuple(name for name in HASHED_FIELDS if name not in ("chain_position", "details"))
+_HEAD = "{" + ",".join(f'"{name}":"%s"' for name in HASHED_FIELDS[:_POSITION_AT]) + ',"chain_position":'
+_TAIL = "," + ",".join(f'"{name}":"%s"' for name in HASHED_FIELDS[_DETAILS_AT + 1 :]) + "}"
+_SPLIT = _POSITION_AT  # the page's fields before the position, then after details
+
+
+def _line_sql() -> str:
+    columns = {column.name: str(column.element) for column in _normalised_columns("postgresql")}
+    return " || chr(31) || ".join(f"coalesce({columns[name]}, '')" for name in _LINE)
+
+
+# Only our own expressions: nothing from outside reaches this text (the range is bound).
+_SQL = (
+    "SELECT count(*), string_agg(line, chr(30) ORDER BY chain_position), "  # noqa: S608
+    "string_agg(coalesce(CAST(details AS TEXT), 'null'), chr(30) ORDER BY chain_position), "
+    "string_agg(event_hash, ''::bytea ORDER BY chain_position), "
+    "string_agg(prev_hash, ''::bytea ORDER BY chain_position) FROM ("
+    f"SELECT chain_position, event_hash, prev_hash, details, {_line_sql()} AS line "
+    "FROM audit_event WHERE chain_position BETWEEN %s AND %s) AS page"
+)
+
+
+@dataclass
+class Page:
+    """Events `first` to `last` as one statement formatted them (see the module's notes)."""
+
+    first: int
+    last: int
+    count: int = 0
+    lines: str | None = None
+    details: str | None = None
+    hashes: bytes | None = None
+    prevs: bytes | None = None
+
+    def digests(self, prev: bytes) -> list[bytes] | None:
+        """Every event's recomputed hash, when the whole page holds after `prev`; None when
+        anything does not: the exact path decides then."""
+        size = self.last - self.first + 1
+        if self.count != size or self.lines is None or self.details is None:
+            return None
+        events = _quote(self.lines)[1:-1].split(_ROW_QUOTED)
+        details = self.details.split(_ROW)
+        if len(events) != size or len(details) != size:
+            return None
+        width = len(_LINE)
+        sha256 = hashlib.sha256
+        digests: list[bytes] = []
+        append = digests.append
+        running = prev
+        try:
+            for position, event, stored in zip(range(self.first, self.last + 1), events, details, strict=True):
+                fields = event.split(_FIELD_QUOTED)
+                if len(fields) != width:
+                    return None
+                head = (_HEAD % tuple(fields[:_SPLIT])).replace(':""', ":null")
+                tail = (_TAIL % tuple(fields[_SPLIT:])).replace(':""', ":null")
+                encoded = f'{head}{position},"details":{_details(stored)}{tail}'.encode()
+                running = sha256(running + encoded).digest()
+                append(running)
+        except ValueError:  # details that are not JSON: the exact path tells
+            return None
+        computed = b"".join(digests)
+        if computed != self.hashes or self.prevs != prev + computed[:-32]:
+            return None
+        return digests
+
+
+def read(connection: Any, upto: int, size: int, stopped: Callable[[], bool]) -> Iterator[Page]:
+    """The pages of positions 1 to `upto`, each formatted by one statement on `connection`."""
+    with connection.cursor() as cursor:
+        for first in range(1, upto + 1, size):
+            if stopped():
+                return
+            last = min(first + size - 1, upto)
+            cursor.execute(_SQL, (first, last))
+            count, lines, details, hashes, prevs = cursor.fetchone()
+            yield Page(first, last, int(count or 0), lines, details, _bytes(hashes), _bytes(prevs))
+
+
+def _bytes(value: Any) -> bytes | None:
+    return None if value is None else bytes(value)
+
+
+__all__ = ["Page", "read"]
