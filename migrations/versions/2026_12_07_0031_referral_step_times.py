@@ -30,10 +30,12 @@ def upgrade() -> None:
     op.add_column("referral", sa.Column("sender_step_at", sa.DateTime(timezone=True), nullable=True))
     op.add_column("referral", sa.Column("receiver_step_at", sa.DateTime(timezone=True), nullable=True))
     for column, party in (("sender_step_at", "from_organization_id"), ("receiver_step_at", "to_organization_id")):
+        # one grouped read of the transitions per side, not a lookup per referral
         op.execute(
-            f"UPDATE referral SET {column} = ("  # noqa: S608 (our own names only)
-            "SELECT max(t.at) FROM referral_transition t "
-            f"WHERE t.referral_id = referral.id AND t.organization_id = referral.{party})"
+            f"UPDATE referral SET {column} = steps.at FROM ("  # noqa: S608 (our own names only)
+            "SELECT t.referral_id, max(t.at) AS at FROM referral_transition t "
+            f"JOIN referral r ON r.id = t.referral_id AND t.organization_id = r.{party} "
+            "GROUP BY t.referral_id) AS steps WHERE referral.id = steps.referral_id"
         )
     for name, columns in INDEXES:
         op.create_index(name, "referral", columns)
