@@ -5,7 +5,6 @@ with the same problem whichever way a page went."""
 from __future__ import annotations
 
 from collections.abc import Iterator
-from datetime import timedelta
 from typing import Any
 
 import pytest
@@ -15,78 +14,10 @@ from sqlalchemy import select, text, update
 from referral.audit import chain, checkpoints, sqlite_pages
 from referral.audit.models import AuditCheckpoint, AuditEvent
 from referral.extensions import db
-from referral.models_base import new_id, utcnow
 from tests.conftest import audit_guards_lifted
+from tests.helpers.chain_rows import event, insert_and_seal, tricky_events
 
 T = AuditEvent.__table__
-TRICKY = [
-    'quote " and \\ backslash',
-    "line\nbreak\ttab\x01\x1f\x1e\x7f and a NUL \x00 inside",
-    "حالة 😀 \u2028 \ufeff",
-    "",
-    ':""',
-    '"key":""',
-    "a/b",
-]
-
-
-def _event(i: int, **values: Any) -> dict[str, Any]:
-    row: dict[str, Any] = {
-        "event_id": new_id(),
-        "occurred_at": utcnow() + timedelta(microseconds=i),
-        "action": "case.view",
-        "outcome": "success",
-        "actor_id": new_id(),
-        "actor_role": "caseworker",
-        "actor_organization_id": new_id(),
-        "organization_id": new_id(),
-        "object_type": "case",
-        "object_id": new_id(),
-        "case_code": f"NBL-2026-{i:06d}",
-        "route": "cases.view",
-        "request_id": f"{i:016x}",
-        "reason": None,
-        "details": {},
-    }
-    row.update(values)
-    return row
-
-
-def _insert_and_seal(rows: list[dict[str, Any]]) -> None:
-    db.session.execute(T.insert(), rows)
-    db.session.commit()
-    chain.seal(db.session, db.session.commit, signer=checkpoints.signer(), checkpoint_every=None)
-
-
-def _tricky_events() -> list[dict[str, Any]]:
-    rows = []
-    for i, value in enumerate(TRICKY):
-        rows.append(
-            _event(
-                i,
-                reason=value,
-                case_code=value[:32],
-                route=value,
-                request_id=value[:32],
-                object_type=value[:32],
-                object_id=value[:64],
-                actor_role=value[:16],
-                details={
-                    "z": value,
-                    "a": i,
-                    "ك": "مفتاح",
-                    "B": "",
-                    "share": 0.1 * i,
-                    "flag": bool(i % 2),
-                    "none": None,
-                },
-            )
-        )
-    rows.append(_event(90, actor_id=None, actor_role=None, actor_organization_id=None, organization_id=None))
-    rows.append(_event(91, object_type=None, object_id=None, case_code=None, route=None, request_id=None))
-    rows.append(_event(92, details={"nested": {"b": 1, "a": [1, "x"]}, "big": 10**30}))
-    rows.append(_event(93, details={"": "empty key", "reason": ""}))
-    return rows
 
 
 @pytest.fixture
@@ -117,7 +48,7 @@ def test_sqlite_pages_hash_the_canonical_bytes_of_tricky_values(sqlite_only: Fla
     """Every text field with quotes, backslashes, control characters (the separators too), NUL,
     Arabic, emoji, empty text and `:""`; details of every kind: the page is vouched for in bulk
     and its hashes are the sealer's, which are `canonical`'s."""
-    _insert_and_seal(_tricky_events())
+    insert_and_seal(tricky_events())
     for row in db.session.execute(select(T).order_by(T.c.chain_position)):
         values = row._asdict()
         assert values["event_hash"] == chain.link(values["prev_hash"], chain.canonical(values))
@@ -158,7 +89,7 @@ def _odd(position: int, column: str, value: str) -> None:
 def test_values_without_a_plain_form_go_the_exact_way_and_verify(sqlite_only: Flask, column: str, value: str) -> None:
     """Sealed with such a value, an event verifies; its page is refused in bulk, and the exact
     path (the sealer's own encoding) passes it."""
-    db.session.execute(T.insert(), [_event(1), _event(2), _event(3)])
+    db.session.execute(T.insert(), [event(1), event(2), event(3)])
     db.session.commit()
     with audit_guards_lifted(db.session):
         db.session.execute(
@@ -174,7 +105,7 @@ def test_values_without_a_plain_form_go_the_exact_way_and_verify(sqlite_only: Fl
 
 
 def test_capitals_in_an_actor_id_are_lower_cased_in_bulk(sqlite_only: Flask) -> None:
-    _insert_and_seal([_event(1), _event(2)])
+    insert_and_seal([event(1), event(2)])
     capitals = db.session.scalar(select(text("upper(actor_id)")).select_from(T).where(T.c.chain_position == 2))
     _odd(2, "actor_id", capitals)
     (page,) = _raw_pages(10)
@@ -184,7 +115,7 @@ def test_capitals_in_an_actor_id_are_lower_cased_in_bulk(sqlite_only: Flask) -> 
 
 def test_details_stored_as_bytes_are_not_vouched_for_in_bulk(sqlite_only: Flask) -> None:
     """Nor does the exact path take them: JSON is text."""
-    _insert_and_seal([_event(1), _event(2)])
+    insert_and_seal([event(1), event(2)])
     with audit_guards_lifted(db.session):
         db.session.execute(text("UPDATE audit_event SET details = CAST(details AS BLOB)"))
     db.session.commit()
@@ -199,7 +130,7 @@ def _flip(hex_text: str, at: int) -> str:
 
 
 def test_a_page_is_refused_when_its_pieces_do_not_add_up(sqlite_only: Flask) -> None:
-    _insert_and_seal([_event(i) for i in range(3)])
+    insert_and_seal([event(i) for i in range(3)])
     (page,) = _raw_pages(10)
     assert page.digests(chain.GENESIS) is not None
     assert page.details and page.pieces and page.hashes and page.prevs
@@ -219,7 +150,7 @@ def test_a_page_is_refused_when_its_pieces_do_not_add_up(sqlite_only: Flask) -> 
 def test_sqlite_quoting_unlike_python_is_not_used(sqlite_only: Flask, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setattr(sqlite_pages, "_quotes_like_python", False)
     monkeypatch.setattr(sqlite_pages, "read", None)  # would fail if called
-    _insert_and_seal(_tricky_events())
+    insert_and_seal(tricky_events())
     assert chain.verify(db.session).ok
     with audit_guards_lifted(db.session):
         db.session.execute(update(T).where(T.c.chain_position == 3).values(reason="changed"))
@@ -231,8 +162,8 @@ def test_sqlite_quoting_unlike_python_is_not_used(sqlite_only: Flask, monkeypatc
 @pytest.fixture
 def ten(ctx: Flask, pages_per_three: None) -> Flask:
     """Ten events sealed in two runs (checkpoints at 6 and 10), read three to a page."""
-    _insert_and_seal([_event(i) for i in range(6)])
-    _insert_and_seal([_event(i, details=None if i == 7 else {}) for i in range(6, 10)])
+    insert_and_seal([event(i) for i in range(6)])
+    insert_and_seal([event(i, details=None if i == 7 else {}) for i in range(6, 10)])
     return ctx
 
 
@@ -281,8 +212,8 @@ def test_a_forged_signature_in_a_page_with_a_later_checkpoint_is_found(ctx: Flas
     """Both checkpoints fall in one page; the first is forged. The second no longer links to it
     (the forged signature changes its digest), so the first is checked alone when the walk
     reaches the second: found at 6, with the page's ten events read."""
-    _insert_and_seal([_event(i) for i in range(6)])
-    _insert_and_seal([_event(i) for i in range(6, 10)])
+    insert_and_seal([event(i) for i in range(6)])
+    insert_and_seal([event(i) for i in range(6, 10)])
     mark = db.session.scalar(select(AuditCheckpoint).where(AuditCheckpoint.chain_position == 6))
     forged = bytes([mark.signature[0] ^ 1]) + bytes(mark.signature[1:])
     result = _tampered(update(AuditCheckpoint.__table__).where(AuditCheckpoint.id == mark.id).values(signature=forged))
@@ -313,7 +244,7 @@ def test_a_page_refused_in_bulk_hands_the_checkpoints_on(ten: Flask, monkeypatch
 def test_a_hash_made_over_another_encoding_does_not_pass_in_bulk(ten: Flask) -> None:
     """An intruder appends an event after the last checkpoint whose id has capitals and hashes
     it as if the id were written that way: `canonical` writes ids in lower case, so it is found."""
-    db.session.execute(T.insert(), [_event(11)])
+    db.session.execute(T.insert(), [event(11)])
     db.session.commit()
     chain.seal(db.session, db.session.commit, checkpoint_every=None)  # no signer: no checkpoint
     row = db.session.execute(select(T).where(T.c.chain_position == 11)).one()._asdict()

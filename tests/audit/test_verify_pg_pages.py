@@ -14,8 +14,8 @@ from sqlalchemy import select, text
 from referral.audit import chain, pg_pages
 from referral.audit.models import AuditEvent
 from referral.extensions import db
-from tests.audit.test_verify_pages import _event, _insert_and_seal, _tricky_events
 from tests.conftest import audit_guards_lifted
+from tests.helpers.chain_rows import event, insert_and_seal, tricky_events
 
 T = AuditEvent.__table__
 
@@ -62,8 +62,8 @@ def _exact_reads(monkeypatch: pytest.MonkeyPatch) -> list[tuple[int, int]]:
 def test_pages_hash_the_canonical_bytes_of_tricky_values(postgres_only: Flask) -> None:
     """Quotes, backslashes, control characters, Arabic, emoji, U+2028, empty text, `:""`, NULLs,
     and details of every flat kind: each page is taken in bulk with the sealer's hashes."""
-    rows = [r for r in _plain(_tricky_events()) if "nested" not in r["details"]]
-    _insert_and_seal(rows)
+    rows = [r for r in _plain(tricky_events()) if "nested" not in r["details"]]
+    insert_and_seal(rows)
     stored = list(db.session.scalars(select(T.c.event_hash).order_by(T.c.chain_position)))
     for size in (len(stored), 4, 1):
         prev, digests = chain.GENESIS, []
@@ -80,7 +80,7 @@ def test_a_clean_chain_is_verified_without_the_exact_path(
 ) -> None:
     monkeypatch.setattr(chain, "VERIFY_PAGE", 4)
     exact = _exact_reads(monkeypatch)
-    _insert_and_seal([_event(i) for i in range(10)])
+    insert_and_seal([event(i) for i in range(10)])
     result = chain.verify(db.session)
     assert (result.ok, result.checked, exact) == (True, 10, [])
 
@@ -98,7 +98,7 @@ def test_a_value_that_would_cut_its_page_wrongly_goes_the_exact_way_and_verifies
     postgres_only: Flask, monkeypatch: pytest.MonkeyPatch, column: str, value: str
 ) -> None:
     exact = _exact_reads(monkeypatch)
-    _insert_and_seal([_event(1), _event(2, **{column: value}), _event(3)])
+    insert_and_seal([event(1), event(2, **{column: value}), event(3)])
     (page,) = _pages(10)
     assert page.digests(chain.GENESIS) is None
     result = chain.verify(db.session)
@@ -106,7 +106,7 @@ def test_a_value_that_would_cut_its_page_wrongly_goes_the_exact_way_and_verifies
 
 
 def test_nested_details_are_taken_in_bulk_with_their_canonical_form(postgres_only: Flask) -> None:
-    _insert_and_seal([_event(1), _event(2, details={"nested": {"b": 1, "a": [1, "x"]}, "big": 10**30})])
+    insert_and_seal([event(1), event(2, details={"nested": {"b": 1, "a": [1, "x"]}, "big": 10**30})])
     (page,) = _pages(10)
     stored = list(db.session.scalars(select(T.c.event_hash).order_by(T.c.chain_position)))
     assert page.digests(chain.GENESIS) == stored
@@ -114,7 +114,7 @@ def test_nested_details_are_taken_in_bulk_with_their_canonical_form(postgres_onl
 
 
 def test_a_page_is_refused_when_its_parts_do_not_add_up(postgres_only: Flask) -> None:
-    _insert_and_seal([_event(i) for i in range(3)])
+    insert_and_seal([event(i) for i in range(3)])
     (page,) = _pages(10)
     assert page.digests(chain.GENESIS) is not None
     assert page.lines and page.details and page.hashes and page.prevs
@@ -131,7 +131,7 @@ def test_a_page_is_refused_when_its_parts_do_not_add_up(postgres_only: Flask) ->
 
 
 def test_an_edited_event_is_found_at_its_position_through_the_pages(postgres_only: Flask) -> None:
-    _insert_and_seal([_event(i) for i in range(8)])
+    insert_and_seal([event(i) for i in range(8)])
     with audit_guards_lifted(db.session):
         db.session.execute(text("UPDATE audit_event SET reason = 'changed' WHERE chain_position = 6"))
     db.session.commit()
