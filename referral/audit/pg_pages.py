@@ -7,7 +7,7 @@ page as a few long values, formatted by PostgreSQL in its own process while Pyth
 page before:
 
 - the events' fields as `chain._normalised_columns` gives them (UUIDs and the UTC timestamp as
-  text, NULL and empty text as nothing), but `details` and the position, joined by 0x1F, the
+  text, NULL and empty text as nothing), but `details`, joined by 0x1F, the
   events joined by 0x1E;
 - the stored `details` of every event, joined by 0x1E;
 - the stored hashes and links, each the concatenation of the page's 32-byte values.
@@ -15,7 +15,7 @@ page before:
 Python quotes the whole page text at once with the JSON encoder's own function, so 0x1F and 0x1E
 come out as the escapes `\\u001f` and `\\u001e` and every field as its JSON string's inside;
 it cuts the page into events and fields at those escapes, puts each event's fields into the
-canonical template (empty as null, as `canonical` does), with its position and its canonical
+canonical template (empty as null, as `canonical` does), with its canonical
 `details` (`chain._details`), and hashes every event. The page is taken only when it holds every
 position once, every event cuts into exactly its fields (a field holding a separator, or the
 text of its escape, would cut into more) and the recomputed hashes and links are the stored
@@ -36,19 +36,37 @@ from .chain import HASHED_FIELDS, _details, _normalised_columns, _quote
 ENABLED = True  # False: the verifier reads PostgreSQL row by row, the exact way (tests do)
 _FIELD, _ROW = "\x1f", "\x1e"
 _FIELD_QUOTED, _ROW_QUOTED = _quote(_FIELD)[1:-1], _quote(_ROW)[1:-1]  # \\u001f and \\u001e
-_DETAILS_AT = HASHED_FIELDS.index("details")
-_POSITION_AT = HASHED_FIELDS.index("chain_position")
-assert _POSITION_AT + 1 == _DETAILS_AT  # the template below puts them side by side
-# The fields of the page text: every hashed field but the position and details, in canonical order.
-_LINE = tuple(name for name in HASHED_FIELDS if name not in ("chain_position", "details"))
-_HEAD = "{" + ",".join(f'"{name}":"%s"' for name in HASHED_FIELDS[:_POSITION_AT]) + ',"chain_position":'
-_TAIL = "," + ",".join(f'"{name}":"%s"' for name in HASHED_FIELDS[_DETAILS_AT + 1 :]) + "}"
-_SPLIT = _POSITION_AT  # the page's fields before the position, then after details
+# The fields of the page text: every hashed field but details, in canonical order. The template
+# quotes each but the position (a number) and holds the byte 0 where details go, after the empty
+# fields were made null (so that an empty string inside details stays one).
+_LINE = tuple(name for name in HASHED_FIELDS if name != "details")
+_DETAILS_SLOT = "\x00"  # never in quoted text: the encoder escapes every control character
+_TEMPLATE = (
+    "{"
+    + ",".join(
+        f'"{name}":{_DETAILS_SLOT}'
+        if name == "details"
+        else (f'"{name}":%s' if name == "chain_position" else f'"{name}":"%s"')
+        for name in HASHED_FIELDS
+    )
+    + "}"
+)
 
 
 def _line_sql() -> str:
     columns = {column.name: str(column.element) for column in _normalised_columns("postgresql")}
+    columns["chain_position"] = "CAST(chain_position AS TEXT)"
     return " || chr(31) || ".join(f"coalesce({columns[name]}, '')" for name in _LINE)
+
+
+class _Details(dict[str, str]):
+    """Stored details to their canonical JSON, remembered: the same few come back again and again."""
+
+    def __missing__(self, stored: str) -> str:
+        if len(self) >= 10_000:
+            self.clear()
+        canonical = self[stored] = _details(stored)
+        return canonical
 
 
 # Only our own expressions: nothing from outside reaches this text (the range is bound).
@@ -85,19 +103,23 @@ class Page:
         if len(events) != size or len(details) != size:
             return None
         width = len(_LINE)
+        texts = []
+        for event in events:
+            fields = event.split(_FIELD_QUOTED)
+            if len(fields) != width:
+                return None
+            texts.append(_TEMPLATE % tuple(fields))
+        # `:""` is only ever a field's empty text, which is null; details are not in yet
+        rows = "\x1e".join(texts).replace(':""', ":null").split("\x1e")
+        canonical_details = _Details()
         sha256 = hashlib.sha256
         digests: list[bytes] = []
         append = digests.append
         running = prev
         try:
-            for position, event, stored in zip(range(self.first, self.last + 1), events, details, strict=True):
-                fields = event.split(_FIELD_QUOTED)
-                if len(fields) != width:
-                    return None
-                head = (_HEAD % tuple(fields[:_SPLIT])).replace(':""', ":null")
-                tail = (_TAIL % tuple(fields[_SPLIT:])).replace(':""', ":null")
-                encoded = f'{head}{position},"details":{_details(stored)}{tail}'.encode()
-                running = sha256(running + encoded).digest()
+            for row, stored in zip(rows, details, strict=True):
+                head, tail = row.split(_DETAILS_SLOT)
+                running = sha256(running + f"{head}{canonical_details[stored]}{tail}".encode()).digest()
                 append(running)
         except ValueError:  # details that are not JSON: the exact path tells
             return None

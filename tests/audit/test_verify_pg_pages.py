@@ -137,3 +137,16 @@ def test_an_edited_event_is_found_at_its_position_through_the_pages(postgres_onl
     db.session.commit()
     result = chain.verify(db.session)
     assert (result.ok, result.first_bad_position, result.problem) == (False, 6, "hash")
+
+
+def test_a_null_in_details_changed_to_empty_text_is_found(postgres_only: Flask) -> None:
+    """Empty fields are made null in bulk; an empty string inside details must stay one, so this
+    change (null to "") is found, not hashed back to the sealed text."""
+    insert_and_seal([event(i, details={"note": None, "n": i}) for i in range(4)])
+    with audit_guards_lifted(db.session):
+        db.session.execute(
+            text("""UPDATE audit_event SET details = '{"n": 2, "note": ""}' WHERE chain_position = 3""")
+        )
+    db.session.commit()
+    result = chain.verify(db.session)
+    assert (result.ok, result.first_bad_position, result.problem) == (False, 3, "hash")
