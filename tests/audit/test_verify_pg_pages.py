@@ -144,9 +144,7 @@ def test_a_null_in_details_changed_to_empty_text_is_found(postgres_only: Flask) 
     change (null to "") is found, not hashed back to the sealed text."""
     insert_and_seal([event(i, details={"note": None, "n": i}) for i in range(4)])
     with audit_guards_lifted(db.session):
-        db.session.execute(
-            text("""UPDATE audit_event SET details = '{"n": 2, "note": ""}' WHERE chain_position = 3""")
-        )
+        db.session.execute(text("""UPDATE audit_event SET details = '{"n": 2, "note": ""}' WHERE chain_position = 3"""))
     db.session.commit()
     result = chain.verify(db.session)
     assert (result.ok, result.first_bad_position, result.problem) == (False, 3, "hash")
