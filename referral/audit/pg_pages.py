@@ -26,6 +26,7 @@ first bad position and its problem or passes the page. A page that passes is has
 
 from __future__ import annotations
 
+import functools
 import hashlib
 from collections.abc import Callable, Iterator
 from dataclasses import dataclass
@@ -36,19 +37,13 @@ from .chain import HASHED_FIELDS, _details, _normalised_columns, _quote
 ENABLED = True  # False: the verifier reads PostgreSQL row by row, the exact way (tests do)
 _FIELD, _ROW = "\x1f", "\x1e"
 _FIELD_QUOTED, _ROW_QUOTED = _quote(_FIELD)[1:-1], _quote(_ROW)[1:-1]  # \\u001f and \\u001e
-# The fields of the page text: every hashed field but details, in canonical order. The template
-# quotes each but the position (a number) and holds the byte 0 where details go, after the empty
-# fields were made null (so that an empty string inside details stays one).
+# The fields of the page text: every hashed field but details, in canonical order; the template
+# quotes each but the position (a number) and details (canonical JSON, put in apart).
 _LINE = tuple(name for name in HASHED_FIELDS if name != "details")
-_DETAILS_SLOT = "\x00"  # never in quoted text: the encoder escapes every control character
+_DETAILS_AT = HASHED_FIELDS.index("details")
 _TEMPLATE = (
     "{"
-    + ",".join(
-        f'"{name}":{_DETAILS_SLOT}'
-        if name == "details"
-        else (f'"{name}":%s' if name == "chain_position" else f'"{name}":"%s"')
-        for name in HASHED_FIELDS
-    )
+    + ",".join(f'"{name}":%s' if name in ("chain_position", "details") else f'"{name}":"%s"' for name in HASHED_FIELDS)
     + "}"
 )
 
@@ -59,14 +54,10 @@ def _line_sql() -> str:
     return " || chr(31) || ".join(f"coalesce({columns[name]}, '')" for name in _LINE)
 
 
-class _Details(dict[str, str]):
+@functools.lru_cache(maxsize=4096)
+def _canonical_details(stored: str) -> str:
     """Stored details to their canonical JSON, remembered: the same few come back again and again."""
-
-    def __missing__(self, stored: str) -> str:
-        if len(self) >= 10_000:
-            self.clear()
-        canonical = self[stored] = _details(stored)
-        return canonical
+    return _details(stored)
 
 
 # Only our own expressions: nothing from outside reaches this text (the range is bound).
@@ -102,27 +93,31 @@ class Page:
         details = self.details.split(_ROW)
         if len(events) != size or len(details) != size:
             return None
+        try:
+            canonical = [_canonical_details(stored) for stored in details]
+        except ValueError:  # details that are not JSON: the exact path tells
+            return None
         width = len(_LINE)
         texts = []
-        for event in events:
+        append_text = texts.append
+        for event, item in zip(events, canonical, strict=True):
             fields = event.split(_FIELD_QUOTED)
             if len(fields) != width:
                 return None
-            texts.append(_TEMPLATE % tuple(fields))
-        # `:""` is only ever a field's empty text, which is null; details are not in yet
-        rows = "\x1e".join(texts).replace(':""', ":null").split("\x1e")
-        canonical_details = _Details()
+            fields.insert(_DETAILS_AT, item)
+            append_text(_TEMPLATE % tuple(fields))
+        # `:""` is only ever a field's empty text, which is null: made so for the whole page at
+        # once, unless some details hold `:""` (an empty string), which must stay as it is
+        if any(':""' in item for item in set(canonical)):
+            return None
+        rows = "\x1e".join(texts).replace(':""', ":null").encode().split(b"\x1e")
         sha256 = hashlib.sha256
         digests: list[bytes] = []
         append = digests.append
         running = prev
-        try:
-            for row, stored in zip(rows, details, strict=True):
-                head, tail = row.split(_DETAILS_SLOT)
-                running = sha256(running + f"{head}{canonical_details[stored]}{tail}".encode()).digest()
-                append(running)
-        except ValueError:  # details that are not JSON: the exact path tells
-            return None
+        for row in rows:
+            running = sha256(running + row).digest()
+            append(running)
         computed = b"".join(digests)
         if computed != self.hashes or self.prevs != prev + computed[:-32]:
             return None
