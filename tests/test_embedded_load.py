@@ -4,7 +4,8 @@ make run's own stack (its gunicorn command line, 2 workers x 4 threads, a Celery
 beat on the embedded transport, SQLite) under eight API clients mixing the case list, case views,
 new cases and referral sends, while operators run `create-user` beside them: no request fails,
 none is refused as a conflict, and every command succeeds. bench/embedded_load.py is the same
-harness at the full size (60 s, 100 commands); the test runs 30 s and 40 commands to keep CI short.
+harness at the full size (60 s, 100 commands); the test runs 20 s and 12 commands to keep CI short
+(each command is a process of its own, and CI measures the coverage of every one).
 """
 
 from __future__ import annotations
@@ -38,11 +39,11 @@ def _harness() -> Any:
 
 @pytest.mark.timeout(600)
 def test_eight_clients_and_the_operators_commands_all_succeed(tmp_path: Path) -> None:
-    result = _harness().run(duration=30, cli_writes=40, instance=tmp_path)
+    result = _harness().run(duration=20, cli_writes=12, instance=tmp_path)
     summary = result.summary()
     print(summary)
-    assert result.requests > 500, summary  # the load really ran
+    assert result.requests > 300, summary  # the load really ran
     assert result.timings["referral send"], summary
     assert result.errors == [] and result.conflicts == 0, summary
     assert result.refused == [], summary
-    assert result.cli_writes == 40 and result.cli_failures == [], summary
+    assert result.cli_writes == 12 and result.cli_failures == [], summary

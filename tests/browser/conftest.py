@@ -79,7 +79,9 @@ def browser() -> Iterator[Any]:
 
 def _new_page(browser: Any, live_server: str, viewport: dict[str, int]) -> Iterator[Any]:
     context = browser.new_context(locale="ar-PS", viewport=viewport, base_url=live_server)
-    context.set_default_timeout(10_000)
+    # generous: CI runs the two passes side by side on two cores, so a page that takes a second
+    # alone (a statistics release prepared) may take several there
+    context.set_default_timeout(20_000)
     page = context.new_page()
     try:
         yield page
