@@ -85,6 +85,15 @@ def _tamper(statement: object) -> None:
     db.session.commit()
 
 
+def _alter_checkpoint(position: int, **values: object) -> None:
+    """Change the stored checkpoint at `position` as an intruder would; `signature=None` flips a
+    bit of its signature."""
+    mark = db.session.scalar(select(AuditCheckpoint).where(AuditCheckpoint.chain_position == position))
+    if "signature" in values and values["signature"] is None:
+        values["signature"] = bytes([mark.signature[0] ^ 1]) + bytes(mark.signature[1:])
+    _tamper(update(AuditCheckpoint.__table__).where(AuditCheckpoint.id == mark.id).values(**values))
+
+
 def test_an_edited_event_is_found_at_its_position(sealed: Flask) -> None:
     _tamper(update(T).where(T.c.chain_position == 4).values(case_code="NBL-2026-999999"))
     result = chain.verify(db.session)
@@ -175,9 +184,7 @@ def test_events_removed_from_the_end_are_caught_by_the_last_checkpoint(sealed: F
 
 
 def test_a_forged_checkpoint_signature_is_found(sealed: Flask) -> None:
-    mark = db.session.scalar(select(AuditCheckpoint).where(AuditCheckpoint.chain_position == 6))
-    forged = bytes([mark.signature[0] ^ 1]) + bytes(mark.signature[1:])
-    _tamper(update(AuditCheckpoint.__table__).where(AuditCheckpoint.id == mark.id).values(signature=forged))
+    _alter_checkpoint(6, signature=None)
     result = chain.verify(db.session)
     assert (result.ok, result.first_bad_position, result.problem) == (False, 6, "checkpoint_signature")
 
@@ -212,8 +219,7 @@ def test_each_checkpoint_signs_the_one_before_and_one_signature_vouches_for_the_
 def test_a_checkpoint_whose_link_was_rewritten_is_found_at_its_position(sealed: Flask) -> None:
     """Checkpoint 10's link rewritten (to none): 10 is checked alone and its signature no longer
     holds, while 6's own does, so the verifier names 10."""
-    at_10 = AuditCheckpoint.chain_position == 10
-    _tamper(update(AuditCheckpoint.__table__).where(at_10).values(previous_digest=bytes(32)))
+    _alter_checkpoint(10, previous_digest=bytes(32))
     result = chain.verify(db.session)
     assert (result.ok, result.first_bad_position, result.problem) == (False, 10, "checkpoint_signature")
 
@@ -222,16 +228,13 @@ def test_a_forged_time_on_a_vouched_checkpoint_is_found(sealed: Flask) -> None:
     """Checkpoint 6's time moved: its digest changes, so 10 no longer vouches for it and 6 is
     checked alone."""
     mark = db.session.scalar(select(AuditCheckpoint).where(AuditCheckpoint.chain_position == 6))
-    moved = mark.signed_at - timedelta(days=1)
-    _tamper(update(AuditCheckpoint.__table__).where(AuditCheckpoint.id == mark.id).values(signed_at=moved))
+    _alter_checkpoint(6, signed_at=mark.signed_at - timedelta(days=1))
     result = chain.verify(db.session)
     assert (result.ok, result.first_bad_position, result.problem) == (False, 6, "checkpoint_signature")
 
 
 def test_the_sealer_does_not_link_to_a_checkpoint_whose_signature_fails(sealed: Flask) -> None:
-    mark = db.session.scalar(select(AuditCheckpoint).where(AuditCheckpoint.chain_position == 10))
-    forged = bytes([mark.signature[0] ^ 1]) + bytes(mark.signature[1:])
-    _tamper(update(AuditCheckpoint.__table__).where(AuditCheckpoint.id == mark.id).values(signature=forged))
+    _alter_checkpoint(10, signature=None)
     _events(2)
     assert _seal(checkpoint_every=None).checkpoint_position == 12
     newest = db.session.scalar(select(AuditCheckpoint).where(AuditCheckpoint.chain_position == 12))
