@@ -468,8 +468,8 @@ def _pages(engine: Engine, upto: int) -> Iterator[Any]:
                             if not put(page):
                                 break
                     elif dialect == "postgresql" and pg_pages.ENABLED:
-                        for page in pg_pages.read(raw, upto, VERIFY_PAGE, stop.is_set):
-                            if not put(page):
+                        for pg_page in pg_pages.read(raw, upto, VERIFY_PAGE, stop.is_set):
+                            if not put(pg_page):
                                 break
                     else:
                         read_rows(raw)

@@ -98,7 +98,7 @@ class Page:
         except ValueError:  # details that are not JSON: the exact path tells
             return None
         width = len(_LINE)
-        texts = []
+        texts: list[str] = []
         append_text = texts.append
         for event, item in zip(events, canonical, strict=True):
             fields = event.split(_FIELD_QUOTED)
