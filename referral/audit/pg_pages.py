@@ -107,8 +107,9 @@ class Page:
             fields.insert(_DETAILS_AT, item)
             append_text(_TEMPLATE % tuple(fields))
         # `:""` is only ever a field's empty text, which is null: made so for the whole page at
-        # once, unless some details hold `:""` (an empty string), which must stay as it is
-        if any(':""' in item for item in set(canonical)):
+        # once, unless some details are an empty string or hold one (`"details":""`, `"k":""`),
+        # which must stay as they are: such a page goes the exact way
+        if any(item == '""' or ':""' in item for item in set(canonical)):
             return None
         rows = "\x1e".join(texts).replace(':""', ":null").encode().split(b"\x1e")
         sha256 = hashlib.sha256

@@ -32,7 +32,7 @@ from tests.conftest import serving
 
 pytestmark = pytest.mark.worker  # a live server and a subprocess: grouped with the slow tests
 
-MAX_EXAMPLES = int(os.environ.get("FUZZ_MAX_EXAMPLES", "20"))
+MAX_EXAMPLES = int(os.environ.get("FUZZ_MAX_EXAMPLES", "12"))
 SEED = int(os.environ.get("FUZZ_SEED", "20261203"))
 # (name in the report, demo username); the first two are peers that must not see each other's objects
 IDENTITIES = (

@@ -38,12 +38,15 @@ def _pages(size: int) -> list[pg_pages.Page]:
 
 
 def _plain(rows: list[dict[str, Any]]) -> list[dict[str, Any]]:
-    """PostgreSQL text holds no NUL, and a separator sends the page the exact way (tested apart)."""
+    """PostgreSQL text holds no NUL; a separator, and an empty string in details, send the page
+    the exact way (tested apart)."""
     for row in rows:
         for key, value in row.items():
             if isinstance(value, str):
                 row[key] = value.replace("\x00", "").replace("\x1f", "").replace("\x1e", "")
-        row["details"] = {k: v.replace("\x00", "") if isinstance(v, str) else v for k, v in row["details"].items()}
+        row["details"] = {
+            k: v.replace("\x00", "") if isinstance(v, str) else v for k, v in row["details"].items() if v != ""
+        }
     return rows
 
 
@@ -99,6 +102,18 @@ def test_a_value_that_would_cut_its_page_wrongly_goes_the_exact_way_and_verifies
 ) -> None:
     exact = _exact_reads(monkeypatch)
     insert_and_seal([event(1), event(2, **{column: value}), event(3)])
+    (page,) = _pages(10)
+    assert page.digests(chain.GENESIS) is None
+    result = chain.verify(db.session)
+    assert (result.ok, result.checked, exact) == (True, 3, [(1, 3)])
+
+
+@pytest.mark.parametrize("details", [{"note": ""}, ""])
+def test_details_that_are_or_hold_an_empty_string_go_the_exact_way_and_verify(
+    postgres_only: Flask, monkeypatch: pytest.MonkeyPatch, details: Any
+) -> None:
+    exact = _exact_reads(monkeypatch)
+    insert_and_seal([event(1), event(2, details=details), event(3)])
     (page,) = _pages(10)
     assert page.digests(chain.GENESIS) is None
     result = chain.verify(db.session)

@@ -55,7 +55,7 @@ def _look(page: Any, check_a11y: Any, name: str) -> None:
 
 def _context(browser: Any, live_server: str, viewport: dict[str, int] = DESKTOP) -> Any:
     context = browser.new_context(locale="ar-PS", viewport=viewport, base_url=live_server)
-    context.set_default_timeout(10_000)
+    context.set_default_timeout(20_000)  # two passes share two cores in CI
     return context
 
 
