@@ -97,29 +97,30 @@ def _side(actor: Any, referral: Referral) -> str | None:
 def _record_transition(
     session: DbSession, actor: Any, referral: Referral, to_state: str, reason: str | None, note: str | None = None
 ) -> None:
-    session.add(
-        ReferralTransition(
-            id=new_id(),
-            referral_id=referral.id,
-            from_state=referral.state,
-            to_state=to_state,
-            actor_id=actor.id,
-            organization_id=actor.organization_id,
-            reason=reason,
-            note=note,
-        )
-    )
+    session.add(_transition(actor, referral, referral.state, to_state, reason=reason, note=note))
     referral.state = to_state
-    _stepped(referral, actor)
 
 
-def _stepped(referral: Referral, actor: Any) -> None:
-    """Note when this side of the referral last made a step (see `_news_of`)."""
-    now = utcnow()
+def _transition(
+    actor: Any, referral: Referral, from_state: str | None, to_state: str, **extra: str | None
+) -> ReferralTransition:
+    """A step of the referral by `actor`, noted on the referral as its side's last step at the
+    step's own time (see `_news_of`)."""
+    at = utcnow()
     if actor.organization_id == referral.from_organization_id:
-        referral.sender_step_at = now
+        referral.sender_step_at = at
     elif actor.organization_id == referral.to_organization_id:
-        referral.receiver_step_at = now
+        referral.receiver_step_at = at
+    return ReferralTransition(
+        id=new_id(),
+        referral_id=referral.id,
+        from_state=from_state,
+        to_state=to_state,
+        actor_id=actor.id,
+        organization_id=actor.organization_id,
+        at=at,
+        **extra,
+    )
 
 
 def _check_sharing(session: DbSession, actor: Any, case: Case, referral: Referral, consent_id: str | None) -> None:
@@ -288,17 +289,7 @@ def create(session: DbSession, actor: Any, data: ReferralInput, *, send: bool = 
         created_by=actor.id,
     )
     session.add(referral)
-    session.add(
-        ReferralTransition(
-            id=new_id(),
-            referral_id=referral.id,
-            from_state=None,
-            to_state="draft",
-            actor_id=actor.id,
-            organization_id=actor.organization_id,
-        )
-    )
-    _stepped(referral, actor)
+    session.add(_transition(actor, referral, None, "draft"))
     session.flush()
     record("referral.create", actor, referral, case_code=case.case_code)
     if send:
