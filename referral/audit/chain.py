@@ -541,15 +541,15 @@ class _Walk:
         if problem is not None:
             self.fail(*problem)
 
-    def _mark(self, mark: Any, recomputed_head: bytes) -> bool:
-        problem = self.links.add(mark, recomputed_head)
+    def _mark(self, mark: Any, recomputed_head: bytes, claim_checked: bool = False) -> bool:
+        problem = self.links.add(mark, recomputed_head, claim_checked=claim_checked)
         if problem is not None:
             self.fail(*problem)
             return False
         return True
 
     def _take(self, page: Page | PgPage) -> bool | None:
-        """Take a whole SQLite page when its hashes, links and checkpoints' claims all hold (True);
+        """Take a whole formatted page when its hashes, links and checkpoints' claims all hold (True);
         False when a checkpoint's signature fails; None to walk the page the exact way."""
         from . import checkpoints
 
@@ -572,7 +572,7 @@ class _Walk:
                 return None
         self.expected, self.prev, self.next_mark = page.last + 1, digests[-1], mark
         self.checked += len(digests)
-        return all(self._mark(item, digests[item.chain_position - page.first]) for item in due)
+        return all(self._mark(item, digests[item.chain_position - page.first], claim_checked=True) for item in due)
 
     def _walk_rows(self, rows: Sequence[Sequence[Any]]) -> bool:
         expected, prev = self.expected, self.prev

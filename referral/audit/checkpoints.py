@@ -163,14 +163,6 @@ def claim_problem(mark: Any, recomputed_head: bytes, keys: dict[str, bytes]) -> 
     return None
 
 
-def check(mark: Any, recomputed_head: bytes, keys: dict[str, bytes]) -> str | None:
-    """`claim_problem`, then `checkpoint_signature` when the signature does not hold."""
-    problem = claim_problem(mark, recomputed_head, keys)
-    if problem is None and not signature_holds(mark):
-        return "checkpoint_signature"
-    return problem
-
-
 class Links:
     """The verifier's checkpoints, in position order: each one's claim is checked as it comes,
     and one signature per run of linked checkpoints, when the run ends (see the module's doc).
@@ -184,8 +176,9 @@ class Links:
         self.checked = 0  # checkpoints found to hold
         self.signatures_checked = 0
 
-    def add(self, mark: Any, recomputed_head: bytes) -> tuple[int, str] | None:
-        problem = claim_problem(mark, recomputed_head, self.keys)
+    def add(self, mark: Any, recomputed_head: bytes, *, claim_checked: bool = False) -> tuple[int, str] | None:
+        """Take the next checkpoint; `claim_checked`: the caller already found its claim holds."""
+        problem = None if claim_checked else claim_problem(mark, recomputed_head, self.keys)
         if problem is not None:
             return self.settle() or (mark.chain_position, problem)
         previous = mark.previous_digest
