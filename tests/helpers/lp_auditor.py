@@ -16,6 +16,7 @@ from itertools import combinations, product
 import numpy as np
 from scipy import sparse
 from scipy.optimize import linprog
+from scipy.sparse.csgraph import connected_components
 
 from referral.statistics.disclosure import Protected
 
@@ -110,22 +111,85 @@ def audit(
 
     a_eq, b_eq = matrix(att.eq)
     a_ub, b_ub = matrix(att.ub)
+    blocks = _Blocks(a_eq, b_eq, a_ub, b_ub)
     result = {}
     for p in protected_list:
         for key, value in p.shown.items():
             if value is not None:
                 continue
-            objective = np.zeros(n)
-            for v in cell_sums[(p.table.id, key)]:
-                objective[v] = 1.0
-            low = linprog(objective, A_ub=a_ub, b_ub=b_ub, A_eq=a_eq, b_eq=b_eq, bounds=(0, None), method="highs")
+            cell = list(cell_sums[(p.table.id, key)])
+            block = blocks.of(cell[0])
+            objective = np.zeros(len(block.columns))
+            objective[np.searchsorted(block.columns, cell)] = 1.0
+            low = block.solve(objective)
             assert low.status == 0, f"{p.table.id} {sorted(key)}: the shown values are inconsistent ({low.message})"
-            high = linprog(-objective, A_ub=a_ub, b_ub=b_ub, A_eq=a_eq, b_eq=b_eq, bounds=(0, None), method="highs")
+            high = block.solve(-objective)
             # the problem is feasible (the minimum exists), so "unbounded or infeasible" means unbounded
             hi = -high.fun if high.status == 0 else math.inf
             assert high.status in (0, 3, 4), high.message
             result[(p.table.id, key)] = (float(low.fun), float(hi))
+    blocks.assert_feasible()
     return result
+
+
+class _Block:
+    """The constraints of one set of latent counts that no constraint ties to any other."""
+
+    def __init__(
+        self, columns: np.ndarray, eq: tuple[sparse.csr_matrix, np.ndarray], ub: tuple[sparse.csr_matrix, np.ndarray]
+    ) -> None:
+        self.columns = columns  # sorted variable numbers
+        self.eq, self.ub = eq, ub
+
+    def solve(self, objective: np.ndarray) -> object:
+        (a_eq, b_eq), (a_ub, b_ub) = self.eq, self.ub
+        return linprog(
+            objective,
+            A_ub=a_ub if a_ub.shape[0] else None,
+            b_ub=b_ub if a_ub.shape[0] else None,
+            A_eq=a_eq if a_eq.shape[0] else None,
+            b_eq=b_eq if a_eq.shape[0] else None,
+            bounds=(0, None),
+            method="highs",
+        )
+
+
+class _Blocks:
+    """The attacker's system split into independent blocks (connected components of the variables
+    that share a constraint). A cell's minimum and maximum over the whole system are those over its
+    own block whenever the whole system is feasible, which `assert_feasible` checks block by block:
+    the same answers as one system, each solve over a fraction of it."""
+
+    def __init__(self, a_eq: sparse.csr_matrix, b_eq: np.ndarray, a_ub: sparse.csr_matrix, b_ub: np.ndarray) -> None:
+        every = sparse.vstack([a_eq, a_ub]).tocsr()
+        pattern = abs(every)
+        _count, self.labels = connected_components(pattern.T @ pattern, directed=False)
+        self._parts = {"eq": (a_eq, b_eq), "ub": (a_ub, b_ub)}
+        self._row_labels = {name: self._labels_of_rows(m) for name, (m, _) in self._parts.items()}
+        self._made: dict[int, _Block] = {}
+
+    def _labels_of_rows(self, matrix: sparse.csr_matrix) -> np.ndarray:
+        first = matrix.indices[matrix.indptr[:-1]] if matrix.nnz else np.zeros(0, dtype=int)
+        return self.labels[first] if len(first) else np.zeros(0, dtype=int)
+
+    def of(self, variable: int) -> _Block:
+        label = int(self.labels[variable])
+        if label not in self._made:
+            columns = np.flatnonzero(self.labels == label)
+            parts = []
+            for name in ("eq", "ub"):
+                matrix, bound = self._parts[name]
+                rows = np.flatnonzero(self._row_labels[name] == label)
+                parts.append((matrix[rows][:, columns], bound[rows]))
+            self._made[label] = _Block(columns, parts[0], parts[1])
+        return self._made[label]
+
+    def assert_feasible(self) -> None:
+        """The whole system has a solution (then each block's bounds are the whole system's)."""
+        (a_eq, b_eq), (a_ub, b_ub) = self._parts["eq"], self._parts["ub"]
+        whole = _Block(np.arange(self.labels.shape[0]), (a_eq, b_eq), (a_ub, b_ub))
+        found = whole.solve(np.zeros(self.labels.shape[0]))
+        assert found.status == 0, f"the shown values are inconsistent ({found.message})"
 
 
 def narrow_cells(
