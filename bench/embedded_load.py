@@ -25,6 +25,7 @@ import tempfile
 import threading
 import time
 from collections import defaultdict
+from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -92,7 +93,9 @@ def run(duration: float = 60.0, cli_writes: int = 100, instance: Path | None = N
     made = instance or Path(tempfile.mkdtemp(prefix="shabaka-load-"))
     result = Result()
     with Stack(made) as stack:
-        tokens = [stack.cli("issue-token", SENDER, "--days", "1").strip().splitlines()[-1] for _ in range(CLIENTS)]
+        with ThreadPoolExecutor(max_workers=4) as pool:  # each command is a process: side by side
+            issued = pool.map(lambda _: stack.cli("issue-token", SENDER, "--days", "1"), range(CLIENTS))
+            tokens = [out.strip().splitlines()[-1] for out in issued]
         _, orgs = _call(stack.base, tokens[0], "GET", "/api/v1/directory/organizations?limit=200")
         receiver = next(o["id"] for o in orgs["items"] if o["name"] == RECEIVER_ORG)
         _, page = _call(stack.base, tokens[0], "GET", "/api/v1/cases?limit=50")
