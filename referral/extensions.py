@@ -59,3 +59,25 @@ def use_sqlite_properly(engine: Engine) -> None:
     @event.listens_for(engine, "begin")
     def _begin(connection: Any) -> None:
         connection.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+# SQLAlchemy's identity map holds its objects weakly: a row a service looked up and let go is
+# read again by the next lookup of the same id (a referral's page asked for its consent six
+# times). Within a request the session keeps a strong hold on what it loaded, up to HELD_MAX
+# objects, so that a repeated lookup by id is answered from memory. Work outside a request
+# (workers, commands, exports of whole tables) keeps the weak map and its bounded memory.
+HELD_MAX = 2_000
+_HELD = "shabaka_held"
+
+
+@event.listens_for(db.session.session_factory.class_, "loaded_as_persistent")
+def _hold_loaded(session: Any, instance: Any) -> None:
+    from flask import has_request_context
+
+    held = session.info.get(_HELD)
+    if held is None:
+        if not has_request_context():
+            return
+        held = session.info[_HELD] = []
+    if len(held) < HELD_MAX:
+        held.append(instance)

@@ -50,12 +50,18 @@ class CasePanel:
     done_forms: dict[str, CompleteForm] = field(default_factory=dict)  # a refused one's form, kept
     may_complete: set[str] = field(default_factory=set)  # the rows shown with a blank "done" form
     referral_labels: dict[str, str] = field(default_factory=dict)
+    total: int = 0  # how many the case has, when the rows shown are only the first of them
+
+
+# The case page shows the first follow-ups (open ones first); its "all follow-ups" page shows them all.
+CASE_PAGE_FOLLOWUPS = 10
 
 
 @followups_bp.record_once
 def _install(state: BlueprintSetupState) -> None:
     state.app.jinja_env.globals.update(
         case_followups=case_panel,
+        case_page_followups=CASE_PAGE_FOLLOWUPS,
         followup_kind_label=lambda code: str(KIND_LABELS.get(code, code)),
         followup_state_label=lambda code: str(STATE_LABELS.get(code, code)),
         done_parts=done_parts,
@@ -134,14 +140,22 @@ def _due(value: datetime | None) -> datetime | None:
 
 
 # ------------------------------------------------------------------------------ the case's follow-ups
-def case_panel(case: Case, add_form: FollowUpForm | None = None, failed: dict[str, CompleteForm] | None = None) -> Any:
-    """For the partial: the case's follow-ups the signed-in user may see, and the forms."""
+def case_panel(
+    case: Case,
+    add_form: FollowUpForm | None = None,
+    failed: dict[str, CompleteForm] | None = None,
+    limit: int = services.TEAM_LIMIT,
+) -> Any:
+    """For the partial: the case's follow-ups the signed-in user may see (the first `limit`,
+    with how many there are when that is more), and the forms."""
     actor = _actor()
     if not can(actor, "case.view", case):
         return CasePanel([], {}, False, None)
     # Every page showing this panel (the case page, its follow-ups page) has recorded the case as
     # opened (`case.view` or `case.reveal`): the notes are part of that one view.
-    rows = services.for_case(db.session, actor, case, audit=False)
+    rows = services.for_case(db.session, actor, case, audit=False, limit=limit)
+    cut = limit < services.TEAM_LIMIT and len(rows) >= limit  # the case page, and there may be more
+    total = services.count_for_case(db.session, case) if cut else len(rows)
     may_add = can(actor, "followup.create", case) and case.status not in services.CLOSED_CASE_STATUSES
     form = add_form
     referrals = list(
@@ -174,7 +188,9 @@ def case_panel(case: Case, add_form: FollowUpForm | None = None, failed: dict[st
     may_complete = {row.id for row in rows if row.state == "open" and can(actor, "followup.complete", row)}
     done_forms = {i: f for i, f in (failed or {}).items() if i in may_complete}
     names = services.usernames(db.session, {r.assignee_id for r in rows} | {r.done_by for r in rows if r.done_by})
-    return CasePanel(rows, names, may_add, form, done_forms, may_complete=may_complete, referral_labels=referral_labels)
+    return CasePanel(
+        rows, names, may_add, form, done_forms, may_complete=may_complete, referral_labels=referral_labels, total=total
+    )
 
 
 def _ar() -> bool:

@@ -537,7 +537,9 @@ def team_overdue(session: DbSession, actor: Any) -> list[TeamMember]:
     return sorted(members, key=lambda m: (-len(m.items), m.username))
 
 
-def for_case(session: DbSession, actor: Any, case: Case, *, audit: bool = True) -> list[FollowUp]:
+def for_case(
+    session: DbSession, actor: Any, case: Case, *, audit: bool = True, limit: int = TEAM_LIMIT
+) -> list[FollowUp]:
     """The follow-ups of a case the actor may see: open ones first, soonest first. Showing
     their notes is recorded once per list as `followup.view`, unless `audit` is false: a page
     that shows them inside the case it has already recorded as opened (one page view, one event)."""
@@ -547,13 +549,18 @@ def for_case(session: DbSession, actor: Any, case: Case, *, audit: bool = True) 
         select(FollowUp)
         .where(FollowUp.case_id == case.id)
         .order_by(case_order(), FollowUp.due_at.desc())
-        .limit(TEAM_LIMIT)
+        .limit(min(limit, TEAM_LIMIT))
     )
     rows = list(session.scalars(stmt))
     with_notes = sum(1 for f in rows if f.note or f.done_note)
     if with_notes and audit:
         record("followup.view", actor, case, case_code=case.case_code, count=with_notes)
     return rows
+
+
+def count_for_case(session: DbSession, case: Case) -> int:
+    """How many follow-ups the case has (the case page shows the first few and links to all)."""
+    return int(session.scalar(select(func.count()).select_from(FollowUp).where(FollowUp.case_id == case.id)) or 0)
 
 
 def case_order() -> Any:

@@ -427,6 +427,29 @@ def test_the_case_page_lists_and_adds_follow_ups(client: FlaskClient, app: Flask
     assert kinds == ["call", "safety_plan_review"]
 
 
+def test_the_case_page_shows_the_first_follow_ups_and_links_to_all_of_them(
+    client: FlaskClient, app: Flask, world: World
+) -> None:
+    from referral.followups.followup_views import CASE_PAGE_FOLLOWUPS
+
+    case_id = open_case(app, world)
+    made = [add_followup(app, world.mine.caseworker, case_id) for _ in range(CASE_PAGE_FOLLOWUPS + 2)]
+    sign_in(client, app, world.mine.caseworker)
+    html = client.get(f"/cases/{case_id}").get_data(as_text=True)
+    shown = [i for i in made if f"/followups/{i}/complete" in html]
+    assert len(shown) == CASE_PAGE_FOLLOWUPS
+    link = re.search(r'<a href="([^"]+)" data-testid="all-followups">([^<]+)</a>', html)
+    assert link is not None and link.group(1) == f"/cases/{case_id}/followups"
+    assert str(len(made)) in link.group(2)
+    everything = client.get(link.group(1)).get_data(as_text=True)
+    assert all(f"/followups/{i}/complete" in everything for i in made)
+    assert 'data-testid="all-followups"' not in everything
+    # a case with no more than fit on its page has no link
+    small = open_case(app, world)
+    add_followup(app, world.mine.caseworker, small)
+    assert 'data-testid="all-followups"' not in client.get(f"/cases/{small}").get_data(as_text=True)
+
+
 def test_team_overdue_page_is_for_supervisors(client: FlaskClient, app: Flask, world: World) -> None:
     sign_in(client, app, world.mine.supervisor)
     page = client.get("/followups/team")
