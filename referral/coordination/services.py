@@ -741,9 +741,13 @@ class Quorum:
 
 
 def quorum(session: DbSession, meeting: Meeting) -> Quorum:
-    members = {o.id for o in members_of(session, meeting.network_id)}
-    attended = {org for org, a in attendance(session, meeting).items() if a.status == "attended" and org in members}
-    return Quorum(len(attended), len(members))
+    return _quorum_of(members_of(session, meeting.network_id), attendance(session, meeting))
+
+
+def _quorum_of(members: list[Organization], present: dict[str, Attendance]) -> Quorum:
+    ids = {o.id for o in members}
+    attended = {org for org, a in present.items() if a.status == "attended" and org in ids}
+    return Quorum(len(attended), len(ids))
 
 
 # ------------------------------------------------------------------------------- minutes
@@ -1201,18 +1205,25 @@ def _network(session: DbSession, network_id: str) -> Network:
 
 
 def meeting_view(session: DbSession, meeting: Meeting) -> MeetingView:
+    """One read of each thing the page shows (the members, the attendance and the minutes'
+    versions each serve two of its parts)."""
+    members = members_of(session, meeting.network_id)
+    present = attendance(session, meeting)
+    versions = minutes_versions(session, meeting)
+    assert versions, "a meeting is created with its first minutes"
+    approved = [m for m in versions if m.state in ("approved", "superseded")]
     return MeetingView(
         meeting=meeting,
         network=_network(session, meeting.network_id),
         review=open_action_points(session, meeting.network_id, except_meeting=meeting.id),
-        quorum=quorum(session, meeting),
-        attendance=attendance(session, meeting),
-        minutes=_minutes_of(session, meeting),
-        approved=approved_minutes(session, meeting),
-        versions=minutes_versions(session, meeting),
+        quorum=_quorum_of(members, present),
+        attendance=present,
+        minutes=versions[-1],
+        approved=approved[-1] if approved else None,
+        versions=versions,
         action_points=meeting_action_points(session, meeting),
         invitations=invitations(session, meeting),
-        members=members_of(session, meeting.network_id),
+        members=members,
     )
 
 
