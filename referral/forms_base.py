@@ -15,11 +15,32 @@ from .labels import message
 from .text import IDENTIFYING_FIELDS, fold_digits, text_problem
 from .transaction import keep_on_error, undone_on_error
 
+# WTForms' own messages ("Not a valid choice"...) per locale, read once per process: Flask-WTF
+# reads and parses the catalogue file again in every request that builds a form.
+_WTFORMS_CATALOGUES: dict[str, Any] = {}
+
+
+def _wtforms_translations() -> Any:
+    from babel import support
+    from flask_babel import get_locale
+    from wtforms.i18n import messages_path
+
+    locale = get_locale()
+    key = str(locale)
+    found = _WTFORMS_CATALOGUES.get(key)
+    if found is None:
+        found = _WTFORMS_CATALOGUES[key] = support.Translations.load(messages_path(), [locale], domain="wtforms")
+    return found
+
 
 class CheckedForm(FlaskForm):
     """Every page's form: besides its own validators, each text field refuses what its kind of
     field refuses (referral/text.py: controls and direction overrides in names and identifiers,
     controls other than tab and line breaks in free text), naming the field, input kept."""
+
+    class Meta:
+        def get_translations(self, form: Any) -> Any:
+            return _wtforms_translations()
 
     def validate(self, extra_validators: Any = None) -> bool:
         valid = super().validate(extra_validators)
