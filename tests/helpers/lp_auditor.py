@@ -157,7 +157,7 @@ class _Block:
 class _Blocks:
     """The attacker's system split into independent blocks (connected components of the variables
     that share a constraint). A cell's minimum and maximum over the whole system are those over its
-    own block whenever the whole system is feasible, which `assert_feasible` checks block by block:
+    own block whenever the whole system is feasible, which `assert_feasible` checks once:
     the same answers as one system, each solve over a fraction of it."""
 
     def __init__(self, a_eq: sparse.csr_matrix, b_eq: np.ndarray, a_ub: sparse.csr_matrix, b_ub: np.ndarray) -> None:
