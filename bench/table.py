@@ -869,7 +869,7 @@ def markdown(results: dict[str, Any]) -> str:
         f"{settings['gunicorn']}, keep-alive clients); readers signed in through the real login (password and "
         "TOTP), writes through the API with a bearer token. p50 and p95 are the medians over "
         f"{settings['runs']} runs of {settings['clients']} concurrent clients x {settings['requests']} requests, "
-        "and \"one client\" the median p95 of as many runs of one client alone x 20 requests (the row's own "
+        'and "one client" the median p95 of as many runs of one client alone x 20 requests (the row\'s own '
         "time, without waiting for a CPU); "
         f"the ratios compare the mean latency at {settings['ratio_clients']} clients in {settings['ratio_rounds']} "
         "interleaved rounds against three servers on the same database: full, (a) the cipher and the access "
