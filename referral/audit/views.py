@@ -130,8 +130,9 @@ def _resolve(users: set[str], orgs: set[str]) -> dict[str, dict[str, str]]:
         rows = db.session.execute(select(User.id, User.username).where(User.id.in_(users)))
         names["users"] = {str(uid): name for uid, name in rows}
     if orgs:
-        column = Organization.name_ar if locale == "ar" else Organization.name_en
-        found = db.session.execute(select(Organization.id, column).where(Organization.id.in_(orgs)))
+        found = db.session.execute(
+            select(Organization.id, Organization.name_column(locale)).where(Organization.id.in_(orgs))
+        )
         names["orgs"] = {str(oid): name for oid, name in found}
     return names
 
@@ -149,8 +150,8 @@ def _well_formed(ids: set[str]) -> set[str]:
 
 
 def _organisations() -> list[tuple[str, str]]:
-    name = Organization.name_ar if current_locale_code() == "ar" else Organization.name_en
-    rows = db.session.execute(select(Organization.id, name))  # the two columns, not 120 whole rows
+    column = Organization.name_column(current_locale_code())
+    rows = db.session.execute(select(Organization.id, column))  # the two columns, not 120 whole rows
     return sorted(((str(i), n) for i, n in rows), key=lambda r: r[1])
 
 

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from datetime import date, datetime
+from typing import Any
 
 from sqlalchemy import JSON, Boolean, Date, ForeignKey, String, Text, UniqueConstraint, Uuid
 from sqlalchemy.orm import Mapped, mapped_column, relationship
@@ -63,6 +64,11 @@ class Organization(db.Model):  # type: ignore[name-defined, misc]
 
     def name(self, locale: str) -> str:
         return self.name_ar if locale == "ar" else self.name_en
+
+    @classmethod
+    def name_column(cls, locale: str) -> Any:
+        """The column of the name in `locale`, for queries that read names alone."""
+        return cls.name_ar if locale == "ar" else cls.name_en
 
     def description(self, locale: str) -> str:
         return (self.description_ar if locale == "ar" else self.description_en) or ""

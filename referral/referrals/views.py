@@ -270,7 +270,7 @@ def _organizations(ids: Iterable[str | None]) -> dict[str, str]:
     missing = wanted - known.keys()
     if missing:
         known.update(dict.fromkeys(missing))
-        column = Organization.name_ar if current_locale_code() == "ar" else Organization.name_en
+        column = Organization.name_column(current_locale_code())
         rows = db.session.execute(select(Organization.id, column).where(Organization.id.in_(missing)))
         known.update({str(i): n for i, n in rows})  # the two columns, not whole rows
     return {i: name for i in wanted if (name := known.get(i)) is not None}
