@@ -910,11 +910,15 @@ def reopen_minutes(session: DbSession, actor: Any, meeting_id: str) -> Minutes:
     return new
 
 
+# The states of a version that was approved (a superseded one was approved, then reopened).
+APPROVED_MINUTES = ("approved", "superseded")
+
+
 def approved_minutes(session: DbSession, meeting: Meeting) -> Minutes | None:
     """The latest approved version (what members and the API read), if any."""
     return session.scalar(
         select(Minutes)
-        .where(Minutes.meeting_id == meeting.id, Minutes.state.in_(("approved", "superseded")))
+        .where(Minutes.meeting_id == meeting.id, Minutes.state.in_(APPROVED_MINUTES))
         .order_by(Minutes.version.desc())
         .limit(1)
     )
@@ -1211,7 +1215,7 @@ def meeting_view(session: DbSession, meeting: Meeting) -> MeetingView:
     present = attendance(session, meeting)
     versions = minutes_versions(session, meeting)
     assert versions, "a meeting is created with its first minutes"
-    approved = [m for m in versions if m.state in ("approved", "superseded")]
+    approved = [m for m in versions if m.state in APPROVED_MINUTES]
     return MeetingView(
         meeting=meeting,
         network=_network(session, meeting.network_id),
