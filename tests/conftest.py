@@ -39,6 +39,9 @@ pytest_plugins = ["tests.helpers.fixtures"]
 
 BACKEND = os.environ.get("SHABAKA_TEST_BACKEND", "sqlite")
 REDIS_URL = os.environ.get("TEST_REDIS_URL")
+# `make test` with TEST_DATABASE_URL runs a PostgreSQL pass beside this SQLite one: slow tests
+# that need not run twice (the worker tests' brokers, the fuzzer's random phases) leave a part to it.
+POSTGRES_PASS_TOO = BACKEND == "sqlite" and bool(os.environ.get("TEST_DATABASE_URL"))
 STRONG_PASSWORD = "violet-harbour-compass-lantern"
 
 

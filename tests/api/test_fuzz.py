@@ -29,7 +29,7 @@ import pytest
 from flask import Flask
 from werkzeug.serving import WSGIRequestHandler
 
-from tests.conftest import serving
+from tests.conftest import POSTGRES_PASS_TOO, serving
 
 pytestmark = pytest.mark.worker  # a live server and a subprocess: grouped with the slow tests
 
@@ -38,10 +38,7 @@ MAX_EXAMPLES = int(os.environ.get("FUZZ_MAX_EXAMPLES", "12"))
 # examples and the coverage phase's boundary and negative values (what finds a 500 on bad input),
 # leaving the random fuzzing and the stateful runs, which double the time, to the other pass.
 PHASES = os.environ.get(
-    "FUZZ_PHASES",
-    "examples,coverage,fuzzing,stateful"
-    if os.environ.get("SHABAKA_TEST_BACKEND") == "postgres" or not os.environ.get("TEST_DATABASE_URL")
-    else "examples,coverage",
+    "FUZZ_PHASES", "examples,coverage" if POSTGRES_PASS_TOO else "examples,coverage,fuzzing,stateful"
 )
 SEED = int(os.environ.get("FUZZ_SEED", "20261203"))
 # (name in the report, demo username); the first two are peers that must not see each other's objects

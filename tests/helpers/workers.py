@@ -15,7 +15,7 @@ from flask import Flask
 from config import BASE_DIR
 from referral import dispatch
 from referral.extensions import db
-from tests.conftest import BACKEND, REDIS_URL
+from tests.conftest import BACKEND, POSTGRES_PASS_TOO, REDIS_URL
 
 # The worker tests are slow (real processes), and each broker with each database would run them
 # four times. The pairs that ship run: SQLite with the embedded transport (`make run`) and
@@ -23,7 +23,7 @@ from tests.conftest import BACKEND, REDIS_URL
 if BACKEND == "postgres":
     BROKERS = ["redis"] if REDIS_URL else ["embedded"]
 else:
-    BROKERS = ["embedded"] + (["redis"] if REDIS_URL and not os.environ.get("TEST_DATABASE_URL") else [])
+    BROKERS = ["embedded"] + (["redis"] if REDIS_URL and not POSTGRES_PASS_TOO else [])
 
 
 def broker_url(kind: str, tmp_path: Path) -> str:
