@@ -280,9 +280,17 @@ def _visible(session: DbSession, actor: Any, case_id: str) -> Case:
 
 
 def _transition_row(session: DbSession, actor: Any, case: Case, to_status: str, reason: str | None) -> None:
+    # The step's own time, taken now: left to the column's default, two steps flushed together
+    # could be stamped in the same microsecond and read back in either order.
     session.add(
         CaseTransition(
-            id=new_id(), case_id=case.id, from_status=case.status, to_status=to_status, actor_id=actor.id, reason=reason
+            id=new_id(),
+            case_id=case.id,
+            from_status=case.status,
+            to_status=to_status,
+            actor_id=actor.id,
+            reason=reason,
+            at=utcnow(),
         )
     )
     case.status = to_status
